@@ -1,0 +1,60 @@
+//! The running appliance's shared services, built once at start and handed
+//! to the web layer and the scheduler alike.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::crypto::{DerivedKey, MasterKey};
+use crate::db::Db;
+use crate::identity::login::LockoutPolicy;
+use crate::identity::passwords::Hasher;
+use crate::identity::ratelimit::ClientLimiter;
+use crate::identity::sessions::SessionPolicy;
+
+/// HKDF label of the key that signs CSRF tokens.
+const CSRF_KEY_LABEL: &str = "csrf-token";
+
+#[derive(Clone)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub hasher: Hasher,
+    pub csrf_key: Arc<DerivedKey>,
+    pub session_policy: SessionPolicy,
+    pub lockout_policy: LockoutPolicy,
+    pub login_limiter: ClientLimiter,
+    pub status: Arc<RuntimeStatus>,
+}
+
+impl App {
+    pub fn new(config: Config, db: Db, master_key: &MasterKey) -> App {
+        App {
+            session_policy: SessionPolicy::from_config(&config.session),
+            lockout_policy: LockoutPolicy::from_config(&config.login),
+            login_limiter: ClientLimiter::per_minute(config.login.rate_limit_per_minute),
+            csrf_key: Arc::new(master_key.derive(CSRF_KEY_LABEL)),
+            hasher: Hasher::new(),
+            status: Arc::new(RuntimeStatus::default()),
+            config: Arc::new(config),
+            db,
+        }
+    }
+}
+
+/// Liveness facts the background parts report, read by `/readyz`.
+#[derive(Debug, Default)]
+pub struct RuntimeStatus {
+    scheduler_beat_ms: AtomicI64,
+}
+
+impl RuntimeStatus {
+    pub fn scheduler_beat(&self, now_ms: i64) {
+        self.scheduler_beat_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// Time of the scheduler's last heartbeat (0: never).
+    pub fn last_scheduler_beat(&self) -> i64 {
+        self.scheduler_beat_ms.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,321 @@
+//! The command line: `serve` (the default) and the operator's tools.
+//!
+//! Exit codes: 0 success, 1 the command failed, 2 bad usage or
+//! configuration. Passwords are read from a prompt or standard input, never
+//! from arguments (which other users can see in the process list).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+use crate::config::{Config, LogFormat};
+use crate::db::{self, backup, migrate, roles, sessions, users};
+use crate::error::Error;
+use crate::identity::{passwords, validate_username};
+use crate::rbac::system_roles::{self, SYSTEM_ADMIN};
+use crate::server;
+
+#[derive(Parser)]
+#[command(
+    name = "agentry",
+    version,
+    about = "Security and operations control plane for AI agents"
+)]
+struct Cli {
+    /// Configuration file (default: /etc/agentry/agentry.toml when it exists).
+    #[arg(long, global = true, value_name = "PATH", env = "AGENTRY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server, scheduler and workers (the default).
+    Serve,
+    /// Manage administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Write a consistent copy of the database to PATH (safe while serving).
+    Backup {
+        path: PathBuf,
+        /// Replace PATH if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Validate the configuration, print the effective values, and exit.
+    CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a user holding the system_admin role.
+    Create(AdminArgs),
+    /// Set a new password for a user, unlock it and end its sessions.
+    ResetPassword(AdminArgs),
+}
+
+#[derive(Args)]
+struct AdminArgs {
+    /// The user name.
+    #[arg(long)]
+    username: String,
+    /// Read the password from the first line of standard input instead of
+    /// prompting.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+/// Parses the command line and runs the command.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("agentry: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&config);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Admin {
+            command: AdminCommand::Create(a),
+        } => admin_create(&config, a),
+        Command::Admin {
+            command: AdminCommand::ResetPassword(a),
+        } => admin_reset_password(&config, a),
+        Command::Migrate => run_migrate(&config),
+        Command::Backup { path, force } => run_backup(&config, path, force),
+        Command::CheckConfig => {
+            println!(
+                "# configuration is valid; effective values:\n{}",
+                config.to_toml()
+            );
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("agentry: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Plain => builder.try_init(),
+    };
+}
+
+fn serve(config: Config) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = std::net::TcpListener::bind(config.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let mut running = crate::start(config, listener)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(admin) = &running.seeded.admin {
+            print_first_admin(admin, &running.app.config.base_url());
+        }
+        tokio::select! {
+            sig = shutdown_signal() => {
+                tracing::info!(signal = sig, "shutting down: finishing in-flight requests");
+                running.stop().await;
+                tracing::info!("stopped");
+                Ok(())
+            }
+            r = running.wait() => r.map_err(|e| format!("HTTP server failed: {e}")),
+        }
+    })
+}
+
+fn print_first_admin(admin: &crate::identity::bootstrap::FirstAdmin, url: &str) {
+    match &admin.generated_password {
+        Some(pw) => println!(
+            "\nagentry: created the first administrator\n  sign in at: {url}/login\n  user:       {}\n  password:   {}\n\
+             This password is shown only once. Keep it safe or reset it with `agentry admin reset-password`.\n",
+            admin.username,
+            pw.expose_secret()
+        ),
+        None => println!(
+            "\nagentry: created the first administrator `{}` with the password from {}\n  sign in at: {url}/login\n",
+            admin.username,
+            crate::config::ENV_ADMIN_PASSWORD
+        ),
+    }
+}
+
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+/// Opens the database for an operator command: creates and migrates it if
+/// needed and seeds the system roles, but never creates the first admin.
+fn open_for_cli(config: &Config) -> Result<rusqlite::Connection, String> {
+    server::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    let mut conn = db::pool::open_single(&config.database_path(), server::pragmas(config))
+        .map_err(|e| format!("cannot open {}: {e}", config.database_path().display()))?;
+    migrate::migrate(&mut conn).map_err(|e| e.to_string())?;
+    db::write_tx(&mut conn, |tx| system_roles::seed(tx, db::now_ms()))
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
+
+fn read_new_password(username: &str, from_stdin: bool) -> Result<Zeroizing<String>, String> {
+    let password = if from_stdin {
+        let mut line = Zeroizing::new(String::new());
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
+        Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string())
+    } else {
+        if !std::io::stdin().is_terminal() {
+            return Err(
+                "no terminal to prompt on; pass --password-stdin and pipe the password".into(),
+            );
+        }
+        let first = Zeroizing::new(
+            rpassword::prompt_password(format!("New password for {username}: "))
+                .map_err(|e| e.to_string())?,
+        );
+        let again =
+            Zeroizing::new(rpassword::prompt_password("Repeat it: ").map_err(|e| e.to_string())?);
+        if *first != *again {
+            return Err("the passwords differ".into());
+        }
+        first
+    };
+    passwords::check_policy(username, &password).map_err(|m| format!("password {m}"))?;
+    Ok(password)
+}
+
+fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> {
+    validate_username(&a.username).map_err(|m| format!("user name {m}"))?;
+    let mut conn = open_for_cli(config)?;
+    let exists = users::by_username(&conn, &a.username)
+        .map_err(|e| e.to_string())?
+        .is_some();
+    if exists {
+        return Err(format!(
+            "user {} already exists; use `admin reset-password`",
+            a.username
+        ));
+    }
+    let password = read_new_password(&a.username, a.password_stdin)?;
+    let hash = passwords::hash_sync(&password).map_err(|e| e.to_string())?;
+    let id = db::new_id();
+    let username = a.username.clone();
+    db::write_tx(&mut conn, |tx| {
+        let now = db::now_ms();
+        users::insert(
+            tx,
+            &users::UserRow {
+                id: id.clone(),
+                username: username.clone(),
+                display_name: String::new(),
+                email: None,
+                password_hash: hash,
+                enabled: true,
+                locked_until: None,
+                password_changed_at: now,
+                created_at: now,
+                updated_at: now,
+            },
+        )
+        .map_err(|e| {
+            if db::is_unique_violation(&e) {
+                Error::Conflict(format!("user {username} already exists"))
+            } else {
+                e.into()
+            }
+        })?;
+        roles::assign_to_user(tx, &db::new_id(), SYSTEM_ADMIN, &id, now)?;
+        Ok(())
+    })
+    .map_err(|e| e.to_string())?;
+    println!(
+        "created user {} (id {id}) with the {SYSTEM_ADMIN} role",
+        a.username
+    );
+    Ok(())
+}
+
+fn admin_reset_password(config: &Config, a: AdminArgs) -> Result<(), String> {
+    let mut conn = open_for_cli(config)?;
+    let user = users::by_username(&conn, &a.username)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user named {}", a.username))?;
+    let password = read_new_password(&user.username, a.password_stdin)?;
+    let hash = passwords::hash_sync(&password).map_err(|e| e.to_string())?;
+    let ended = db::write_tx(&mut conn, |tx| {
+        users::set_password(tx, &user.id, &hash, db::now_ms())?;
+        sessions::delete_for_user(tx, &user.id)
+    })
+    .map_err(|e| e.to_string())?;
+    println!(
+        "password of {} reset; account unlocked; {ended} session(s) ended",
+        user.username
+    );
+    Ok(())
+}
+
+fn run_migrate(config: &Config) -> Result<(), String> {
+    server::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    let mut conn = db::pool::open_single(&config.database_path(), server::pragmas(config))
+        .map_err(|e| format!("cannot open {}: {e}", config.database_path().display()))?;
+    let report = migrate::migrate(&mut conn).map_err(|e| e.to_string())?;
+    if report.applied.is_empty() {
+        println!("schema is up to date at v{}", report.to);
+    } else {
+        println!(
+            "migrated schema from v{} to v{} (applied {:?})",
+            report.from, report.to, report.applied
+        );
+    }
+    Ok(())
+}
+
+fn run_backup(config: &Config, path: PathBuf, force: bool) -> Result<(), String> {
+    let report =
+        backup::backup(&config.database_path(), &path, force).map_err(|e| e.to_string())?;
+    println!(
+        "backup written to {} ({} bytes, schema v{}, integrity ok)",
+        report.path.display(),
+        report.bytes,
+        report.schema_version
+    );
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! Layered configuration: embedded defaults → TOML file → `AGENTRY_*`
+//! environment variables.
+//!
+//! A key inside a TOML table maps to an environment variable with a double
+//! underscore: `[session] idle_timeout_minutes` is
+//! `AGENTRY_SESSION__IDLE_TIMEOUT_MINUTES`. Unknown keys (in the file or in
+//! the environment) and invalid values are start-up errors that name the key.
+//!
+//! A few `AGENTRY_*` variables are not configuration keys but secrets or
+//! bootstrap inputs, read where they are used and never stored in [`Config`]:
+//! [`ENV_ADMIN_PASSWORD`], [`ENV_MASTER_KEY`] and [`ENV_CONFIG`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Password for the first admin user (bootstrap only; never stored).
+pub const ENV_ADMIN_PASSWORD: &str = "AGENTRY_ADMIN_PASSWORD";
+/// Base64 master key, instead of the key file in the data directory.
+pub const ENV_MASTER_KEY: &str = "AGENTRY_MASTER_KEY";
+/// Path of the configuration file (same as `--config`).
+pub const ENV_CONFIG: &str = "AGENTRY_CONFIG";
+/// Configuration file read when it exists and no other is named.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/agentry/agentry.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration error: {0}")]
+    Parse(String),
+    #[error("configuration error: key `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+fn secret_env(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(SecretString::from)
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP(S) server binds.
+    pub listen: SocketAddr,
+    /// Directory for the database and the master key file (created 0700).
+    pub data_dir: PathBuf,
+    /// User name of the first admin created on first start.
+    pub admin_user: String,
+    /// Externally visible base URL (used for the token issuer and links).
+    /// Defaults to `http(s)://<listen>`.
+    pub public_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    pub log: LogConfig,
+    pub tls: TlsConfig,
+    pub session: SessionConfig,
+    pub login: LoginConfig,
+    pub database: DatabaseConfig,
+    pub systemd: SystemdConfig,
+    /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
+    #[serde(skip)]
+    pub admin_password: Option<SecretString>,
+    /// From `AGENTRY_MASTER_KEY`; replaces the key file when set.
+    #[serde(skip)]
+    pub master_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `debug`, `agentry=debug,actix_web=info`, ...
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain. TLS is on when both paths are set.
+    pub cert_path: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    pub idle_timeout_minutes: u64,
+    pub absolute_lifetime_hours: u64,
+    /// Force the `Secure` cookie flag (always on when serving TLS). Set it
+    /// when a TLS-terminating reverse proxy sits in front.
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoginConfig {
+    /// Failed logins within `failure_window_minutes` that lock an account.
+    pub max_failures: u32,
+    pub failure_window_minutes: u64,
+    pub lockout_minutes: u64,
+    /// Login attempts one client IP may make per minute (then 429).
+    pub rate_limit_per_minute: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub busy_timeout_ms: u64,
+    pub pool_size: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemdConfig {
+    /// Send READY=1 (and WATCHDOG=1 when the unit sets WatchdogSec) over
+    /// $NOTIFY_SOCKET. Harmless when not run under systemd.
+    pub notify: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./agentry-data"),
+            admin_user: "admin".into(),
+            public_url: None,
+            max_body_bytes: 1024 * 1024,
+            log: LogConfig::default(),
+            tls: TlsConfig::default(),
+            session: SessionConfig::default(),
+            login: LoginConfig::default(),
+            database: DatabaseConfig::default(),
+            systemd: SystemdConfig::default(),
+            admin_password: None,
+            master_key: None,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Plain,
+        }
+    }
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            idle_timeout_minutes: 30,
+            absolute_lifetime_hours: 12,
+            cookie_secure: false,
+        }
+    }
+}
+
+impl Default for LoginConfig {
+    fn default() -> Self {
+        LoginConfig {
+            max_failures: 5,
+            failure_window_minutes: 15,
+            lockout_minutes: 15,
+            rate_limit_per_minute: 30,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            busy_timeout_ms: 5000,
+            pool_size: 8,
+        }
+    }
+}
+
+impl Default for SystemdConfig {
+    fn default() -> Self {
+        SystemdConfig { notify: true }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` (or `$AGENTRY_CONFIG`, or
+    /// [`DEFAULT_CONFIG_PATH`] when it exists), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env_path = std::env::var_os(ENV_CONFIG).map(PathBuf::from);
+        let file = match path.map(Path::to_path_buf).or(env_path) {
+            Some(p) if !p.exists() => return Err(ConfigError::MissingFile(p)),
+            Some(p) => Some(p),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        };
+        let mut config = Self::from_figment(Self::figment(file.as_deref()))?;
+        config.admin_password = secret_env(ENV_ADMIN_PASSWORD);
+        config.master_key = secret_env(ENV_MASTER_KEY);
+        Ok(config)
+    }
+
+    /// Loads only from a TOML string and the defaults (no environment); for
+    /// tests and `check-config` style validation of a snippet.
+    pub fn from_toml_str(toml: &str) -> Result<Config, ConfigError> {
+        Self::from_figment(
+            Figment::from(Serialized::defaults(Config::default())).merge(Toml::string(toml)),
+        )
+    }
+
+    fn figment(file: Option<&Path>) -> Figment {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            fig = fig.merge(Toml::file_exact(file));
+        }
+        fig.merge(
+            Env::prefixed("AGENTRY_")
+                .ignore(&["admin_password", "master_key", "config"])
+                .split("__"),
+        )
+    }
+
+    fn from_figment(fig: Figment) -> Result<Config, ConfigError> {
+        let config: Config = fig.extract().map_err(|e| {
+            // figment reports every error it found; name each key.
+            let all: Vec<String> = e.into_iter().map(|e| e.to_string()).collect();
+            ConfigError::Parse(all.join("; "))
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Semantic checks serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        crate::identity::validate_username(&self.admin_user)
+            .map_err(|m| invalid("admin_user", m))?;
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with('/') {
+                return Err(invalid(
+                    "public_url",
+                    "must start with http:// or https:// and have no trailing slash",
+                ));
+            }
+        }
+        if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes",
+                "must be between 1024 and 67108864",
+            ));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| invalid("log.level", e.to_string()))?;
+        match (&self.tls.cert_path, &self.tls.key_path) {
+            (Some(_), None) => {
+                return Err(invalid(
+                    "tls.key_path",
+                    "required when tls.cert_path is set",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "tls.cert_path",
+                    "required when tls.key_path is set",
+                ))
+            }
+            (Some(c), Some(k)) => {
+                for (key, p) in [("tls.cert_path", c), ("tls.key_path", k)] {
+                    if !p.is_file() {
+                        return Err(invalid(
+                            key,
+                            format!("{} is not a readable file", p.display()),
+                        ));
+                    }
+                }
+            }
+            (None, None) => {}
+        }
+        let s = &self.session;
+        if !(1..=24 * 60).contains(&s.idle_timeout_minutes) {
+            return Err(invalid(
+                "session.idle_timeout_minutes",
+                "must be between 1 and 1440",
+            ));
+        }
+        if !(1..=24 * 30).contains(&s.absolute_lifetime_hours) {
+            return Err(invalid(
+                "session.absolute_lifetime_hours",
+                "must be between 1 and 720",
+            ));
+        }
+        let l = &self.login;
+        if !(1..=100).contains(&l.max_failures) {
+            return Err(invalid("login.max_failures", "must be between 1 and 100"));
+        }
+        if !(1..=24 * 60).contains(&l.failure_window_minutes) {
+            return Err(invalid(
+                "login.failure_window_minutes",
+                "must be between 1 and 1440",
+            ));
+        }
+        if !(1..=7 * 24 * 60).contains(&l.lockout_minutes) {
+            return Err(invalid(
+                "login.lockout_minutes",
+                "must be between 1 and 10080",
+            ));
+        }
+        if !(1..=100_000).contains(&l.rate_limit_per_minute) {
+            return Err(invalid(
+                "login.rate_limit_per_minute",
+                "must be between 1 and 100000",
+            ));
+        }
+        if !(1..=600_000).contains(&self.database.busy_timeout_ms) {
+            return Err(invalid(
+                "database.busy_timeout_ms",
+                "must be between 1 and 600000",
+            ));
+        }
+        if !(2..=64).contains(&self.database.pool_size) {
+            return Err(invalid("database.pool_size", "must be between 2 and 64"));
+        }
+        Ok(())
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.cert_path.is_some() && self.tls.key_path.is_some()
+    }
+
+    /// Base URL used for the issuer and absolute links.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.clone(),
+            None => {
+                let scheme = if self.tls_enabled() { "https" } else { "http" };
+                format!("{scheme}://{}", self.listen)
+            }
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("agentry.db")
+    }
+
+    /// The effective configuration as TOML (no secrets live in `Config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_names_the_key() {
+        let err = Config::from_toml_str("bogus_key = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bogus_key"), "{err}");
+        let err = Config::from_toml_str("[session]\nidle_timeout = 3")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("idle_timeout"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_the_key() {
+        let err = Config::from_toml_str("[session]\nidle_timeout_minutes = \"soon\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("idle_timeout_minutes"), "{err}");
+        let err = Config::from_toml_str("[session]\nidle_timeout_minutes = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("session.idle_timeout_minutes"), "{err}");
+        let err = Config::from_toml_str("listen = \"nope\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen"), "{err}");
+        let err = Config::from_toml_str("[tls]\ncert_path = \"/x\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls.key_path"), "{err}");
+    }
+
+    #[test]
+    fn toml_overrides_defaults() {
+        let c = Config::from_toml_str("listen = \"127.0.0.1:9999\"\n[login]\nmax_failures = 3")
+            .unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.login.max_failures, 3);
+        assert_eq!(c.login.lockout_minutes, 15);
+    }
+
+    #[test]
+    fn renders_round_trippable_toml() {
+        let c = Config::default();
+        let again = Config::from_toml_str(&c.to_toml()).unwrap();
+        assert_eq!(again.listen, c.listen);
+        assert_eq!(again.session.idle_timeout_minutes, 30);
+    }
+}

@@ -1,0 +1,185 @@
+//! Forward-only schema migrations.
+//!
+//! Every `migrations/NNNN_name.sql` file is embedded in the binary and
+//! applied in order, each in its own transaction together with the row that
+//! records it in `schema_migrations` (and `PRAGMA user_version`, so the
+//! `sqlite3` shell shows the version too). A database whose recorded
+//! version is newer than the newest embedded migration is refused: an older
+//! binary must not write to a schema it does not know.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rust_embed::RustEmbed;
+
+#[derive(RustEmbed)]
+#[folder = "migrations/"]
+#[include = "*.sql"]
+struct MigrationFiles;
+
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub version: u32,
+    pub name: String,
+    pub sql: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(
+        "the database schema is version {db}, newer than this binary supports ({binary}); \
+         run a newer agentry or restore a backup taken with this version"
+    )]
+    TooNew { db: u32, binary: u32 },
+    #[error("migration {version} ({name}) failed: {source}")]
+    Failed {
+        version: u32,
+        name: String,
+        source: rusqlite::Error,
+    },
+    #[error("database error while migrating: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// The embedded migrations, sorted by version. Names are checked by a unit
+/// test: `NNNN_words.sql`, numbered 1, 2, 3... without gaps.
+pub fn migrations() -> Vec<Migration> {
+    let mut out: Vec<Migration> = MigrationFiles::iter()
+        .filter_map(|file| {
+            let (num, rest) = file.split_once('_')?;
+            let version = num.parse().ok()?;
+            let name = rest.strip_suffix(".sql")?.to_string();
+            let data = MigrationFiles::get(&file)?;
+            let sql = String::from_utf8(data.data.into_owned()).ok()?;
+            Some(Migration { version, name, sql })
+        })
+        .collect();
+    out.sort_by_key(|m| m.version);
+    out
+}
+
+/// The schema version this binary brings.
+pub fn latest_version() -> u32 {
+    migrations().last().map(|m| m.version).unwrap_or(0)
+}
+
+/// The version recorded in the database (0 for a new file).
+pub fn current_version(conn: &Connection) -> rusqlite::Result<u32> {
+    let has_table: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_table {
+        return Ok(0);
+    }
+    let v: Option<u32> = conn
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| {
+            r.get(0)
+        })
+        .optional()?
+        .flatten();
+    Ok(v.unwrap_or(0))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub from: u32,
+    pub to: u32,
+    pub applied: Vec<u32>,
+}
+
+/// Applies every pending migration. Safe to call on every start: a second
+/// call applies nothing. Two processes starting at once serialise on the
+/// IMMEDIATE transaction and the second finds nothing left to do.
+pub fn migrate(conn: &mut Connection) -> Result<Report, MigrateError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT NOT NULL,
+             applied_at INTEGER NOT NULL
+         )",
+    )?;
+    let binary = latest_version();
+    let from = current_version(conn)?;
+    if from > binary {
+        return Err(MigrateError::TooNew { db: from, binary });
+    }
+    let mut applied = Vec::new();
+    for m in migrations() {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read inside the write lock: another process may have migrated.
+        if current_version(&tx)? >= m.version {
+            continue;
+        }
+        let fail = |source| MigrateError::Failed {
+            version: m.version,
+            name: m.name.clone(),
+            source,
+        };
+        tx.execute_batch(&m.sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, super::now_ms()],
+        )
+        .map_err(fail)?;
+        tx.pragma_update(None, "user_version", m.version)
+            .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        applied.push(m.version);
+    }
+    Ok(Report {
+        from,
+        to: current_version(conn)?,
+        applied,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_numbered_without_gaps() {
+        let all = migrations();
+        assert!(!all.is_empty());
+        for (i, m) in all.iter().enumerate() {
+            assert_eq!(
+                m.version as usize,
+                i + 1,
+                "migration {} out of sequence",
+                m.name
+            );
+            assert!(
+                m.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                "bad migration name {}",
+                m.name
+            );
+        }
+        // Every file in the folder must have been picked up.
+        assert_eq!(MigrationFiles::iter().count(), all.len());
+    }
+
+    #[test]
+    fn fresh_then_rerun_then_too_new() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let r = migrate(&mut conn).unwrap();
+        assert_eq!(r.from, 0);
+        assert_eq!(r.to, latest_version());
+        let again = migrate(&mut conn).unwrap();
+        assert!(again.applied.is_empty());
+        conn.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, 'future', 0)",
+            [latest_version() + 1],
+        )
+        .unwrap();
+        match migrate(&mut conn) {
+            Err(MigrateError::TooNew { db, binary }) => {
+                assert_eq!(db, latest_version() + 1);
+                assert_eq!(binary, latest_version());
+            }
+            other => panic!("expected TooNew, got {other:?}"),
+        }
+    }
+}

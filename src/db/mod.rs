@@ -1,0 +1,106 @@
+//! Storage: the SQLite pool, migrations, and one repository module per
+//! aggregate. Repositories are plain functions over a `&Connection`; they
+//! know SQL and rows, never domain services or HTTP.
+
+pub mod backup;
+pub mod migrate;
+pub mod pool;
+pub mod roles;
+pub mod sessions;
+pub mod users;
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+pub use pool::Pool;
+
+/// Handle to the database shared by the whole process. Cloning is cheap.
+///
+/// SQLite calls block (a writer may wait up to `busy_timeout`), so they run
+/// on tokio's blocking pool, never on an async worker.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    pub fn new(pool: Pool) -> Db {
+        Db { pool }
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+    }
+
+    /// Runs `f` inside an IMMEDIATE transaction (takes the write lock up
+    /// front, so concurrent writers queue on busy_timeout instead of failing
+    /// on upgrade) and commits when it returns `Ok`. Nothing is written when
+    /// it returns `Err`.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        spawn_blocking(move || {
+            let mut conn = pool.get()?;
+            write_tx(&mut conn, f)
+        })
+        .await
+    }
+}
+
+/// Synchronous form of [`Db::write`] for the CLI and start-up code.
+pub fn write_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+) -> Result<T> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let out = f(&tx)?;
+    tx.commit()?;
+    Ok(out)
+}
+
+async fn spawn_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::internal(format!("database task failed: {e}")))?
+}
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    d.as_millis() as i64
+}
+
+/// A fresh opaque id (UUIDv7: unique, and sorts by creation time, which
+/// keeps cursor pagination stable).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// True when `e` is a UNIQUE/PRIMARY KEY violation (for 409 mapping).
+pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ffi::ErrorCode::ConstraintViolation
+            && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY))
+}

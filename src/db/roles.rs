@@ -1,0 +1,93 @@
+//! The `roles`, `role_permissions`, `role_inherits` and `role_assignments`
+//! tables.
+
+use rusqlite::{params, Connection};
+
+use crate::error::Result;
+
+/// Inserts a role with its grants if no role of that name exists; an
+/// existing role (possibly edited by an admin) is left untouched.
+pub fn insert_if_missing(
+    conn: &Connection,
+    name: &str,
+    description: &str,
+    system: bool,
+    permissions: &[&str],
+    inherits: &[&str],
+    now: i64,
+) -> Result<bool> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO roles (name, description, system, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![name, description, system, now],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    for p in permissions {
+        conn.execute(
+            "INSERT INTO role_permissions (role, pattern) VALUES (?1, ?2)",
+            params![name, p],
+        )?;
+    }
+    for parent in inherits {
+        conn.execute(
+            "INSERT INTO role_inherits (role, parent) VALUES (?1, ?2)",
+            params![name, parent],
+        )?;
+    }
+    Ok(true)
+}
+
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM roles", [], |r| r.get(0))?)
+}
+
+/// Binds `role` to a user (unscoped). Returns false when it already exists.
+pub fn assign_to_user(
+    conn: &Connection,
+    id: &str,
+    role: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<bool> {
+    let exists: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM role_assignments
+                       WHERE role = ?1 AND user_id = ?2 AND scope_type IS NULL)",
+        params![role, user_id],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO role_assignments (id, role, user_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, role, user_id, now],
+    )?;
+    Ok(true)
+}
+
+/// Names of the roles bound to a user without a scope, sorted.
+pub fn unscoped_roles_of_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT role FROM role_assignments WHERE user_id = ?1 AND scope_type IS NULL ORDER BY role",
+    )?;
+    let rows = stmt.query_map([user_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Every permission pattern granted to a user through unscoped
+/// assignments, following inheritance, sorted and de-duplicated.
+pub fn effective_patterns_of_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "WITH RECURSIVE granted(role) AS (
+             SELECT role FROM role_assignments WHERE user_id = ?1 AND scope_type IS NULL
+             UNION
+             SELECT ri.parent FROM role_inherits ri JOIN granted g ON ri.role = g.role
+         )
+         SELECT DISTINCT rp.pattern FROM role_permissions rp JOIN granted g ON rp.role = g.role
+         ORDER BY rp.pattern",
+    )?;
+    let rows = stmt.query_map([user_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

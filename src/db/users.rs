@@ -1,0 +1,139 @@
+//! The `users` table and its lockout bookkeeping.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub password_hash: String,
+    pub enabled: bool,
+    pub locked_until: Option<i64>,
+    pub password_changed_at: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, username, display_name, email, password_hash, enabled, locked_until, \
+                       password_changed_at, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        display_name: r.get(2)?,
+        email: r.get(3)?,
+        password_hash: r.get(4)?,
+        enabled: r.get(5)?,
+        locked_until: r.get(6)?,
+        password_changed_at: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+pub fn insert(conn: &Connection, u: &UserRow) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            u.id,
+            u.username,
+            u.display_name,
+            u.email,
+            u.password_hash,
+            u.enabled,
+            u.locked_until,
+            u.password_changed_at,
+            u.created_at,
+            u.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<UserRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn by_username(conn: &Connection, username: &str) -> Result<Option<UserRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE username = ?1"),
+            [username],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn count(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
+}
+
+/// Sets a new password hash and clears lockout state.
+pub fn set_password(conn: &Connection, id: &str, hash: &str, now: i64) -> Result<bool> {
+    let n = conn.execute(
+        "UPDATE users SET password_hash = ?2, password_changed_at = ?3, updated_at = ?3,
+                          locked_until = NULL
+         WHERE id = ?1",
+        params![id, hash, now],
+    )?;
+    conn.execute("DELETE FROM login_failures WHERE user_id = ?1", [id])?;
+    Ok(n == 1)
+}
+
+/// Records one failed login and returns how many failures fall inside the
+/// window that starts at `since`.
+pub fn record_failure(conn: &Connection, id: &str, now: i64, since: i64) -> Result<u32> {
+    conn.execute(
+        "DELETE FROM login_failures WHERE user_id = ?1 AND failed_at < ?2",
+        params![id, since],
+    )?;
+    conn.execute(
+        "INSERT INTO login_failures (user_id, failed_at) VALUES (?1, ?2)",
+        params![id, now],
+    )?;
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM login_failures WHERE user_id = ?1 AND failed_at >= ?2",
+        params![id, since],
+        |r| r.get(0),
+    )?)
+}
+
+pub fn lock_until(conn: &Connection, id: &str, until: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET locked_until = ?2 WHERE id = ?1",
+        params![id, until],
+    )?;
+    Ok(())
+}
+
+/// Clears failures and any lock (successful login, admin unlock).
+pub fn clear_lockout(conn: &Connection, id: &str) -> Result<()> {
+    conn.execute("DELETE FROM login_failures WHERE user_id = ?1", [id])?;
+    conn.execute("UPDATE users SET locked_until = NULL WHERE id = ?1", [id])?;
+    Ok(())
+}
+
+/// Deletes failure rows older than `before` (housekeeping).
+pub fn prune_failures(conn: &Connection, before: i64) -> Result<usize> {
+    Ok(conn.execute("DELETE FROM login_failures WHERE failed_at < ?1", [before])?)
+}
+
+/// Accounts currently locked (a health figure).
+pub fn count_locked(conn: &Connection, now: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM users WHERE locked_until > ?1",
+        [now],
+        |r| r.get(0),
+    )?)
+}

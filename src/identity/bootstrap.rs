@@ -1,0 +1,82 @@
+//! First start: system roles and the first `system_admin` user.
+//!
+//! Idempotent: seeding only inserts what is missing, and the admin is
+//! created only while the database holds no user at all, so a second start
+//! changes nothing.
+
+use rusqlite::Connection;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::crypto::random;
+use crate::db::{self, roles, users};
+use crate::error::{Error, Result};
+use crate::rbac::system_roles::{self, SYSTEM_ADMIN};
+
+/// What a start created, for the caller to report.
+#[derive(Debug, Default)]
+pub struct Seeded {
+    pub roles_added: usize,
+    pub admin: Option<FirstAdmin>,
+}
+
+#[derive(Debug)]
+pub struct FirstAdmin {
+    pub username: String,
+    /// Set when the password was generated; it must be shown exactly once.
+    pub generated_password: Option<SecretString>,
+}
+
+pub fn seed(
+    conn: &mut Connection,
+    admin_user: &str,
+    admin_password: Option<&SecretString>,
+) -> Result<Seeded> {
+    db::write_tx(conn, |tx| {
+        let now = db::now_ms();
+        let roles_added = system_roles::seed(tx, now)?;
+        let admin = if users::count(tx)? == 0 {
+            Some(create_first_admin(tx, admin_user, admin_password, now)?)
+        } else {
+            None
+        };
+        Ok(Seeded { roles_added, admin })
+    })
+}
+
+fn create_first_admin(
+    conn: &Connection,
+    username: &str,
+    password: Option<&SecretString>,
+    now: i64,
+) -> Result<FirstAdmin> {
+    let (plain, generated) = match password {
+        Some(p) => {
+            super::passwords::check_policy(username, p.expose_secret())
+                .map_err(|m| Error::field("AGENTRY_ADMIN_PASSWORD", m))?;
+            (SecretString::from(p.expose_secret().to_string()), false)
+        }
+        None => (SecretString::from(random::password()), true),
+    };
+    let hash = super::passwords::hash_sync(plain.expose_secret())?;
+    let id = db::new_id();
+    users::insert(
+        conn,
+        &users::UserRow {
+            id: id.clone(),
+            username: username.to_string(),
+            display_name: "Administrator".into(),
+            email: None,
+            password_hash: hash,
+            enabled: true,
+            locked_until: None,
+            password_changed_at: now,
+            created_at: now,
+            updated_at: now,
+        },
+    )?;
+    roles::assign_to_user(conn, &db::new_id(), SYSTEM_ADMIN, &id, now)?;
+    Ok(FirstAdmin {
+        username: username.to_string(),
+        generated_password: generated.then_some(plain),
+    })
+}

@@ -1,0 +1,62 @@
+//! Who is calling: users and their passwords, browser sessions, the login
+//! flow with its lockout, and first-start bootstrap.
+
+pub mod bootstrap;
+pub mod login;
+pub mod passwords;
+pub mod ratelimit;
+pub mod sessions;
+
+use serde::Serialize;
+
+/// Kind of an authenticated principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalKind {
+    User,
+    Agent,
+}
+
+/// An authenticated caller, whatever the credential it used.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Principal {
+    #[serde(rename = "type")]
+    pub kind: PrincipalKind,
+    pub id: String,
+    pub name: String,
+}
+
+/// User names: 1-64 characters of letters, digits and `._-@`, starting with
+/// a letter or digit. Kept narrow so names are safe in logs, URLs and
+/// audit records without escaping surprises.
+pub fn validate_username(name: &str) -> Result<(), String> {
+    let ok_len = (1..=64).contains(&name.chars().count());
+    let ok_first = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok_len && ok_first && ok_chars {
+        Ok(())
+    } else {
+        Err("must be 1-64 characters of letters, digits, '.', '_', '-' or '@', starting with a letter or digit".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        for ok in ["admin", "a", "jane.doe@example.com", "ops_1-x"] {
+            assert!(validate_username(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(65);
+        for bad in ["", " admin", "-x", "a b", "é", "<script>", long.as_str()] {
+            assert!(validate_username(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,26 @@
+//! agentry: the security and operations control plane for a fleet of AI
+//! agents, in one binary. See `README.md` for operating it and
+//! `ARCHITECTURE.md`-style module docs for where things live.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod identity;
+pub mod rbac;
+pub mod scheduler;
+pub mod server;
+pub mod timefmt;
+pub mod web;
+
+pub use config::Config;
+pub use server::{Running, StartError};
+
+/// Starts the appliance on an already-bound listener; used by `serve` and
+/// by the integration tests (which bind `127.0.0.1:0`).
+pub async fn start(config: Config, listener: std::net::TcpListener) -> Result<Running, StartError> {
+    server::start(config, listener).await
+}

@@ -1,0 +1,196 @@
+//! Start-up and shutdown of the whole appliance: data directory, master
+//! key, database, bootstrap, scheduler and HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::Path;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use secrecy::ExposeSecret;
+use tokio_cron_scheduler::JobScheduler;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::crypto::{MasterKey, MasterKeyError};
+use crate::db::{self, migrate, pool};
+use crate::identity::bootstrap::{self, Seeded};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error(transparent)]
+    Migrate(#[from] migrate::MigrateError),
+    #[error("first-start setup failed: {0}")]
+    Bootstrap(crate::error::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("scheduler: {0}")]
+    Scheduler(String),
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+/// Creates the data directory with mode 0700 (and warns when an existing
+/// one is open to others).
+pub fn prepare_data_dir(dir: &Path) -> Result<(), StartError> {
+    let err = |source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(err)?;
+    }
+    let mode = std::fs::metadata(dir).map_err(err)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            dir = %dir.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "data directory is accessible to group or others; chmod 700 it"
+        );
+    }
+    Ok(())
+}
+
+/// Loads the master key from the environment or the data directory.
+pub fn load_master_key(config: &Config) -> Result<(MasterKey, bool), StartError> {
+    match &config.master_key {
+        Some(b64) => Ok((
+            MasterKey::from_base64(b64.expose_secret(), crate::config::ENV_MASTER_KEY)?,
+            false,
+        )),
+        None => Ok(MasterKey::load_or_create(&config.data_dir)?),
+    }
+}
+
+pub fn pragmas(config: &Config) -> pool::Pragmas {
+    pool::Pragmas {
+        busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
+    }
+}
+
+/// Opens the pool, applies migrations and seeds first-start data.
+pub fn open_database(config: &Config) -> Result<(db::Db, Seeded), StartError> {
+    let pool = pool::open(
+        &config.database_path(),
+        pragmas(config),
+        config.database.pool_size,
+    )
+    .map_err(|e| StartError::Database(e.to_string()))?;
+    let mut conn = pool
+        .get()
+        .map_err(|e| StartError::Database(e.to_string()))?;
+    let report = migrate::migrate(&mut conn)?;
+    if !report.applied.is_empty() {
+        tracing::info!(from = report.from, to = report.to, "database migrated");
+    }
+    let seeded = bootstrap::seed(
+        &mut conn,
+        &config.admin_user,
+        config.admin_password.as_ref(),
+    )
+    .map_err(StartError::Bootstrap)?;
+    drop(conn);
+    Ok((db::Db::new(pool), seeded))
+}
+
+/// A started appliance. Dropping it does not stop it; call [`Running::stop`].
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: App,
+    /// What first start created (the admin password appears here once).
+    pub seeded: Seeded,
+    pub master_key_created: bool,
+    handle: ServerHandle,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    scheduler: JobScheduler,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests finish, stops the jobs.
+    pub async fn stop(mut self) {
+        self.handle.stop(true).await;
+        let _ = (&mut self.server).await;
+        let _ = self.scheduler.shutdown().await;
+    }
+
+    /// Waits for the HTTP server to end by itself.
+    pub async fn wait(&mut self) -> std::io::Result<()> {
+        match (&mut self.server).await {
+            Ok(r) => r,
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+}
+
+/// Starts everything on an already-bound listener (tests bind
+/// `127.0.0.1:0`; `serve` binds the configured address).
+pub async fn start(config: Config, listener: TcpListener) -> Result<Running, StartError> {
+    prepare_data_dir(&config.data_dir)?;
+    let (master_key, master_key_created) = load_master_key(&config)?;
+    let (config, opened) = tokio::task::spawn_blocking(move || {
+        let opened = open_database(&config);
+        (config, opened)
+    })
+    .await
+    .map_err(|e| StartError::Database(e.to_string()))?;
+    let (db, seeded) = opened?;
+    let tls = match (&config.tls.cert_path, &config.tls.key_path) {
+        (Some(c), Some(k)) => Some(crate::web::tls::server_config(c, k).map_err(StartError::Tls)?),
+        _ => None,
+    };
+    let app = App::new(config, db, &master_key);
+    drop(master_key);
+
+    let scheduler = crate::scheduler::start(&app)
+        .await
+        .map_err(|e| StartError::Scheduler(e.to_string()))?;
+    let addr = listener.local_addr().map_err(StartError::Http)?;
+    let server = crate::web::server(app.clone(), listener, tls).map_err(StartError::Http)?;
+    let handle = server.handle();
+    let server = tokio::spawn(server);
+    tracing::info!(%addr, tls = app.config.tls_enabled(), "agentry is listening");
+    if app.config.systemd.notify {
+        notify_systemd();
+    }
+    Ok(Running {
+        addr,
+        app,
+        seeded,
+        master_key_created,
+        handle,
+        server,
+        scheduler,
+    })
+}
+
+/// READY=1 once listening, and WATCHDOG=1 at half the watchdog interval
+/// when the unit asks for it. No-ops outside systemd.
+fn notify_systemd() {
+    if let Err(e) = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]) {
+        tracing::debug!(error = %e, "sd_notify READY failed");
+    }
+    let mut usec = 0u64;
+    if sd_notify::watchdog_enabled(false, &mut usec) && usec > 0 {
+        let every = Duration::from_micros(usec / 2);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            }
+        });
+    }
+}

@@ -1,0 +1,47 @@
+//! `GET /api/v1/me`: the caller, its roles and effective permissions.
+
+use actix_web::{get, web, HttpRequest};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::roles;
+use crate::identity::{Principal, PrincipalKind};
+use crate::web::auth::Caller;
+use crate::web::problem::{ApiError, Problem};
+use crate::web::state;
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub principal: Principal,
+    /// Roles bound to the caller without a resource scope.
+    pub roles: Vec<String>,
+    /// Permission patterns those roles grant, inheritance included.
+    pub permissions: Vec<String>,
+}
+
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 200, body = Me), (status = 401, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/me")]
+pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiError> {
+    let st = state::of(&req);
+    let principal = caller.principal;
+    let (id, kind) = (principal.id.clone(), principal.kind);
+    let (roles, permissions) = st
+        .db
+        .read(move |c| match kind {
+            PrincipalKind::User => Ok((
+                roles::unscoped_roles_of_user(c, &id)?,
+                roles::effective_patterns_of_user(c, &id)?,
+            )),
+            PrincipalKind::Agent => Ok((Vec::new(), Vec::new())),
+        })
+        .await?;
+    Ok(web::Json(Me {
+        principal,
+        roles,
+        permissions,
+    }))
+}

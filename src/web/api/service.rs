@@ -1,0 +1,90 @@
+//! `/healthz`, `/readyz` and the OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::{self, migrate};
+use crate::scheduler::HEARTBEAT;
+use crate::web::state;
+
+#[derive(Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok` while the process serves HTTP.
+    pub status: &'static str,
+}
+
+/// Liveness: the process is up. Touches nothing else.
+#[utoipa::path(tag = "service", responses((status = 200, body = Liveness)))]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Liveness { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready` or `not_ready`.
+    pub status: &'static str,
+    /// `ok` or what is wrong, per component: `database`, `migrations`,
+    /// `scheduler`.
+    pub checks: BTreeMap<&'static str, String>,
+}
+
+/// Readiness: the database answers, its schema is the binary's, and the
+/// scheduler is alive. 503 otherwise.
+#[utoipa::path(
+    tag = "service",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness))
+)]
+#[get("/readyz")]
+pub async fn readyz(req: HttpRequest) -> HttpResponse {
+    let st = state::of(&req);
+    let mut checks = BTreeMap::new();
+    match st.db.read(|c| Ok(migrate::current_version(c)?)).await {
+        Ok(v) => {
+            checks.insert("database", "ok".to_string());
+            let want = migrate::latest_version();
+            checks.insert(
+                "migrations",
+                if v == want {
+                    "ok".to_string()
+                } else {
+                    format!("schema is v{v}, binary expects v{want}")
+                },
+            );
+        }
+        Err(e) => {
+            checks.insert("database", e.to_string());
+            checks.insert("migrations", "unknown".to_string());
+        }
+    }
+    let age = db::now_ms() - st.status.last_scheduler_beat();
+    let stale = age > 3 * HEARTBEAT.as_millis() as i64;
+    checks.insert(
+        "scheduler",
+        if stale {
+            format!("no heartbeat for {} s", age / 1000)
+        } else {
+            "ok".to_string()
+        },
+    );
+    let ready = checks.values().all(|v| v == "ok");
+    let body = Readiness {
+        status: if ready { "ready" } else { "not_ready" },
+        checks,
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// This OpenAPI 3 document.
+#[utoipa::path(tag = "service", responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
+#[get("/openapi.json")]
+pub async fn openapi_json(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(doc.get_ref())
+}

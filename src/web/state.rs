@@ -1,0 +1,43 @@
+//! What every handler can reach: the appliance services plus web policy.
+
+use std::ops::Deref;
+
+use actix_web::{web, HttpRequest};
+
+use super::cookies::CookiePolicy;
+use crate::app::App;
+
+#[derive(Clone)]
+pub struct WebState {
+    pub app: App,
+    pub cookies: CookiePolicy,
+}
+
+impl Deref for WebState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+/// The state from a request (registered for every route by the factory).
+pub fn of(req: &HttpRequest) -> web::Data<WebState> {
+    req.app_data::<web::Data<WebState>>()
+        .cloned()
+        .expect("WebState is registered on the App")
+}
+
+/// The client address used for rate limiting and records. agentry does not
+/// trust forwarding headers: behind a proxy, limits apply per proxy.
+pub fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+}
+
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(actix_web::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(256).collect())
+}

@@ -1,0 +1,163 @@
+//! The login page, the login form post and logout.
+
+use actix_web::cookie::time::Duration;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::error::UiError;
+use super::layout::Layout;
+use super::{render, see_other};
+use crate::crypto::random;
+use crate::identity::login::{self, LoginOutcome};
+use crate::identity::sessions;
+use crate::web::auth::{MaybeSession, SessionUser};
+use crate::web::cookies;
+use crate::web::csrf;
+use crate::web::state::{self, WebState};
+
+/// Shown for every failed login, whatever the reason.
+const FAILED: &str = "Sign-in failed. Check your user name and password. \
+                      After repeated failures an account is locked for a while.";
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    username: String,
+    error: Option<&'static str>,
+}
+
+/// The pre-login nonce cookie lives this long: a login form older than
+/// this must be reloaded.
+const NONCE_TTL: Duration = Duration::hours(1);
+
+fn login_page(
+    st: &WebState,
+    nonce: &str,
+    status: StatusCode,
+    username: String,
+    error: Option<&'static str>,
+) -> Result<HttpResponse, UiError> {
+    let page = LoginPage {
+        layout: Layout::new(
+            "Sign in",
+            None,
+            csrf::login_token(&st.csrf_key, nonce),
+            "login",
+        ),
+        username,
+        error,
+    };
+    let mut res = render(status, &page)?;
+    res.add_cookie(
+        &st.cookies
+            .build(cookies::LOGIN_NONCE, nonce.to_string(), Some(NONCE_TTL)),
+    )
+    .map_err(|e| UiError::Internal(crate::error::Error::internal(e)))?;
+    Ok(res)
+}
+
+#[get("/login")]
+pub async fn show(req: HttpRequest, session: MaybeSession) -> Result<HttpResponse, UiError> {
+    if session.0.is_some() {
+        return Ok(see_other("/"));
+    }
+    let st = state::of(&req);
+    let nonce = st
+        .cookies
+        .read(&req, cookies::LOGIN_NONCE)
+        .filter(|n| n.len() == 43)
+        .unwrap_or_else(random::token);
+    login_page(&st, &nonce, StatusCode::OK, String::new(), None)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[post("/login")]
+pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    let ip = state::client_ip(&req);
+    st.login_limiter
+        .check(ip)
+        .map_err(|retry_after_secs| UiError::RateLimited { retry_after_secs })?;
+
+    let form = form.into_inner();
+    let nonce = st
+        .cookies
+        .read(&req, cookies::LOGIN_NONCE)
+        .unwrap_or_default();
+    let expected = csrf::login_token(&st.csrf_key, &nonce);
+    if nonce.is_empty() || csrf::is_cross_site(&req) || !csrf::matches(&expected, &form.csrf_token)
+    {
+        return Err(UiError::Csrf);
+    }
+
+    let username: String = form.username.trim().chars().take(256).collect();
+    let password = Zeroizing::new(form.password);
+    match login::login(&st.db, &st.hasher, st.lockout_policy, &username, password).await? {
+        LoginOutcome::Success(user) => {
+            let session = sessions::create(
+                &st.db,
+                &user.id,
+                st.session_policy,
+                Some(ip.to_string()),
+                state::user_agent(&req),
+            )
+            .await?;
+            tracing::info!(user = %user.username, user_id = %user.id, %ip, "login succeeded");
+            let mut res = see_other("/");
+            let max_age = Duration::milliseconds(st.session_policy.absolute_ms);
+            let cookie =
+                st.cookies
+                    .build(cookies::SESSION, session.token.to_string(), Some(max_age));
+            let internal = |e| UiError::Internal(crate::error::Error::internal(e));
+            res.add_cookie(&cookie).map_err(internal)?;
+            res.add_cookie(&st.cookies.removal(cookies::LOGIN_NONCE))
+                .map_err(internal)?;
+            Ok(res)
+        }
+        LoginOutcome::Failure { reason, user_id } => {
+            tracing::warn!(user = %username, user_id = user_id.as_deref().unwrap_or("-"), reason = reason.as_str(), %ip, "login failed");
+            login_page(
+                &st,
+                &nonce,
+                StatusCode::UNAUTHORIZED,
+                username,
+                Some(FAILED),
+            )
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[post("/logout")]
+pub async fn logout(
+    req: HttpRequest,
+    user: SessionUser,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    sessions::destroy(&st.db, &user.session.id_hash).await?;
+    tracing::info!(user = %user.session.user.username, "logout");
+    let mut res = see_other("/login");
+    res.add_cookie(&st.cookies.removal(cookies::SESSION))
+        .map_err(|e| UiError::Internal(crate::error::Error::internal(e)))?;
+    Ok(res)
+}

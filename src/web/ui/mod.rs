@@ -1,0 +1,39 @@
+//! Server-rendered admin pages (askama). One module per page.
+
+pub mod dashboard;
+pub mod error;
+pub mod layout;
+pub mod login;
+
+use actix_web::http::header;
+use actix_web::HttpResponse;
+use askama::Template;
+
+use self::error::UiError;
+
+/// Renders a template into an HTML response with `status`.
+pub fn render<T: Template>(
+    status: actix_web::http::StatusCode,
+    page: &T,
+) -> Result<HttpResponse, UiError> {
+    let html = page
+        .render()
+        .map_err(|e| UiError::Internal(crate::error::Error::internal(e)))?;
+    Ok(HttpResponse::build(status)
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .body(html))
+}
+
+/// A 303 See Other to `to` (the answer to every successful form post).
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(login::show)
+        .service(login::submit)
+        .service(login::logout)
+        .service(dashboard::show);
+}
