@@ -91,3 +91,16 @@ pub fn effective_patterns_of_user(conn: &Connection, user_id: &str) -> Result<Ve
     let rows = stmt.query_map([user_id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// True when `user_id` is the only enabled user holding system_admin.
+pub fn is_last_enabled_admin(conn: &Connection, user_id: &str) -> Result<bool> {
+    let (holds, others): (bool, i64) = conn.query_row(
+        "SELECT
+             EXISTS(SELECT 1 FROM role_assignments WHERE role = 'system_admin' AND user_id = ?1 AND scope_type IS NULL),
+             (SELECT COUNT(DISTINCT ra.user_id) FROM role_assignments ra JOIN users u ON u.id = ra.user_id
+              WHERE ra.role = 'system_admin' AND ra.scope_type IS NULL AND u.enabled = 1 AND u.id <> ?1)",
+        [user_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    Ok(holds && others == 0)
+}

@@ -69,3 +69,11 @@ pub fn prune(conn: &Connection, now: i64, idle_cutoff: i64) -> Result<usize> {
         params![now, idle_cutoff],
     )?)
 }
+
+/// Ends every session of a user except `keep` (the caller's own).
+pub fn delete_for_user_except(conn: &Connection, user_id: &str, keep: &str) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM sessions WHERE user_id = ?1 AND token_hash <> ?2",
+        params![user_id, keep],
+    )?)
+}

@@ -137,3 +137,25 @@ pub fn count_locked(conn: &Connection, now: i64) -> Result<i64> {
         |r| r.get(0),
     )?)
 }
+
+/// A page of users ordered by id (ids are time-ordered), after `after`.
+pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<UserRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after.unwrap_or(""), limit], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Updates the editable profile fields.
+pub fn update_profile(conn: &Connection, u: &UserRow, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET display_name = ?2, email = ?3, enabled = ?4, updated_at = ?5 WHERE id = ?1",
+        params![u.id, u.display_name, u.email, u.enabled, now],
+    )?;
+    Ok(())
+}
+
+pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id])? == 1)
+}

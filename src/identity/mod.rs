@@ -6,6 +6,7 @@ pub mod login;
 pub mod passwords;
 pub mod ratelimit;
 pub mod sessions;
+pub mod users;
 
 use serde::Serialize;
 

@@ -75,7 +75,8 @@ impl FromRequest for MaybeSession {
 /// How the API caller proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMethod {
-    Session,
+    /// A browser session; `id_hash` identifies it.
+    Session { id_hash: String },
 }
 
 /// An authenticated API caller.
@@ -120,6 +121,7 @@ impl FromRequest for Caller {
                     .with_code("csrf_failed"));
                 }
             }
+            let id_hash = user.session.id_hash;
             let u = user.session.user;
             Ok(Caller {
                 principal: Principal {
@@ -127,7 +129,7 @@ impl FromRequest for Caller {
                     id: u.id,
                     name: u.username,
                 },
-                method: AuthMethod::Session,
+                method: AuthMethod::Session { id_hash },
             })
         })
     }

@@ -10,6 +10,7 @@ pub mod csrf;
 pub mod fallback;
 pub mod headers;
 pub mod openapi;
+pub mod pagination;
 pub mod problem;
 pub mod state;
 pub mod tls;

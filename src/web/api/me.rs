@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::db::roles;
 use crate::identity::{Principal, PrincipalKind};
+use crate::rbac;
 use crate::web::auth::Caller;
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
@@ -28,15 +29,13 @@ pub struct Me {
 pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiError> {
     let st = state::of(&req);
     let principal = caller.principal;
+    let permissions = rbac::patterns_of(&st.db, &principal).await?;
     let (id, kind) = (principal.id.clone(), principal.kind);
-    let (roles, permissions) = st
+    let roles = st
         .db
         .read(move |c| match kind {
-            PrincipalKind::User => Ok((
-                roles::unscoped_roles_of_user(c, &id)?,
-                roles::effective_patterns_of_user(c, &id)?,
-            )),
-            PrincipalKind::Agent => Ok((Vec::new(), Vec::new())),
+            PrincipalKind::User => roles::unscoped_roles_of_user(c, &id),
+            PrincipalKind::Agent => Ok(Vec::new()),
         })
         .await?;
     Ok(web::Json(Me {

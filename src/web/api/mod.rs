@@ -4,6 +4,7 @@
 
 pub mod me;
 pub mod service;
+pub mod users;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -14,6 +15,24 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(
             scope::scope("/api/v1")
                 .service(service::openapi_json)
-                .service(me::me),
+                .service(me::me)
+                .service(users::create)
+                .service(users::list)
+                .service(users::get)
+                .service(users::update)
+                .service(users::remove)
+                .service(users::set_password)
+                .service(users::unlock)
+                .service(users::revoke_sessions),
         );
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null`
+/// (`Some(None)`) in PATCH bodies.
+pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
 }

@@ -1,0 +1,217 @@
+//! User accounts: create, read, update, delete, passwords, unlock, sessions.
+//! Validation lives here so the API, the UI and the CLI apply the same rules.
+
+use zeroize::Zeroizing;
+
+use super::passwords::{self, Hasher};
+use super::validate_username;
+use crate::db::{self, roles, sessions, users, Db};
+use crate::error::{Error, FieldErrors, Result};
+
+pub use users::UserRow;
+
+pub const MAX_DISPLAY_NAME: usize = 128;
+pub const MAX_EMAIL: usize = 254;
+
+#[derive(Debug)]
+pub struct NewUser {
+    pub username: String,
+    pub password: Zeroizing<String>,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub enabled: bool,
+}
+
+/// A partial update; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct UserChanges {
+    pub display_name: Option<String>,
+    /// `Some(None)` clears the address.
+    pub email: Option<Option<String>>,
+    pub enabled: Option<bool>,
+}
+
+fn check_display_name(name: &str, errors: &mut FieldErrors) {
+    if name.chars().count() > MAX_DISPLAY_NAME {
+        errors.insert(
+            "display_name".into(),
+            format!("must be at most {MAX_DISPLAY_NAME} characters"),
+        );
+    } else if name.chars().any(char::is_control) {
+        errors.insert(
+            "display_name".into(),
+            "must not contain control characters".into(),
+        );
+    }
+}
+
+fn check_email(email: &str, errors: &mut FieldErrors) {
+    let plausible = email.len() <= MAX_EMAIL
+        && email
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.') && !d.starts_with('.'))
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !plausible {
+        errors.insert(
+            "email".into(),
+            "must be an e-mail address such as ops@example.com".into(),
+        );
+    }
+}
+
+pub async fn create(db: &Db, hasher: &Hasher, new: NewUser) -> Result<UserRow> {
+    let mut errors = FieldErrors::new();
+    if let Err(m) = validate_username(&new.username) {
+        errors.insert("username".into(), m);
+    }
+    if let Err(m) = passwords::check_policy(&new.username, &new.password) {
+        errors.insert("password".into(), m);
+    }
+    check_display_name(&new.display_name, &mut errors);
+    if let Some(e) = &new.email {
+        check_email(e, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Error::fields(errors));
+    }
+    let hash = hasher.hash(new.password).await?;
+    let now = db::now_ms();
+    let row = UserRow {
+        id: db::new_id(),
+        username: new.username,
+        display_name: new.display_name,
+        email: new.email,
+        password_hash: hash,
+        enabled: new.enabled,
+        locked_until: None,
+        password_changed_at: now,
+        created_at: now,
+        updated_at: now,
+    };
+    db.write(move |tx| {
+        users::insert(tx, &row).map_err(|e| {
+            if db::is_unique_violation(&e) {
+                Error::Conflict(format!("a user named {} already exists", row.username))
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(row)
+    })
+    .await
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<UserRow> {
+    let id = id.to_string();
+    db.read(move |c| users::by_id(c, &id)?.ok_or_else(|| Error::NotFound(format!("user {id}"))))
+        .await
+}
+
+pub async fn list(db: &Db, after: Option<String>, limit: u32) -> Result<Vec<UserRow>> {
+    db.read(move |c| users::list(c, after.as_deref(), limit))
+        .await
+}
+
+pub async fn update(db: &Db, id: &str, changes: UserChanges) -> Result<UserRow> {
+    let mut errors = FieldErrors::new();
+    if let Some(n) = &changes.display_name {
+        check_display_name(n, &mut errors);
+    }
+    if let Some(Some(e)) = &changes.email {
+        check_email(e, &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Error::fields(errors));
+    }
+    let id = id.to_string();
+    db.write(move |tx| {
+        let mut u = users::by_id(tx, &id)?.ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+        if let Some(n) = changes.display_name {
+            u.display_name = n;
+        }
+        if let Some(e) = changes.email {
+            u.email = e;
+        }
+        if let Some(enabled) = changes.enabled {
+            if !enabled && roles::is_last_enabled_admin(tx, &u.id)? {
+                return Err(Error::Conflict(
+                    "cannot disable the last enabled system_admin user".into(),
+                ));
+            }
+            u.enabled = enabled;
+            if !enabled {
+                // A disabled account keeps no live session.
+                sessions::delete_for_user(tx, &u.id)?;
+            }
+        }
+        let now = db::now_ms();
+        users::update_profile(tx, &u, now)?;
+        u.updated_at = now;
+        Ok(u)
+    })
+    .await
+}
+
+/// Deletes a user. Refuses to delete the last enabled system_admin, so the
+/// appliance can never be left without an administrator.
+pub async fn delete(db: &Db, id: &str) -> Result<()> {
+    let id = id.to_string();
+    db.write(move |tx| {
+        users::by_id(tx, &id)?.ok_or_else(|| Error::NotFound(format!("user {id}")))?;
+        if roles::is_last_enabled_admin(tx, &id)? {
+            return Err(Error::Conflict(
+                "cannot delete the last enabled system_admin user".into(),
+            ));
+        }
+        users::delete(tx, &id)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Sets a new password. When the user changes their own password
+/// (`current` is given) the current one must verify. Ends every session of
+/// the user except `keep_session`.
+pub async fn set_password(
+    db: &Db,
+    hasher: &Hasher,
+    id: &str,
+    new_password: Zeroizing<String>,
+    current: Option<Zeroizing<String>>,
+    keep_session: Option<String>,
+) -> Result<()> {
+    let user = get(db, id).await?;
+    if let Some(current) = current {
+        if !hasher
+            .verify(current, Some(user.password_hash.clone()))
+            .await?
+        {
+            return Err(Error::field("current_password", "does not match"));
+        }
+    }
+    passwords::check_policy(&user.username, &new_password)
+        .map_err(|m| Error::field("password", m))?;
+    let hash = hasher.hash(new_password).await?;
+    db.write(move |tx| {
+        users::set_password(tx, &user.id, &hash, db::now_ms())?;
+        match keep_session {
+            Some(keep) => sessions::delete_for_user_except(tx, &user.id, &keep)?,
+            None => sessions::delete_for_user(tx, &user.id)?,
+        };
+        Ok(())
+    })
+    .await
+}
+
+pub async fn unlock(db: &Db, id: &str) -> Result<()> {
+    get(db, id).await?;
+    let id = id.to_string();
+    db.write(move |tx| users::clear_lockout(tx, &id)).await
+}
+
+/// Ends every session of a user; returns how many.
+pub async fn revoke_sessions(db: &Db, id: &str) -> Result<usize> {
+    get(db, id).await?;
+    let id = id.to_string();
+    db.write(move |tx| sessions::delete_for_user(tx, &id)).await
+}

@@ -1,0 +1,300 @@
+//! `/api/v1/users`: human accounts.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+use super::double_option;
+use crate::identity::users::{self, NewUser, UserChanges, UserRow};
+use crate::rbac;
+use crate::timefmt::rfc3339;
+use crate::web::auth::{AuthMethod, Caller};
+use crate::web::pagination::{Page, PageParams};
+use crate::web::problem::{ApiError, Problem};
+use crate::web::state;
+
+const MANAGE: &str = "user:manage";
+
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub enabled: bool,
+    /// True while a brute-force lockout is in force.
+    pub locked: bool,
+    pub locked_until: Option<String>,
+    pub password_changed_at: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<UserRow> for UserView {
+    fn from(u: UserRow) -> Self {
+        let now = crate::db::now_ms();
+        UserView {
+            locked: u.locked_until.is_some_and(|t| t > now),
+            locked_until: u.locked_until.filter(|t| *t > now).map(rfc3339),
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+            email: u.email,
+            enabled: u.enabled,
+            password_changed_at: rfc3339(u.password_changed_at),
+            created_at: rfc3339(u.created_at),
+            updated_at: rfc3339(u.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub username: String,
+    /// At least 12 characters, not the user name, not a common password.
+    pub password: String,
+    #[serde(default)]
+    pub display_name: String,
+    pub email: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Create a user.
+#[utoipa::path(
+    tag = "identity",
+    request_body = CreateUser,
+    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/users")]
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    let b = body.into_inner();
+    let new = NewUser {
+        username: b.username,
+        password: Zeroizing::new(b.password),
+        display_name: b.display_name,
+        email: b.email,
+        enabled: b.enabled,
+    };
+    let user = users::create(&st.db, &st.hasher, new).await?;
+    Ok(HttpResponse::Created().json(UserView::from(user)))
+}
+
+/// List users, oldest first.
+#[utoipa::path(
+    tag = "identity",
+    params(PageParams),
+    responses((status = 200, body = Page<UserView>), (status = 400, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/users")]
+pub async fn list(
+    req: HttpRequest,
+    caller: Caller,
+    q: web::Query<PageParams>,
+) -> Result<web::Json<Page<UserView>>, ApiError> {
+    let st = state::of(&req);
+    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    let page = q.resolve()?;
+    let rows = users::list(&st.db, page.after.clone(), page.limit + 1).await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &page,
+        |u| u.id.clone(),
+        UserView::from,
+    )))
+}
+
+/// Callers may read and change their own account; others need user:manage.
+async fn require_self_or_manage(
+    st: &state::WebState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(), ApiError> {
+    if caller.principal.id == id {
+        return Ok(());
+    }
+    Ok(rbac::require(&st.db, &caller.principal, MANAGE).await?)
+}
+
+/// Get a user.
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 200, body = UserView), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/users/{id}")]
+pub async fn get(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let st = state::of(&req);
+    require_self_or_manage(&st, &caller, &id).await?;
+    Ok(web::Json(users::get(&st.db, &id).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateUser {
+    pub display_name: Option<String>,
+    /// `null` removes the address.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    /// Disabling a user ends its sessions.
+    pub enabled: Option<bool>,
+}
+
+/// Update a user's profile or enabled flag.
+#[utoipa::path(
+    tag = "identity",
+    request_body = UpdateUser,
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[patch("/users/{id}")]
+pub async fn update(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<UpdateUser>,
+) -> Result<web::Json<UserView>, ApiError> {
+    let st = state::of(&req);
+    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    let b = body.into_inner();
+    let changes = UserChanges {
+        display_name: b.display_name,
+        email: b.email,
+        enabled: b.enabled,
+    };
+    Ok(web::Json(users::update(&st.db, &id, changes).await?.into()))
+}
+
+/// Delete a user (never the last enabled system_admin).
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[delete("/users/{id}")]
+pub async fn remove(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    users::delete(&st.db, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetPassword {
+    pub password: String,
+    /// Required when changing your own password.
+    pub current_password: Option<String>,
+}
+
+/// Set a user's password. Changing your own needs `current_password`;
+/// an administrator resetting another user's does not. Ends the user's other
+/// sessions and clears any lockout.
+#[utoipa::path(
+    tag = "identity",
+    request_body = SetPassword,
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/users/{id}/password")]
+pub async fn set_password(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<SetPassword>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    let own = caller.principal.id == *id;
+    let b = body.into_inner();
+    let current = if own {
+        let Some(c) = b.current_password else {
+            return Err(crate::error::Error::field(
+                "current_password",
+                "is required to change your own password",
+            )
+            .into());
+        };
+        Some(Zeroizing::new(c))
+    } else {
+        rbac::require(&st.db, &caller.principal, MANAGE).await?;
+        None
+    };
+    let keep = match &caller.method {
+        AuthMethod::Session { id_hash } if own => Some(id_hash.clone()),
+        _ => None,
+    };
+    users::set_password(
+        &st.db,
+        &st.hasher,
+        &id,
+        Zeroizing::new(b.password),
+        current,
+        keep,
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Clear a brute-force lockout.
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 204), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/users/{id}/unlock")]
+pub async fn unlock(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    users::unlock(&st.db, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionsEnded {
+    pub ended: usize,
+}
+
+/// End every session of a user.
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 200, body = SessionsEnded), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[delete("/users/{id}/sessions")]
+pub async fn revoke_sessions(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<SessionsEnded>, ApiError> {
+    let st = state::of(&req);
+    require_self_or_manage(&st, &caller, &id).await?;
+    let ended = users::revoke_sessions(&st.db, &id).await?;
+    Ok(web::Json(SessionsEnded { ended }))
+}
