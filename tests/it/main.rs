@@ -1,1 +1,12 @@
+//! The integration tests: one binary, the real server on loopback.
 
+#[path = "../support/mod.rs"]
+mod support;
+
+mod backup;
+mod browser;
+mod cli;
+mod http_edge;
+mod login;
+mod storage;
+mod users;

@@ -1,0 +1,199 @@
+//! Headless Chromium, driven over WebDriver, signs in through the login
+//! page and sees the dashboard.
+//!
+//! Needs `chromium` and `chromedriver` (Debian packages `chromium` and
+//! `chromium-driver`; the test script installs them). The test fails, rather
+//! than skips, when they are missing: a UI that is never exercised in a real
+//! browser is not tested.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::*;
+
+struct Driver {
+    child: Child,
+    url: String,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find_binary(names: &[&str]) -> String {
+    for n in names {
+        for dir in ["/usr/bin", "/usr/local/bin", "/usr/lib/chromium"] {
+            let p = format!("{dir}/{n}");
+            if std::path::Path::new(&p).exists() {
+                return p;
+            }
+        }
+    }
+    panic!("none of {names:?} is installed; run the README's test command, which installs chromium and chromium-driver");
+}
+
+async fn start_driver() -> Driver {
+    let exe = find_binary(&["chromedriver"]);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let child = Command::new(exe)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Driver {
+        child,
+        url,
+        profile: tempfile::tempdir().unwrap(),
+    }
+}
+
+async fn browser(driver: &Driver) -> fantoccini::Client {
+    let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"]);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                format!("--user-data-dir={}", driver.profile.path().display()),
+            ]
+        }),
+    );
+    // The WebDriver client's TLS stack needs a process-wide provider, even
+    // though chromedriver is spoken to over plain loopback HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    ClientBuilder::rustls()
+        .expect("rustls")
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("connect to chromedriver")
+}
+
+#[tokio::test]
+async fn chromium_signs_in_and_sees_the_dashboard() {
+    let s = TestServer::start().await;
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+
+    b.goto(&s.url("/")).await.unwrap();
+    // Not signed in: redirected to the login page.
+    assert_eq!(b.current_url().await.unwrap().path(), "/login");
+
+    // A wrong password first: the error shows and the user name is kept.
+    b.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    b.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("wrong password")
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("login-error"))
+        .await
+        .unwrap();
+    assert!(err.text().await.unwrap().contains("Sign-in failed"));
+    let kept = b
+        .find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("admin"));
+
+    b.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let who = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("dashboard-user"))
+        .await
+        .unwrap();
+    assert_eq!(who.text().await.unwrap(), "admin");
+    assert_eq!(b.current_url().await.unwrap().path(), "/");
+    let nav_user = b
+        .find(Locator::Css("[data-testid=current-user]"))
+        .await
+        .unwrap();
+    assert_eq!(nav_user.text().await.unwrap(), "admin");
+
+    // Stylesheet applied (served from the binary, allowed by the CSP).
+    let bg = b
+        .execute(
+            "return getComputedStyle(document.querySelector('.topbar')).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(bg, json!("rgb(17, 24, 39)"));
+
+    let png = b.screenshot().await.unwrap();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join("dashboard.png"), png).unwrap();
+
+    // Sign out through the form.
+    b.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    assert_eq!(b.current_url().await.unwrap().path(), "/login");
+    b.goto(&s.url("/")).await.unwrap();
+    assert_eq!(b.current_url().await.unwrap().path(), "/login");
+
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}

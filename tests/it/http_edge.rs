@@ -1,0 +1,262 @@
+//! The HTTP edge: health, readiness, OpenAPI, headers, problem+json for
+//! every kind of bad request.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let s = TestServer::start().await;
+    let c = client();
+    let res = c.get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+
+    let res = c.get(s.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "ready");
+    for k in ["database", "migrations", "scheduler"] {
+        assert_eq!(body["checks"][k], "ok", "{body}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn every_response_has_request_id_and_security_headers() {
+    let s = TestServer::start().await;
+    let c = client();
+    for path in [
+        "/healthz",
+        "/login",
+        "/api/v1/me",
+        "/nowhere",
+        "/static/css/app.css",
+        "/api/v1/openapi.json",
+    ] {
+        let res = c.get(s.url(path)).send().await.unwrap();
+        let h = res.headers();
+        assert!(h.contains_key("x-request-id"), "{path}");
+        let csp = h.get("content-security-policy").unwrap().to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(
+            h.get("x-content-type-options").unwrap(),
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer", "{path}");
+        assert_eq!(h.get("x-frame-options").unwrap(), "DENY", "{path}");
+    }
+    // A sane caller-supplied id is echoed, a hostile one replaced.
+    let res = c
+        .get(s.url("/healthz"))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers().get("x-request-id").unwrap(), "abc-123");
+    let res = c
+        .get(s.url("/healthz"))
+        .header("x-request-id", "a b<script>")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(res.headers().get("x-request-id").unwrap(), "a b<script>");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn openapi_document_lists_every_endpoint() {
+    let s = TestServer::start().await;
+    let doc: serde_json::Value = client()
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/api/v1/openapi.json",
+        "/api/v1/me",
+        "/api/v1/users",
+        "/api/v1/users/{id}",
+        "/api/v1/users/{id}/password",
+        "/api/v1/users/{id}/unlock",
+        "/api/v1/users/{id}/sessions",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_paths_and_methods_are_problem_json_under_api() {
+    let s = TestServer::start().await;
+    let c = client();
+    let p = expect_problem(
+        c.get(s.url("/api/v1/no-such-thing")).send().await.unwrap(),
+        404,
+    )
+    .await;
+    assert_eq!(p["code"], "not_found");
+    let p = expect_problem(c.put(s.url("/api/v1/me")).send().await.unwrap(), 405).await;
+    assert_eq!(p["code"], "method_not_allowed");
+    // Outside the API, a page.
+    let res = c.get(s.url("/no-such-page")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_api_calls_get_401_with_bearer_challenge() {
+    let s = TestServer::start().await;
+    let c = client();
+    let res = c.get(s.url("/api/v1/me")).send().await.unwrap();
+    assert!(res.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
+    expect_problem(res, 401).await;
+    let res = c
+        .get(s.url("/api/v1/me"))
+        .header("authorization", "Bearer garbage")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401).await;
+    let res = c
+        .get(s.url("/api/v1/me"))
+        .header("cookie", "agentry_session=not-a-session")
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 401).await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_bodies_get_4xx_problem_json_and_write_nothing() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let post = |body: Vec<u8>, ct: &'static str| {
+        c.post(s.url("/api/v1/users"))
+            .header("x-csrf-token", &csrf)
+            .header("content-type", ct)
+            .body(body)
+    };
+    let json = "application/json";
+    let cases: Vec<(Vec<u8>, &str, u16, &str)> = vec![
+        (
+            b"{\"username\": \"x\", ".to_vec(),
+            json,
+            400,
+            "malformed_json",
+        ),
+        (b"not json at all".to_vec(), json, 400, "malformed_json"),
+        (b"".to_vec(), json, 400, "malformed_json"),
+        (
+            br#"{"username":"bob","password":"a long enough password","admin":true}"#.to_vec(),
+            json,
+            422,
+            "invalid_body",
+        ),
+        (
+            br#"{"username":7,"password":"a long enough password"}"#.to_vec(),
+            json,
+            422,
+            "invalid_body",
+        ),
+        (br#"[1,2,3]"#.to_vec(), json, 422, "invalid_body"),
+        (
+            br#"{"username":"bob","password":"a long enough password"}"#.to_vec(),
+            "text/plain",
+            415,
+            "unsupported_media_type",
+        ),
+        (vec![b'a'; 2 * 1024 * 1024], json, 413, "body_too_large"),
+        (
+            format!(
+                r#"{{"username":"{}","password":"a long enough password"}}"#,
+                "u".repeat(5000)
+            )
+            .into_bytes(),
+            json,
+            422,
+            "validation_failed",
+        ),
+        (
+            br#"{"username":"bob","password":"short"}"#.to_vec(),
+            json,
+            422,
+            "validation_failed",
+        ),
+        (
+            br#"{"username":"bob\u0000","password":"a long enough password"}"#.to_vec(),
+            json,
+            422,
+            "validation_failed",
+        ),
+    ];
+    for (body, ct, status, code) in cases {
+        let p = expect_problem(post(body, ct).send().await.unwrap(), status).await;
+        assert_eq!(p["code"], code, "{p}");
+    }
+    let p = expect_problem(
+        post(br#"{"username":"bob","password":"x"}"#.to_vec(), json)
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert!(p["errors"]["password"].is_string());
+
+    // Nothing was created by any of the above.
+    let list: serde_json::Value = c
+        .get(s.url("/api/v1/users"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn static_assets_are_embedded_and_cacheable() {
+    let s = TestServer::start().await;
+    let c = client();
+    let res = c.get(s.url("/static/css/app.css")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
+    assert!(res.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age"));
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    let res = c
+        .get(s.url("/static/css/app.css"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 304);
+    let res = c.get(s.url("/static/../Cargo.toml")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    s.stop().await;
+}

@@ -1,0 +1,188 @@
+//! Test harness: the real appliance on `127.0.0.1:0` with its own
+//! temporary data directory, and a real HTTP client.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+use agentry::{Config, Running};
+use reqwest::redirect::Policy;
+use secrecy::SecretString;
+
+pub const ADMIN_PASSWORD: &str = "integration test password";
+
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    running: Option<Running>,
+}
+
+/// A config rooted in `dir`, quiet and ready for tests.
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut c = Config {
+        data_dir: dir.join("data"),
+        admin_password: Some(SecretString::from(ADMIN_PASSWORD)),
+        ..Config::default()
+    };
+    c.systemd.notify = false;
+    c
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = test_config(dir.path());
+        tweak(&mut config);
+        Self::start_in(dir, config).await
+    }
+
+    /// Starts on an existing directory (for restart tests).
+    pub async fn start_in(dir: tempfile::TempDir, config: Config) -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let running = agentry::start(config, listener)
+            .await
+            .expect("server starts");
+        TestServer {
+            base: format!("http://{}", running.addr),
+            dir,
+            running: Some(running),
+        }
+    }
+
+    pub fn running(&self) -> &Running {
+        self.running.as_ref().expect("running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.running().app.config.database_path()
+    }
+
+    /// Stops the server and hands back its directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(r) = self.running.take() {
+            r.stop().await;
+        }
+        self.dir
+    }
+}
+
+/// A client that keeps cookies and does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Extracts `name="csrf_token" value="..."` from a page.
+pub fn form_csrf(html: &str) -> String {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("form has a csrf_token field") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// Extracts the `<meta name="csrf-token">` content.
+pub fn meta_csrf(html: &str) -> String {
+    let marker = "<meta name=\"csrf-token\" content=\"";
+    let start = html.find(marker).expect("page has a csrf meta tag") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_string()
+}
+
+/// Posts the login form; returns the response.
+pub async fn post_login(
+    server: &TestServer,
+    c: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    let page = c
+        .get(server.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = form_csrf(&page);
+    c.post(server.url("/login"))
+        .form(&[
+            ("username", user),
+            ("password", password),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Logs in and returns the session's CSRF token (for JSON calls).
+pub async fn login(server: &TestServer, c: &reqwest::Client, user: &str, password: &str) -> String {
+    let res = post_login(server, c, user, password).await;
+    assert_eq!(res.status(), 303, "login of {user} should succeed");
+    let page = c
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    meta_csrf(&page)
+}
+
+/// A logged-in admin client and its CSRF token.
+pub async fn admin(server: &TestServer) -> (reqwest::Client, String) {
+    let c = client();
+    let csrf = login(server, &c, "admin", ADMIN_PASSWORD).await;
+    (c, csrf)
+}
+
+/// Asserts a problem+json response with `status` and returns its body.
+pub async fn expect_problem(res: reqwest::Response, status: u16) -> serde_json::Value {
+    assert_eq!(
+        res.status().as_u16(),
+        status,
+        "unexpected status for {}",
+        res.url()
+    );
+    let ct = res
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ct, "application/problem+json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    for k in ["type", "title", "detail", "code"] {
+        assert!(body[k].is_string(), "problem lacks {k}: {body}");
+    }
+    body
+}
+
+/// Path of the built binary, for CLI tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_agentry")
+}
+
+/// A `Command` for the binary with a clean AGENTRY_* environment.
+pub fn command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AGENTRY_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
