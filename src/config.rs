@@ -421,6 +421,20 @@ mod tests {
     }
 
     #[test]
+    fn packaged_sample_is_valid_and_documents_every_key() {
+        let sample = include_str!("../packaging/agentry.toml");
+        let c = Config::from_toml_str(sample).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/agentry"));
+        // Every key of the effective configuration appears in the sample,
+        // so the sample cannot silently fall behind the code.
+        for line in Config::default().to_toml().lines() {
+            if let Some((key, _)) = line.split_once(" = ") {
+                assert!(sample.contains(&format!("{key} =")), "sample lacks `{key}`");
+            }
+        }
+    }
+
+    #[test]
     fn renders_round_trippable_toml() {
         let c = Config::default();
         let again = Config::from_toml_str(&c.to_toml()).unwrap();

@@ -8,5 +8,6 @@ mod browser;
 mod cli;
 mod http_edge;
 mod login;
+mod packaging;
 mod storage;
 mod users;
