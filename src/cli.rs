@@ -13,9 +13,8 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::config::{Config, LogFormat};
-use crate::db::{self, backup, migrate, roles, sessions, users};
-use crate::error::Error;
-use crate::identity::{passwords, validate_username};
+use crate::db::{self, backup, migrate, sessions, users};
+use crate::identity::{bootstrap, passwords, validate_username};
 use crate::rbac::system_roles::{self, SYSTEM_ADMIN};
 use crate::server;
 
@@ -236,34 +235,8 @@ fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> {
     }
     let password = read_new_password(&a.username, a.password_stdin)?;
     let hash = passwords::hash_sync(&password).map_err(|e| e.to_string())?;
-    let id = db::new_id();
-    let username = a.username.clone();
-    db::write_tx(&mut conn, |tx| {
-        let now = db::now_ms();
-        users::insert(
-            tx,
-            &users::UserRow {
-                id: id.clone(),
-                username: username.clone(),
-                display_name: String::new(),
-                email: None,
-                password_hash: hash,
-                enabled: true,
-                locked_until: None,
-                password_changed_at: now,
-                created_at: now,
-                updated_at: now,
-            },
-        )
-        .map_err(|e| {
-            if db::is_unique_violation(&e) {
-                Error::Conflict(format!("user {username} already exists"))
-            } else {
-                e.into()
-            }
-        })?;
-        roles::assign_to_user(tx, &db::new_id(), SYSTEM_ADMIN, &id, now)?;
-        Ok(())
+    let id = db::write_tx(&mut conn, |tx| {
+        bootstrap::insert_admin(tx, &a.username, "", hash, db::now_ms())
     })
     .map_err(|e| e.to_string())?;
     println!(

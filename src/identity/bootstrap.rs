@@ -58,25 +58,46 @@ fn create_first_admin(
         None => (SecretString::from(random::password()), true),
     };
     let hash = super::passwords::hash_sync(plain.expose_secret())?;
+    insert_admin(conn, username, "Administrator", hash, now)?;
+    Ok(FirstAdmin {
+        username: username.to_string(),
+        generated_password: generated.then_some(plain),
+    })
+}
+
+/// Inserts an enabled user holding the unscoped `system_admin` role (first
+/// start and `agentry admin create`). Returns the new id; a taken name is a
+/// conflict.
+pub fn insert_admin(
+    conn: &Connection,
+    username: &str,
+    display_name: &str,
+    password_hash: String,
+    now: i64,
+) -> Result<String> {
     let id = db::new_id();
     users::insert(
         conn,
         &users::UserRow {
             id: id.clone(),
             username: username.to_string(),
-            display_name: "Administrator".into(),
+            display_name: display_name.to_string(),
             email: None,
-            password_hash: hash,
+            password_hash,
             enabled: true,
             locked_until: None,
             password_changed_at: now,
             created_at: now,
             updated_at: now,
         },
-    )?;
+    )
+    .map_err(|e| {
+        if db::is_unique_violation(&e) {
+            Error::Conflict(format!("user {username} already exists"))
+        } else {
+            e.into()
+        }
+    })?;
     roles::assign_to_user(conn, &db::new_id(), SYSTEM_ADMIN, &id, now)?;
-    Ok(FirstAdmin {
-        username: username.to_string(),
-        generated_password: generated.then_some(plain),
-    })
+    Ok(id)
 }

@@ -9,16 +9,7 @@ use crate::support::*;
 async fn backup_under_write_load_is_consistent_and_restorable() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let res = c
-        .post(s.url("/api/v1/users"))
-        .header("x-csrf-token", &csrf)
-        .json(
-            &serde_json::json!({"username": "before-backup", "password": "a long enough password"}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+    create_user(&s, &c, &csrf, "before-backup", "a long enough password").await;
 
     // Writers hammer the database from another connection while the backup
     // runs (bounded: they stop when the backup is done).

@@ -113,16 +113,8 @@ async fn failures_look_the_same_whether_or_not_the_user_exists() {
 async fn lockout_after_repeated_failures_then_admin_unlock() {
     let s = TestServer::start_with(|c| c.login.max_failures = 3).await;
     let (admin_c, csrf) = admin(&s).await;
-    let created: serde_json::Value = admin_c
-        .post(s.url("/api/v1/users"))
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({"username": "victim", "password": "victim password 1"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created: serde_json::Value =
+        create_user(&s, &admin_c, &csrf, "victim", "victim password 1").await;
     let id = created["id"].as_str().unwrap().to_string();
 
     let c = client();

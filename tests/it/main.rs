@@ -10,4 +10,5 @@ mod http_edge;
 mod login;
 mod packaging;
 mod storage;
+mod tls;
 mod users;

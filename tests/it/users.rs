@@ -106,16 +106,7 @@ async fn the_last_admin_cannot_be_deleted_or_disabled() {
 async fn users_without_user_manage_are_forbidden() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let u: serde_json::Value = c
-        .post(s.url("/api/v1/users"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"username": "plain", "password": "plain user password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u: serde_json::Value = create_user(&s, &c, &csrf, "plain", "plain user password").await;
     let plain = client();
     let pcsrf = login(&s, &plain, "plain", "plain user password").await;
     let res = plain.get(s.url("/api/v1/users")).send().await.unwrap();
@@ -188,14 +179,7 @@ async fn pagination_walks_every_user_once() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
     for i in 0..7 {
-        let res = c
-            .post(s.url("/api/v1/users"))
-            .header("x-csrf-token", &csrf)
-            .json(&json!({"username": format!("user{i}"), "password": "some long password"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 201);
+        create_user(&s, &c, &csrf, &format!("user{i}"), "some long password").await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -242,16 +226,7 @@ async fn pagination_walks_every_user_once() {
 async fn revoking_sessions_logs_the_user_out() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let u: serde_json::Value = c
-        .post(s.url("/api/v1/users"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"username": "mobile", "password": "mobile long password"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u: serde_json::Value = create_user(&s, &c, &csrf, "mobile", "mobile long password").await;
     let other = client();
     login(&s, &other, "mobile", "mobile long password").await;
     let id = u["id"].as_str().unwrap();

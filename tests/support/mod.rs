@@ -186,3 +186,22 @@ pub fn command() -> std::process::Command {
     }
     cmd
 }
+
+/// Creates a user through the API as the signed-in `c`; asserts 201.
+pub async fn create_user(
+    server: &TestServer,
+    c: &reqwest::Client,
+    csrf: &str,
+    username: &str,
+    password: &str,
+) -> serde_json::Value {
+    let res = c
+        .post(server.url("/api/v1/users"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "creating {username}");
+    res.json().await.unwrap()
+}
