@@ -7,6 +7,7 @@ mod backup;
 mod browser;
 mod cli;
 mod http_edge;
+mod lifecycle;
 mod login;
 mod packaging;
 mod storage;
