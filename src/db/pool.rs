@@ -42,9 +42,27 @@ impl r2d2::CustomizeConnection<Connection, rusqlite::Error> for Pragmas {
     }
 }
 
+/// Creates the database file owner-only (0600) when it does not exist yet,
+/// whatever the umask. SQLite gives its `-wal` and `-shm` files the main
+/// file's mode, so all three stay private.
+pub fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Opens the pool. The first connection is made eagerly so a broken path or
 /// an unreadable file is reported at start-up, not on the first request.
-pub fn open(path: &Path, pragmas: Pragmas, size: u32) -> Result<Pool, r2d2::Error> {
+pub fn open(path: &Path, pragmas: Pragmas, size: u32) -> Result<Pool, String> {
+    create_private(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let manager = SqliteConnectionManager::file(path);
     r2d2::Pool::builder()
         .max_size(size)
@@ -52,10 +70,13 @@ pub fn open(path: &Path, pragmas: Pragmas, size: u32) -> Result<Pool, r2d2::Erro
         .connection_timeout(Duration::from_secs(10))
         .connection_customizer(Box::new(pragmas))
         .build(manager)
+        .map_err(|e| e.to_string())
 }
 
 /// One connection with the same pragmas, for the CLI.
 pub fn open_single(path: &Path, pragmas: Pragmas) -> rusqlite::Result<Connection> {
+    create_private(path)
+        .map_err(|e| rusqlite::Error::InvalidPath(format!("{}: {e}", path.display()).into()))?;
     let conn = Connection::open(path)?;
     pragmas.apply(&conn)?;
     Ok(conn)

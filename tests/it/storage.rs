@@ -23,6 +23,14 @@ async fn first_start_creates_private_files_and_seeds() {
         0o600
     );
     assert!(s.running().master_key_created);
+    for f in ["agentry.db", "agentry.db-wal", "agentry.db-shm"] {
+        let mode = std::fs::metadata(data.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600, "{f}");
+    }
     let admin = s.running().seeded.admin.as_ref().expect("first admin");
     assert_eq!(admin.username, "admin");
     assert!(
