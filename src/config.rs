@@ -435,6 +435,20 @@ mod tests {
     }
 
     #[test]
+    fn secrets_never_print() {
+        let c = Config {
+            admin_password: Some(SecretString::from("hunter2-but-longer")),
+            master_key: Some(SecretString::from(
+                "c2VjcmV0IG1hc3RlciBrZXkgbWF0ZXJpYWwhISEhISE=",
+            )),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}\n{}", c.to_toml());
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("c2VjcmV0"), "{shown}");
+    }
+
+    #[test]
     fn renders_round_trippable_toml() {
         let c = Config::default();
         let again = Config::from_toml_str(&c.to_toml()).unwrap();
