@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
+use crate::audit::Audit;
 use crate::config::Config;
 use crate::crypto::{DerivedKey, MasterKey};
 use crate::db::Db;
@@ -19,6 +20,7 @@ const CSRF_KEY_LABEL: &str = "csrf-token";
 pub struct App {
     pub config: Arc<Config>,
     pub db: Db,
+    pub audit: Audit,
     pub hasher: Hasher,
     pub csrf_key: Arc<DerivedKey>,
     pub session_policy: SessionPolicy,
@@ -28,7 +30,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, db: Db, master_key: &MasterKey) -> App {
+    pub fn new(config: Config, db: Db, audit: Audit, master_key: &MasterKey) -> App {
         App {
             session_policy: SessionPolicy::from_config(&config.session),
             lockout_policy: LockoutPolicy::from_config(&config.login),
@@ -38,6 +40,7 @@ impl App {
             status: Arc::new(RuntimeStatus::default()),
             config: Arc::new(config),
             db,
+            audit,
         }
     }
 }

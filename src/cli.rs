@@ -12,8 +12,11 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
+use crate::audit::writer::{self, Item};
+use crate::audit::{self, chain, ChainKey, Context, Event, Head, Outcome};
 use crate::config::{Config, LogFormat};
 use crate::db::{self, backup, migrate, sessions, users};
+use crate::error::Error;
 use crate::identity::{bootstrap, passwords, validate_username};
 use crate::rbac::system_roles::{self, SYSTEM_ADMIN};
 use crate::server;
@@ -52,6 +55,24 @@ enum Command {
     },
     /// Validate the configuration, print the effective values, and exit.
     CheckConfig,
+    /// Inspect the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the whole chain; prints the JSON report, exits 1 when it fails.
+    Verify {
+        /// Sequence number of a head saved earlier (with --head-hash).
+        #[arg(long, requires = "head_hash")]
+        head_seq: Option<i64>,
+        /// Hash of that saved head.
+        #[arg(long, requires = "head_seq")]
+        head_hash: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -94,6 +115,13 @@ pub fn run() -> ExitCode {
         } => admin_reset_password(&config, a),
         Command::Migrate => run_migrate(&config),
         Command::Backup { path, force } => run_backup(&config, path, force),
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    head_seq,
+                    head_hash,
+                },
+        } => audit_verify(&config, head_seq.zip(head_hash)),
         Command::CheckConfig => {
             println!(
                 "# configuration is valid; effective values:\n{}",
@@ -182,14 +210,38 @@ async fn shutdown_signal() -> &'static str {
 
 /// Opens the database for an operator command: creates and migrates it if
 /// needed and seeds the system roles, but never creates the first admin.
-fn open_for_cli(config: &Config) -> Result<rusqlite::Connection, String> {
+fn open_for_cli(config: &Config) -> Result<(rusqlite::Connection, ChainKey), String> {
     server::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
+    let (master_key, _) = server::load_master_key(config).map_err(|e| e.to_string())?;
+    let key = ChainKey::new(master_key.derive(chain::KEY_LABEL));
     let mut conn = db::pool::open_single(&config.database_path(), server::pragmas(config))
         .map_err(|e| format!("cannot open {}: {e}", config.database_path().display()))?;
     migrate::migrate(&mut conn).map_err(|e| e.to_string())?;
     db::write_tx(&mut conn, |tx| system_roles::seed(tx, db::now_ms()))
         .map_err(|e| e.to_string())?;
-    Ok(conn)
+    Ok((conn, key))
+}
+
+/// The operator at the command line, as an audit actor.
+fn cli_context() -> Context {
+    let mut ctx = Context::system("cli");
+    ctx.user_agent = Some(format!("agentry-cli/{}", env!("CARGO_PKG_VERSION")));
+    ctx
+}
+
+/// Runs `change` and appends its audit record in one transaction.
+fn audited<T>(
+    conn: &mut rusqlite::Connection,
+    key: &ChainKey,
+    event: Event,
+    change: impl FnOnce(&rusqlite::Connection) -> Result<T, Error>,
+) -> Result<T, String> {
+    db::write_tx(conn, |tx| {
+        let out = change(tx)?;
+        writer::append_in(tx, key, &mut [Item::new(event, None)])?;
+        Ok(out)
+    })
+    .map_err(|e| e.to_string())
 }
 
 fn read_new_password(username: &str, from_stdin: bool) -> Result<Zeroizing<String>, String> {
@@ -223,7 +275,7 @@ fn read_new_password(username: &str, from_stdin: bool) -> Result<Zeroizing<Strin
 
 fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> {
     validate_username(&a.username).map_err(|m| format!("user name {m}"))?;
-    let mut conn = open_for_cli(config)?;
+    let (mut conn, key) = open_for_cli(config)?;
     let exists = users::by_username(&conn, &a.username)
         .map_err(|e| e.to_string())?
         .is_some();
@@ -235,10 +287,15 @@ fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> {
     }
     let password = read_new_password(&a.username, a.password_stdin)?;
     let hash = passwords::hash_sync(&password).map_err(|e| e.to_string())?;
-    let id = db::write_tx(&mut conn, |tx| {
-        bootstrap::insert_admin(tx, &a.username, "", hash, db::now_ms())
-    })
-    .map_err(|e| e.to_string())?;
+    let id = db::new_id();
+    let event = cli_context()
+        .event("user.create", Outcome::Success)
+        .target("user", id.clone())
+        .detail("username", &a.username)
+        .detail("roles", [SYSTEM_ADMIN]);
+    audited(&mut conn, &key, event, |tx| {
+        bootstrap::insert_admin(tx, &id, &a.username, "", hash, db::now_ms())
+    })?;
     println!(
         "created user {} (id {id}) with the {SYSTEM_ADMIN} role",
         a.username
@@ -247,17 +304,20 @@ fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> {
 }
 
 fn admin_reset_password(config: &Config, a: AdminArgs) -> Result<(), String> {
-    let mut conn = open_for_cli(config)?;
+    let (mut conn, key) = open_for_cli(config)?;
     let user = users::by_username(&conn, &a.username)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user named {}", a.username))?;
     let password = read_new_password(&user.username, a.password_stdin)?;
     let hash = passwords::hash_sync(&password).map_err(|e| e.to_string())?;
-    let ended = db::write_tx(&mut conn, |tx| {
+    let event = cli_context()
+        .event("user.password.reset", Outcome::Success)
+        .target("user", &user.id)
+        .detail("unlocked", true);
+    let ended = audited(&mut conn, &key, event, |tx| {
         users::set_password(tx, &user.id, &hash, db::now_ms())?;
         sessions::delete_for_user(tx, &user.id)
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     println!(
         "password of {} reset; account unlocked; {ended} session(s) ended",
         user.username
@@ -284,6 +344,13 @@ fn run_migrate(config: &Config) -> Result<(), String> {
 fn run_backup(config: &Config, path: PathBuf, force: bool) -> Result<(), String> {
     let report =
         backup::backup(&config.database_path(), &path, force).map_err(|e| e.to_string())?;
+    // Recorded after the copy, so the copy does not contain its own record.
+    let (mut conn, key) = open_for_cli(config)?;
+    let event = cli_context()
+        .event("system.backup", Outcome::Success)
+        .detail("path", report.path.display().to_string())
+        .detail("bytes", report.bytes);
+    writer::append_one(&mut conn, &key, event).map_err(|e| e.to_string())?;
     println!(
         "backup written to {} ({} bytes, schema v{}, integrity ok)",
         report.path.display(),
@@ -291,4 +358,23 @@ fn run_backup(config: &Config, path: PathBuf, force: bool) -> Result<(), String>
         report.schema_version
     );
     Ok(())
+}
+
+fn audit_verify(config: &Config, saved: Option<(i64, String)>) -> Result<(), String> {
+    let (conn, key) = open_for_cli(config)?;
+    let saved = saved.map(|(seq, hash)| Head { seq, hash });
+    let report = audit::verify_sync(&conn, &key, saved).map_err(|e| e.to_string())?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+    if report.ok {
+        Ok(())
+    } else {
+        let bad = report
+            .first_bad
+            .map(|b| format!("record {}: {}", b.seq, b.problem))
+            .unwrap_or_default();
+        Err(format!("the audit chain does not verify: {bad}"))
+    }
 }

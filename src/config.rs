@@ -71,6 +71,7 @@ pub struct Config {
     pub login: LoginConfig,
     pub database: DatabaseConfig,
     pub systemd: SystemdConfig,
+    pub audit: AuditConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -133,6 +134,22 @@ pub struct DatabaseConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Records older than this many days are pruned (behind a checkpoint
+    /// that keeps the rest verifiable). 0 keeps everything.
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            retention_days: 365,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SystemdConfig {
     /// Send READY=1 (and WATCHDOG=1 when the unit sets WatchdogSec) over
     /// $NOTIFY_SOCKET. Harmless when not run under systemd.
@@ -153,6 +170,7 @@ impl Default for Config {
             login: LoginConfig::default(),
             database: DatabaseConfig::default(),
             systemd: SystemdConfig::default(),
+            audit: AuditConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -337,6 +355,12 @@ impl Config {
             return Err(invalid(
                 "database.busy_timeout_ms",
                 "must be between 1 and 600000",
+            ));
+        }
+        if self.audit.retention_days > 36_500 {
+            return Err(invalid(
+                "audit.retention_days",
+                "must be between 0 (keep forever) and 36500",
             ));
         }
         if !(2..=64).contains(&self.database.pool_size) {

@@ -6,6 +6,7 @@ use std::time::Duration;
 use tokio_cron_scheduler::{Job, JobScheduler, JobSchedulerError};
 
 use crate::app::App;
+use crate::audit::{Context, Outcome};
 use crate::db;
 use crate::identity::sessions;
 
@@ -13,6 +14,7 @@ use crate::identity::sessions;
 /// missed beats.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
+const RETENTION: Duration = Duration::from_secs(3600);
 
 pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
@@ -31,6 +33,14 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
         .add(Job::new_repeated_async(HOUSEKEEPING, move |_, _| {
             let app = house.clone();
             Box::pin(async move { housekeeping(&app).await })
+        })?)
+        .await?;
+
+    let retention = app.clone();
+    sched
+        .add(Job::new_repeated_async(RETENTION, move |_, _| {
+            let app = retention.clone();
+            Box::pin(async move { audit_retention(&app).await })
         })?)
         .await?;
 
@@ -55,4 +65,26 @@ pub async fn housekeeping(app: &App) {
         tracing::warn!(error = %e, "login failure pruning failed");
     }
     app.login_limiter.prune();
+}
+
+/// Prunes audit records past the retention period and records that it did.
+pub async fn audit_retention(app: &App) {
+    let days = app.config.audit.retention_days;
+    if days == 0 {
+        return;
+    }
+    let before = db::now_ms() - i64::from(days) * 86_400_000;
+    match app.audit.prune(before).await {
+        Ok(0) => {}
+        Ok(n) => {
+            let ev = Context::system("retention")
+                .event("audit.prune", Outcome::Success)
+                .detail("removed", n)
+                .detail("retention_days", days);
+            if let Err(e) = app.audit.record(ev).await {
+                tracing::error!(error = %e, "could not record the audit prune");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "audit retention failed"),
+    }
 }

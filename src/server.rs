@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 use tokio_cron_scheduler::JobScheduler;
 
 use crate::app::App;
+use crate::audit::{chain, Audit, ChainKey, Context, Outcome};
 use crate::config::Config;
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::db::{self, migrate, pool};
@@ -82,7 +83,7 @@ pub fn pragmas(config: &Config) -> pool::Pragmas {
 }
 
 /// Opens the pool, applies migrations and seeds first-start data.
-pub fn open_database(config: &Config) -> Result<(db::Db, Seeded), StartError> {
+pub fn open_database(config: &Config, key: &ChainKey) -> Result<(db::Db, Seeded), StartError> {
     let pool = pool::open(
         &config.database_path(),
         pragmas(config),
@@ -98,6 +99,7 @@ pub fn open_database(config: &Config) -> Result<(db::Db, Seeded), StartError> {
     }
     let seeded = bootstrap::seed(
         &mut conn,
+        key,
         &config.admin_user,
         config.admin_password.as_ref(),
     )
@@ -124,6 +126,12 @@ impl Running {
         self.handle.stop(true).await;
         let _ = (&mut self.server).await;
         let _ = self.scheduler.shutdown().await;
+        let stop = Context::system("agentry").event("system.stop", Outcome::Success);
+        if let Err(e) = self.app.audit.record(stop).await {
+            tracing::warn!(error = %e, "could not record the stop");
+        }
+        // Everything queued before this point is committed before we return.
+        self.app.audit.shutdown().await;
     }
 
     /// Waits for the HTTP server to end by itself.
@@ -140,8 +148,10 @@ impl Running {
 pub async fn start(config: Config, listener: TcpListener) -> Result<Running, StartError> {
     prepare_data_dir(&config.data_dir)?;
     let (master_key, master_key_created) = load_master_key(&config)?;
+    let chain_key = ChainKey::new(master_key.derive(chain::KEY_LABEL));
+    let key = chain_key.clone();
     let (config, opened) = tokio::task::spawn_blocking(move || {
-        let opened = open_database(&config);
+        let opened = open_database(&config, &key);
         (config, opened)
     })
     .await
@@ -151,7 +161,17 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         (Some(c), Some(k)) => Some(crate::web::tls::server_config(c, k).map_err(StartError::Tls)?),
         _ => None,
     };
-    let app = App::new(config, db, &master_key);
+    let audit = Audit::start(&config.database_path(), pragmas(&config), chain_key)
+        .map_err(|e| StartError::Database(format!("cannot start the audit writer: {e}")))?;
+    audit
+        .record(
+            Context::system("agentry")
+                .event("system.start", Outcome::Success)
+                .detail("version", env!("CARGO_PKG_VERSION")),
+        )
+        .await
+        .map_err(|e| StartError::Database(format!("cannot write the audit log: {e}")))?;
+    let app = App::new(config, db, audit, &master_key);
     drop(master_key);
 
     let scheduler = crate::scheduler::start(&app)

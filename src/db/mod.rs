@@ -2,6 +2,7 @@
 //! aggregate. Repositories are plain functions over a `&Connection`; they
 //! know SQL and rows, never domain services or HTTP.
 
+pub mod audit;
 pub mod backup;
 pub mod migrate;
 pub mod pool;

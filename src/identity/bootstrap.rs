@@ -7,6 +7,8 @@
 use rusqlite::Connection;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::audit::writer::{self, Item};
+use crate::audit::{ChainKey, Context, Outcome};
 use crate::crypto::random;
 use crate::db::{self, roles, users};
 use crate::error::{Error, Result};
@@ -28,17 +30,43 @@ pub struct FirstAdmin {
 
 pub fn seed(
     conn: &mut Connection,
+    key: &ChainKey,
     admin_user: &str,
     admin_password: Option<&SecretString>,
 ) -> Result<Seeded> {
     db::write_tx(conn, |tx| {
         let now = db::now_ms();
+        let ctx = Context::system("bootstrap");
         let roles_added = system_roles::seed(tx, now)?;
+        let mut events = Vec::new();
+        if roles_added > 0 {
+            events.push(
+                ctx.event("role.seed", Outcome::Success)
+                    .detail("roles_added", roles_added),
+            );
+        }
         let admin = if users::count(tx)? == 0 {
-            Some(create_first_admin(tx, admin_user, admin_password, now)?)
+            let (admin, id) = create_first_admin(tx, admin_user, admin_password, now)?;
+            events.push(
+                ctx.event("user.create", Outcome::Success)
+                    .target("user", id)
+                    .detail("username", admin_user)
+                    .detail("roles", [SYSTEM_ADMIN])
+                    .detail(
+                        "password",
+                        if admin.generated_password.is_some() {
+                            "generated"
+                        } else {
+                            "from environment"
+                        },
+                    ),
+            );
+            Some(admin)
         } else {
             None
         };
+        let mut items: Vec<Item> = events.into_iter().map(|e| Item::new(e, None)).collect();
+        writer::append_in(tx, key, &mut items)?;
         Ok(Seeded { roles_added, admin })
     })
 }
@@ -48,7 +76,7 @@ fn create_first_admin(
     username: &str,
     password: Option<&SecretString>,
     now: i64,
-) -> Result<FirstAdmin> {
+) -> Result<(FirstAdmin, String)> {
     let (plain, generated) = match password {
         Some(p) => {
             super::passwords::check_policy(username, p.expose_secret())
@@ -58,28 +86,32 @@ fn create_first_admin(
         None => (SecretString::from(random::password()), true),
     };
     let hash = super::passwords::hash_sync(plain.expose_secret())?;
-    insert_admin(conn, username, "Administrator", hash, now)?;
-    Ok(FirstAdmin {
-        username: username.to_string(),
-        generated_password: generated.then_some(plain),
-    })
+    let id = db::new_id();
+    insert_admin(conn, &id, username, "Administrator", hash, now)?;
+    Ok((
+        FirstAdmin {
+            username: username.to_string(),
+            generated_password: generated.then_some(plain),
+        },
+        id,
+    ))
 }
 
 /// Inserts an enabled user holding the unscoped `system_admin` role (first
-/// start and `agentry admin create`). Returns the new id; a taken name is a
+/// start and `agentry admin create`) under the given id; a taken name is a
 /// conflict.
 pub fn insert_admin(
     conn: &Connection,
+    id: &str,
     username: &str,
     display_name: &str,
     password_hash: String,
     now: i64,
-) -> Result<String> {
-    let id = db::new_id();
+) -> Result<()> {
     users::insert(
         conn,
         &users::UserRow {
-            id: id.clone(),
+            id: id.to_string(),
             username: username.to_string(),
             display_name: display_name.to_string(),
             email: None,
@@ -98,6 +130,6 @@ pub fn insert_admin(
             e.into()
         }
     })?;
-    roles::assign_to_user(conn, &db::new_id(), SYSTEM_ADMIN, &id, now)?;
-    Ok(id)
+    roles::assign_to_user(conn, &db::new_id(), SYSTEM_ADMIN, id, now)?;
+    Ok(())
 }

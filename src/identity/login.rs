@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 use super::passwords::Hasher;
+use crate::audit::{Audit, Context, Outcome};
 use crate::config::LoginConfig;
 use crate::db::{self, users, Db};
 use crate::error::Result;
@@ -68,10 +69,14 @@ pub enum LoginOutcome {
     },
 }
 
+/// Checks a password login. Failures (and a lock they cause) are audited
+/// here; a success is audited when its session is created.
 pub async fn login(
     db: &Db,
+    audit: &Audit,
     hasher: &Hasher,
     policy: LockoutPolicy,
+    ctx: &Context,
     username: &str,
     password: Zeroizing<String>,
 ) -> Result<LoginOutcome> {
@@ -119,6 +124,9 @@ pub async fn login(
             return Ok(LoginOutcome::Success(u));
         }
     };
+    if let LoginOutcome::Failure { reason, user_id } = &outcome {
+        record_failure(audit, ctx, username, *reason, user_id.as_deref()).await?;
+    }
     if let Some(rest) = FAILURE_FLOOR.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;
     }
@@ -127,4 +135,40 @@ pub async fn login(
 
 fn failure(reason: FailureReason, user_id: Option<String>) -> LoginOutcome {
     LoginOutcome::Failure { reason, user_id }
+}
+
+async fn record_failure(
+    audit: &Audit,
+    ctx: &Context,
+    username: &str,
+    reason: FailureReason,
+    user_id: Option<&str>,
+) -> Result<()> {
+    // The attempted name is kept (short, printable) so that guessing shows
+    // up in the trail; the password never is.
+    let attempted: String = username
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(64)
+        .collect();
+    let mut ev = ctx
+        .event("auth.login", Outcome::Failure)
+        .reason(reason.as_str())
+        .detail("method", "password")
+        .detail("username", &attempted);
+    ev.actor_name = Some(attempted);
+    if let Some(id) = user_id {
+        ev = ev.target("user", id);
+    }
+    audit.record(ev).await?;
+    if let (FailureReason::BadPasswordNowLocked, Some(id)) = (reason, user_id) {
+        audit
+            .record(
+                ctx.event("auth.lockout", Outcome::Success)
+                    .target("user", id)
+                    .reason("too many failed logins"),
+            )
+            .await?;
+    }
+    Ok(())
 }

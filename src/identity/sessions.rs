@@ -3,6 +3,7 @@
 
 use zeroize::Zeroizing;
 
+use crate::audit::{Audit, Context, Outcome};
 use crate::crypto::{random, sha256_hex};
 use crate::db::{self, sessions as repo, users, Db};
 use crate::error::Result;
@@ -41,13 +42,15 @@ pub struct NewSession {
     pub id_hash: String,
 }
 
+/// Starts a session for a user who just proved who they are, recording the
+/// successful login in the same transaction. `ctx` is the user's context.
 pub async fn create(
-    db: &Db,
+    audit: &Audit,
+    ctx: &Context,
     user_id: &str,
     policy: SessionPolicy,
-    source_ip: Option<String>,
-    user_agent: Option<String>,
 ) -> Result<NewSession> {
+    let (source_ip, user_agent) = (ctx.source_ip.clone(), ctx.user_agent.clone());
     let token = Zeroizing::new(random::token());
     let id_hash = sha256_hex(token.as_bytes());
     let now = db::now_ms();
@@ -60,7 +63,12 @@ pub async fn create(
         source_ip,
         user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
     };
-    db.write(move |tx| repo::insert(tx, &row)).await?;
+    let event = ctx
+        .event("auth.login", Outcome::Success)
+        .target("user", user_id)
+        .detail("method", "password")
+        .detail("session", &id_hash[..12]);
+    audit.apply(event, move |c| repo::insert(c, &row)).await?;
     Ok(NewSession { token, id_hash })
 }
 
@@ -104,6 +112,17 @@ pub async fn resolve(db: &Db, token: &str, policy: SessionPolicy) -> Result<Opti
     }))
 }
 
+/// Ends a session at the user's request (logout), audited.
+pub async fn logout(audit: &Audit, ctx: &Context, session: &ActiveSession) -> Result<bool> {
+    let h = session.id_hash.clone();
+    let event = ctx
+        .event("auth.logout", Outcome::Success)
+        .target("user", &session.user.id)
+        .detail("session", &h[..12]);
+    audit.apply(event, move |c| repo::delete(c, &h)).await
+}
+
+/// Drops a session that expired or whose user is gone or disabled.
 pub async fn destroy(db: &Db, id_hash: &str) -> Result<bool> {
     let h = id_hash.to_string();
     db.write(move |tx| repo::delete(tx, &h)).await

@@ -5,6 +5,7 @@ use zeroize::Zeroizing;
 
 use super::passwords::{self, Hasher};
 use super::validate_username;
+use crate::audit::{Audit, Context, Event, Outcome};
 use crate::db::{self, roles, sessions, users, Db};
 use crate::error::{Error, FieldErrors, Result};
 
@@ -59,7 +60,27 @@ fn check_email(email: &str, errors: &mut FieldErrors) {
     }
 }
 
-pub async fn create(db: &Db, hasher: &Hasher, new: NewUser) -> Result<UserRow> {
+/// Validation errors are audited as failures before anything else is done.
+async fn check(audit: &Audit, event: &Event, errors: FieldErrors) -> Result<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(audit.fail(event.clone(), Error::fields(errors)).await)
+    }
+}
+
+pub async fn create(
+    audit: &Audit,
+    hasher: &Hasher,
+    ctx: &Context,
+    new: NewUser,
+) -> Result<UserRow> {
+    let id = db::new_id();
+    let event = ctx
+        .event("user.create", Outcome::Success)
+        .target("user", id.clone())
+        .detail("username", &new.username)
+        .detail("enabled", new.enabled);
     let mut errors = FieldErrors::new();
     if let Err(m) = validate_username(&new.username) {
         errors.insert("username".into(), m);
@@ -71,13 +92,11 @@ pub async fn create(db: &Db, hasher: &Hasher, new: NewUser) -> Result<UserRow> {
     if let Some(e) = &new.email {
         check_email(e, &mut errors);
     }
-    if !errors.is_empty() {
-        return Err(Error::fields(errors));
-    }
+    check(audit, &event, errors).await?;
     let hash = hasher.hash(new.password).await?;
     let now = db::now_ms();
     let row = UserRow {
-        id: db::new_id(),
+        id,
         username: new.username,
         display_name: new.display_name,
         email: new.email,
@@ -88,17 +107,18 @@ pub async fn create(db: &Db, hasher: &Hasher, new: NewUser) -> Result<UserRow> {
         created_at: now,
         updated_at: now,
     };
-    db.write(move |tx| {
-        users::insert(tx, &row).map_err(|e| {
-            if db::is_unique_violation(&e) {
-                Error::Conflict(format!("a user named {} already exists", row.username))
-            } else {
-                e.into()
-            }
-        })?;
-        Ok(row)
-    })
-    .await
+    audit
+        .apply(event, move |c| {
+            users::insert(c, &row).map_err(|e| {
+                if db::is_unique_violation(&e) {
+                    Error::Conflict(format!("a user named {} already exists", row.username))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(row)
+        })
+        .await
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<UserRow> {
@@ -112,7 +132,28 @@ pub async fn list(db: &Db, after: Option<String>, limit: u32) -> Result<Vec<User
         .await
 }
 
-pub async fn update(db: &Db, id: &str, changes: UserChanges) -> Result<UserRow> {
+fn load(c: &rusqlite::Connection, id: &str) -> Result<UserRow> {
+    users::by_id(c, id)?.ok_or_else(|| Error::NotFound(format!("user {id}")))
+}
+
+pub async fn update(
+    audit: &Audit,
+    ctx: &Context,
+    id: &str,
+    changes: UserChanges,
+) -> Result<UserRow> {
+    let mut event = ctx
+        .event("user.update", Outcome::Success)
+        .target("user", id);
+    if let Some(n) = &changes.display_name {
+        event = event.detail("display_name", n);
+    }
+    if let Some(e) = &changes.email {
+        event = event.detail("email", e);
+    }
+    if let Some(en) = changes.enabled {
+        event = event.detail("enabled", en);
+    }
     let mut errors = FieldErrors::new();
     if let Some(n) = &changes.display_name {
         check_display_name(n, &mut errors);
@@ -120,98 +161,128 @@ pub async fn update(db: &Db, id: &str, changes: UserChanges) -> Result<UserRow> 
     if let Some(Some(e)) = &changes.email {
         check_email(e, &mut errors);
     }
-    if !errors.is_empty() {
-        return Err(Error::fields(errors));
-    }
+    check(audit, &event, errors).await?;
     let id = id.to_string();
-    db.write(move |tx| {
-        let mut u = users::by_id(tx, &id)?.ok_or_else(|| Error::NotFound(format!("user {id}")))?;
-        if let Some(n) = changes.display_name {
-            u.display_name = n;
-        }
-        if let Some(e) = changes.email {
-            u.email = e;
-        }
-        if let Some(enabled) = changes.enabled {
-            if !enabled && roles::is_last_enabled_admin(tx, &u.id)? {
-                return Err(Error::Conflict(
-                    "cannot disable the last enabled system_admin user".into(),
-                ));
+    audit
+        .apply(event, move |c| {
+            let mut u = load(c, &id)?;
+            if let Some(n) = changes.display_name {
+                u.display_name = n;
             }
-            u.enabled = enabled;
-            if !enabled {
-                // A disabled account keeps no live session.
-                sessions::delete_for_user(tx, &u.id)?;
+            if let Some(e) = changes.email {
+                u.email = e;
             }
-        }
-        let now = db::now_ms();
-        users::update_profile(tx, &u, now)?;
-        u.updated_at = now;
-        Ok(u)
-    })
-    .await
+            if let Some(enabled) = changes.enabled {
+                if !enabled && roles::is_last_enabled_admin(c, &u.id)? {
+                    return Err(Error::Conflict(
+                        "cannot disable the last enabled system_admin user".into(),
+                    ));
+                }
+                u.enabled = enabled;
+                if !enabled {
+                    // A disabled account keeps no live session.
+                    sessions::delete_for_user(c, &u.id)?;
+                }
+            }
+            let now = db::now_ms();
+            users::update_profile(c, &u, now)?;
+            u.updated_at = now;
+            Ok(u)
+        })
+        .await
 }
 
 /// Deletes a user. Refuses to delete the last enabled system_admin, so the
 /// appliance can never be left without an administrator.
-pub async fn delete(db: &Db, id: &str) -> Result<()> {
+pub async fn delete(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
+    let event = ctx
+        .event("user.delete", Outcome::Success)
+        .target("user", id);
     let id = id.to_string();
-    db.write(move |tx| {
-        users::by_id(tx, &id)?.ok_or_else(|| Error::NotFound(format!("user {id}")))?;
-        if roles::is_last_enabled_admin(tx, &id)? {
-            return Err(Error::Conflict(
-                "cannot delete the last enabled system_admin user".into(),
-            ));
-        }
-        users::delete(tx, &id)?;
-        Ok(())
-    })
-    .await
+    audit
+        .apply(event, move |c| {
+            load(c, &id)?;
+            if roles::is_last_enabled_admin(c, &id)? {
+                return Err(Error::Conflict(
+                    "cannot delete the last enabled system_admin user".into(),
+                ));
+            }
+            users::delete(c, &id)?;
+            Ok(())
+        })
+        .await
 }
 
 /// Sets a new password. When the user changes their own password
 /// (`current` is given) the current one must verify. Ends every session of
 /// the user except `keep_session`.
 pub async fn set_password(
-    db: &Db,
+    audit: &Audit,
     hasher: &Hasher,
-    id: &str,
+    ctx: &Context,
+    user: &UserRow,
     new_password: Zeroizing<String>,
     current: Option<Zeroizing<String>>,
     keep_session: Option<String>,
 ) -> Result<()> {
-    let user = get(db, id).await?;
+    let action = if current.is_some() {
+        "user.password.change"
+    } else {
+        "user.password.reset"
+    };
+    let event = ctx.event(action, Outcome::Success).target("user", &user.id);
     if let Some(current) = current {
         if !hasher
             .verify(current, Some(user.password_hash.clone()))
             .await?
         {
-            return Err(Error::field("current_password", "does not match"));
+            return Err(audit
+                .fail(event, Error::field("current_password", "does not match"))
+                .await);
         }
     }
-    passwords::check_policy(&user.username, &new_password)
-        .map_err(|m| Error::field("password", m))?;
+    if let Err(m) = passwords::check_policy(&user.username, &new_password) {
+        return Err(audit.fail(event, Error::field("password", m)).await);
+    }
     let hash = hasher.hash(new_password).await?;
-    db.write(move |tx| {
-        users::set_password(tx, &user.id, &hash, db::now_ms())?;
-        match keep_session {
-            Some(keep) => sessions::delete_for_user_except(tx, &user.id, &keep)?,
-            None => sessions::delete_for_user(tx, &user.id)?,
-        };
-        Ok(())
-    })
-    .await
+    let id = user.id.clone();
+    audit
+        .apply(event, move |c| {
+            if !users::set_password(c, &id, &hash, db::now_ms())? {
+                return Err(Error::NotFound(format!("user {id}")));
+            }
+            match keep_session {
+                Some(keep) => sessions::delete_for_user_except(c, &id, &keep)?,
+                None => sessions::delete_for_user(c, &id)?,
+            };
+            Ok(())
+        })
+        .await
 }
 
-pub async fn unlock(db: &Db, id: &str) -> Result<()> {
-    get(db, id).await?;
+pub async fn unlock(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
+    let event = ctx
+        .event("user.unlock", Outcome::Success)
+        .target("user", id);
     let id = id.to_string();
-    db.write(move |tx| users::clear_lockout(tx, &id)).await
+    audit
+        .apply(event, move |c| {
+            load(c, &id)?;
+            users::clear_lockout(c, &id)
+        })
+        .await
 }
 
 /// Ends every session of a user; returns how many.
-pub async fn revoke_sessions(db: &Db, id: &str) -> Result<usize> {
-    get(db, id).await?;
+pub async fn revoke_sessions(audit: &Audit, ctx: &Context, id: &str) -> Result<usize> {
+    let event = ctx
+        .event("user.sessions.revoke", Outcome::Success)
+        .target("user", id);
     let id = id.to_string();
-    db.write(move |tx| sessions::delete_for_user(tx, &id)).await
+    audit
+        .apply(event, move |c| {
+            load(c, &id)?;
+            sessions::delete_for_user(c, &id)
+        })
+        .await
 }

@@ -11,19 +11,24 @@ use actix_web::http::Method;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
+use super::context::audit_context;
 use super::cookies;
 use super::csrf;
 use super::problem::ApiError;
-use super::state;
+use super::state::{self, WebState};
 use super::ui::error::UiError;
+use crate::audit::{Context, Outcome};
 use crate::identity::sessions::{self, ActiveSession};
 use crate::identity::{Principal, PrincipalKind};
+use crate::rbac;
 
 /// A logged-in browser session.
 pub struct SessionUser {
     pub session: ActiveSession,
     /// This session's CSRF token, for forms and the `csrf-token` meta tag.
     pub csrf: String,
+    /// Audit context with this user as the actor.
+    pub ctx: Context,
 }
 
 impl SessionUser {
@@ -42,9 +47,17 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         return Ok(None);
     };
     let session = sessions::resolve(&st.db, &token, st.session_policy).await?;
-    Ok(session.map(|session| SessionUser {
-        csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
-        session,
+    Ok(session.map(|session| {
+        let principal = Principal {
+            kind: PrincipalKind::User,
+            id: session.user.id.clone(),
+            name: session.user.username.clone(),
+        };
+        SessionUser {
+            csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
+            ctx: audit_context(req, Some(&principal)),
+            session,
+        }
     }))
 }
 
@@ -83,6 +96,26 @@ pub enum AuthMethod {
 pub struct Caller {
     pub principal: Principal,
     pub method: AuthMethod,
+    /// Audit context with the caller as the actor.
+    pub ctx: Context,
+}
+
+impl Caller {
+    /// `Ok` when the caller holds `permission`; a denial is audited and
+    /// answered 403.
+    pub async fn require(&self, st: &WebState, permission: &str) -> Result<(), ApiError> {
+        match rbac::require(&st.db, &self.principal, permission).await {
+            Ok(()) => Ok(()),
+            Err(e @ crate::error::Error::Forbidden(_)) => {
+                let ev = self
+                    .ctx
+                    .event("authz.check", Outcome::Denied)
+                    .detail("permission", permission);
+                Err(st.audit.fail(ev, e).await.into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 impl FromRequest for Caller {
@@ -130,6 +163,7 @@ impl FromRequest for Caller {
                     name: u.username,
                 },
                 method: AuthMethod::Session { id_hash },
+                ctx: user.ctx,
             })
         })
     }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod context;
 pub mod cookies;
 pub mod csrf;
 pub mod fallback;

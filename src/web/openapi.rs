@@ -18,6 +18,7 @@ use utoipa::{Modify, OpenApi};
     tags(
         (name = "service", description = "Liveness, readiness and this document"),
         (name = "identity", description = "Principals and credentials"),
+        (name = "audit", description = "The tamper-evident audit trail"),
     )
 )]
 pub struct ApiDoc;

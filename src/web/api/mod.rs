@@ -2,6 +2,7 @@
 //! `#[utoipa::path]` and is registered through [`configure`], which is how
 //! it reaches the OpenAPI document.
 
+pub mod audit;
 pub mod me;
 pub mod service;
 pub mod users;
@@ -23,7 +24,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(users::remove)
                 .service(users::set_password)
                 .service(users::unlock)
-                .service(users::revoke_sessions),
+                .service(users::revoke_sessions)
+                .service(audit::list)
+                .service(audit::export_records)
+                .service(audit::verify)
+                .service(audit::head),
         );
 }
 

@@ -28,7 +28,7 @@ pub struct Readiness {
     /// `ready` or `not_ready`.
     pub status: &'static str,
     /// `ok` or what is wrong, per component: `database`, `migrations`,
-    /// `scheduler`.
+    /// `audit`, `scheduler`.
     pub checks: BTreeMap<&'static str, String>,
 }
 
@@ -60,6 +60,13 @@ pub async fn readyz(req: HttpRequest) -> HttpResponse {
             checks.insert("migrations", "unknown".to_string());
         }
     }
+    checks.insert(
+        "audit",
+        match st.audit.health() {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e,
+        },
+    );
     let age = db::now_ms() - st.status.last_scheduler_beat();
     let stale = age > 3 * HEARTBEAT.as_millis() as i64;
     checks.insert(

@@ -7,7 +7,6 @@ use zeroize::Zeroizing;
 
 use super::double_option;
 use crate::identity::users::{self, NewUser, UserChanges, UserRow};
-use crate::rbac;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AuthMethod, Caller};
 use crate::web::pagination::{Page, PageParams};
@@ -80,7 +79,7 @@ pub async fn create(
     body: web::Json<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    caller.require(&st, MANAGE).await?;
     let b = body.into_inner();
     let new = NewUser {
         username: b.username,
@@ -89,7 +88,7 @@ pub async fn create(
         email: b.email,
         enabled: b.enabled,
     };
-    let user = users::create(&st.db, &st.hasher, new).await?;
+    let user = users::create(&st.audit, &st.hasher, &caller.ctx, new).await?;
     Ok(HttpResponse::Created().json(UserView::from(user)))
 }
 
@@ -107,7 +106,7 @@ pub async fn list(
     q: web::Query<PageParams>,
 ) -> Result<web::Json<Page<UserView>>, ApiError> {
     let st = state::of(&req);
-    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    caller.require(&st, MANAGE).await?;
     let page = q.resolve()?;
     let rows = users::list(&st.db, page.after.clone(), page.limit + 1).await?;
     Ok(web::Json(Page::from_rows(
@@ -127,7 +126,7 @@ async fn require_self_or_manage(
     if caller.principal.id == id {
         return Ok(());
     }
-    Ok(rbac::require(&st.db, &caller.principal, MANAGE).await?)
+    caller.require(st, MANAGE).await
 }
 
 /// Get a user.
@@ -174,14 +173,18 @@ pub async fn update(
     body: web::Json<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let st = state::of(&req);
-    rbac::require(&st.db, &caller.principal, MANAGE).await?;
+    caller.require(&st, MANAGE).await?;
     let b = body.into_inner();
     let changes = UserChanges {
         display_name: b.display_name,
         email: b.email,
         enabled: b.enabled,
     };
-    Ok(web::Json(users::update(&st.db, &id, changes).await?.into()))
+    Ok(web::Json(
+        users::update(&st.audit, &caller.ctx, &id, changes)
+            .await?
+            .into(),
+    ))
 }
 
 /// Delete a user (never the last enabled system_admin).
@@ -197,8 +200,8 @@ pub async fn remove(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    rbac::require(&st.db, &caller.principal, MANAGE).await?;
-    users::delete(&st.db, &id).await?;
+    caller.require(&st, MANAGE).await?;
+    users::delete(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -239,18 +242,21 @@ pub async fn set_password(
         };
         Some(Zeroizing::new(c))
     } else {
-        rbac::require(&st.db, &caller.principal, MANAGE).await?;
+        caller.require(&st, MANAGE).await?;
         None
     };
     let keep = match &caller.method {
         AuthMethod::Session { id_hash } if own => Some(id_hash.clone()),
         _ => None,
     };
+    let user = users::get(&st.db, &id).await?;
+    let new_password = Zeroizing::new(b.password);
     users::set_password(
-        &st.db,
+        &st.audit,
         &st.hasher,
-        &id,
-        Zeroizing::new(b.password),
+        &caller.ctx,
+        &user,
+        new_password,
         current,
         keep,
     )
@@ -271,8 +277,8 @@ pub async fn unlock(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    rbac::require(&st.db, &caller.principal, MANAGE).await?;
-    users::unlock(&st.db, &id).await?;
+    caller.require(&st, MANAGE).await?;
+    users::unlock(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -295,6 +301,6 @@ pub async fn revoke_sessions(
 ) -> Result<web::Json<SessionsEnded>, ApiError> {
     let st = state::of(&req);
     require_self_or_manage(&st, &caller, &id).await?;
-    let ended = users::revoke_sessions(&st.db, &id).await?;
+    let ended = users::revoke_sessions(&st.audit, &caller.ctx, &id).await?;
     Ok(web::Json(SessionsEnded { ended }))
 }

@@ -13,7 +13,9 @@ use super::{render, see_other};
 use crate::crypto::random;
 use crate::identity::login::{self, LoginOutcome};
 use crate::identity::sessions;
+use crate::identity::{Principal, PrincipalKind};
 use crate::web::auth::{MaybeSession, SessionUser};
+use crate::web::context::audit_context;
 use crate::web::cookies;
 use crate::web::csrf;
 use crate::web::state::{self, WebState};
@@ -105,16 +107,26 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
 
     let username: String = form.username.trim().chars().take(256).collect();
     let password = Zeroizing::new(form.password);
-    match login::login(&st.db, &st.hasher, st.lockout_policy, &username, password).await? {
+    let ctx = audit_context(&req, None);
+    match login::login(
+        &st.db,
+        &st.audit,
+        &st.hasher,
+        st.lockout_policy,
+        &ctx,
+        &username,
+        password,
+    )
+    .await?
+    {
         LoginOutcome::Success(user) => {
-            let session = sessions::create(
-                &st.db,
-                &user.id,
-                st.session_policy,
-                Some(ip.to_string()),
-                state::user_agent(&req),
-            )
-            .await?;
+            let principal = Principal {
+                kind: PrincipalKind::User,
+                id: user.id.clone(),
+                name: user.username.clone(),
+            };
+            let ctx = audit_context(&req, Some(&principal));
+            let session = sessions::create(&st.audit, &ctx, &user.id, st.session_policy).await?;
             tracing::info!(user = %user.username, user_id = %user.id, %ip, "login succeeded");
             let mut res = see_other("/");
             let max_age = Duration::milliseconds(st.session_policy.absolute_ms);
@@ -154,7 +166,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, UiError> {
     user.check_csrf(&req, &form.csrf_token)?;
     let st = state::of(&req);
-    sessions::destroy(&st.db, &user.session.id_hash).await?;
+    sessions::logout(&st.audit, &user.ctx, &user.session).await?;
     tracing::info!(user = %user.session.user.username, "logout");
     let mut res = see_other("/login");
     res.add_cookie(&st.cookies.removal(cookies::SESSION))

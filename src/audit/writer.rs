@@ -1,0 +1,362 @@
+//! The single group-commit writer.
+//!
+//! Callers submit an [`Event`], optionally with the database change it
+//! records, and await the commit. One thread with its own connection takes
+//! whatever is queued (up to [`MAX_BATCH`]), and in one IMMEDIATE
+//! transaction runs each change under a savepoint, appends each record to
+//! the chain, and commits once. So:
+//!
+//! * a change and its record commit together or not at all (fail closed:
+//!   if the record cannot be written, the change is rolled back and the
+//!   caller gets an error);
+//! * a change that fails is rolled back alone and its record says so
+//!   (`failure`, `denied` or `error`), the rest of the batch goes on;
+//! * callers are answered only after the commit, and WAL makes a commit
+//!   survive `kill -9`.
+//!
+//! The head is re-read inside each transaction, so other processes (the
+//! CLI) may append too; SQLite's write lock serialises them.
+
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::chain::{ChainKey, GENESIS};
+use super::record::{Event, Outcome, Record};
+use crate::db::{self, audit as repo, pool::Pragmas};
+use crate::error::{Error, Result};
+
+/// Records committed per transaction at most.
+pub const MAX_BATCH: usize = 4096;
+
+/// A database change made in the same transaction as its record.
+pub type Change = Box<dyn FnOnce(&Connection) -> Result<Box<dyn Any + Send>> + Send>;
+type Output = Result<(i64, Option<Box<dyn Any + Send>>)>;
+
+/// One record to append, with its optional change; `result` is filled in
+/// by [`append_in`].
+pub struct Item {
+    event: Option<Event>,
+    change: Option<Change>,
+    result: Option<Output>,
+}
+
+impl Item {
+    pub fn new(event: Event, change: Option<Change>) -> Item {
+        Item {
+            event: Some(event),
+            change,
+            result: None,
+        }
+    }
+
+    /// The record's seq, or the change's error.
+    pub fn into_result(self) -> Output {
+        self.result
+            .unwrap_or_else(|| Err(Error::internal("audit item was not written")))
+    }
+}
+
+fn outcome_for(e: &Error) -> Outcome {
+    match e {
+        Error::Forbidden(_) | Error::Unauthenticated => Outcome::Denied,
+        Error::Internal(_) | Error::Unavailable(_) => Outcome::Error,
+        _ => Outcome::Failure,
+    }
+}
+
+fn public_reason(e: &Error) -> String {
+    match e {
+        Error::Internal(_) => "internal error".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Appends `items` inside the caller's transaction `tx` (which must hold
+/// the write lock). Each item's change runs under a savepoint first.
+pub fn append_in(tx: &Connection, key: &ChainKey, items: &mut [Item]) -> rusqlite::Result<()> {
+    let (mut seq, mut prev) = repo::head(tx)?.unwrap_or((0, GENESIS.to_string()));
+    let now = db::now_ms();
+    for item in items.iter_mut() {
+        let Some(mut ev) = item.event.take() else {
+            continue;
+        };
+        let out = match item.change.take() {
+            None => Ok(None),
+            Some(change) => {
+                tx.execute_batch("SAVEPOINT audited_change")?;
+                let ran = catch_unwind(AssertUnwindSafe(|| change(tx)))
+                    .unwrap_or_else(|_| Err(Error::internal("the audited change panicked")));
+                match ran {
+                    Ok(v) => {
+                        tx.execute_batch("RELEASE audited_change")?;
+                        Ok(Some(v))
+                    }
+                    Err(e) => {
+                        tx.execute_batch("ROLLBACK TO audited_change; RELEASE audited_change")?;
+                        ev.outcome = outcome_for(&e);
+                        ev.reason = Some(public_reason(&e));
+                        Err(e)
+                    }
+                }
+            }
+        };
+        seq += 1;
+        let record = seal(ev, seq, now, &prev, key);
+        repo::insert(tx, &record)?;
+        prev = record.hash;
+        item.result = Some(out.map(|v| (seq, v)));
+    }
+    Ok(())
+}
+
+/// Gives an event its place in the chain.
+fn seal(ev: Event, seq: i64, now: i64, prev: &str, key: &ChainKey) -> Record {
+    let at = if ev.at > 0 { ev.at } else { now };
+    let details_json = match &ev.details {
+        serde_json::Value::Object(_) => ev.details.to_string(),
+        _ => "{}".to_string(),
+    };
+    let mut r = Record {
+        seq,
+        at,
+        time: String::new(),
+        actor_type: ev.actor_type,
+        actor_id: ev.actor_id,
+        actor_name: ev.actor_name,
+        action: ev.action,
+        target_type: ev.target_type,
+        target_id: ev.target_id,
+        outcome: ev.outcome,
+        reason: ev.reason,
+        source_ip: ev.source_ip,
+        user_agent: ev.user_agent,
+        request_id: ev.request_id,
+        details: serde_json::Value::Null,
+        details_json,
+        prev_hash: prev.to_string(),
+        hash: String::new(),
+    };
+    r.hash = key.record_hash(&r.canonical(), &r.prev_hash);
+    r
+}
+
+/// One record in its own transaction (CLI, start-up).
+pub fn append_one(conn: &mut Connection, key: &ChainKey, event: Event) -> Result<i64> {
+    let mut items = [Item::new(event, None)];
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    append_in(&tx, key, &mut items)?;
+    tx.commit()?;
+    let [item] = items;
+    item.into_result().map(|(seq, _)| seq)
+}
+
+enum Msg {
+    Job {
+        item: Item,
+        reply: oneshot::Sender<Output>,
+    },
+    Prune {
+        before: i64,
+        reply: oneshot::Sender<Result<usize>>,
+    },
+    Stop(oneshot::Sender<()>),
+}
+
+/// Whether the last write worked; read by `/readyz`.
+#[derive(Default)]
+struct Status {
+    failure: Mutex<Option<String>>,
+}
+
+/// Handle to the writer. Cheap to clone.
+#[derive(Clone)]
+pub struct Audit {
+    tx: mpsc::UnboundedSender<Msg>,
+    status: Arc<Status>,
+    key: ChainKey,
+}
+
+fn stopped() -> Error {
+    Error::Unavailable("the audit writer is not running; the action was not performed".into())
+}
+
+impl Audit {
+    /// Opens the writer's own connection and starts its thread.
+    pub fn start(path: &Path, pragmas: Pragmas, key: ChainKey) -> Result<Audit> {
+        let conn = db::pool::open_single(path, pragmas)?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let status = Arc::new(Status::default());
+        let audit = Audit {
+            tx,
+            status: status.clone(),
+            key: key.clone(),
+        };
+        std::thread::Builder::new()
+            .name("audit-writer".into())
+            .spawn(move || run(conn, key, rx, status))
+            .map_err(Error::internal)?;
+        Ok(audit)
+    }
+
+    pub fn key(&self) -> &ChainKey {
+        &self.key
+    }
+
+    /// Appends a record and waits for its commit; returns its seq.
+    pub async fn record(&self, event: Event) -> Result<i64> {
+        self.submit(Item::new(event, None))
+            .await
+            .map(|(seq, _)| seq)
+    }
+
+    /// Runs `change` and appends its record in one transaction; waits for
+    /// the commit. When `change` fails, nothing it did is kept, the record
+    /// says it failed, and its error is returned.
+    pub async fn apply<T, F>(&self, event: Event, change: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let change: Change =
+            Box::new(move |c| change(c).map(|v| Box::new(v) as Box<dyn Any + Send>));
+        let (_, out) = self.submit(Item::new(event, Some(change))).await?;
+        out.and_then(|b| b.downcast::<T>().ok())
+            .map(|b| *b)
+            .ok_or_else(|| Error::internal("audited change returned no value"))
+    }
+
+    /// Records that `event` failed with `e` and hands `e` back, for
+    /// failures found before any change was attempted (validation). If the
+    /// record cannot be written, that error is returned instead.
+    pub async fn fail(&self, mut event: Event, e: Error) -> Error {
+        event.outcome = outcome_for(&e);
+        event.reason = Some(public_reason(&e));
+        match self.record(event).await {
+            Ok(_) => e,
+            Err(audit_error) => audit_error,
+        }
+    }
+
+    async fn submit(&self, item: Item) -> Output {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Job { item, reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Deletes records older than `before` (ms), moving the checkpoint.
+    pub async fn prune(&self, before: i64) -> Result<usize> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Prune { before, reply })
+            .map_err(|_| stopped())?;
+        rx.await.map_err(|_| stopped())?
+    }
+
+    /// Writes everything queued so far, then stops the writer.
+    pub async fn shutdown(&self) {
+        let (ack, rx) = oneshot::channel();
+        if self.tx.send(Msg::Stop(ack)).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// `Ok` while records are being written; the last failure otherwise.
+    pub fn health(&self) -> std::result::Result<(), String> {
+        if self.tx.is_closed() {
+            return Err("the audit writer has stopped".into());
+        }
+        match self.status.failure.lock().map(|f| f.clone()) {
+            Ok(None) => Ok(()),
+            Ok(Some(e)) => Err(format!("audit writes are failing: {e}")),
+            Err(_) => Err("audit writer status is unavailable".into()),
+        }
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    key: ChainKey,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
+    status: Arc<Status>,
+) {
+    let mut batch: Vec<(Item, oneshot::Sender<Output>)> = Vec::new();
+    while let Some(first) = rx.blocking_recv() {
+        let mut next = Some(first);
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Job { item, reply } => batch.push((item, reply)),
+                Msg::Prune { before, reply } => {
+                    flush(&mut conn, &key, &mut batch, &status);
+                    let _ = reply.send(prune(&mut conn, &key, before).map_err(Error::from));
+                }
+                Msg::Stop(ack) => {
+                    flush(&mut conn, &key, &mut batch, &status);
+                    rx.close();
+                    let _ = ack.send(());
+                    return;
+                }
+            }
+            if batch.len() < MAX_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        flush(&mut conn, &key, &mut batch, &status);
+    }
+}
+
+fn flush(
+    conn: &mut Connection,
+    key: &ChainKey,
+    batch: &mut Vec<(Item, oneshot::Sender<Output>)>,
+    status: &Status,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let (mut items, replies): (Vec<Item>, Vec<_>) = batch.drain(..).unzip();
+    let written = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .and_then(|tx| {
+            append_in(&tx, key, &mut items)?;
+            tx.commit()
+        });
+    match written {
+        Ok(()) => {
+            if let Ok(mut f) = status.failure.lock() {
+                *f = None;
+            }
+            for (item, reply) in items.into_iter().zip(replies) {
+                let _ = reply.send(item.into_result());
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, records = replies.len(), "audit batch could not be written; the audited actions fail");
+            if let Ok(mut f) = status.failure.lock() {
+                *f = Some(e.to_string());
+            }
+            for reply in replies {
+                let _ = reply.send(Err(Error::Unavailable(
+                    "the audit log cannot be written; the action was not performed".into(),
+                )));
+            }
+        }
+    }
+}
+
+fn prune(conn: &mut Connection, key: &ChainKey, before: i64) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some((seq, hash)) = repo::newest_before(&tx, before)? else {
+        return Ok(0);
+    };
+    let mac = key.checkpoint_mac(seq, &hash);
+    let n = repo::prune_through(&tx, seq, &hash, &mac, db::now_ms())?;
+    tx.commit()?;
+    Ok(n)
+}
