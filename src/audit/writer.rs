@@ -157,7 +157,7 @@ pub fn append_one(conn: &mut Connection, key: &ChainKey, event: Event) -> Result
 
 enum Msg {
     Job {
-        item: Item,
+        item: Box<Item>,
         reply: oneshot::Sender<Output>,
     },
     Prune {
@@ -245,7 +245,10 @@ impl Audit {
     async fn submit(&self, item: Item) -> Output {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Msg::Job { item, reply })
+            .send(Msg::Job {
+                item: Box::new(item),
+                reply,
+            })
             .map_err(|_| stopped())?;
         rx.await.map_err(|_| stopped())?
     }
@@ -291,7 +294,7 @@ fn run(
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Job { item, reply } => batch.push((item, reply)),
+                Msg::Job { item, reply } => batch.push((*item, reply)),
                 Msg::Prune { before, reply } => {
                     flush(&mut conn, &key, &mut batch, &status);
                     let _ = reply.send(prune(&mut conn, &key, before).map_err(Error::from));
