@@ -32,6 +32,21 @@ pub struct SessionUser {
 }
 
 impl SessionUser {
+    /// This session as an API caller (for pages that reuse API logic).
+    pub fn caller(&self) -> Caller {
+        Caller {
+            principal: Principal {
+                kind: PrincipalKind::User,
+                id: self.session.user.id.clone(),
+                name: self.session.user.username.clone(),
+            },
+            method: AuthMethod::Session {
+                id_hash: self.session.id_hash.clone(),
+            },
+            ctx: self.ctx.clone(),
+        }
+    }
+
     /// Checks a submitted form token (and Fetch-Metadata) for this session.
     pub fn check_csrf(&self, req: &HttpRequest, submitted: &str) -> Result<(), UiError> {
         if csrf::is_cross_site(req) || !csrf::matches(&self.csrf, submitted) {

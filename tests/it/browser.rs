@@ -197,3 +197,126 @@ async fn chromium_signs_in_and_sees_the_dashboard() {
     drop(driver);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn chromium_uses_the_audit_page() {
+    let s = TestServer::start().await;
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    let wait = Duration::from_secs(10);
+
+    b.goto(&s.url("/login")).await.unwrap();
+    b.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    b.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("dashboard-user"))
+        .await
+        .unwrap();
+
+    b.find(Locator::LinkText("Audit log"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let table = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("audit-table"))
+        .await
+        .unwrap();
+    let text = table.text().await.unwrap();
+    assert!(text.contains("auth.login"), "{text}");
+    assert!(text.contains("system.start"));
+
+    // A bad filter is shown next to the form and what was typed is kept.
+    let since = b.find(Locator::Css("input[name=since]")).await.unwrap();
+    since.send_keys("last tuesday").await.unwrap();
+    b.find(Locator::Css(".filters button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("filter-error"))
+        .await
+        .unwrap();
+    assert!(err.text().await.unwrap().contains("RFC 3339"));
+    let kept = b
+        .find(Locator::Css("input[name=since]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("last tuesday"));
+
+    // Filtering by action.
+    b.goto(&s.url("/audit?action=auth.*")).await.unwrap();
+    let rows = b
+        .find_all(Locator::Css("#audit-table tbody tr"))
+        .await
+        .unwrap();
+    for row in rows {
+        assert!(row.text().await.unwrap().contains("auth."));
+    }
+
+    // Verify the chain.
+    b.goto(&s.url("/audit")).await.unwrap();
+    b.find(Locator::Id("verify-chain"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let result = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("verify-result"))
+        .await
+        .unwrap();
+    assert!(result.text().await.unwrap().contains("The chain verifies"));
+    let png = b.screenshot().await.unwrap();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join("audit.png"), png).unwrap();
+
+    // A record's detail page.
+    b.find(Locator::Css("#audit-table tbody tr td a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let details = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("record-details"))
+        .await
+        .unwrap();
+    assert!(details.text().await.unwrap().starts_with('{'));
+
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}

@@ -12,8 +12,18 @@ use crate::error::Error;
 pub enum UiError {
     LoginRequired,
     Csrf,
-    RateLimited { retry_after_secs: u64 },
+    RateLimited {
+        retry_after_secs: u64,
+    },
     Internal(Error),
+    /// An API-layer refusal shown as a page (403, 404, 503, ...).
+    Api(crate::web::problem::ApiError),
+}
+
+impl From<crate::web::problem::ApiError> for UiError {
+    fn from(e: crate::web::problem::ApiError) -> Self {
+        UiError::Api(e)
+    }
 }
 
 impl From<Error> for UiError {
@@ -68,6 +78,7 @@ impl ResponseError for UiError {
             UiError::Csrf => StatusCode::FORBIDDEN,
             UiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             UiError::Internal(e) => crate::web::problem::status_of(e).0,
+            UiError::Api(e) => e.status,
         }
     }
 
@@ -84,6 +95,14 @@ impl ResponseError for UiError {
                 "Too many attempts from your address. Wait a minute and try again.",
                 Some(*retry_after_secs),
             ),
+            UiError::Api(e) => {
+                let message = if e.status.is_server_error() {
+                    "The service cannot do that right now. Try again shortly."
+                } else {
+                    e.detail.as_str()
+                };
+                error_page(e.status, message, e.retry_after)
+            }
             UiError::Internal(e) => {
                 let status = self.status_code();
                 if status.is_server_error() {

@@ -1,5 +1,6 @@
 //! Server-rendered admin pages (askama). One module per page.
 
+pub mod audit;
 pub mod dashboard;
 pub mod error;
 pub mod layout;
@@ -35,5 +36,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(login::show)
         .service(login::submit)
         .service(login::logout)
-        .service(dashboard::show);
+        .service(dashboard::show)
+        .service(audit::list)
+        .service(audit::verify_chain)
+        .service(audit::detail);
 }

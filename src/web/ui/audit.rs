@@ -1,0 +1,161 @@
+//! The audit log page: filters, newest-first table, detail view, export
+//! links and chain verification.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::error::UiError;
+use super::layout::Layout;
+use super::render;
+use crate::audit::{self, Outcome, Record, VerifyReport};
+use crate::web::api::audit::{list_records, run_verify, AuditQuery, READ};
+use crate::web::auth::SessionUser;
+use crate::web::state;
+
+#[derive(Template)]
+#[template(path = "audit/list.html")]
+struct ListPage {
+    layout: Layout,
+    q: AuditQuery,
+    error: Option<String>,
+    records: Vec<Record>,
+    /// Query string of the next (older) page.
+    next: Option<String>,
+    /// Query string of the current filters (for export links).
+    filters: String,
+    verify: Option<VerifyReport>,
+    outcomes: [&'static str; 4],
+}
+
+/// The filters (without paging) as a query string.
+fn filter_query(q: &AuditQuery) -> String {
+    let pairs: Vec<(&str, &str)> = [
+        ("actor", &q.actor),
+        ("action", &q.action),
+        ("outcome", &q.outcome),
+        ("target", &q.target),
+        ("since", &q.since),
+        ("until", &q.until),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
+    .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+async fn list_page(
+    req: &HttpRequest,
+    user: &SessionUser,
+    q: AuditQuery,
+    verify: Option<VerifyReport>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(req);
+    let caller = user.caller();
+    let filters = filter_query(&q);
+    let mut page = ListPage {
+        layout: Layout::for_session("Audit log", user, "audit"),
+        error: None,
+        records: Vec::new(),
+        next: None,
+        filters,
+        verify,
+        outcomes: ["success", "failure", "denied", "error"],
+        q,
+    };
+    // Bad filters are shown next to the form, keeping what was typed.
+    if let Err(e) = page.q.filter() {
+        caller.require(&st, READ).await?;
+        page.error = Some(e.detail);
+        return render(StatusCode::BAD_REQUEST, &page);
+    }
+    let result = list_records(&st, &caller, &page.q).await;
+    match result {
+        Ok(p) => {
+            page.next = p.next_cursor.map(|c| {
+                let mut next = page.filters.clone();
+                if !next.is_empty() {
+                    next.push('&');
+                }
+                next.push_str(&serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default());
+                next
+            });
+            page.records = p.items;
+            render(StatusCode::OK, &page)
+        }
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            page.error = Some(e.detail);
+            render(StatusCode::BAD_REQUEST, &page)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[get("/audit")]
+pub async fn list(
+    req: HttpRequest,
+    user: SessionUser,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, UiError> {
+    list_page(&req, &user, q.into_inner(), None).await
+}
+
+#[derive(Deserialize)]
+pub struct VerifyForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Verification reads the whole log, so it is a POST (with CSRF) rather
+/// than a link anyone could make a browser follow.
+#[post("/audit/verify")]
+pub async fn verify_chain(
+    req: HttpRequest,
+    user: SessionUser,
+    form: web::Form<VerifyForm>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    let report = run_verify(&st, &user.caller(), None).await?;
+    list_page(&req, &user, AuditQuery::default(), Some(report)).await
+}
+
+#[derive(Template)]
+#[template(path = "audit/detail.html")]
+struct DetailPage {
+    layout: Layout,
+    r: Record,
+    details: String,
+}
+
+#[get("/audit/{seq}")]
+pub async fn detail(
+    req: HttpRequest,
+    user: SessionUser,
+    seq: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    let caller = user.caller();
+    caller.require(&st, READ).await?;
+    let seq: i64 = seq.parse().map_err(|_| {
+        UiError::Api(crate::web::problem::ApiError::not_found(
+            "no such audit record",
+        ))
+    })?;
+    st.audit
+        .record(
+            user.ctx
+                .event("audit.read", Outcome::Success)
+                .detail("seq", seq),
+        )
+        .await?;
+    let r = audit::get(&st.db, seq).await?;
+    let details = serde_json::to_string_pretty(&r.details).unwrap_or_default();
+    let page = DetailPage {
+        layout: Layout::for_session(format!("Audit record {seq}"), &user, "audit"),
+        r,
+        details,
+    };
+    render(StatusCode::OK, &page)
+}
