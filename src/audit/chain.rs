@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
 
-use crate::crypto::{constant_time_eq, DerivedKey};
+use crate::crypto::{constant_time_eq, hex, DerivedKey};
 use crate::db::audit::RawRecord;
 
 /// `prev_hash` of the very first record.
@@ -50,14 +50,6 @@ pub struct Checkpoint {
     pub seq: i64,
     pub hash: String,
     pub mac: String,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }
 
 #[derive(Clone)]

@@ -88,6 +88,10 @@ async fn openapi_document_lists_every_endpoint() {
         "/api/v1/users/{id}/password",
         "/api/v1/users/{id}/unlock",
         "/api/v1/users/{id}/sessions",
+        "/api/v1/audit",
+        "/api/v1/audit/export",
+        "/api/v1/audit/verify",
+        "/api/v1/audit/head",
     ] {
         assert!(paths.contains_key(p), "missing {p}");
     }

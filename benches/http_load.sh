@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# HTTP load on loopback against the release binary, reported as a ratio to
+# the binary's own /healthz in the same run. Bounded: each endpoint gets
+# DURATION seconds (default 5) with CONNECTIONS connections (default 64).
+#
+#   benches/http_load.sh            # needs wrk (Debian package wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5}
+CONNECTIONS=${CONNECTIONS:-64}
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
+cargo build --release --quiet
+work=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base="http://127.0.0.1:$port"
+password="load test password $$"
+AGENTRY_LISTEN="127.0.0.1:$port" AGENTRY_DATA_DIR="$work/data" AGENTRY_ADMIN_PASSWORD="$password" \
+  AGENTRY_LOG__LEVEL=warn AGENTRY_SYSTEMD__NOTIFY=false ./target/release/agentry >/dev/null 2>"$work/log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.05; done
+
+# Sign in once; every request below reuses the session cookie.
+jar="$work/cookies"
+token=$(curl -s -c "$jar" "$base/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p')
+curl -s -o /dev/null -b "$jar" -c "$jar" --data-urlencode "username=admin" --data-urlencode "password=$password" \
+  --data-urlencode "csrf_token=$token" "$base/login"
+session=$(awk '$6 ~ /agentry_session/ {print $6"="$7}' "$jar")
+
+run() { # name path
+  local out
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Cookie: $session" "$base$2")
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  printf '%-28s %12s req/s   p50 %-9s p99 %-9s' "$1" "$rps" "$p50" "$p99"
+  if [ -n "${base_rps:-}" ]; then
+    awk -v a="$rps" -v b="$base_rps" 'BEGIN { printf "   %.2f x /healthz\n", a / b }'
+  else
+    echo
+  fi
+  last_rps=$rps
+}
+echo "agentry $(./target/release/agentry --version | cut -d' ' -f2), $CONNECTIONS connections, ${DURATION}s each, $(nproc) cores"
+run "GET /healthz" /healthz; base_rps=$last_rps
+run "GET /api/v1/me (session)" /api/v1/me
+run "GET /api/v1/audit/head (audited)" /api/v1/audit/head
