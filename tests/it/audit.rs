@@ -945,3 +945,36 @@ fn acknowledged_records_survive_kill_9() {
         .unwrap();
     assert!(out.status.success());
 }
+
+#[tokio::test]
+async fn the_scheduled_retention_job_prunes_old_records_and_records_that_it_did() {
+    let s = TestServer::start_with(|c| c.audit.retention_days = 1).await;
+    let app = &s.running().app;
+    let ctx = agentry::audit::Context::system("test");
+    let mut old = ctx.event("test.old", agentry::audit::Outcome::Success);
+    old.at = agentry::db::now_ms() - 2 * 86_400_000;
+    app.audit.record(old).await.unwrap();
+    app.audit
+        .record(ctx.event("test.new", agentry::audit::Outcome::Success))
+        .await
+        .unwrap();
+    agentry::scheduler::audit_retention(app).await;
+    let db = s.db_path();
+    assert_eq!(count_action(&db, "test.old", "success"), 0);
+    assert_eq!(count_action(&db, "test.new", "success"), 1);
+    assert_eq!(count_action(&db, "audit.prune", "success"), 1);
+    let report = agentry::audit::verify(&app.db, app.audit.key(), None)
+        .await
+        .unwrap();
+    assert!(report.ok, "{report:?}");
+    // With retention 0 nothing is ever pruned.
+    s.stop().await;
+    let s = TestServer::start_with(|c| c.audit.retention_days = 0).await;
+    let mut old =
+        agentry::audit::Context::system("test").event("test.old", agentry::audit::Outcome::Success);
+    old.at = 1;
+    s.running().app.audit.record(old).await.unwrap();
+    agentry::scheduler::audit_retention(&s.running().app).await;
+    assert_eq!(count_action(&s.db_path(), "test.old", "success"), 1);
+    s.stop().await;
+}
