@@ -91,6 +91,42 @@ async fn browser(driver: &Driver) -> fantoccini::Client {
         .expect("connect to chromedriver")
 }
 
+/// Signs in as the admin through the login form and waits for the dashboard.
+async fn sign_in(b: &fantoccini::Client, s: &TestServer) {
+    b.goto(&s.url("/login")).await.unwrap();
+    b.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    b.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("dashboard-user"))
+        .await
+        .unwrap();
+}
+
+/// Saves a screenshot under the test target dir for people to look at.
+async fn screenshot(b: &fantoccini::Client, name: &str) {
+    let png = b.screenshot().await.unwrap();
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    std::fs::write(shots.join(name), png).unwrap();
+}
+
 #[tokio::test]
 async fn chromium_signs_in_and_sees_the_dashboard() {
     let s = TestServer::start().await;
@@ -172,10 +208,7 @@ async fn chromium_signs_in_and_sees_the_dashboard() {
         .unwrap();
     assert_eq!(bg, json!("rgb(17, 24, 39)"));
 
-    let png = b.screenshot().await.unwrap();
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    std::fs::write(shots.join("dashboard.png"), png).unwrap();
+    screenshot(&b, "dashboard.png").await;
 
     // Sign out through the form.
     b.find(Locator::Css("form.signout button"))
@@ -205,30 +238,7 @@ async fn chromium_uses_the_audit_page() {
     let b = browser(&driver).await;
     let wait = Duration::from_secs(10);
 
-    b.goto(&s.url("/login")).await.unwrap();
-    b.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    b.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    b.wait()
-        .at_most(wait)
-        .for_element(Locator::Id("dashboard-user"))
-        .await
-        .unwrap();
+    sign_in(&b, &s).await;
 
     b.find(Locator::LinkText("Audit log"))
         .await
@@ -296,10 +306,7 @@ async fn chromium_uses_the_audit_page() {
         .await
         .unwrap();
     assert!(result.text().await.unwrap().contains("The chain verifies"));
-    let png = b.screenshot().await.unwrap();
-    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    std::fs::write(shots.join("audit.png"), png).unwrap();
+    screenshot(&b, "audit.png").await;
 
     // A record's detail page.
     b.find(Locator::Css("#audit-table tbody tr td a"))
