@@ -72,6 +72,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub systemd: SystemdConfig,
     pub audit: AuditConfig,
+    pub api_keys: ApiKeysConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -150,6 +151,22 @@ impl Default for AuditConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct ApiKeysConfig {
+    /// Longest lifetime a key may be given, and the lifetime of keys created
+    /// without one. 0: no maximum, and keys without expiry are allowed.
+    pub max_lifetime_days: u32,
+}
+
+impl Default for ApiKeysConfig {
+    fn default() -> Self {
+        ApiKeysConfig {
+            max_lifetime_days: 365,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SystemdConfig {
     /// Send READY=1 (and WATCHDOG=1 when the unit sets WatchdogSec) over
     /// $NOTIFY_SOCKET. Harmless when not run under systemd.
@@ -171,6 +188,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             systemd: SystemdConfig::default(),
             audit: AuditConfig::default(),
+            api_keys: ApiKeysConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -361,6 +379,12 @@ impl Config {
             return Err(invalid(
                 "audit.retention_days",
                 "must be between 0 (keep forever) and 36500",
+            ));
+        }
+        if self.api_keys.max_lifetime_days > 36_500 {
+            return Err(invalid(
+                "api_keys.max_lifetime_days",
+                "must be between 0 (no maximum) and 36500",
             ));
         }
         if !(2..=64).contains(&self.database.pool_size) {

@@ -2,6 +2,8 @@
 //! aggregate. Repositories are plain functions over a `&Connection`; they
 //! know SQL and rows, never domain services or HTTP.
 
+pub mod agents;
+pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod migrate;

@@ -79,16 +79,26 @@ pub fn unscoped_roles_of_user(conn: &Connection, user_id: &str) -> Result<Vec<St
 /// Every permission pattern granted to a user through unscoped
 /// assignments, following inheritance, sorted and de-duplicated.
 pub fn effective_patterns_of_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
+    effective_patterns(conn, "user_id", user_id)
+}
+
+/// The same for an agent.
+pub fn effective_patterns_of_agent(conn: &Connection, agent_id: &str) -> Result<Vec<String>> {
+    effective_patterns(conn, "agent_id", agent_id)
+}
+
+/// `column` is one of two constants above, never caller input.
+fn effective_patterns(conn: &Connection, column: &str, id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(&format!(
         "WITH RECURSIVE granted(role) AS (
-             SELECT role FROM role_assignments WHERE user_id = ?1 AND scope_type IS NULL
+             SELECT role FROM role_assignments WHERE {column} = ?1 AND scope_type IS NULL
              UNION
              SELECT ri.parent FROM role_inherits ri JOIN granted g ON ri.role = g.role
          )
          SELECT DISTINCT rp.pattern FROM role_permissions rp JOIN granted g ON rp.role = g.role
-         ORDER BY rp.pattern",
-    )?;
-    let rows = stmt.query_map([user_id], |r| r.get(0))?;
+         ORDER BY rp.pattern"
+    ))?;
+    let rows = stmt.query_map([id], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -103,4 +113,13 @@ pub fn is_last_enabled_admin(conn: &Connection, user_id: &str) -> Result<bool> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(holds && others == 0)
+}
+
+/// Names of the roles bound to an agent without a scope, sorted.
+pub fn unscoped_roles_of_agent(conn: &Connection, agent_id: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare(
+        "SELECT role FROM role_assignments WHERE agent_id = ?1 AND scope_type IS NULL ORDER BY role",
+    )?;
+    let rows = stmt.query_map([agent_id], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -1,6 +1,8 @@
 //! Who is calling: users and their passwords, browser sessions, the login
 //! flow with its lockout, and first-start bootstrap.
 
+pub mod agents;
+pub mod api_keys;
 pub mod bootstrap;
 pub mod login;
 pub mod passwords;

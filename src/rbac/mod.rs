@@ -14,7 +14,7 @@ pub async fn patterns_of(db: &Db, principal: &Principal) -> Result<Vec<String>> 
     let (id, kind) = (principal.id.clone(), principal.kind);
     db.read(move |c| match kind {
         PrincipalKind::User => roles::effective_patterns_of_user(c, &id),
-        PrincipalKind::Agent => Ok(Vec::new()),
+        PrincipalKind::Agent => roles::effective_patterns_of_agent(c, &id),
     })
     .await
 }

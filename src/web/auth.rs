@@ -18,6 +18,7 @@ use super::problem::ApiError;
 use super::state::{self, WebState};
 use super::ui::error::UiError;
 use crate::audit::{Context, Outcome};
+use crate::identity::api_keys;
 use crate::identity::sessions::{self, ActiveSession};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac;
@@ -100,9 +101,58 @@ impl FromRequest for MaybeSession {
     }
 }
 
+/// Authenticates `Authorization: Bearer <credential>`. Every refusal is
+/// audited with its reason (never the credential) and answered 401.
+async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
+    let st = state::of(req);
+    let text = std::str::from_utf8(header).unwrap_or("");
+    let credential = text
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, c)| c.trim());
+    let refuse = |reason: &str, key_id: Option<String>| {
+        let mut ev = audit_context(req, None)
+            .event("auth.bearer", Outcome::Failure)
+            .reason(reason.to_string());
+        if let Some(k) = key_id {
+            ev = ev.detail("key_id", k);
+        }
+        ev
+    };
+    let (event, message) = match credential {
+        None => (
+            refuse("malformed_authorization_header", None),
+            "the Authorization header must be `Bearer <credential>`",
+        ),
+        Some(c) if c.starts_with(api_keys::PREFIX) => {
+            match api_keys::authenticate(&st.db, c).await? {
+                api_keys::KeyCheck::Valid { principal, key_id } => {
+                    let ctx = audit_context(req, Some(&principal));
+                    return Ok(Caller {
+                        principal,
+                        method: AuthMethod::ApiKey { key_id },
+                        ctx,
+                    });
+                }
+                api_keys::KeyCheck::Refused { reason, key_id } => {
+                    (refuse(reason.as_str(), key_id), "invalid API key")
+                }
+            }
+        }
+        Some(_) => (
+            refuse("unrecognised_credential", None),
+            "invalid bearer credential",
+        ),
+    };
+    st.audit.record(event).await?;
+    Err(ApiError::unauthenticated(message))
+}
+
 /// How the API caller proved who it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMethod {
+    /// An API key; `key_id` is its public half.
+    ApiKey { key_id: String },
     /// A browser session; `id_hash` identifies it.
     Session { id_hash: String },
 }
@@ -140,15 +190,8 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            if req
-                .headers()
-                .contains_key(actix_web::http::header::AUTHORIZATION)
-            {
-                // Bearer credentials (API keys, JWTs) are verified by the
-                // token service; until a scheme is recognised it is refused.
-                return Err(ApiError::unauthenticated(
-                    "unsupported or invalid credentials",
-                ));
+            if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
+                return bearer(&req, value.as_bytes()).await;
             }
             let Some(user) = current_session(&req).await.map_err(ApiError::from)? else {
                 return Err(ApiError::unauthenticated(

@@ -35,7 +35,7 @@ pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiEr
         .db
         .read(move |c| match kind {
             PrincipalKind::User => roles::unscoped_roles_of_user(c, &id),
-            PrincipalKind::Agent => Ok(Vec::new()),
+            PrincipalKind::Agent => roles::unscoped_roles_of_agent(c, &id),
         })
         .await?;
     Ok(web::Json(Me {

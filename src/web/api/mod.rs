@@ -2,7 +2,9 @@
 //! `#[utoipa::path]` and is registered through [`configure`], which is how
 //! it reaches the OpenAPI document.
 
+pub mod agents;
 pub mod audit;
+pub mod keys;
 pub mod me;
 pub mod service;
 pub mod users;
@@ -25,6 +27,18 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(users::set_password)
                 .service(users::unlock)
                 .service(users::revoke_sessions)
+                .service(users::list_keys)
+                .service(users::create_key)
+                .service(users::revoke_key)
+                .service(agents::create)
+                .service(agents::list)
+                .service(agents::get)
+                .service(agents::update)
+                .service(agents::remove)
+                .service(agents::list_keys)
+                .service(agents::create_key)
+                .service(agents::revoke_key)
+                .service(agents::quarantine)
                 .service(audit::list)
                 .service(audit::export_records)
                 .service(audit::verify)

@@ -6,6 +6,8 @@ use utoipa::ToSchema;
 use zeroize::Zeroizing;
 
 use super::double_option;
+use super::keys::{CreateKey, CreatedKey, KeyList};
+use crate::identity::api_keys::{self, Owner};
 use crate::identity::users::{self, NewUser, UserChanges, UserRow};
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AuthMethod, Caller};
@@ -303,4 +305,74 @@ pub async fn revoke_sessions(
     require_self_or_manage(&st, &caller, &id).await?;
     let ended = users::revoke_sessions(&st.audit, &caller.ctx, &id).await?;
     Ok(web::Json(SessionsEnded { ended }))
+}
+
+/// List a user's personal API keys (the user themself, or user:manage).
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 200, body = KeyList), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/users/{id}/keys")]
+pub async fn list_keys(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<KeyList>, ApiError> {
+    let st = state::of(&req);
+    require_self_or_manage(&st, &caller, &id).await?;
+    users::get(&st.db, &id).await?;
+    let keys = api_keys::list(&st.db, Owner::User(id.into_inner())).await?;
+    Ok(web::Json(KeyList {
+        items: keys.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Create a personal API key (same format as agents' keys); shown once.
+#[utoipa::path(
+    tag = "identity",
+    request_body = CreateKey,
+    responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/users/{id}/keys")]
+pub async fn create_key(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    require_self_or_manage(&st, &caller, &id).await?;
+    let b = body.into_inner();
+    let max = st.config.api_keys.max_lifetime_days;
+    let key = api_keys::create(
+        &st.audit,
+        &caller.ctx,
+        Owner::User(id.into_inner()),
+        b.name,
+        b.expires_in_days,
+        max,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(CreatedKey::from(key)))
+}
+
+/// Revoke a personal API key.
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[delete("/users/{id}/keys/{key_id}")]
+pub async fn revoke_key(
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    let (id, key_id) = path.into_inner();
+    require_self_or_manage(&st, &caller, &id).await?;
+    api_keys::revoke(&st.audit, &caller.ctx, Owner::User(id), &key_id).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

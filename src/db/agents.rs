@@ -1,0 +1,76 @@
+//! The `agents` table (service accounts).
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct AgentRow {
+    pub id: String,
+    pub name: String,
+    pub agent_type: String,
+    pub description: String,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, name, agent_type, description, enabled, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
+    Ok(AgentRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        agent_type: r.get(2)?,
+        description: r.get(3)?,
+        enabled: r.get(4)?,
+        created_at: r.get(5)?,
+        updated_at: r.get(6)?,
+    })
+}
+
+pub fn insert(conn: &Connection, a: &AgentRow) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT INTO agents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![
+            a.id,
+            a.name,
+            a.agent_type,
+            a.description,
+            a.enabled,
+            a.created_at,
+            a.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<AgentRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM agents WHERE id = ?1"),
+            [id],
+            from_row,
+        )
+        .optional()?)
+}
+
+pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<AgentRow>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE id > ?1 ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after.unwrap_or(""), limit], from_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Writes every editable field; returns false when the agent is gone.
+pub fn update(conn: &Connection, a: &AgentRow) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE agents SET name = ?2, agent_type = ?3, description = ?4, enabled = ?5, updated_at = ?6 WHERE id = ?1",
+        params![a.id, a.name, a.agent_type, a.description, a.enabled, a.updated_at],
+    )? == 1)
+}
+
+pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM agents WHERE id = ?1", [id])? == 1)
+}

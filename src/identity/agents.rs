@@ -1,0 +1,225 @@
+//! Agents: service accounts that call the API with keys and tokens.
+
+use crate::audit::{Audit, Context, Outcome};
+use crate::db::{self, agents, api_keys, Db};
+use crate::error::{Error, FieldErrors, Result};
+
+pub use agents::AgentRow;
+
+/// The agent types of the seed design; any other lower_snake name is
+/// accepted too.
+pub const KNOWN_TYPES: &[&str] = &[
+    "orchestrator",
+    "planner",
+    "validator",
+    "programmer",
+    "documentation",
+    "knowledge_base",
+];
+pub const MAX_DESCRIPTION: usize = 1024;
+
+/// lower_snake: a lower-case letter, then lower-case letters, digits and
+/// `_`, at most 64 characters.
+pub fn validate_agent_type(t: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&t.len())
+        && t.starts_with(|c: char| c.is_ascii_lowercase())
+        && t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be lower_snake (a-z, 0-9, _; starting with a letter; at most 64), e.g. {}",
+            KNOWN_TYPES.join(", ")
+        ))
+    }
+}
+
+fn check(name: Option<&str>, agent_type: Option<&str>, description: Option<&str>) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    if let Some(n) = name {
+        if let Err(m) = super::validate_username(n) {
+            errors.insert("name".into(), m);
+        }
+    }
+    if let Some(t) = agent_type {
+        if let Err(m) = validate_agent_type(t) {
+            errors.insert("agent_type".into(), m);
+        }
+    }
+    if let Some(d) = description {
+        if d.chars().count() > MAX_DESCRIPTION {
+            errors.insert(
+                "description".into(),
+                format!("must be at most {MAX_DESCRIPTION} characters"),
+            );
+        }
+    }
+    errors
+}
+
+fn conflict(name: &str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| {
+        if db::is_unique_violation(&e) {
+            Error::Conflict(format!("an agent named {name} already exists"))
+        } else {
+            e.into()
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct NewAgent {
+    pub name: String,
+    pub agent_type: String,
+    pub description: String,
+    pub enabled: bool,
+}
+
+pub async fn create(audit: &Audit, ctx: &Context, new: NewAgent) -> Result<AgentRow> {
+    let now = db::now_ms();
+    let row = AgentRow {
+        id: db::new_id(),
+        name: new.name,
+        agent_type: new.agent_type,
+        description: new.description,
+        enabled: new.enabled,
+        created_at: now,
+        updated_at: now,
+    };
+    let event = ctx
+        .event("agent.create", Outcome::Success)
+        .target("agent", &row.id)
+        .detail("name", &row.name)
+        .detail("agent_type", &row.agent_type);
+    let errors = check(
+        Some(&row.name),
+        Some(&row.agent_type),
+        Some(&row.description),
+    );
+    if !errors.is_empty() {
+        return Err(audit.fail(event, Error::fields(errors)).await);
+    }
+    audit
+        .apply(event, move |c| {
+            agents::insert(c, &row).map_err(conflict(&row.name))?;
+            Ok(row)
+        })
+        .await
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<AgentRow> {
+    let id = id.to_string();
+    db.read(move |c| agents::by_id(c, &id)?.ok_or_else(|| Error::NotFound(format!("agent {id}"))))
+        .await
+}
+
+pub async fn list(db: &Db, after: Option<String>, limit: u32) -> Result<Vec<AgentRow>> {
+    db.read(move |c| agents::list(c, after.as_deref(), limit))
+        .await
+}
+
+#[derive(Debug, Default)]
+pub struct AgentChanges {
+    pub name: Option<String>,
+    pub agent_type: Option<String>,
+    pub description: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+pub async fn update(
+    audit: &Audit,
+    ctx: &Context,
+    id: &str,
+    changes: AgentChanges,
+) -> Result<AgentRow> {
+    let mut event = ctx
+        .event("agent.update", Outcome::Success)
+        .target("agent", id);
+    for (k, v) in [
+        ("name", &changes.name),
+        ("agent_type", &changes.agent_type),
+        ("description", &changes.description),
+    ] {
+        if let Some(v) = v {
+            event = event.detail(k, v);
+        }
+    }
+    if let Some(e) = changes.enabled {
+        event = event.detail("enabled", e);
+    }
+    let errors = check(
+        changes.name.as_deref(),
+        changes.agent_type.as_deref(),
+        changes.description.as_deref(),
+    );
+    if !errors.is_empty() {
+        return Err(audit.fail(event, Error::fields(errors)).await);
+    }
+    let id = id.to_string();
+    audit
+        .apply(event, move |c| {
+            let mut a =
+                agents::by_id(c, &id)?.ok_or_else(|| Error::NotFound(format!("agent {id}")))?;
+            if let Some(n) = changes.name {
+                a.name = n;
+            }
+            if let Some(t) = changes.agent_type {
+                a.agent_type = t;
+            }
+            if let Some(d) = changes.description {
+                a.description = d;
+            }
+            if let Some(e) = changes.enabled {
+                a.enabled = e;
+            }
+            a.updated_at = db::now_ms();
+            agents::update(c, &a).map_err(conflict(&a.name))?;
+            Ok(a)
+        })
+        .await
+}
+
+pub async fn delete(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
+    let event = ctx
+        .event("agent.delete", Outcome::Success)
+        .target("agent", id);
+    let id = id.to_string();
+    audit
+        .apply(event, move |c| {
+            if agents::delete(c, &id)? {
+                Ok(())
+            } else {
+                Err(Error::NotFound(format!("agent {id}")))
+            }
+        })
+        .await
+}
+
+/// Containment: disables the agent and revokes every one of its keys in one
+/// audited change. Reversible: re-enable the agent and issue new keys.
+pub async fn quarantine(
+    audit: &Audit,
+    ctx: &Context,
+    id: &str,
+    reason: Option<String>,
+) -> Result<usize> {
+    let mut event = ctx
+        .event("agent.quarantine", Outcome::Success)
+        .target("agent", id);
+    if let Some(r) = &reason {
+        event = event.reason(r.clone());
+    }
+    let id = id.to_string();
+    audit
+        .apply(event, move |c| {
+            let mut a =
+                agents::by_id(c, &id)?.ok_or_else(|| Error::NotFound(format!("agent {id}")))?;
+            let now = db::now_ms();
+            a.enabled = false;
+            a.updated_at = now;
+            agents::update(c, &a)?;
+            api_keys::revoke_all_of_agent(c, &id, now)
+        })
+        .await
+}

@@ -1,0 +1,298 @@
+//! `/api/v1/agents`: service accounts, their API keys, quarantine.
+
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::keys::{CreateKey, CreatedKey, KeyList};
+use crate::identity::agents::{self, AgentChanges, AgentRow, NewAgent};
+use crate::identity::api_keys::{self, Owner};
+use crate::timefmt::rfc3339;
+use crate::web::auth::Caller;
+use crate::web::pagination::{Page, PageParams};
+use crate::web::problem::{ApiError, Problem};
+use crate::web::state;
+
+const MANAGE: &str = "agent:manage";
+
+#[derive(Serialize, ToSchema)]
+pub struct AgentView {
+    pub id: String,
+    pub name: String,
+    pub agent_type: String,
+    pub description: String,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<AgentRow> for AgentView {
+    fn from(a: AgentRow) -> Self {
+        AgentView {
+            id: a.id,
+            name: a.name,
+            agent_type: a.agent_type,
+            description: a.description,
+            enabled: a.enabled,
+            created_at: rfc3339(a.created_at),
+            updated_at: rfc3339(a.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAgent {
+    pub name: String,
+    /// `orchestrator`, `planner`, `validator`, `programmer`,
+    /// `documentation`, `knowledge_base`, or any lower_snake name.
+    pub agent_type: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Create an agent.
+#[utoipa::path(
+    tag = "identity",
+    request_body = CreateAgent,
+    responses((status = 201, body = AgentView), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/agents")]
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<CreateAgent>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let b = body.into_inner();
+    let new = NewAgent {
+        name: b.name,
+        agent_type: b.agent_type,
+        description: b.description,
+        enabled: b.enabled,
+    };
+    let agent = agents::create(&st.audit, &caller.ctx, new).await?;
+    Ok(HttpResponse::Created().json(AgentView::from(agent)))
+}
+
+/// List agents, oldest first.
+#[utoipa::path(
+    tag = "identity",
+    params(PageParams),
+    responses((status = 200, body = Page<AgentView>), (status = 400, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/agents")]
+pub async fn list(
+    req: HttpRequest,
+    caller: Caller,
+    q: web::Query<PageParams>,
+) -> Result<web::Json<Page<AgentView>>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let page = q.resolve()?;
+    let rows = agents::list(&st.db, page.after.clone(), page.limit + 1).await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &page,
+        |a| a.id.clone(),
+        AgentView::from,
+    )))
+}
+
+/// Get an agent (an agent may read itself).
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 200, body = AgentView), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/agents/{id}")]
+pub async fn get(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<AgentView>, ApiError> {
+    let st = state::of(&req);
+    if caller.principal.id != *id {
+        caller.require(&st, MANAGE).await?;
+    }
+    Ok(web::Json(agents::get(&st.db, &id).await?.into()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAgent {
+    pub name: Option<String>,
+    pub agent_type: Option<String>,
+    pub description: Option<String>,
+    /// `true` re-enables a quarantined agent (issue it new keys).
+    pub enabled: Option<bool>,
+}
+
+/// Update an agent.
+#[utoipa::path(
+    tag = "identity",
+    request_body = UpdateAgent,
+    responses((status = 200, body = AgentView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[patch("/agents/{id}")]
+pub async fn update(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<UpdateAgent>,
+) -> Result<web::Json<AgentView>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let b = body.into_inner();
+    let changes = AgentChanges {
+        name: b.name,
+        agent_type: b.agent_type,
+        description: b.description,
+        enabled: b.enabled,
+    };
+    Ok(web::Json(
+        agents::update(&st.audit, &caller.ctx, &id, changes)
+            .await?
+            .into(),
+    ))
+}
+
+/// Delete an agent and its keys.
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 204), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[delete("/agents/{id}")]
+pub async fn remove(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    agents::delete(&st.audit, &caller.ctx, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// List an agent's keys (never their secrets).
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 200, body = KeyList), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/agents/{id}/keys")]
+pub async fn list_keys(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<web::Json<KeyList>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    agents::get(&st.db, &id).await?;
+    let keys = api_keys::list(&st.db, Owner::Agent(id.into_inner())).await?;
+    Ok(web::Json(KeyList {
+        items: keys.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Create an API key for an agent. The response carries the key; it is
+/// never shown again.
+#[utoipa::path(
+    tag = "identity",
+    request_body = CreateKey,
+    responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/agents/{id}/keys")]
+pub async fn create_key(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let b = body.into_inner();
+    let max = st.config.api_keys.max_lifetime_days;
+    let key = api_keys::create(
+        &st.audit,
+        &caller.ctx,
+        Owner::Agent(id.into_inner()),
+        b.name,
+        b.expires_in_days,
+        max,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(CreatedKey::from(key)))
+}
+
+/// Revoke one of an agent's keys.
+#[utoipa::path(
+    tag = "identity",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[delete("/agents/{id}/keys/{key_id}")]
+pub async fn revoke_key(
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let (id, key_id) = path.into_inner();
+    api_keys::revoke(&st.audit, &caller.ctx, Owner::Agent(id), &key_id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantineBody {
+    /// Why, for the audit trail.
+    pub reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Quarantined {
+    pub agent: AgentView,
+    pub keys_revoked: usize,
+}
+
+/// Quarantine an agent: disable it and revoke all its keys at once.
+/// Reverse with PATCH `{"enabled": true}` and new keys.
+#[utoipa::path(
+    tag = "identity",
+    request_body(content = Option<QuarantineBody>),
+    responses((status = 200, body = Quarantined), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/agents/{id}/quarantine")]
+pub async fn quarantine(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+    body: Option<web::Json<QuarantineBody>>,
+) -> Result<web::Json<Quarantined>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let reason = body
+        .and_then(|b| b.into_inner().reason)
+        .map(|r| r.chars().take(512).collect());
+    let keys_revoked = agents::quarantine(&st.audit, &caller.ctx, &id, reason).await?;
+    let agent = agents::get(&st.db, &id).await?.into();
+    Ok(web::Json(Quarantined {
+        agent,
+        keys_revoked,
+    }))
+}
