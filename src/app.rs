@@ -12,6 +12,8 @@ use crate::identity::login::LockoutPolicy;
 use crate::identity::passwords::Hasher;
 use crate::identity::ratelimit::ClientLimiter;
 use crate::identity::sessions::SessionPolicy;
+use crate::tokens::oauth::Issuer;
+use crate::tokens::SigningKeys;
 
 /// HKDF label of the key that signs CSRF tokens.
 const CSRF_KEY_LABEL: &str = "csrf-token";
@@ -26,7 +28,11 @@ pub struct App {
     pub session_policy: SessionPolicy,
     pub lockout_policy: LockoutPolicy,
     pub login_limiter: ClientLimiter,
+    pub token_limiter: ClientLimiter,
+    pub signing_keys: SigningKeys,
     pub status: Arc<RuntimeStatus>,
+    /// `iss` of issued tokens (the configured public URL).
+    pub issuer_url: Arc<String>,
 }
 
 impl App {
@@ -35,12 +41,28 @@ impl App {
             session_policy: SessionPolicy::from_config(&config.session),
             lockout_policy: LockoutPolicy::from_config(&config.login),
             login_limiter: ClientLimiter::per_minute(config.login.rate_limit_per_minute),
+            token_limiter: ClientLimiter::per_minute(config.tokens.rate_limit_per_minute),
+            signing_keys: SigningKeys::new(master_key.derive(crate::tokens::keys::WRAP_KEY_LABEL)),
             csrf_key: Arc::new(master_key.derive(CSRF_KEY_LABEL)),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
+            issuer_url: Arc::new(config.base_url()),
             config: Arc::new(config),
             db,
             audit,
+        }
+    }
+}
+
+impl App {
+    /// The token issuer: `iss` and the appliance's own audience.
+    pub fn issuer(&self) -> Issuer<'_> {
+        Issuer {
+            db: &self.db,
+            audit: &self.audit,
+            keys: &self.signing_keys,
+            issuer: self.issuer_url.as_str(),
+            lifetime_secs: i64::from(self.config.tokens.lifetime_seconds),
         }
     }
 }

@@ -73,6 +73,7 @@ pub struct Config {
     pub systemd: SystemdConfig,
     pub audit: AuditConfig,
     pub api_keys: ApiKeysConfig,
+    pub tokens: TokensConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -167,6 +168,29 @@ impl Default for ApiKeysConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct TokensConfig {
+    /// Lifetime of issued access tokens (60-86400 seconds).
+    pub lifetime_seconds: u32,
+    /// The signing key is rotated when it is this many days old (0: only
+    /// on demand).
+    pub signing_key_rotation_days: u32,
+    /// Token, introspection and revocation requests one client IP may make
+    /// per minute.
+    pub rate_limit_per_minute: u32,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            lifetime_seconds: 900,
+            signing_key_rotation_days: 30,
+            rate_limit_per_minute: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SystemdConfig {
     /// Send READY=1 (and WATCHDOG=1 when the unit sets WatchdogSec) over
     /// $NOTIFY_SOCKET. Harmless when not run under systemd.
@@ -189,6 +213,7 @@ impl Default for Config {
             systemd: SystemdConfig::default(),
             audit: AuditConfig::default(),
             api_keys: ApiKeysConfig::default(),
+            tokens: TokensConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -385,6 +410,24 @@ impl Config {
             return Err(invalid(
                 "api_keys.max_lifetime_days",
                 "must be between 0 (no maximum) and 36500",
+            ));
+        }
+        if !(60..=86_400).contains(&self.tokens.lifetime_seconds) {
+            return Err(invalid(
+                "tokens.lifetime_seconds",
+                "must be between 60 and 86400",
+            ));
+        }
+        if self.tokens.signing_key_rotation_days > 3650 {
+            return Err(invalid(
+                "tokens.signing_key_rotation_days",
+                "must be between 0 (on demand only) and 3650",
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.tokens.rate_limit_per_minute) {
+            return Err(invalid(
+                "tokens.rate_limit_per_minute",
+                "must be between 1 and 1000000",
             ));
         }
         if !(2..=64).contains(&self.database.pool_size) {

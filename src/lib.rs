@@ -15,6 +15,7 @@ pub mod rbac;
 pub mod scheduler;
 pub mod server;
 pub mod timefmt;
+pub mod tokens;
 pub mod web;
 
 pub use config::Config;

@@ -65,6 +65,42 @@ pub async fn housekeeping(app: &App) {
         tracing::warn!(error = %e, "login failure pruning failed");
     }
     app.login_limiter.prune();
+    app.token_limiter.prune();
+    let now = db::now_ms();
+    if let Err(e) = app
+        .db
+        .write(move |tx| db::tokens::prune_revoked(tx, now))
+        .await
+    {
+        tracing::warn!(error = %e, "revoked-token pruning failed");
+    }
+    rotate_signing_key_if_due(app).await;
+}
+
+/// Rotates the signing key once it is older than the configured age.
+pub async fn rotate_signing_key_if_due(app: &App) {
+    let days = app.config.tokens.signing_key_rotation_days;
+    if days == 0 {
+        return;
+    }
+    let due = app
+        .signing_keys
+        .entries()
+        .iter()
+        .find(|e| e.retired_at.is_none())
+        .is_none_or(|e| db::now_ms() - e.created_at >= i64::from(days) * 86_400_000);
+    if due {
+        let max_token_ms = i64::from(app.config.tokens.lifetime_seconds) * 1000;
+        let ctx = Context::system("rotation");
+        match app
+            .signing_keys
+            .rotate(&app.db, &app.audit, &ctx, max_token_ms)
+            .await
+        {
+            Ok(kid) => tracing::info!(%kid, "signing key rotated"),
+            Err(e) => tracing::error!(error = %e, "signing key rotation failed"),
+        }
+    }
 }
 
 /// Prunes audit records past the retention period and records that it did.

@@ -173,6 +173,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Running, Sta
         .map_err(|e| StartError::Database(format!("cannot write the audit log: {e}")))?;
     let app = App::new(config, db, audit, &master_key);
     drop(master_key);
+    app.signing_keys
+        .load(&app.db, &app.audit)
+        .await
+        .map_err(|e| StartError::Database(format!("cannot load the signing keys: {e}")))?;
 
     let scheduler = crate::scheduler::start(&app)
         .await

@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod pool;
 pub mod roles;
 pub mod sessions;
+pub mod tokens;
 pub mod users;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};

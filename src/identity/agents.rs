@@ -196,8 +196,8 @@ pub async fn delete(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
         .await
 }
 
-/// Containment: disables the agent and revokes every one of its keys in one
-/// audited change. Reversible: re-enable the agent and issue new keys.
+/// Containment: disables the agent, revokes every one of its keys and voids
+/// every token issued to it so far, in one audited change. Reversible: re-enable the agent and issue new keys.
 pub async fn quarantine(
     audit: &Audit,
     ctx: &Context,
@@ -219,6 +219,7 @@ pub async fn quarantine(
             a.enabled = false;
             a.updated_at = now;
             agents::update(c, &a)?;
+            crate::db::tokens::void_agent_tokens(c, &id, now)?;
             api_keys::revoke_all_of_agent(c, &id, now)
         })
         .await

@@ -22,6 +22,7 @@ use crate::identity::api_keys;
 use crate::identity::sessions::{self, ActiveSession};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac;
+use crate::tokens::jwt;
 
 /// A logged-in browser session.
 pub struct SessionUser {
@@ -44,6 +45,7 @@ impl SessionUser {
             method: AuthMethod::Session {
                 id_hash: self.session.id_hash.clone(),
             },
+            scope: None,
             ctx: self.ctx.clone(),
         }
     }
@@ -131,12 +133,33 @@ async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
                     return Ok(Caller {
                         principal,
                         method: AuthMethod::ApiKey { key_id },
+                        scope: None,
                         ctx,
                     });
                 }
                 api_keys::KeyCheck::Refused { reason, key_id } => {
                     (refuse(reason.as_str(), key_id), "invalid API key")
                 }
+            }
+        }
+        Some(c) if c.matches('.').count() == 2 => {
+            match jwt::verify(&st.db, &st.signing_keys, c, &st.issuer_url, &st.issuer_url).await? {
+                Ok(claims) => {
+                    let agent = crate::identity::agents::get(&st.db, &claims.sub).await?;
+                    let principal = Principal {
+                        kind: PrincipalKind::Agent,
+                        id: agent.id,
+                        name: agent.name,
+                    };
+                    let ctx = audit_context(req, Some(&principal));
+                    return Ok(Caller {
+                        principal,
+                        scope: Some(claims.scopes()),
+                        method: AuthMethod::Jwt { jti: claims.jti },
+                        ctx,
+                    });
+                }
+                Err(f) => (refuse(f.as_str(), None), "invalid access token"),
             }
         }
         Some(_) => (
@@ -153,6 +176,8 @@ async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
 pub enum AuthMethod {
     /// An API key; `key_id` is its public half.
     ApiKey { key_id: String },
+    /// An access token.
+    Jwt { jti: String },
     /// A browser session; `id_hash` identifies it.
     Session { id_hash: String },
 }
@@ -161,6 +186,9 @@ pub enum AuthMethod {
 pub struct Caller {
     pub principal: Principal,
     pub method: AuthMethod,
+    /// With a token: the permissions it carries. A call needs both the
+    /// permission and the scope.
+    pub scope: Option<Vec<String>>,
     /// Audit context with the caller as the actor.
     pub ctx: Context,
 }
@@ -169,7 +197,18 @@ impl Caller {
     /// `Ok` when the caller holds `permission`; a denial is audited and
     /// answered 403.
     pub async fn require(&self, st: &WebState, permission: &str) -> Result<(), ApiError> {
-        match rbac::require(&st.db, &self.principal, permission).await {
+        let in_scope = self
+            .scope
+            .as_ref()
+            .is_none_or(|s| rbac::patterns::any_grants(s, permission));
+        let decision = if in_scope {
+            rbac::require(&st.db, &self.principal, permission).await
+        } else {
+            Err(crate::error::Error::Forbidden(format!(
+                "the token's scope does not include {permission}"
+            )))
+        };
+        match decision {
             Ok(()) => Ok(()),
             Err(e @ crate::error::Error::Forbidden(_)) => {
                 let ev = self
@@ -221,6 +260,7 @@ impl FromRequest for Caller {
                     name: u.username,
                 },
                 method: AuthMethod::Session { id_hash },
+                scope: None,
                 ctx: user.ctx,
             })
         })

@@ -6,7 +6,9 @@ pub mod agents;
 pub mod audit;
 pub mod keys;
 pub mod me;
+pub mod oauth;
 pub mod service;
+pub mod signing_keys;
 pub mod users;
 
 use utoipa_actix_web::scope;
@@ -15,6 +17,11 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(service::healthz)
         .service(service::readyz)
+        .service(oauth::issue_token)
+        .service(oauth::introspect)
+        .service(oauth::revoke)
+        .service(oauth::jwks)
+        .service(oauth::metadata)
         .service(
             scope::scope("/api/v1")
                 .service(service::openapi_json)
@@ -39,6 +46,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(agents::create_key)
                 .service(agents::revoke_key)
                 .service(agents::quarantine)
+                .service(signing_keys::list)
+                .service(signing_keys::rotate)
                 .service(audit::list)
                 .service(audit::export_records)
                 .service(audit::verify)

@@ -1,0 +1,155 @@
+//! Access tokens: Ed25519-signed JWTs with `kid`, verified offline against
+//! the cached key set, then against revocation and the agent's state.
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{decode, decode_header, encode, Algorithm, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use super::keys::SigningKeys;
+use crate::db::{self, tokens as repo, Db};
+use crate::error::Result;
+
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 30;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: String,
+    /// Space-separated permissions the token carries.
+    pub scope: String,
+    pub client_id: String,
+}
+
+impl Claims {
+    pub fn scopes(&self) -> Vec<String> {
+        self.scope.split_whitespace().map(str::to_string).collect()
+    }
+}
+
+/// Why a presented token was refused (for the audit trail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenFailure {
+    Malformed,
+    UnsupportedAlgorithm,
+    UnknownKey,
+    BadSignature,
+    Expired,
+    NotYetValid,
+    WrongIssuer,
+    WrongAudience,
+    Revoked,
+    AgentDisabled,
+    AgentQuarantined,
+}
+
+impl TokenFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenFailure::Malformed => "malformed_token",
+            TokenFailure::UnsupportedAlgorithm => "unsupported_algorithm",
+            TokenFailure::UnknownKey => "unknown_kid",
+            TokenFailure::BadSignature => "bad_signature",
+            TokenFailure::Expired => "token_expired",
+            TokenFailure::NotYetValid => "token_not_yet_valid",
+            TokenFailure::WrongIssuer => "wrong_issuer",
+            TokenFailure::WrongAudience => "wrong_audience",
+            TokenFailure::Revoked => "token_revoked",
+            TokenFailure::AgentDisabled => "agent_disabled",
+            TokenFailure::AgentQuarantined => "agent_quarantined",
+        }
+    }
+}
+
+/// Signs `claims` with the active key.
+pub fn sign(keys: &SigningKeys, claims: &Claims) -> Result<String> {
+    let (kid, key) = keys.active()?;
+    let mut header = Header::new(Algorithm::EdDSA);
+    header.kid = Some(kid);
+    header.typ = Some("at+jwt".into());
+    encode(&header, claims, &key)
+        .map_err(|e| crate::error::Error::internal(format!("signing a token: {e}")))
+}
+
+/// Checks signature, algorithm, kid, time window, issuer and audience
+/// without touching the database.
+pub fn verify_offline(
+    keys: &SigningKeys,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+) -> std::result::Result<Claims, TokenFailure> {
+    if token.len() > 8192 {
+        return Err(TokenFailure::Malformed);
+    }
+    let header = decode_header(token).map_err(|e| match e.kind() {
+        // `alg: none` and other unknown algorithms fail to parse.
+        ErrorKind::Json(_) | ErrorKind::InvalidAlgorithmName => TokenFailure::UnsupportedAlgorithm,
+        _ => TokenFailure::Malformed,
+    })?;
+    if header.alg != Algorithm::EdDSA {
+        return Err(TokenFailure::UnsupportedAlgorithm);
+    }
+    let kid = header.kid.ok_or(TokenFailure::UnknownKey)?;
+    let key = keys.decoding(&kid).ok_or(TokenFailure::UnknownKey)?;
+    let mut v = Validation::new(Algorithm::EdDSA);
+    v.leeway = LEEWAY_SECS;
+    v.validate_nbf = true;
+    v.set_issuer(&[issuer]);
+    v.set_audience(&[audience]);
+    v.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
+    decode::<Claims>(token, &key, &v)
+        .map(|d| d.claims)
+        .map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => TokenFailure::Expired,
+            ErrorKind::ImmatureSignature => TokenFailure::NotYetValid,
+            ErrorKind::InvalidAudience => TokenFailure::WrongAudience,
+            ErrorKind::InvalidIssuer => TokenFailure::WrongIssuer,
+            ErrorKind::InvalidSignature => TokenFailure::BadSignature,
+            ErrorKind::InvalidAlgorithm => TokenFailure::UnsupportedAlgorithm,
+            _ => TokenFailure::Malformed,
+        })
+}
+
+/// Full check: offline checks, then revocation and the agent's state.
+pub async fn verify(
+    db: &Db,
+    keys: &SigningKeys,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+) -> Result<std::result::Result<Claims, TokenFailure>> {
+    let claims = match verify_offline(keys, token, issuer, audience) {
+        Ok(c) => c,
+        Err(f) => return Ok(Err(f)),
+    };
+    let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
+    let (revoked, state) = db
+        .read(move |c| {
+            Ok((
+                repo::is_revoked(c, &jti)?,
+                repo::agent_token_state(c, &sub)?,
+            ))
+        })
+        .await?;
+    if revoked {
+        return Ok(Err(TokenFailure::Revoked));
+    }
+    match state {
+        None | Some((false, _)) => Ok(Err(TokenFailure::AgentDisabled)),
+        Some((true, Some(cutoff))) if claims.iat * 1000 < cutoff => {
+            Ok(Err(TokenFailure::AgentQuarantined))
+        }
+        Some(_) => Ok(Ok(claims)),
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now_secs() -> i64 {
+    db::now_ms() / 1000
+}

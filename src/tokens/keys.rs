@@ -1,0 +1,257 @@
+//! Ed25519 signing keys: creation, rotation, the JWKS, and an in-memory
+//! cache so verifying a token never touches the database.
+
+use std::sync::{Arc, RwLock};
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use serde::Serialize;
+use zeroize::Zeroizing;
+
+use crate::audit::{Audit, Context, Outcome};
+use crate::crypto::{hex, random, DerivedKey};
+use crate::db::{self, tokens as repo, Db};
+use crate::error::{Error, Result};
+
+/// HKDF label of the key that wraps signing keys at rest.
+pub const WRAP_KEY_LABEL: &str = "signing-key-wrap";
+
+/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410); the 32-byte seed
+/// follows.
+const PKCS8_ED25519_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// One key as the verifier and the JWKS need it.
+#[derive(Clone)]
+pub struct KeyEntry {
+    pub kid: String,
+    /// base64url public key (JWK `x`).
+    pub x: String,
+    pub decoding: DecodingKey,
+    /// Present for the active key only.
+    pub encoding: Option<Arc<EncodingKey>>,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    pub publish_until: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Jwk {
+    pub kty: &'static str,
+    pub crv: &'static str,
+    pub x: String,
+    pub kid: String,
+    pub alg: &'static str,
+    #[serde(rename = "use")]
+    pub use_: &'static str,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Jwks {
+    pub keys: Vec<Jwk>,
+}
+
+#[derive(Clone)]
+pub struct SigningKeys {
+    wrap: Arc<DerivedKey>,
+    cache: Arc<RwLock<Vec<KeyEntry>>>,
+}
+
+fn wrap_cipher(key: &DerivedKey) -> Aes256Gcm {
+    Aes256Gcm::new_from_slice(key.as_slice()).expect("32-byte key")
+}
+
+impl SigningKeys {
+    pub fn new(wrap: DerivedKey) -> SigningKeys {
+        SigningKeys {
+            wrap: Arc::new(wrap),
+            cache: Arc::new(RwLock::new(Vec::new())),
+        }
+    }
+
+    /// Loads the published keys, creating the first one when there is none.
+    pub async fn load(&self, db: &Db, audit: &Audit) -> Result<()> {
+        let now = db::now_ms();
+        let rows = db.read(move |c| repo::published_keys(c, now)).await?;
+        if !rows.iter().any(|r| r.retired_at.is_none()) {
+            self.rotate(db, audit, &Context::system("agentry"), 0)
+                .await?;
+            return Ok(());
+        }
+        self.replace_cache(rows)
+    }
+
+    fn replace_cache(&self, rows: Vec<repo::SigningKeyRow>) -> Result<()> {
+        let mut entries = Vec::with_capacity(rows.len());
+        for r in rows {
+            entries.push(self.entry(&r)?);
+        }
+        *self
+            .cache
+            .write()
+            .map_err(|_| Error::internal("signing key cache poisoned"))? = entries;
+        Ok(())
+    }
+
+    fn entry(&self, r: &repo::SigningKeyRow) -> Result<KeyEntry> {
+        let public = URL_SAFE_NO_PAD.decode(&r.public_key).map_err(|_| {
+            Error::internal(format!("signing key {} has a malformed public key", r.kid))
+        })?;
+        let encoding = if r.retired_at.is_none() {
+            let seed = self.unwrap_seed(&r.kid, &r.private_key)?;
+            let mut der = Zeroizing::new(PKCS8_ED25519_PREFIX.to_vec());
+            der.extend_from_slice(seed.as_ref());
+            Some(Arc::new(EncodingKey::from_ed_der(&der)))
+        } else {
+            None
+        };
+        Ok(KeyEntry {
+            kid: r.kid.clone(),
+            x: r.public_key.clone(),
+            decoding: DecodingKey::from_ed_der(&public),
+            encoding,
+            created_at: r.created_at,
+            retired_at: r.retired_at,
+            publish_until: r.publish_until,
+        })
+    }
+
+    fn unwrap_seed(&self, kid: &str, wrapped: &str) -> Result<Zeroizing<[u8; 32]>> {
+        let bad = || {
+            Error::internal(format!(
+                "signing key {kid} cannot be unwrapped (wrong master key?)"
+            ))
+        };
+        let raw = STANDARD.decode(wrapped).map_err(|_| bad())?;
+        if raw.len() < 12 {
+            return Err(bad());
+        }
+        let (nonce, ct) = raw.split_at(12);
+        let plain = Zeroizing::new(
+            wrap_cipher(&self.wrap)
+                .decrypt(
+                    Nonce::from_slice(nonce),
+                    Payload {
+                        msg: ct,
+                        aad: kid.as_bytes(),
+                    },
+                )
+                .map_err(|_| bad())?,
+        );
+        let mut seed = Zeroizing::new([0u8; 32]);
+        if plain.len() != 32 {
+            return Err(bad());
+        }
+        seed.copy_from_slice(&plain);
+        Ok(seed)
+    }
+
+    /// Creates a new active key and retires the previous one, which stays
+    /// published for `max_token_ms` more (until its last token expires).
+    /// Audited.
+    pub async fn rotate(
+        &self,
+        db: &Db,
+        audit: &Audit,
+        ctx: &Context,
+        max_token_ms: i64,
+    ) -> Result<String> {
+        let seed = Zeroizing::new(random::bytes::<32>());
+        let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+        let public = signing.verifying_key().to_bytes();
+        let kid = hex(&random::bytes::<8>());
+        let nonce = random::bytes::<12>();
+        let ct = wrap_cipher(&self.wrap)
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: seed.as_ref(),
+                    aad: kid.as_bytes(),
+                },
+            )
+            .map_err(|_| Error::internal("cannot wrap the signing key"))?;
+        let mut wrapped = nonce.to_vec();
+        wrapped.extend_from_slice(&ct);
+        let now = db::now_ms();
+        let row = repo::SigningKeyRow {
+            kid: kid.clone(),
+            alg: "EdDSA".into(),
+            public_key: URL_SAFE_NO_PAD.encode(public),
+            private_key: STANDARD.encode(wrapped),
+            created_at: now,
+            retired_at: None,
+            publish_until: None,
+        };
+        let event = ctx
+            .event("signing_key.rotate", Outcome::Success)
+            .target("signing_key", &kid);
+        audit
+            .apply(event, move |c| {
+                // A few seconds of clock leeway on top of the lifetime.
+                repo::retire_active(c, now, now + max_token_ms + 60_000)?;
+                repo::insert_key(c, &row)
+            })
+            .await?;
+        let rows = db.read(move |c| repo::published_keys(c, now)).await?;
+        self.replace_cache(rows)?;
+        Ok(kid)
+    }
+
+    /// The active key (kid and encoding key).
+    pub fn active(&self) -> Result<(String, Arc<EncodingKey>)> {
+        let cache = self
+            .cache
+            .read()
+            .map_err(|_| Error::internal("signing key cache poisoned"))?;
+        cache
+            .iter()
+            .find_map(|e| e.encoding.clone().map(|k| (e.kid.clone(), k)))
+            .ok_or_else(|| Error::Unavailable("no active signing key".into()))
+    }
+
+    /// The verification key for `kid`, if it is still published.
+    pub fn decoding(&self, kid: &str) -> Option<DecodingKey> {
+        let now = db::now_ms();
+        let cache = self.cache.read().ok()?;
+        cache
+            .iter()
+            .find(|e| e.kid == kid && e.publish_until.is_none_or(|t| t > now))
+            .map(|e| e.decoding.clone())
+    }
+
+    /// Every published key, newest first.
+    pub fn entries(&self) -> Vec<KeyEntry> {
+        let now = db::now_ms();
+        self.cache
+            .read()
+            .map(|c| {
+                c.iter()
+                    .filter(|e| e.publish_until.is_none_or(|t| t > now))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// RFC 7517 key set of the published keys.
+    pub fn jwks(&self) -> Jwks {
+        Jwks {
+            keys: self
+                .entries()
+                .into_iter()
+                .map(|e| Jwk {
+                    kty: "OKP",
+                    crv: "Ed25519",
+                    x: e.x,
+                    kid: e.kid,
+                    alg: "EdDSA",
+                    use_: "sig",
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Tokens: signing keys and the JWKS, JWT access tokens, and the OAuth 2.0
+//! client-credentials grant with introspection and revocation.
+
+pub mod jwt;
+pub mod keys;
+pub mod oauth;
+
+pub use jwt::{Claims, TokenFailure};
+pub use keys::SigningKeys;

@@ -1,0 +1,395 @@
+//! `/oauth/*` and `/.well-known/*`: the client-credentials grant,
+//! introspection, revocation, the JWKS and the server metadata.
+//!
+//! Errors here follow RFC 6749 §5.2 (`{"error", "error_description"}`),
+//! which is what OAuth client libraries parse, rather than problem+json.
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::tokens::keys::Jwks;
+use crate::tokens::oauth::{ClientCredentials, OAuthError, TokenResponse};
+use crate::web::auth::Caller;
+use crate::web::context::audit_context;
+use crate::web::state::{self, WebState};
+
+/// Form fields of the token, introspection and revocation endpoints.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct OAuthForm {
+    pub grant_type: Option<String>,
+    /// Space-separated permissions wanted; the token carries those the
+    /// client holds.
+    pub scope: Option<String>,
+    /// RFC 8707 audience (an absolute URI).
+    pub resource: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// The token to introspect or revoke.
+    pub token: Option<String>,
+    pub token_type_hint: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OAuthErrorBody {
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+fn no_store(mut res: HttpResponse) -> HttpResponse {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res
+}
+
+fn error_response(e: OAuthError) -> HttpResponse {
+    let status = match &e {
+        OAuthError::InvalidClient(_) => StatusCode::UNAUTHORIZED,
+        OAuthError::Server(crate::error::Error::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthError::Server(inner) => {
+            tracing::error!(error = %inner, "oauth endpoint failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        _ => StatusCode::BAD_REQUEST,
+    };
+    let mut res = HttpResponse::build(status);
+    if status == StatusCode::UNAUTHORIZED {
+        res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"agentry\""));
+    }
+    no_store(res.json(OAuthErrorBody {
+        error: e.code(),
+        error_description: e.description(),
+    }))
+}
+
+/// Parses a form body by hand so that every failure is an OAuth error, and
+/// refuses repeated parameters (RFC 6749 §3.2).
+fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<OAuthForm, OAuthError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(OAuthError::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded".into(),
+        ));
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| OAuthError::InvalidRequest("the form cannot be parsed".into()))?;
+    let mut form = OAuthForm::default();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in pairs {
+        if !seen.insert(k.clone()) {
+            return Err(OAuthError::InvalidRequest(format!(
+                "parameter {k} is repeated"
+            )));
+        }
+        let slot = match k.as_str() {
+            "grant_type" => &mut form.grant_type,
+            "scope" => &mut form.scope,
+            "resource" => &mut form.resource,
+            "client_id" => &mut form.client_id,
+            "client_secret" => &mut form.client_secret,
+            "token" => &mut form.token,
+            "token_type_hint" => &mut form.token_type_hint,
+            _ => continue, // RFC 6749 §3.2: unknown parameters are ignored
+        };
+        *slot = Some(v);
+    }
+    Ok(form)
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 §2.3.1: each part
+/// form-url-encoded) or from the form; both at once is an error.
+fn client_credentials(
+    req: &HttpRequest,
+    form: &OAuthForm,
+) -> Result<Option<ClientCredentials>, OAuthError> {
+    let basic = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(v) => {
+            let text = v.to_str().unwrap_or("");
+            match text.split_once(' ') {
+                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => {
+                    let bad =
+                        || OAuthError::InvalidClient("malformed HTTP Basic credentials".into());
+                    let decoded = STANDARD.decode(rest.trim()).map_err(|_| bad())?;
+                    let decoded = String::from_utf8(decoded).map_err(|_| bad())?;
+                    let (id, secret) = decoded.split_once(':').ok_or_else(bad)?;
+                    let unescape = |s: &str| {
+                        percent_encoding::percent_decode_str(&s.replace('+', " "))
+                            .decode_utf8()
+                            .map(|c| c.into_owned())
+                    };
+                    Some(ClientCredentials {
+                        client_id: unescape(id).map_err(|_| bad())?,
+                        client_secret: unescape(secret).map_err(|_| bad())?,
+                    })
+                }
+                _ => None,
+            }
+        }
+    };
+    let posted = form.client_secret.as_ref().map(|secret| ClientCredentials {
+        client_id: form.client_id.clone().unwrap_or_default(),
+        client_secret: secret.clone(),
+    });
+    match (basic, posted) {
+        (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
+            "use one client authentication method, not two".into(),
+        )),
+        (b, p) => Ok(b.or(p)),
+    }
+}
+
+fn rate_limited(st: &WebState, req: &HttpRequest) -> Option<HttpResponse> {
+    st.token_limiter
+        .check(state::client_ip(req))
+        .err()
+        .map(|secs| {
+            no_store(
+                HttpResponse::TooManyRequests()
+                    .insert_header((header::RETRY_AFTER, secs.to_string()))
+                    .json(OAuthErrorBody {
+                        error: "temporarily_unavailable",
+                        error_description: "too many requests from this address; retry later"
+                            .into(),
+                    }),
+            )
+        })
+}
+
+/// OAuth 2.0 token endpoint (client-credentials grant). The client id is
+/// the agent's id, the client secret one of its API keys.
+#[utoipa::path(
+    tag = "oauth",
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 400, body = OAuthErrorBody),
+        (status = 401, body = OAuthErrorBody),
+        (status = 429, body = OAuthErrorBody)
+    )
+)]
+#[post("/oauth/token")]
+pub async fn issue_token(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let st = state::of(&req);
+    if let Some(res) = rate_limited(&st, &req) {
+        return res;
+    }
+    let run = async {
+        let form = parse_form(&req, &body)?;
+        let creds = client_credentials(&req, &form)?
+            .ok_or_else(|| OAuthError::InvalidClient("client authentication is required".into()))?;
+        let ctx = audit_context(&req, None);
+        st.issuer()
+            .token(
+                &ctx,
+                form.grant_type.as_deref(),
+                &creds,
+                form.scope.as_deref(),
+                form.resource.as_deref(),
+            )
+            .await
+    };
+    match run.await {
+        Ok(t) => no_store(HttpResponse::Ok().json(t)),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The caller of introspection or revocation: an authenticated OAuth client,
+/// or any API caller (bearer or session).
+enum Authorized {
+    Client(String),
+    Caller(Caller),
+}
+
+async fn authorize(
+    req: &HttpRequest,
+    st: &WebState,
+    form: &OAuthForm,
+    action: &str,
+) -> Result<Authorized, OAuthError> {
+    if let Some(creds) = client_credentials(req, form)? {
+        let ctx = audit_context(req, None);
+        let agent = st
+            .issuer()
+            .authenticate_client(&ctx, &creds, action)
+            .await?;
+        return Ok(Authorized::Client(agent.id));
+    }
+    match Caller::from_request(req, &mut Payload::None).await {
+        Ok(c) => Ok(Authorized::Caller(c)),
+        Err(_) => Err(OAuthError::InvalidClient(
+            "authentication is required".into(),
+        )),
+    }
+}
+
+#[derive(Serialize, ToSchema, Default)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+}
+
+/// RFC 7662 token introspection (needs an authenticated caller).
+#[utoipa::path(
+    tag = "oauth",
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, body = Introspection), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody))
+)]
+#[post("/oauth/introspect")]
+pub async fn introspect(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let st = state::of(&req);
+    if let Some(res) = rate_limited(&st, &req) {
+        return res;
+    }
+    let run = async {
+        let form = parse_form(&req, &body)?;
+        authorize(&req, &st, &form, "oauth.introspect").await?;
+        let token = form
+            .token
+            .as_deref()
+            .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        Ok::<_, OAuthError>(match st.issuer().introspect(token).await? {
+            None => Introspection::default(),
+            Some(c) => Introspection {
+                active: true,
+                scope: Some(c.scope),
+                client_id: Some(c.client_id),
+                sub: Some(c.sub),
+                aud: Some(c.aud),
+                iss: Some(c.iss),
+                exp: Some(c.exp),
+                iat: Some(c.iat),
+                nbf: Some(c.nbf),
+                jti: Some(c.jti),
+                token_type: Some("Bearer"),
+            },
+        })
+    };
+    match run.await {
+        Ok(i) => no_store(HttpResponse::Ok().json(i)),
+        Err(e) => error_response(e),
+    }
+}
+
+/// RFC 7009 revocation: by the client the token was issued to, or by a
+/// caller holding `key:manage`. A revoked token is refused until it expires.
+#[utoipa::path(
+    tag = "oauth",
+    request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody))
+)]
+#[post("/oauth/revoke")]
+pub async fn revoke(req: HttpRequest, body: web::Bytes) -> HttpResponse {
+    let st = state::of(&req);
+    if let Some(res) = rate_limited(&st, &req) {
+        return res;
+    }
+    let run = async {
+        let form = parse_form(&req, &body)?;
+        let who = authorize(&req, &st, &form, "oauth.revoke").await?;
+        let token = form
+            .token
+            .as_deref()
+            .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
+        let (ctx, admin, client) = match &who {
+            Authorized::Client(id) => (audit_context(&req, None), false, Some(id.clone())),
+            Authorized::Caller(c) => (
+                c.ctx.clone(),
+                c.require(&st, "key:manage").await.is_ok(),
+                None,
+            ),
+        };
+        st.issuer()
+            .revoke(&ctx, token, |claims| {
+                admin || client.as_deref() == Some(claims.sub.as_str())
+            })
+            .await
+    };
+    match run.await {
+        Ok(()) => no_store(HttpResponse::Ok().finish()),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The public signing keys (RFC 7517), including retired keys whose tokens
+/// have not all expired yet.
+#[utoipa::path(tag = "oauth", responses((status = 200, body = Jwks)))]
+#[get("/.well-known/jwks.json")]
+pub async fn jwks(req: HttpRequest) -> HttpResponse {
+    let st = state::of(&req);
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(st.signing_keys.jwks())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServerMetadata {
+    pub issuer: String,
+    pub token_endpoint: String,
+    pub jwks_uri: String,
+    pub introspection_endpoint: String,
+    pub revocation_endpoint: String,
+    pub grant_types_supported: Vec<&'static str>,
+    pub response_types_supported: Vec<&'static str>,
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
+}
+
+/// RFC 8414 authorization server metadata.
+#[utoipa::path(tag = "oauth", responses((status = 200, body = ServerMetadata)))]
+#[get("/.well-known/oauth-authorization-server")]
+pub async fn metadata(req: HttpRequest) -> HttpResponse {
+    let st = state::of(&req);
+    let base = st.issuer_url.as_str();
+    let auth = vec!["client_secret_basic", "client_secret_post"];
+    HttpResponse::Ok().json(ServerMetadata {
+        issuer: base.to_string(),
+        token_endpoint: format!("{base}/oauth/token"),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        introspection_endpoint: format!("{base}/oauth/introspect"),
+        revocation_endpoint: format!("{base}/oauth/revoke"),
+        grant_types_supported: vec!["client_credentials"],
+        response_types_supported: vec![],
+        token_endpoint_auth_methods_supported: auth.clone(),
+        introspection_endpoint_auth_methods_supported: auth.clone(),
+        revocation_endpoint_auth_methods_supported: auth,
+        token_endpoint_auth_signing_alg_values_supported: vec![],
+        code_challenge_methods_supported: vec![],
+    })
+}
