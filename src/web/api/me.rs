@@ -16,7 +16,8 @@ pub struct Me {
     pub principal: Principal,
     /// Roles bound to the caller without a resource scope.
     pub roles: Vec<String>,
-    /// Permission patterns those roles grant, inheritance included.
+    /// Permission patterns those roles grant, inheritance included (with a
+    /// token: those of its scope the caller holds).
     pub permissions: Vec<String>,
 }
 
@@ -29,7 +30,15 @@ pub struct Me {
 pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiError> {
     let st = state::of(&req);
     let principal = caller.principal;
-    let permissions = rbac::patterns_of(&st.db, &principal).await?;
+    let mut permissions = rbac::patterns_of(&st.db, &principal).await?;
+    if let Some(scope) = &caller.scope {
+        // A token grants only what it carries of what the caller holds.
+        permissions = scope
+            .iter()
+            .filter(|s| rbac::patterns::any_grants(&permissions, s))
+            .cloned()
+            .collect();
+    }
     let (id, kind) = (principal.id.clone(), principal.kind);
     let roles = st
         .db

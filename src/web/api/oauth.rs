@@ -212,7 +212,7 @@ pub async fn issue_token(req: HttpRequest, body: web::Bytes) -> HttpResponse {
 /// or any API caller (bearer or session).
 enum Authorized {
     Client(String),
-    Caller(Caller),
+    Caller(Box<Caller>),
 }
 
 async fn authorize(
@@ -230,7 +230,7 @@ async fn authorize(
         return Ok(Authorized::Client(agent.id));
     }
     match Caller::from_request(req, &mut Payload::None).await {
-        Ok(c) => Ok(Authorized::Caller(c)),
+        Ok(c) => Ok(Authorized::Caller(Box::new(c))),
         Err(_) => Err(OAuthError::InvalidClient(
             "authentication is required".into(),
         )),
