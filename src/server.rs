@@ -145,7 +145,18 @@ impl Running {
 
 /// Starts everything on an already-bound listener (tests bind
 /// `127.0.0.1:0`; `serve` binds the configured address).
-pub async fn start(config: Config, listener: TcpListener) -> Result<Running, StartError> {
+pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running, StartError> {
+    // Without a configured public URL, the issuer and links use the address
+    // actually bound (which differs from `listen` when its port is 0).
+    if config.public_url.is_none() {
+        let addr = listener.local_addr().map_err(StartError::Http)?;
+        let scheme = if config.tls_enabled() {
+            "https"
+        } else {
+            "http"
+        };
+        config.public_url = Some(format!("{scheme}://{addr}"));
+    }
     prepare_data_dir(&config.data_dir)?;
     let (master_key, master_key_created) = load_master_key(&config)?;
     let chain_key = ChainKey::new(master_key.derive(chain::KEY_LABEL));

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests
 # (including the headless-Chromium UI tests). Installs what the tests need
-# from Debian packages when it is missing: chromium, chromium-driver, and
-# systemd (for systemd-analyze).
+# when it is missing: chromium, chromium-driver and systemd (for
+# systemd-analyze) from Debian packages, and the third-party OAuth/JWT
+# clients of tests/requirements.txt from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,13 @@ if ((${#missing[@]})); then
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Third-party OAuth/JWT clients for the interoperability test.
+if ! python3 -c "import jwt, authlib, requests, cryptography" 2>/dev/null; then
+    echo "installing Python test dependencies (tests/requirements.txt)"
+    python3 -m pip install --quiet -r tests/requirements.txt \
+        || python3 -m pip install --quiet --break-system-packages -r tests/requirements.txt
 fi
 
 cargo fmt --all -- --check

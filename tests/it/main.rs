@@ -11,6 +11,7 @@ mod cli;
 mod http_edge;
 mod lifecycle;
 mod login;
+mod oauth;
 mod packaging;
 mod storage;
 mod tls;
