@@ -15,7 +15,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 base="http://127.0.0.1:$port"
 password="load test password $$"
 AGENTRY_LISTEN="127.0.0.1:$port" AGENTRY_DATA_DIR="$work/data" AGENTRY_ADMIN_PASSWORD="$password" \
-  AGENTRY_LOG__LEVEL=warn AGENTRY_SYSTEMD__NOTIFY=false ./target/release/agentry >/dev/null 2>"$work/log" &
+  AGENTRY_LOG__LEVEL=warn AGENTRY_SYSTEMD__NOTIFY=false AGENTRY_TOKENS__RATE_LIMIT_PER_MINUTE=1000000 \
+  ./target/release/agentry >/dev/null 2>"$work/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.05; done
@@ -26,15 +27,32 @@ token=$(curl -s -c "$jar" "$base/login" | sed -n 's/.*name="csrf_token" value="\
 curl -s -o /dev/null -b "$jar" -c "$jar" --data-urlencode "username=admin" --data-urlencode "password=$password" \
   --data-urlencode "csrf_token=$token" "$base/login"
 session=$(awk '$6 ~ /agentry_session/ {print $6"="$7}' "$jar")
+csrf=$(curl -s -b "$jar" "$base/" | sed -n 's/.*<meta name="csrf-token" content="\([^"]*\)".*/\1/p')
 
-run() { # name path
-  local out
-  out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency -H "Cookie: $session" "$base$2")
+# An agent with an API key, and an access token for it.
+agent=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
+  -d '{"name":"load-agent","agent_type":"planner"}' "$base/api/v1/agents" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
+key=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' -d '{}' \
+  "$base/api/v1/agents/$agent/keys" | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+basic=$(printf '%s:%s' "$agent" "$key" | base64 -w0)
+access=$(curl -s -u "$agent:$key" -d grant_type=client_credentials "$base/oauth/token" \
+  | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+cat > "$work/token.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $basic"
+LUA
+
+run() { # name path [wrk options...]
+  local out name=$1 path=$2
+  shift 2
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$base$path")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  printf '%-28s %12s req/s   p50 %-9s p99 %-9s' "$1" "$rps" "$p50" "$p99"
+  printf '%-34s %12s req/s   p50 %-9s p99 %-9s' "$name" "$rps" "$p50" "$p99"
   if [ -n "${base_rps:-}" ]; then
     awk -v a="$rps" -v b="$base_rps" 'BEGIN { printf "   %.2f x /healthz\n", a / b }'
   else
@@ -44,5 +62,8 @@ run() { # name path
 }
 echo "agentry $(./target/release/agentry --version | cut -d' ' -f2), $CONNECTIONS connections, ${DURATION}s each, $(nproc) cores"
 run "GET /healthz" /healthz; base_rps=$last_rps
-run "GET /api/v1/me (session)" /api/v1/me
-run "GET /api/v1/audit/head (audited)" /api/v1/audit/head
+run "GET /api/v1/me (session)" /api/v1/me -H "Cookie: $session"
+run "GET /api/v1/audit/head (audited)" /api/v1/audit/head -H "Cookie: $session"
+run "GET /api/v1/me (API key)" /api/v1/me -H "Authorization: Bearer $key"
+run "GET /api/v1/me (JWT)" /api/v1/me -H "Authorization: Bearer $access"
+run "POST /oauth/token" /oauth/token -s "$work/token.lua"
