@@ -13,13 +13,14 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::audit::writer::{self, Item};
-use crate::audit::{self, chain, ChainKey, Context, Event, Head, Outcome};
+use crate::audit::{self, chain, Audit, ChainKey, Context, Event, Head, Outcome};
 use crate::config::{Config, LogFormat};
 use crate::db::{self, backup, migrate, sessions, users};
 use crate::error::Error;
 use crate::identity::{bootstrap, passwords, validate_username};
 use crate::rbac::system_roles::{self, SYSTEM_ADMIN};
 use crate::server;
+use crate::tokens::SigningKeys;
 
 #[derive(Parser)]
 #[command(
@@ -55,11 +56,24 @@ enum Command {
     },
     /// Validate the configuration, print the effective values, and exit.
     CheckConfig,
+    /// Manage keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Inspect the audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Rotate the token signing key now. Tokens signed by the old key stay
+    /// valid until they expire; a running server picks the new key up on
+    /// its next restart or rotation check (within a minute).
+    RotateSigning,
 }
 
 #[derive(Subcommand)]
@@ -115,6 +129,9 @@ pub fn run() -> ExitCode {
         } => admin_reset_password(&config, a),
         Command::Migrate => run_migrate(&config),
         Command::Backup { path, force } => run_backup(&config, path, force),
+        Command::Keys {
+            command: KeysCommand::RotateSigning,
+        } => rotate_signing(&config),
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -377,4 +394,32 @@ fn audit_verify(config: &Config, saved: Option<(i64, String)>) -> Result<(), Str
             .unwrap_or_default();
         Err(format!("the audit chain does not verify: {bad}"))
     }
+}
+
+fn rotate_signing(config: &Config) -> Result<(), String> {
+    let (conn, key) = open_for_cli(config)?;
+    drop(conn);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async {
+        let pool = db::pool::open(&config.database_path(), server::pragmas(config), 2)?;
+        let db = db::Db::new(pool);
+        let audit = Audit::start(&config.database_path(), server::pragmas(config), key)
+            .map_err(|e| e.to_string())?;
+        let (master_key, _) = server::load_master_key(config).map_err(|e| e.to_string())?;
+        let keys = SigningKeys::new(master_key.derive(crate::tokens::keys::WRAP_KEY_LABEL));
+        let max_token_ms = i64::from(config.tokens.lifetime_seconds) * 1000;
+        let kid = keys
+            .rotate(&db, &audit, &cli_context(), max_token_ms)
+            .await
+            .map_err(|e| e.to_string());
+        audit.shutdown().await;
+        println!(
+            "new signing key {}; the previous key stays published until its tokens expire",
+            kid?
+        );
+        Ok(())
+    })
 }

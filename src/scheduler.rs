@@ -74,6 +74,9 @@ pub async fn housekeeping(app: &App) {
     {
         tracing::warn!(error = %e, "revoked-token pruning failed");
     }
+    if let Err(e) = app.signing_keys.reload(&app.db).await {
+        tracing::warn!(error = %e, "signing key reload failed");
+    }
     rotate_signing_key_if_due(app).await;
 }
 

@@ -75,14 +75,23 @@ impl SigningKeys {
 
     /// Loads the published keys, creating the first one when there is none.
     pub async fn load(&self, db: &Db, audit: &Audit) -> Result<()> {
-        let now = db::now_ms();
-        let rows = db.read(move |c| repo::published_keys(c, now)).await?;
-        if !rows.iter().any(|r| r.retired_at.is_none()) {
+        if !self.reload(db).await? {
             self.rotate(db, audit, &Context::system("agentry"), 0)
                 .await?;
-            return Ok(());
         }
-        self.replace_cache(rows)
+        Ok(())
+    }
+
+    /// Re-reads the published keys (another process, such as the CLI, may
+    /// have rotated). Returns whether an active key exists.
+    pub async fn reload(&self, db: &Db) -> Result<bool> {
+        let now = db::now_ms();
+        let rows = db.read(move |c| repo::published_keys(c, now)).await?;
+        let has_active = rows.iter().any(|r| r.retired_at.is_none());
+        if has_active {
+            self.replace_cache(rows)?;
+        }
+        Ok(has_active)
     }
 
     fn replace_cache(&self, rows: Vec<repo::SigningKeyRow>) -> Result<()> {

@@ -66,3 +66,163 @@ fn notifies_systemd_when_ready() {
     assert!(String::from_utf8_lossy(&buf[..n]).contains("READY=1"));
     assert!(status.success());
 }
+
+/// No password, session id, API key or access token reaches the log, even
+/// at debug level.
+#[test]
+fn secrets_never_reach_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let log = dir.path().join("agentry.log");
+    let child = command()
+        .current_dir(dir.path())
+        .env("AGENTRY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AGENTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("AGENTRY_LOG__LEVEL", "debug")
+        .env("AGENTRY_SYSTEMD__NOTIFY", "false")
+        .stdout(Stdio::from(
+            std::fs::File::create(dir.path().join("stdout")).unwrap(),
+        ))
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let secrets: Vec<String> = rt.block_on(async {
+        let base = format!("http://127.0.0.1:{port}");
+        let c = client();
+        for _ in 0..200 {
+            if c.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let page = c
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = form_csrf(&page);
+        let res = c
+            .post(format!("{base}/login"))
+            .form(&[
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("csrf_token", token.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+        let session = cookie
+            .split(';')
+            .next()
+            .unwrap()
+            .split('=')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        let csrf = meta_csrf(
+            &c.get(format!("{base}/"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+        let user_pw = "a user's secret password";
+        let res = c
+            .post(format!("{base}/api/v1/users"))
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({"username": "hana", "password": user_pw}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
+        let agent: serde_json::Value = c
+            .post(format!("{base}/api/v1/agents"))
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({"name": "logged", "agent_type": "planner"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = agent["id"].as_str().unwrap().to_string();
+        let key: serde_json::Value = c
+            .post(format!("{base}/api/v1/agents/{id}/keys"))
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = key["key"].as_str().unwrap().to_string();
+        let tok: serde_json::Value = client()
+            .post(format!("{base}/oauth/token"))
+            .basic_auth(&id, Some(&key))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let access = tok["access_token"].as_str().unwrap().to_string();
+        for auth in [
+            format!("Bearer {key}"),
+            format!("Bearer {access}"),
+            format!("Bearer {key}x"),
+        ] {
+            client()
+                .get(format!("{base}/api/v1/me"))
+                .header("authorization", auth)
+                .send()
+                .await
+                .unwrap();
+        }
+        vec![
+            ADMIN_PASSWORD.to_string(),
+            session,
+            user_pw.to_string(),
+            key[21..].to_string(),
+            access,
+        ]
+    });
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+    let logged = std::fs::read_to_string(&log).unwrap()
+        + &std::fs::read_to_string(dir.path().join("stdout")).unwrap();
+    assert!(
+        logged.contains("DEBUG") || logged.contains("debug"),
+        "debug logging was on"
+    );
+    assert!(logged.contains("/api/v1/me"), "requests were logged");
+    for s in secrets {
+        assert!(
+            !logged.contains(&s),
+            "a secret reached the log: {}...",
+            &s[..6]
+        );
+    }
+}

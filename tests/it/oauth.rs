@@ -425,3 +425,51 @@ async fn a_token_grants_only_its_scope() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_cli_rotates_the_signing_key_and_the_server_follows() {
+    let s = TestServer::start().await;
+    let (id, secret) = agent_with_role(&s, "agent_service").await;
+    let old = access_token(&s, &id, &secret).await;
+    let data = s.running().app.config.data_dir.clone();
+    let out = command()
+        .env("AGENTRY_DATA_DIR", &data)
+        .args(["keys", "rotate-signing"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The scheduled housekeeping (run here directly) picks the new key up.
+    agentry::scheduler::housekeeping(&s.running().app).await;
+    let jwks: Value = client()
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    let new = access_token(&s, &id, &secret).await;
+    let kid = |t: &str| {
+        let h: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        h["kid"].as_str().unwrap().to_string()
+    };
+    assert_ne!(kid(&old), kid(&new));
+    assert_eq!(me(&s, &old).await, 200);
+    assert_eq!(me(&s, &new).await, 200);
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT COUNT(*) FROM audit_log WHERE action = 'signing_key.rotate' AND actor_name = 'cli'", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    s.stop().await;
+}
