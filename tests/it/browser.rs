@@ -327,3 +327,223 @@ async fn chromium_uses_the_audit_page() {
     drop(driver);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn chromium_manages_users_agents_and_keys() {
+    let s = TestServer::start().await;
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    let wait = Duration::from_secs(10);
+    sign_in(&b, &s).await;
+
+    // A user with a weak password: the error sits next to the field and
+    // the typed name is kept.
+    b.find(Locator::LinkText("Users"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("create-user"))
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-username"))
+        .await
+        .unwrap()
+        .send_keys("ivy")
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-password"))
+        .await
+        .unwrap()
+        .send_keys("short")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#create-user button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("error-password"))
+        .await
+        .unwrap();
+    assert!(err.text().await.unwrap().contains("12"));
+    let kept = b
+        .find(Locator::Id("f-username"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("ivy"));
+    b.find(Locator::Id("f-password"))
+        .await
+        .unwrap()
+        .send_keys("ivy's long password")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#create-user button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("edit-user"))
+        .await
+        .unwrap();
+    assert!(b
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("ivy"));
+
+    // An agent, a key shown once, then quarantine.
+    b.find(Locator::LinkText("Agents"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("create-agent"))
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-name"))
+        .await
+        .unwrap()
+        .send_keys("ui-planner")
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-agent_type"))
+        .await
+        .unwrap()
+        .send_keys("planner")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#create-agent button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("create-key"))
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-key_name"))
+        .await
+        .unwrap()
+        .send_keys("from the ui")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#create-key button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let key = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("new-key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(key.starts_with("agk_"), "{key}");
+    screenshot(&b, "agent-key.png").await;
+    let res = client()
+        .get(s.url("/api/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // Opening the agent page again does not show the key.
+    let url = b.current_url().await.unwrap();
+    let agent_page = url.as_str().trim_end_matches("/keys").to_string();
+    b.goto(&agent_page).await.unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("keys-table"))
+        .await
+        .unwrap();
+    assert!(b.find(Locator::Id("new-key")).await.is_err());
+    b.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-reason"))
+        .await
+        .unwrap()
+        .send_keys("suspicious traffic")
+        .await
+        .unwrap();
+    b.find(Locator::Id("quarantine-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Css(".status-off"))
+        .await
+        .unwrap();
+    let res = client()
+        .get(s.url("/api/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Signing keys: rotate from the page.
+    b.find(Locator::LinkText("Signing keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("signing-keys-table"))
+        .await
+        .unwrap();
+    b.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    b.find(Locator::Id("rotate"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("signing-keys-table"))
+        .await
+        .unwrap();
+    let rows = b
+        .find_all(Locator::Css("#signing-keys-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}

@@ -1,10 +1,14 @@
 //! Server-rendered admin pages (askama). One module per page.
 
+pub mod agents;
 pub mod audit;
 pub mod dashboard;
 pub mod error;
+pub mod forms;
 pub mod layout;
 pub mod login;
+pub mod signing_keys;
+pub mod users;
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
@@ -39,5 +43,23 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(dashboard::show)
         .service(audit::list)
         .service(audit::verify_chain)
-        .service(audit::detail);
+        .service(audit::detail)
+        .service(users::list)
+        .service(users::create)
+        .service(users::detail)
+        .service(users::update)
+        .service(users::reset_password)
+        .service(users::unlock)
+        .service(users::revoke_sessions)
+        .service(users::delete)
+        .service(agents::list)
+        .service(agents::create)
+        .service(agents::detail)
+        .service(agents::update)
+        .service(agents::create_key)
+        .service(agents::revoke_key)
+        .service(agents::quarantine)
+        .service(agents::delete)
+        .service(signing_keys::list)
+        .service(signing_keys::rotate);
 }

@@ -1,0 +1,43 @@
+//! Form plumbing shared by the admin pages: CSRF-carrying bodies, and domain
+//! errors turned into messages next to the fields.
+
+use crate::error::{Error, FieldErrors};
+use crate::web::ui::error::UiError;
+
+/// What a form shows after a failed submit: per-field messages and one
+/// message for the whole form.
+#[derive(Debug, Default)]
+pub struct FormErrors {
+    pub fields: FieldErrors,
+    pub form: Option<String>,
+}
+
+impl FormErrors {
+    /// Validation and conflicts go back to the form; anything else is an
+    /// error page.
+    pub fn from_error(e: Error) -> Result<FormErrors, UiError> {
+        match e {
+            Error::Validation { fields, .. } => Ok(FormErrors { fields, form: None }),
+            Error::Conflict(m) => Ok(FormErrors {
+                fields: FieldErrors::new(),
+                form: Some(m),
+            }),
+            other => Err(other.into()),
+        }
+    }
+}
+
+impl FormErrors {
+    pub fn has(&self, name: &str) -> bool {
+        self.fields.contains_key(name)
+    }
+
+    pub fn field(&self, name: &str) -> Option<&String> {
+        self.fields.get(name)
+    }
+}
+
+/// Checkbox semantics for HTML forms: present means on.
+pub fn checked(v: &Option<String>) -> bool {
+    v.is_some()
+}

@@ -1,0 +1,304 @@
+//! Users pages: list and create; one user's page with edit, password
+//! reset, unlock, end sessions, delete.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::error::UiError;
+use super::forms::{checked, FormErrors};
+use super::layout::Layout;
+use super::{render, see_other};
+use crate::identity::users::{self, NewUser, UserChanges};
+use crate::web::api::users::UserView;
+use crate::web::auth::SessionUser;
+use crate::web::pagination::{Page, PageParams};
+use crate::web::state::{self, WebState};
+
+const MANAGE: &str = "user:manage";
+
+#[derive(Default, Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    enabled: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "users/list.html")]
+struct ListPage {
+    layout: Layout,
+    users: Vec<UserView>,
+    next: Option<String>,
+    form: UserForm,
+    errors: FormErrors,
+}
+
+async fn list_page(
+    req: &HttpRequest,
+    user: &SessionUser,
+    q: &PageParams,
+    form: UserForm,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(req);
+    user.caller().require(&st, MANAGE).await?;
+    let page = q.resolve()?;
+    let rows = users::list(&st.db, page.after.clone(), page.limit + 1).await?;
+    let p = Page::from_rows(rows, &page, |u| u.id.clone(), UserView::from);
+    let page = ListPage {
+        layout: Layout::for_session("Users", user, "users"),
+        users: p.items,
+        next: p.next_cursor,
+        form,
+        errors,
+    };
+    render(status, &page)
+}
+
+#[get("/users")]
+pub async fn list(
+    req: HttpRequest,
+    user: SessionUser,
+    q: web::Query<PageParams>,
+) -> Result<HttpResponse, UiError> {
+    list_page(
+        &req,
+        &user,
+        &q,
+        UserForm::default(),
+        FormErrors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+#[post("/users")]
+pub async fn create(
+    req: HttpRequest,
+    user: SessionUser,
+    form: web::Form<UserForm>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    user.caller().require(&st, MANAGE).await?;
+    let mut form = form.into_inner();
+    let new = NewUser {
+        username: form.username.trim().to_string(),
+        password: Zeroizing::new(std::mem::take(&mut form.password)),
+        display_name: form.display_name.trim().to_string(),
+        email: Some(form.email.trim().to_string()).filter(|e| !e.is_empty()),
+        enabled: true,
+    };
+    match users::create(&st.audit, &st.hasher, &user.ctx, new).await {
+        Ok(u) => Ok(see_other(&format!("/users/{}", u.id))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            let q = PageParams {
+                limit: None,
+                cursor: None,
+            };
+            list_page(
+                &req,
+                &user,
+                &q,
+                form,
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "users/detail.html")]
+struct DetailPage {
+    layout: Layout,
+    u: UserView,
+    form: UserForm,
+    errors: FormErrors,
+    is_self: bool,
+}
+
+async fn detail_page(
+    st: &WebState,
+    user: &SessionUser,
+    id: &str,
+    form: Option<UserForm>,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    user.caller().require(st, MANAGE).await?;
+    let u = UserView::from(users::get(&st.db, id).await?);
+    let form = form.unwrap_or_else(|| UserForm {
+        display_name: u.display_name.clone(),
+        email: u.email.clone().unwrap_or_default(),
+        enabled: u.enabled.then(|| "on".into()),
+        ..UserForm::default()
+    });
+    let page = DetailPage {
+        layout: Layout::for_session(format!("User {}", u.username), user, "users"),
+        is_self: u.id == user.session.user.id,
+        u,
+        form,
+        errors,
+    };
+    render(status, &page)
+}
+
+#[get("/users/{id}")]
+pub async fn detail(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    detail_page(&st, &user, &id, None, FormErrors::default(), StatusCode::OK).await
+}
+
+/// Runs one change from the user page: back to the page on success, the
+/// page with the error next to the form otherwise.
+async fn change(
+    req: &HttpRequest,
+    user: &SessionUser,
+    id: &str,
+    form: UserForm,
+    result: crate::error::Result<()>,
+    after: &str,
+) -> Result<HttpResponse, UiError> {
+    match result {
+        Ok(()) => Ok(see_other(after)),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            let st = state::of(req);
+            detail_page(
+                &st,
+                user,
+                id,
+                Some(form),
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+#[post("/users/{id}")]
+pub async fn update(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<UserForm>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    user.caller().require(&st, MANAGE).await?;
+    let form = form.into_inner();
+    let changes = UserChanges {
+        display_name: Some(form.display_name.trim().to_string()),
+        email: Some(Some(form.email.trim().to_string()).filter(|e| !e.is_empty())),
+        enabled: Some(checked(&form.enabled)),
+    };
+    let result = users::update(&st.audit, &user.ctx, &id, changes)
+        .await
+        .map(|_| ());
+    change(&req, &user, &id, form, result, &format!("/users/{id}")).await
+}
+
+#[post("/users/{id}/password")]
+pub async fn reset_password(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<UserForm>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    user.caller().require(&st, MANAGE).await?;
+    let mut form = form.into_inner();
+    let target = users::get(&st.db, &id).await?;
+    let pw = Zeroizing::new(std::mem::take(&mut form.password));
+    let keep = (target.id == user.session.user.id).then(|| user.session.id_hash.clone());
+    let result =
+        users::set_password(&st.audit, &st.hasher, &user.ctx, &target, pw, None, keep).await;
+    change(&req, &user, &id, form, result, &format!("/users/{id}")).await
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[post("/users/{id}/unlock")]
+pub async fn unlock(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    user.caller().require(&st, MANAGE).await?;
+    let result = users::unlock(&st.audit, &user.ctx, &id).await;
+    change(
+        &req,
+        &user,
+        &id,
+        UserForm::default(),
+        result,
+        &format!("/users/{id}"),
+    )
+    .await
+}
+
+#[post("/users/{id}/sessions/revoke")]
+pub async fn revoke_sessions(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    user.caller().require(&st, MANAGE).await?;
+    let result = users::revoke_sessions(&st.audit, &user.ctx, &id)
+        .await
+        .map(|_| ());
+    change(
+        &req,
+        &user,
+        &id,
+        UserForm::default(),
+        result,
+        &format!("/users/{id}"),
+    )
+    .await
+}
+
+#[post("/users/{id}/delete")]
+pub async fn delete(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    user.check_csrf(&req, &form.csrf_token)?;
+    let st = state::of(&req);
+    user.caller().require(&st, MANAGE).await?;
+    let result = users::delete(&st.audit, &user.ctx, &id).await;
+    change(&req, &user, &id, UserForm::default(), result, "/users").await
+}
