@@ -10,8 +10,10 @@ use crate::crypto::{DerivedKey, MasterKey};
 use crate::db::Db;
 use crate::identity::login::LockoutPolicy;
 use crate::identity::passwords::Hasher;
+use crate::identity::principals::PrincipalCache;
 use crate::identity::ratelimit::ClientLimiter;
 use crate::identity::sessions::SessionPolicy;
+use crate::tokens::cache::TokenCache;
 use crate::tokens::oauth::Issuer;
 use crate::tokens::SigningKeys;
 
@@ -30,6 +32,8 @@ pub struct App {
     pub login_limiter: ClientLimiter,
     pub token_limiter: ClientLimiter,
     pub signing_keys: SigningKeys,
+    pub token_cache: TokenCache,
+    pub principals: PrincipalCache,
     pub status: Arc<RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
@@ -43,6 +47,8 @@ impl App {
             login_limiter: ClientLimiter::per_minute(config.login.rate_limit_per_minute),
             token_limiter: ClientLimiter::per_minute(config.tokens.rate_limit_per_minute),
             signing_keys: SigningKeys::new(master_key.derive(crate::tokens::keys::WRAP_KEY_LABEL)),
+            token_cache: TokenCache::default(),
+            principals: PrincipalCache::default(),
             csrf_key: Arc::new(master_key.derive(CSRF_KEY_LABEL)),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
@@ -61,6 +67,8 @@ impl App {
             db: &self.db,
             audit: &self.audit,
             keys: &self.signing_keys,
+            cache: &self.token_cache,
+            principals: &self.principals,
             issuer: self.issuer_url.as_str(),
             lifetime_secs: i64::from(self.config.tokens.lifetime_seconds),
         }

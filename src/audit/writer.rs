@@ -179,6 +179,9 @@ pub struct Audit {
     tx: mpsc::UnboundedSender<Msg>,
     status: Arc<Status>,
     key: ChainKey,
+    /// Bumped after every committed change; caches of database state
+    /// compare it to know they are stale.
+    generation: Arc<std::sync::atomic::AtomicU64>,
 }
 
 fn stopped() -> Error {
@@ -195,6 +198,7 @@ impl Audit {
             tx,
             status: status.clone(),
             key: key.clone(),
+            generation: Arc::new(std::sync::atomic::AtomicU64::new(1)),
         };
         std::thread::Builder::new()
             .name("audit-writer".into())
@@ -205,6 +209,18 @@ impl Audit {
 
     pub fn key(&self) -> &ChainKey {
         &self.key
+    }
+
+    /// The current change generation (see [`Audit::changed`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Marks cached database state stale. `apply` calls it after every
+    /// committed change; code that changes state another way calls it too.
+    pub fn changed(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Appends a record and waits for its commit; returns its seq.
@@ -225,6 +241,7 @@ impl Audit {
         let change: Change =
             Box::new(move |c| change(c).map(|v| Box::new(v) as Box<dyn Any + Send>));
         let (_, out) = self.submit(Item::new(event, Some(change))).await?;
+        self.changed();
         out.and_then(|b| b.downcast::<T>().ok())
             .map(|b| *b)
             .ok_or_else(|| Error::internal("audited change returned no value"))

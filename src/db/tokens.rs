@@ -98,3 +98,10 @@ pub fn agent_token_state(conn: &Connection, agent_id: &str) -> Result<Option<(bo
         )
         .optional()?)
 }
+
+/// Ids of revoked tokens that have not expired yet.
+pub fn revoked_ids(conn: &Connection, now: i64) -> Result<std::collections::HashSet<String>> {
+    let mut stmt = conn.prepare("SELECT jti FROM revoked_tokens WHERE expires_at > ?1")?;
+    let rows = stmt.query_map([now], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

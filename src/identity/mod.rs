@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod bootstrap;
 pub mod login;
 pub mod passwords;
+pub mod principals;
 pub mod ratelimit;
 pub mod sessions;
 pub mod users;
@@ -13,7 +14,7 @@ pub mod users;
 use serde::Serialize;
 
 /// Kind of an authenticated principal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PrincipalKind {
     User,

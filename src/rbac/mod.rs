@@ -4,25 +4,37 @@
 pub mod patterns;
 pub mod system_roles;
 
-use crate::db::{roles, Db};
+use crate::audit::Audit;
+use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::identity::{Principal, PrincipalKind};
+use crate::identity::principals::PrincipalCache;
+use crate::identity::Principal;
 
 /// The permission patterns a principal holds through unscoped role
-/// assignments, inheritance included.
-pub async fn patterns_of(db: &Db, principal: &Principal) -> Result<Vec<String>> {
-    let (id, kind) = (principal.id.clone(), principal.kind);
-    db.read(move |c| match kind {
-        PrincipalKind::User => roles::effective_patterns_of_user(c, &id),
-        PrincipalKind::Agent => roles::effective_patterns_of_agent(c, &id),
-    })
-    .await
+/// assignments, inheritance included (from the principal cache).
+pub async fn patterns_of(
+    principals: &PrincipalCache,
+    db: &Db,
+    audit: &Audit,
+    principal: &Principal,
+) -> Result<Vec<String>> {
+    Ok(principals
+        .get(db, audit, principal.kind, &principal.id)
+        .await?
+        .map(|s| s.patterns.clone())
+        .unwrap_or_default())
 }
 
 /// `Ok` when the principal holds `permission`, otherwise `Forbidden`
 /// naming the missing permission.
-pub async fn require(db: &Db, principal: &Principal, permission: &str) -> Result<()> {
-    let patterns = patterns_of(db, principal).await?;
+pub async fn require(
+    principals: &PrincipalCache,
+    db: &Db,
+    audit: &Audit,
+    principal: &Principal,
+    permission: &str,
+) -> Result<()> {
+    let patterns = patterns_of(principals, db, audit, principal).await?;
     if patterns::any_grants(&patterns, permission) {
         Ok(())
     } else {

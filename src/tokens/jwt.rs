@@ -5,9 +5,15 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{decode, decode_header, encode, Algorithm, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use super::cache::{self, TokenCache};
 use super::keys::SigningKeys;
-use crate::db::{self, tokens as repo, Db};
+use crate::audit::Audit;
+use crate::db::{self, Db};
 use crate::error::Result;
+use crate::identity::principals::{PrincipalCache, PrincipalState};
+use crate::identity::PrincipalKind;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 pub const LEEWAY_SECS: u64 = 30;
@@ -116,37 +122,64 @@ pub fn verify_offline(
         })
 }
 
-/// Full check: offline checks, then revocation and the agent's state.
+/// Full check: offline checks (or a cached earlier verification of the
+/// same token), then revocation and the agent's state, all from memory in
+/// the common case.
 pub async fn verify(
-    db: &Db,
-    keys: &SigningKeys,
+    ctx: &VerifyContext<'_>,
     token: &str,
-    issuer: &str,
     audience: &str,
-) -> Result<std::result::Result<Claims, TokenFailure>> {
-    let claims = match verify_offline(keys, token, issuer, audience) {
-        Ok(c) => c,
-        Err(f) => return Ok(Err(f)),
+) -> Result<std::result::Result<(Arc<Claims>, Arc<PrincipalState>), TokenFailure>> {
+    let key = cache::cache_key(audience, token);
+    let now = now_secs();
+    let claims = match ctx.cache.verified(&key) {
+        Some(c) => {
+            let leeway = LEEWAY_SECS as i64;
+            if c.exp + leeway < now {
+                return Ok(Err(TokenFailure::Expired));
+            }
+            if c.nbf - leeway > now {
+                return Ok(Err(TokenFailure::NotYetValid));
+            }
+            c
+        }
+        None => match verify_offline(ctx.keys, token, ctx.issuer, audience) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                ctx.cache.remember(key, c.clone());
+                c
+            }
+            Err(f) => return Ok(Err(f)),
+        },
     };
-    let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
-    let (revoked, state) = db
-        .read(move |c| {
-            Ok((
-                repo::is_revoked(c, &jti)?,
-                repo::agent_token_state(c, &sub)?,
-            ))
-        })
-        .await?;
-    if revoked {
+    if ctx.cache.is_revoked(ctx.db, ctx.audit, &claims.jti).await? {
         return Ok(Err(TokenFailure::Revoked));
     }
+    let state = ctx
+        .principals
+        .get(ctx.db, ctx.audit, PrincipalKind::Agent, &claims.sub)
+        .await?;
     match state {
-        None | Some((false, _)) => Ok(Err(TokenFailure::AgentDisabled)),
-        Some((true, Some(cutoff))) if claims.iat * 1000 < cutoff => {
+        None => Ok(Err(TokenFailure::AgentDisabled)),
+        Some(s) if !s.enabled => Ok(Err(TokenFailure::AgentDisabled)),
+        Some(s)
+            if s.tokens_not_before
+                .is_some_and(|cutoff| claims.iat * 1000 < cutoff) =>
+        {
             Ok(Err(TokenFailure::AgentQuarantined))
         }
-        Some(_) => Ok(Ok(claims)),
+        Some(s) => Ok(Ok((claims, s))),
     }
+}
+
+/// What verification reads.
+pub struct VerifyContext<'a> {
+    pub db: &'a Db,
+    pub audit: &'a Audit,
+    pub keys: &'a SigningKeys,
+    pub cache: &'a TokenCache,
+    pub principals: &'a PrincipalCache,
+    pub issuer: &'a str,
 }
 
 /// Seconds since the epoch.

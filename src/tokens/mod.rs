@@ -1,6 +1,7 @@
 //! Tokens: signing keys and the JWKS, JWT access tokens, and the OAuth 2.0
 //! client-credentials grant with introspection and revocation.
 
+pub mod cache;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;

@@ -6,12 +6,14 @@
 
 use serde::Serialize;
 
+use super::cache::TokenCache;
 use super::jwt::{self, Claims};
 use super::keys::SigningKeys;
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::{tokens as repo, Db};
 use crate::error::Error;
 use crate::identity::api_keys::{self, KeyCheck};
+use crate::identity::principals::{PrincipalCache, PrincipalState};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac::{self, patterns};
 
@@ -71,6 +73,8 @@ pub struct Issuer<'a> {
     pub db: &'a Db,
     pub audit: &'a Audit,
     pub keys: &'a SigningKeys,
+    pub cache: &'a TokenCache,
+    pub principals: &'a PrincipalCache,
     /// `iss`, and the default audience (the appliance itself).
     pub issuer: &'a str,
     pub lifetime_secs: i64,
@@ -100,6 +104,27 @@ fn valid_resource(r: &str) -> bool {
 }
 
 impl Issuer<'_> {
+    pub fn verify_context(&self) -> jwt::VerifyContext<'_> {
+        jwt::VerifyContext {
+            db: self.db,
+            audit: self.audit,
+            keys: self.keys,
+            cache: self.cache,
+            principals: self.principals,
+            issuer: self.issuer,
+        }
+    }
+
+    /// Verifies an access token meant for the appliance itself.
+    pub async fn verify(
+        &self,
+        token: &str,
+    ) -> crate::error::Result<
+        Result<(std::sync::Arc<Claims>, std::sync::Arc<PrincipalState>), jwt::TokenFailure>,
+    > {
+        jwt::verify(&self.verify_context(), token, self.issuer).await
+    }
+
     /// Authenticates an agent as an OAuth client; refusals are audited.
     pub async fn authenticate_client(
         &self,
@@ -156,7 +181,7 @@ impl Issuer<'_> {
             actor_name: Some(agent.name.clone()),
             ..ctx.clone()
         };
-        let held = rbac::patterns_of(self.db, &agent).await?;
+        let held = rbac::patterns_of(self.principals, self.db, self.audit, &agent).await?;
         let granted: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
             None => held.clone(),
             Some(s) => {
@@ -227,9 +252,10 @@ impl Issuer<'_> {
         };
         // The audience read unverified is only used to pick the audience
         // to verify against; the signature check below covers it.
-        Ok(jwt::verify(self.db, self.keys, token, self.issuer, &aud)
+        Ok(jwt::verify(&self.verify_context(), token, &aud)
             .await?
-            .ok())
+            .ok()
+            .map(|(claims, _)| (*claims).clone()))
     }
 
     /// RFC 7009: revokes an access token if it is valid and `allowed` says

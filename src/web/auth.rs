@@ -22,7 +22,6 @@ use crate::identity::api_keys;
 use crate::identity::sessions::{self, ActiveSession};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac;
-use crate::tokens::jwt;
 
 /// A logged-in browser session.
 pub struct SessionUser {
@@ -142,26 +141,25 @@ async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
                 }
             }
         }
-        Some(c) if c.matches('.').count() == 2 => {
-            match jwt::verify(&st.db, &st.signing_keys, c, &st.issuer_url, &st.issuer_url).await? {
-                Ok(claims) => {
-                    let agent = crate::identity::agents::get(&st.db, &claims.sub).await?;
-                    let principal = Principal {
-                        kind: PrincipalKind::Agent,
-                        id: agent.id,
-                        name: agent.name,
-                    };
-                    let ctx = audit_context(req, Some(&principal));
-                    return Ok(Caller {
-                        principal,
-                        scope: Some(claims.scopes()),
-                        method: AuthMethod::Jwt { jti: claims.jti },
-                        ctx,
-                    });
-                }
-                Err(f) => (refuse(f.as_str(), None), "invalid access token"),
+        Some(c) if c.matches('.').count() == 2 => match st.issuer().verify(c).await? {
+            Ok((claims, agent)) => {
+                let principal = Principal {
+                    kind: PrincipalKind::Agent,
+                    id: agent.id.clone(),
+                    name: agent.name.clone(),
+                };
+                let ctx = audit_context(req, Some(&principal));
+                return Ok(Caller {
+                    principal,
+                    scope: Some(claims.scopes()),
+                    method: AuthMethod::Jwt {
+                        jti: claims.jti.clone(),
+                    },
+                    ctx,
+                });
             }
-        }
+            Err(f) => (refuse(f.as_str(), None), "invalid access token"),
+        },
         Some(_) => (
             refuse("unrecognised_credential", None),
             "invalid bearer credential",
@@ -202,7 +200,14 @@ impl Caller {
             .as_ref()
             .is_none_or(|s| rbac::patterns::any_grants(s, permission));
         let decision = if in_scope {
-            rbac::require(&st.db, &self.principal, permission).await
+            rbac::require(
+                &st.principals,
+                &st.db,
+                &st.audit,
+                &self.principal,
+                permission,
+            )
+            .await
         } else {
             Err(crate::error::Error::Forbidden(format!(
                 "the token's scope does not include {permission}"

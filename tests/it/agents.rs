@@ -199,6 +199,9 @@ async fn keys_are_shown_once_and_authenticate_the_agent() {
         [id],
     )
     .unwrap();
+    // A change made behind the appliance's back (role assignments get
+    // their API with RBAC) must mark its cached view stale.
+    s.running().app.audit.changed();
     let me: Value = me_with(&s, &format!("Bearer {key}"))
         .await
         .json()

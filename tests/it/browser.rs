@@ -532,9 +532,10 @@ async fn chromium_manages_users_agents_and_keys() {
         .click()
         .await
         .unwrap();
+    // The page reloads after the rotation; wait for the second key's row.
     b.wait()
         .at_most(wait)
-        .for_element(Locator::Id("signing-keys-table"))
+        .for_element(Locator::Css("#signing-keys-table tbody tr:nth-child(2)"))
         .await
         .unwrap();
     let rows = b

@@ -4,8 +4,7 @@ use actix_web::{get, web, HttpRequest};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::roles;
-use crate::identity::{Principal, PrincipalKind};
+use crate::identity::Principal;
 use crate::rbac;
 use crate::web::auth::Caller;
 use crate::web::problem::{ApiError, Problem};
@@ -30,7 +29,13 @@ pub struct Me {
 pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiError> {
     let st = state::of(&req);
     let principal = caller.principal;
-    let mut permissions = rbac::patterns_of(&st.db, &principal).await?;
+    let state = st
+        .principals
+        .get(&st.db, &st.audit, principal.kind, &principal.id)
+        .await?;
+    let (roles, mut permissions) = state
+        .map(|s| (s.roles.clone(), s.patterns.clone()))
+        .unwrap_or_default();
     if let Some(scope) = &caller.scope {
         // A token grants only what it carries of what the caller holds.
         permissions = scope
@@ -39,14 +44,6 @@ pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiEr
             .cloned()
             .collect();
     }
-    let (id, kind) = (principal.id.clone(), principal.kind);
-    let roles = st
-        .db
-        .read(move |c| match kind {
-            PrincipalKind::User => roles::unscoped_roles_of_user(c, &id),
-            PrincipalKind::Agent => roles::unscoped_roles_of_agent(c, &id),
-        })
-        .await?;
     Ok(web::Json(Me {
         principal,
         roles,

@@ -1,0 +1,110 @@
+//! An in-memory view of principals for the request path: enabled flag,
+//! quarantine cut-off, roles and permission patterns, loaded from the
+//! database on a miss.
+//!
+//! Entries are stale when the audit writer's change generation moved
+//! (every change goes through an audited transaction) or after a short TTL
+//! (changes made by another process, such as the CLI). So a role edit, a
+//! disable or a quarantine is visible to the very next request.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::PrincipalKind;
+use crate::audit::Audit;
+use crate::db::{agents, roles, users, Db};
+use crate::error::Result;
+
+const TTL: Duration = Duration::from_secs(5);
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug)]
+pub struct PrincipalState {
+    pub kind: PrincipalKind,
+    pub id: String,
+    pub name: String,
+    pub enabled: bool,
+    /// Tokens issued before this time (ms) are void (quarantine).
+    pub tokens_not_before: Option<i64>,
+    pub roles: Vec<String>,
+    pub patterns: Vec<String>,
+}
+
+struct Entry {
+    generation: u64,
+    loaded: Instant,
+    state: Option<Arc<PrincipalState>>,
+}
+
+#[derive(Clone, Default)]
+pub struct PrincipalCache {
+    map: Arc<RwLock<HashMap<(PrincipalKind, String), Entry>>>,
+}
+
+impl PrincipalCache {
+    /// The principal's current state; `None` when it does not exist.
+    pub async fn get(
+        &self,
+        db: &Db,
+        audit: &Audit,
+        kind: PrincipalKind,
+        id: &str,
+    ) -> Result<Option<Arc<PrincipalState>>> {
+        let generation = audit.generation();
+        let key = (kind, id.to_string());
+        if let Ok(map) = self.map.read() {
+            if let Some(e) = map.get(&key) {
+                if e.generation == generation && e.loaded.elapsed() < TTL {
+                    return Ok(e.state.clone());
+                }
+            }
+        }
+        let id = id.to_string();
+        let state = db.read(move |c| load(c, kind, &id)).await?.map(Arc::new);
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(
+                key,
+                Entry {
+                    generation,
+                    loaded: Instant::now(),
+                    state: state.clone(),
+                },
+            );
+        }
+        Ok(state)
+    }
+}
+
+fn load(c: &rusqlite::Connection, kind: PrincipalKind, id: &str) -> Result<Option<PrincipalState>> {
+    Ok(match kind {
+        PrincipalKind::Agent => match agents::by_id(c, id)? {
+            None => None,
+            Some(a) => Some(PrincipalState {
+                kind,
+                roles: roles::unscoped_roles_of_agent(c, id)?,
+                patterns: roles::effective_patterns_of_agent(c, id)?,
+                tokens_not_before: crate::db::tokens::agent_token_state(c, id)?
+                    .and_then(|(_, t)| t),
+                id: a.id,
+                name: a.name,
+                enabled: a.enabled,
+            }),
+        },
+        PrincipalKind::User => match users::by_id(c, id)? {
+            None => None,
+            Some(u) => Some(PrincipalState {
+                kind,
+                roles: roles::unscoped_roles_of_user(c, id)?,
+                patterns: roles::effective_patterns_of_user(c, id)?,
+                tokens_not_before: None,
+                id: u.id,
+                name: u.username,
+                enabled: u.enabled,
+            }),
+        },
+    })
+}

@@ -1,0 +1,67 @@
+//! Caches that keep token verification off the database and off the CPU on
+//! the request path: tokens already verified (keyed by the SHA-256 of the
+//! expected audience and the token), and the set of revoked token ids,
+//! reloaded only when the audit writer's change generation moves.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+
+use sha2::{Digest, Sha256};
+
+use super::jwt::Claims;
+use crate::audit::Audit;
+use crate::db::Db;
+use crate::error::Result;
+
+const MAX_VERIFIED: usize = 100_000;
+
+#[derive(Clone, Default)]
+pub struct TokenCache {
+    verified: Arc<RwLock<HashMap<[u8; 32], Arc<Claims>>>>,
+    revoked: Arc<RwLock<(u64, HashSet<String>)>>,
+}
+
+pub fn cache_key(audience: &str, token: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(audience.as_bytes());
+    h.update([0]);
+    h.update(token.as_bytes());
+    h.finalize().into()
+}
+
+impl TokenCache {
+    pub fn verified(&self, key: &[u8; 32]) -> Option<Arc<Claims>> {
+        self.verified.read().ok()?.get(key).cloned()
+    }
+
+    pub fn remember(&self, key: [u8; 32], claims: Arc<Claims>) {
+        if let Ok(mut map) = self.verified.write() {
+            if map.len() >= MAX_VERIFIED {
+                let now = super::jwt::now_secs();
+                map.retain(|_, c| c.exp > now);
+                if map.len() >= MAX_VERIFIED {
+                    map.clear();
+                }
+            }
+            map.insert(key, claims);
+        }
+    }
+
+    /// Whether `jti` was revoked; the set is re-read after any change.
+    pub async fn is_revoked(&self, db: &Db, audit: &Audit, jti: &str) -> Result<bool> {
+        let generation = audit.generation();
+        if let Ok(r) = self.revoked.read() {
+            if r.0 == generation {
+                return Ok(r.1.contains(jti));
+            }
+        }
+        let set = db
+            .read(|c| crate::db::tokens::revoked_ids(c, crate::db::now_ms()))
+            .await?;
+        let hit = set.contains(jti);
+        if let Ok(mut r) = self.revoked.write() {
+            *r = (generation, set);
+        }
+        Ok(hit)
+    }
+}
