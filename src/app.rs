@@ -8,6 +8,7 @@ use crate::audit::Audit;
 use crate::config::Config;
 use crate::crypto::{DerivedKey, MasterKey};
 use crate::db::Db;
+use crate::identity::api_keys::{ApiKeyCache, KeyLookup};
 use crate::identity::login::LockoutPolicy;
 use crate::identity::passwords::Hasher;
 use crate::identity::principals::PrincipalCache;
@@ -34,6 +35,7 @@ pub struct App {
     pub signing_keys: SigningKeys,
     pub token_cache: TokenCache,
     pub principals: PrincipalCache,
+    pub api_key_cache: ApiKeyCache,
     pub status: Arc<RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
@@ -49,6 +51,7 @@ impl App {
             signing_keys: SigningKeys::new(master_key.derive(crate::tokens::keys::WRAP_KEY_LABEL)),
             token_cache: TokenCache::default(),
             principals: PrincipalCache::default(),
+            api_key_cache: ApiKeyCache::default(),
             csrf_key: Arc::new(master_key.derive(CSRF_KEY_LABEL)),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
@@ -69,8 +72,21 @@ impl App {
             keys: &self.signing_keys,
             cache: &self.token_cache,
             principals: &self.principals,
+            api_keys: &self.api_key_cache,
             issuer: self.issuer_url.as_str(),
             lifetime_secs: i64::from(self.config.tokens.lifetime_seconds),
+        }
+    }
+}
+
+impl App {
+    /// What API-key verification reads.
+    pub fn key_lookup(&self) -> KeyLookup<'_> {
+        KeyLookup {
+            db: &self.db,
+            audit: &self.audit,
+            principals: &self.principals,
+            cache: &self.api_key_cache,
         }
     }
 }

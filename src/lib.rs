@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod crypto;

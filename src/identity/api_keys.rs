@@ -10,6 +10,12 @@ use zeroize::Zeroizing;
 use super::{Principal, PrincipalKind};
 use crate::audit::{Audit, Context, Outcome};
 use crate::crypto::{constant_time_eq, hex, random, sha256_hex};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use super::principals::PrincipalCache;
+use crate::cache::GenerationCache;
 use crate::db::{self, agents, api_keys, users, Db};
 use crate::error::{Error, Result};
 
@@ -205,8 +211,70 @@ pub enum KeyCheck {
     },
 }
 
+/// Key rows for the request path, re-read when the audit writer's change
+/// generation moves (every create and revoke is an audited change) or
+/// after a short TTL. `last_used_at` is tracked here and written at most
+/// once a minute per key.
+#[derive(Clone)]
+pub struct ApiKeyCache {
+    rows: GenerationCache<ApiKeyRow>,
+    touched: Arc<RwLock<HashMap<String, i64>>>,
+}
+
+const CACHE_MAX: usize = 100_000;
+
+impl Default for ApiKeyCache {
+    fn default() -> Self {
+        ApiKeyCache {
+            rows: GenerationCache::new(Duration::from_secs(5), CACHE_MAX),
+            touched: Arc::default(),
+        }
+    }
+}
+
+impl ApiKeyCache {
+    async fn row(&self, db: &Db, audit: &Audit, id: &str) -> Result<Option<Arc<ApiKeyRow>>> {
+        let generation = audit.generation();
+        if let Some(row) = self.rows.fresh(generation, id) {
+            return Ok(row);
+        }
+        let key = id.to_string();
+        let row = db
+            .read(move |c| api_keys::by_id(c, &key))
+            .await?
+            .map(Arc::new);
+        self.rows.put(generation, id.to_string(), row.clone());
+        Ok(row)
+    }
+
+    /// True when `last_used_at` is due for a write (and records the use).
+    fn due_for_touch(&self, id: &str, stored: Option<i64>, now: i64) -> bool {
+        let Ok(mut t) = self.touched.write() else {
+            return false;
+        };
+        if t.len() >= CACHE_MAX {
+            t.clear();
+        }
+        let last = t.get(id).copied().or(stored);
+        if last.is_none_or(|l| now - l >= TOUCH_EVERY_MS) {
+            t.insert(id.to_string(), now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What key verification reads.
+pub struct KeyLookup<'a> {
+    pub db: &'a Db,
+    pub audit: &'a Audit,
+    pub principals: &'a PrincipalCache,
+    pub cache: &'a ApiKeyCache,
+}
+
 /// Checks a presented key. Succeeds only for a live key of an enabled owner.
-pub async fn authenticate(db: &Db, key: &str) -> Result<KeyCheck> {
+pub async fn authenticate(lookup: &KeyLookup<'_>, key: &str) -> Result<KeyCheck> {
     let Some((id, secret)) = parse(key) else {
         return Ok(KeyCheck::Refused {
             reason: KeyFailure::Malformed,
@@ -214,61 +282,60 @@ pub async fn authenticate(db: &Db, key: &str) -> Result<KeyCheck> {
         });
     };
     let presented = sha256_hex(secret.as_bytes());
-    let id = id.to_string();
     let now = db::now_ms();
-    let refused = |reason, id: &str| {
+    let refused = |reason| {
         Ok(KeyCheck::Refused {
             reason,
             key_id: Some(id.to_string()),
         })
     };
-    let found = {
-        let id = id.clone();
-        db.read(move |c| {
-            let Some(k) = api_keys::by_id(c, &id)? else {
-                return Ok(None);
-            };
-            let owner =
-                match (&k.agent_id, &k.user_id) {
-                    (Some(a), _) => agents::by_id(c, a)?
-                        .map(|a| (PrincipalKind::Agent, a.id, a.name, a.enabled)),
-                    (_, Some(u)) => users::by_id(c, u)?
-                        .map(|u| (PrincipalKind::User, u.id, u.username, u.enabled)),
-                    _ => None,
-                };
-            Ok(Some((k, owner)))
-        })
-        .await?
-    };
-    let Some((k, owner)) = found else {
-        return refused(KeyFailure::UnknownKey, &id);
+    let Some(k) = lookup.cache.row(lookup.db, lookup.audit, id).await? else {
+        return refused(KeyFailure::UnknownKey);
     };
     if !constant_time_eq(k.secret_hash.as_bytes(), presented.as_bytes()) {
-        return refused(KeyFailure::WrongSecret, &id);
+        return refused(KeyFailure::WrongSecret);
     }
     if k.revoked_at.is_some() {
-        return refused(KeyFailure::Revoked, &id);
+        return refused(KeyFailure::Revoked);
     }
     if k.expires_at.is_some_and(|t| t <= now) {
-        return refused(KeyFailure::Expired, &id);
+        return refused(KeyFailure::Expired);
     }
-    let Some((kind, owner_id, name, enabled)) = owner else {
-        return refused(KeyFailure::UnknownKey, &id);
+    let owner = match (&k.agent_id, &k.user_id) {
+        (Some(a), _) => {
+            lookup
+                .principals
+                .get(lookup.db, lookup.audit, PrincipalKind::Agent, a)
+                .await?
+        }
+        (_, Some(u)) => {
+            lookup
+                .principals
+                .get(lookup.db, lookup.audit, PrincipalKind::User, u)
+                .await?
+        }
+        _ => None,
     };
-    if !enabled {
-        return refused(KeyFailure::OwnerDisabled, &id);
+    let Some(owner) = owner else {
+        return refused(KeyFailure::UnknownKey);
+    };
+    if !owner.enabled {
+        return refused(KeyFailure::OwnerDisabled);
     }
-    if k.last_used_at.is_none_or(|t| now - t >= TOUCH_EVERY_MS) {
-        let kid = id.clone();
-        db.write(move |tx| api_keys::touch(tx, &kid, now)).await?;
+    if lookup.cache.due_for_touch(id, k.last_used_at, now) {
+        let kid = id.to_string();
+        lookup
+            .db
+            .write(move |tx| api_keys::touch(tx, &kid, now))
+            .await?;
     }
     Ok(KeyCheck::Valid {
         principal: Principal {
-            kind,
-            id: owner_id,
-            name,
+            kind: owner.kind,
+            id: owner.id.clone(),
+            name: owner.name.clone(),
         },
-        key_id: id,
+        key_id: id.to_string(),
     })
 }
 

@@ -7,12 +7,12 @@
 //! (changes made by another process, such as the CLI). So a role edit, a
 //! disable or a quarantine is visible to the very next request.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::PrincipalKind;
 use crate::audit::Audit;
+use crate::cache::GenerationCache;
 use crate::db::{agents, roles, users, Db};
 use crate::error::Result;
 
@@ -31,15 +31,18 @@ pub struct PrincipalState {
     pub patterns: Vec<String>,
 }
 
-struct Entry {
-    generation: u64,
-    loaded: Instant,
-    state: Option<Arc<PrincipalState>>,
+/// Principal states by `type:id`.
+#[derive(Clone)]
+pub struct PrincipalCache {
+    states: GenerationCache<PrincipalState>,
 }
 
-#[derive(Clone, Default)]
-pub struct PrincipalCache {
-    map: Arc<RwLock<HashMap<(PrincipalKind, String), Entry>>>,
+impl Default for PrincipalCache {
+    fn default() -> Self {
+        PrincipalCache {
+            states: GenerationCache::new(TTL, MAX_ENTRIES),
+        }
+    }
 }
 
 impl PrincipalCache {
@@ -52,29 +55,13 @@ impl PrincipalCache {
         id: &str,
     ) -> Result<Option<Arc<PrincipalState>>> {
         let generation = audit.generation();
-        let key = (kind, id.to_string());
-        if let Ok(map) = self.map.read() {
-            if let Some(e) = map.get(&key) {
-                if e.generation == generation && e.loaded.elapsed() < TTL {
-                    return Ok(e.state.clone());
-                }
-            }
+        let key = format!("{kind:?}:{id}");
+        if let Some(state) = self.states.fresh(generation, &key) {
+            return Ok(state);
         }
         let id = id.to_string();
         let state = db.read(move |c| load(c, kind, &id)).await?.map(Arc::new);
-        if let Ok(mut map) = self.map.write() {
-            if map.len() >= MAX_ENTRIES {
-                map.clear();
-            }
-            map.insert(
-                key,
-                Entry {
-                    generation,
-                    loaded: Instant::now(),
-                    state: state.clone(),
-                },
-            );
-        }
+        self.states.put(generation, key, state.clone());
         Ok(state)
     }
 }

@@ -12,7 +12,7 @@ use super::keys::SigningKeys;
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::{tokens as repo, Db};
 use crate::error::Error;
-use crate::identity::api_keys::{self, KeyCheck};
+use crate::identity::api_keys::{self, ApiKeyCache, KeyCheck};
 use crate::identity::principals::{PrincipalCache, PrincipalState};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac::{self, patterns};
@@ -75,6 +75,7 @@ pub struct Issuer<'a> {
     pub keys: &'a SigningKeys,
     pub cache: &'a TokenCache,
     pub principals: &'a PrincipalCache,
+    pub api_keys: &'a ApiKeyCache,
     /// `iss`, and the default audience (the appliance itself).
     pub issuer: &'a str,
     pub lifetime_secs: i64,
@@ -140,7 +141,13 @@ impl Issuer<'_> {
                     creds.client_id.chars().take(64).collect::<String>(),
                 )
         };
-        let reason = match api_keys::authenticate(self.db, &creds.client_secret).await? {
+        let lookup = api_keys::KeyLookup {
+            db: self.db,
+            audit: self.audit,
+            principals: self.principals,
+            cache: self.api_keys,
+        };
+        let reason = match api_keys::authenticate(&lookup, &creds.client_secret).await? {
             KeyCheck::Valid { principal, .. }
                 if principal.kind == PrincipalKind::Agent && principal.id == creds.client_id =>
             {

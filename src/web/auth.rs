@@ -126,7 +126,7 @@ async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
             "the Authorization header must be `Bearer <credential>`",
         ),
         Some(c) if c.starts_with(api_keys::PREFIX) => {
-            match api_keys::authenticate(&st.db, c).await? {
+            match api_keys::authenticate(&st.key_lookup(), c).await? {
                 api_keys::KeyCheck::Valid { principal, key_id } => {
                     let ctx = audit_context(req, Some(&principal));
                     return Ok(Caller {
