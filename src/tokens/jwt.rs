@@ -2,7 +2,7 @@
 //! the cached key set, then against revocation and the agent's state.
 
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{decode, decode_header, encode, Algorithm, Header, Validation};
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
@@ -72,14 +72,22 @@ impl TokenFailure {
     }
 }
 
-/// Signs `claims` with the active key.
+/// Signs `claims` with the active key: a compact JWS (RFC 7515) with
+/// header `{"alg":"EdDSA","typ":"at+jwt","kid":...}` (RFC 9068 type).
 pub fn sign(keys: &SigningKeys, claims: &Claims) -> Result<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use ed25519_dalek::Signer;
     let (kid, key) = keys.active()?;
-    let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some(kid);
-    header.typ = Some("at+jwt".into());
-    encode(&header, claims, &key)
-        .map_err(|e| crate::error::Error::internal(format!("signing a token: {e}")))
+    let header = serde_json::json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid});
+    let payload = serde_json::to_vec(claims).map_err(crate::error::Error::internal)?;
+    let mut token = URL_SAFE_NO_PAD.encode(header.to_string());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(payload));
+    let signature = key.sign(token.as_bytes());
+    token.push('.');
+    token.push_str(&URL_SAFE_NO_PAD.encode(signature.to_bytes()));
+    Ok(token)
 }
 
 /// Checks signature, algorithm, kid, time window, issuer and audience

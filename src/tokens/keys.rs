@@ -7,7 +7,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -19,12 +19,6 @@ use crate::error::{Error, Result};
 /// HKDF label of the key that wraps signing keys at rest.
 pub const WRAP_KEY_LABEL: &str = "signing-key-wrap";
 
-/// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410); the 32-byte seed
-/// follows.
-const PKCS8_ED25519_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
-
 /// One key as the verifier and the JWKS need it.
 #[derive(Clone)]
 pub struct KeyEntry {
@@ -32,8 +26,9 @@ pub struct KeyEntry {
     /// base64url public key (JWK `x`).
     pub x: String,
     pub decoding: DecodingKey,
-    /// Present for the active key only.
-    pub encoding: Option<Arc<EncodingKey>>,
+    /// Present for the active key only (the expanded key, so signing does
+    /// not re-derive it per token; wiped on drop).
+    pub signing: Option<Arc<ed25519_dalek::SigningKey>>,
     pub created_at: i64,
     pub retired_at: Option<i64>,
     pub publish_until: Option<i64>,
@@ -110,11 +105,9 @@ impl SigningKeys {
         let public = URL_SAFE_NO_PAD.decode(&r.public_key).map_err(|_| {
             Error::internal(format!("signing key {} has a malformed public key", r.kid))
         })?;
-        let encoding = if r.retired_at.is_none() {
+        let signing = if r.retired_at.is_none() {
             let seed = self.unwrap_seed(&r.kid, &r.private_key)?;
-            let mut der = Zeroizing::new(PKCS8_ED25519_PREFIX.to_vec());
-            der.extend_from_slice(seed.as_ref());
-            Some(Arc::new(EncodingKey::from_ed_der(&der)))
+            Some(Arc::new(ed25519_dalek::SigningKey::from_bytes(&seed)))
         } else {
             None
         };
@@ -122,7 +115,7 @@ impl SigningKeys {
             kid: r.kid.clone(),
             x: r.public_key.clone(),
             decoding: DecodingKey::from_ed_der(&public),
-            encoding,
+            signing,
             created_at: r.created_at,
             retired_at: r.retired_at,
             publish_until: r.publish_until,
@@ -210,15 +203,15 @@ impl SigningKeys {
         Ok(kid)
     }
 
-    /// The active key (kid and encoding key).
-    pub fn active(&self) -> Result<(String, Arc<EncodingKey>)> {
+    /// The active key (kid and signing key).
+    pub fn active(&self) -> Result<(String, Arc<ed25519_dalek::SigningKey>)> {
         let cache = self
             .cache
             .read()
             .map_err(|_| Error::internal("signing key cache poisoned"))?;
         cache
             .iter()
-            .find_map(|e| e.encoding.clone().map(|k| (e.kid.clone(), k)))
+            .find_map(|e| e.signing.clone().map(|k| (e.kid.clone(), k)))
             .ok_or_else(|| Error::Unavailable("no active signing key".into()))
     }
 
