@@ -285,3 +285,15 @@ pub fn newest_before(conn: &Connection, before: i64) -> rusqlite::Result<Option<
     )
     .optional()
 }
+
+/// Failed authentication attempts (password logins, bearer credentials,
+/// OAuth client authentication) recorded at or after `since`.
+pub fn count_failed_auth(conn: &Connection, since: i64) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM audit_log
+         WHERE at >= ?1 AND outcome = 'failure'
+           AND action IN ('auth.login', 'auth.bearer', 'oauth.token', 'oauth.introspect', 'oauth.revoke')",
+        [since],
+        |r| r.get(0),
+    )?)
+}

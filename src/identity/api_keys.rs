@@ -204,6 +204,8 @@ pub enum KeyCheck {
     Valid {
         principal: Principal,
         key_id: String,
+        /// First use of this key in the current minute: record it.
+        first_use_in_window: bool,
     },
     Refused {
         reason: KeyFailure,
@@ -322,7 +324,8 @@ pub async fn authenticate(lookup: &KeyLookup<'_>, key: &str) -> Result<KeyCheck>
     if !owner.enabled {
         return refused(KeyFailure::OwnerDisabled);
     }
-    if lookup.cache.due_for_touch(id, k.last_used_at, now) {
+    let first_use_in_window = lookup.cache.due_for_touch(id, k.last_used_at, now);
+    if first_use_in_window {
         let kid = id.to_string();
         lookup
             .db
@@ -330,6 +333,7 @@ pub async fn authenticate(lookup: &KeyLookup<'_>, key: &str) -> Result<KeyCheck>
             .await?;
     }
     Ok(KeyCheck::Valid {
+        first_use_in_window,
         principal: Principal {
             kind: owner.kind,
             id: owner.id.clone(),

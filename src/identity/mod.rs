@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod api_keys;
+pub mod auth_stats;
 pub mod bootstrap;
 pub mod login;
 pub mod passwords;

@@ -18,6 +18,8 @@ const MAX_VERIFIED: usize = 100_000;
 #[derive(Clone, Default)]
 pub struct TokenCache {
     verified: Arc<RwLock<HashMap<[u8; 32], Arc<Claims>>>>,
+    /// When each token's use was last recorded in the audit log.
+    audited: Arc<RwLock<HashMap<String, i64>>>,
     revoked: Arc<RwLock<(u64, HashSet<String>)>>,
 }
 
@@ -44,6 +46,24 @@ impl TokenCache {
                 }
             }
             map.insert(key, claims);
+        }
+    }
+
+    /// True at a token's first use in each minute (the use is then
+    /// recorded in the audit log).
+    pub fn due_for_audit(&self, jti: &str, now_ms: i64) -> bool {
+        let Ok(mut m) = self.audited.write() else {
+            return false;
+        };
+        if m.len() >= MAX_VERIFIED {
+            m.clear();
+        }
+        match m.get(jti) {
+            Some(t) if now_ms - t < 60_000 => false,
+            _ => {
+                m.insert(jti.to_string(), now_ms);
+                true
+            }
         }
     }
 

@@ -103,7 +103,9 @@ impl FromRequest for MaybeSession {
 }
 
 /// Authenticates `Authorization: Bearer <credential>`. Every refusal is
-/// audited with its reason (never the credential) and answered 401.
+/// audited with its reason (never the credential) and answered 401; a
+/// credential's successful use is recorded once a minute (recording every
+/// call would put an audit commit on every API request).
 async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
     let st = state::of(req);
     let text = std::str::from_utf8(header).unwrap_or("");
@@ -127,8 +129,19 @@ async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
         ),
         Some(c) if c.starts_with(api_keys::PREFIX) => {
             match api_keys::authenticate(&st.key_lookup(), c).await? {
-                api_keys::KeyCheck::Valid { principal, key_id } => {
+                api_keys::KeyCheck::Valid {
+                    principal,
+                    key_id,
+                    first_use_in_window,
+                } => {
                     let ctx = audit_context(req, Some(&principal));
+                    if first_use_in_window {
+                        let ev = ctx
+                            .event("auth.bearer", Outcome::Success)
+                            .detail("method", "api_key")
+                            .detail("key_id", &key_id);
+                        st.audit.record(ev).await?;
+                    }
                     return Ok(Caller {
                         principal,
                         method: AuthMethod::ApiKey { key_id },

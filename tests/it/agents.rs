@@ -467,3 +467,38 @@ async fn users_have_personal_keys_and_no_key_is_stored_in_plaintext() {
         );
     }
 }
+
+#[tokio::test]
+async fn bearer_use_is_recorded_once_a_minute_and_failures_are_counted() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let a = create_agent(&s, &c, &csrf, "counted").await;
+    let key = new_key(&s, &c, &csrf, a["id"].as_str().unwrap()).await;
+    for _ in 0..5 {
+        assert_eq!(me_with(&s, &format!("Bearer {key}")).await.status(), 200);
+    }
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let successes: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'auth.bearer' AND outcome = 'success'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(successes, 1, "five calls in a minute, one record");
+    for _ in 0..3 {
+        me_with(&s, "Bearer agk_garbage").await;
+    }
+    post_login(&s, &client(), "admin", "wrong password!!").await;
+    let page = c
+        .get(s.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"failed-1m\">4<"), "{page}");
+    assert!(page.contains("id=\"locked-accounts\">0<"));
+    s.stop().await;
+}

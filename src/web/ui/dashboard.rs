@@ -8,6 +8,7 @@ use super::error::UiError;
 use super::layout::Layout;
 use super::render;
 use crate::db::{migrate, roles};
+use crate::identity::auth_stats::{self, AuthStats};
 use crate::web::auth::SessionUser;
 use crate::web::state;
 
@@ -21,6 +22,7 @@ struct DashboardPage {
     session_expires: String,
     version: &'static str,
     schema_version: u32,
+    auth: AuthStats,
 }
 
 #[get("/")]
@@ -36,6 +38,7 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
             ))
         })
         .await?;
+    let auth = auth_stats::current(&st.db).await?;
     let u = &user.session.user;
     let page = DashboardPage {
         layout: Layout::for_session("Dashboard", &user, "dashboard"),
@@ -45,6 +48,7 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         session_expires: crate::timefmt::rfc3339(user.session.expires_at),
         version: env!("CARGO_PKG_VERSION"),
         schema_version,
+        auth,
     };
     render(StatusCode::OK, &page)
 }
