@@ -362,7 +362,15 @@ fn run_backup(config: &Config, path: PathBuf, force: bool) -> Result<(), String>
     let report =
         backup::backup(&config.database_path(), &path, force).map_err(|e| e.to_string())?;
     // Recorded after the copy, so the copy does not contain its own record.
-    let (mut conn, key) = open_for_cli(config)?;
+    // The database exists and is live: no migration, and a generous wait
+    // for the write lock behind the server's own writes.
+    let (master_key, _) = server::load_master_key(config).map_err(|e| e.to_string())?;
+    let key = ChainKey::new(master_key.derive(chain::KEY_LABEL));
+    let pragmas = db::pool::Pragmas {
+        busy_timeout: std::time::Duration::from_secs(60),
+    };
+    let mut conn =
+        db::pool::open_single(&config.database_path(), pragmas).map_err(|e| e.to_string())?;
     let event = cli_context()
         .event("system.backup", Outcome::Success)
         .detail("path", report.path.display().to_string())

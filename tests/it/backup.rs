@@ -27,15 +27,23 @@ async fn backup_under_write_load_is_consistent_and_restorable() {
                     r.get(0)
                 })
                 .unwrap();
+            // Like a real writer: commits of 50 rows back to back, with a
+            // moment between them for other writers (tens of thousands of
+            // rows a second).
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) && i < 200_000 {
-                conn.execute(
-                    "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES (?1, ?2, 0, 0, 0)",
-                    rusqlite::params![format!("load-{i}"), uid],
-                )
-                .unwrap();
-                i += 1;
+                let tx = conn.unchecked_transaction().unwrap();
+                for _ in 0..50 {
+                    tx.execute(
+                        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at) VALUES (?1, ?2, 0, 0, 0)",
+                        rusqlite::params![format!("load-{i}"), uid],
+                    )
+                    .unwrap();
+                    i += 1;
+                }
+                tx.commit().unwrap();
                 written.store(i, Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
         })
     };
