@@ -473,3 +473,61 @@ async fn the_cli_rotates_the_signing_key_and_the_server_follows() {
     assert_eq!(n, 1);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn oauth_endpoints_are_rate_limited_per_ip() {
+    let s = TestServer::start_with(|c| c.tokens.rate_limit_per_minute = 3).await;
+    let (id, secret) = agent_with_role(&s, "agent_service").await;
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let res = token(&s, &id, &secret, &[]).await;
+        if res.status() == 429 {
+            assert!(res.headers().contains_key("retry-after"));
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "temporarily_unavailable");
+            statuses.push(429);
+        } else {
+            statuses.push(res.status().as_u16());
+        }
+    }
+    assert_eq!(statuses, vec![200, 200, 200, 429]);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_signing_key_rotates_on_schedule() {
+    let s = TestServer::start_with(|c| c.tokens.signing_key_rotation_days = 30).await;
+    let app = &s.running().app;
+    // A fresh key is not due.
+    agentry::scheduler::rotate_signing_key_if_due(app).await;
+    assert_eq!(app.signing_keys.entries().len(), 1);
+    // Age it past the rotation period.
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    conn.execute(
+        "UPDATE signing_keys SET created_at = created_at - 31 * 86400000",
+        [],
+    )
+    .unwrap();
+    app.signing_keys.reload(&app.db).await.unwrap();
+    agentry::scheduler::rotate_signing_key_if_due(app).await;
+    let entries = app.signing_keys.entries();
+    assert_eq!(entries.len(), 2);
+    assert!(entries[0].retired_at.is_none() && entries[1].retired_at.is_some());
+    // The retired key leaves the JWKS once its tokens have expired.
+    conn.execute(
+        "UPDATE signing_keys SET publish_until = 1 WHERE retired_at IS NOT NULL",
+        [],
+    )
+    .unwrap();
+    app.signing_keys.reload(&app.db).await.unwrap();
+    let jwks: Value = client()
+        .get(s.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    s.stop().await;
+}
