@@ -49,6 +49,20 @@ impl SessionUser {
         }
     }
 
+    /// The prelude of every state-changing page: the form's CSRF token,
+    /// then the permission. Returns the state for the handler.
+    pub async fn authorize_form(
+        &self,
+        req: &HttpRequest,
+        csrf_token: &str,
+        permission: &str,
+    ) -> Result<actix_web::web::Data<WebState>, UiError> {
+        self.check_csrf(req, csrf_token)?;
+        let st = state::of(req);
+        self.caller().require(&st, permission).await?;
+        Ok(st)
+    }
+
     /// Checks a submitted form token (and Fetch-Metadata) for this session.
     pub fn check_csrf(&self, req: &HttpRequest, submitted: &str) -> Result<(), UiError> {
         if csrf::is_cross_site(req) || !csrf::matches(&self.csrf, submitted) {

@@ -804,10 +804,7 @@ async fn when_the_audit_log_cannot_be_written_the_action_fails() {
 #[test]
 fn acknowledged_records_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let mut child = command()
         .current_dir(dir.path())
         .env("AGENTRY_LISTEN", format!("127.0.0.1:{port}"))
@@ -825,45 +822,8 @@ fn acknowledged_records_survive_kill_9() {
     let acked: Vec<String> = rt.block_on(async {
         let base = format!("http://127.0.0.1:{port}");
         let c = client();
-        for _ in 0..200 {
-            if c.get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        let page = c
-            .get(format!("{base}/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let token = form_csrf(&page);
-        let res = c
-            .post(format!("{base}/login"))
-            .form(&[
-                ("username", "admin"),
-                ("password", ADMIN_PASSWORD),
-                ("csrf_token", token.as_str()),
-            ])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303);
-        let home = c
-            .get(format!("{base}/"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let csrf = meta_csrf(&home);
+        wait_ready(&base).await;
+        let csrf = login_at(&base, &c, "admin", ADMIN_PASSWORD).await;
         let me: Value = c
             .get(format!("{base}/api/v1/me"))
             .send()

@@ -210,10 +210,7 @@ async fn admin_create_and_reset_password_read_stdin() {
 #[test]
 fn serve_prints_password_once_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let start = |dir: &std::path::Path| {
         command()
             .current_dir(dir)

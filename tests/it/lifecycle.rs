@@ -72,10 +72,7 @@ fn notifies_systemd_when_ready() {
 #[test]
 fn secrets_never_reach_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let log = dir.path().join("agentry.log");
     let child = command()
         .current_dir(dir.path())
@@ -96,16 +93,7 @@ fn secrets_never_reach_the_log() {
     let secrets: Vec<String> = rt.block_on(async {
         let base = format!("http://127.0.0.1:{port}");
         let c = client();
-        for _ in 0..200 {
-            if c.get(format!("{base}/readyz"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-            {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        wait_ready(&base).await;
         let page = c
             .get(format!("{base}/login"))
             .send()

@@ -98,15 +98,15 @@ pub fn meta_csrf(html: &str) -> String {
     html[start..start + html[start..].find('"').unwrap()].to_string()
 }
 
-/// Posts the login form; returns the response.
-pub async fn post_login(
-    server: &TestServer,
+/// Posts the login form of the server at `base`; returns the response.
+pub async fn post_login_at(
+    base: &str,
     c: &reqwest::Client,
     user: &str,
     password: &str,
 ) -> reqwest::Response {
     let page = c
-        .get(server.url("/login"))
+        .get(format!("{base}/login"))
         .send()
         .await
         .unwrap()
@@ -114,7 +114,7 @@ pub async fn post_login(
         .await
         .unwrap();
     let token = form_csrf(&page);
-    c.post(server.url("/login"))
+    c.post(format!("{base}/login"))
         .form(&[
             ("username", user),
             ("password", password),
@@ -125,12 +125,12 @@ pub async fn post_login(
         .unwrap()
 }
 
-/// Logs in and returns the session's CSRF token (for JSON calls).
-pub async fn login(server: &TestServer, c: &reqwest::Client, user: &str, password: &str) -> String {
-    let res = post_login(server, c, user, password).await;
+/// Logs in at `base` and returns the session's CSRF token (for JSON calls).
+pub async fn login_at(base: &str, c: &reqwest::Client, user: &str, password: &str) -> String {
+    let res = post_login_at(base, c, user, password).await;
     assert_eq!(res.status(), 303, "login of {user} should succeed");
     let page = c
-        .get(server.url("/"))
+        .get(format!("{base}/"))
         .send()
         .await
         .unwrap()
@@ -138,6 +138,41 @@ pub async fn login(server: &TestServer, c: &reqwest::Client, user: &str, passwor
         .await
         .unwrap();
     meta_csrf(&page)
+}
+
+pub async fn post_login(
+    server: &TestServer,
+    c: &reqwest::Client,
+    user: &str,
+    password: &str,
+) -> reqwest::Response {
+    post_login_at(&server.base, c, user, password).await
+}
+
+pub async fn login(server: &TestServer, c: &reqwest::Client, user: &str, password: &str) -> String {
+    login_at(&server.base, c, user, password).await
+}
+
+/// Waits (bounded: 5 s) until the server at `base` answers `/readyz` 200.
+pub async fn wait_ready(base: &str) {
+    let c = client();
+    for _ in 0..200 {
+        if c.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{base} did not become ready");
+}
+
+/// A free loopback port (for tests that start the binary itself).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }
 
 /// A logged-in admin client and its CSRF token.

@@ -99,9 +99,7 @@ pub async fn create(
     user: SessionUser,
     form: web::Form<AgentForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
     let new = NewAgent {
         name: form.name.trim().to_string(),
@@ -227,9 +225,7 @@ pub async fn update(
     id: web::Path<String>,
     form: web::Form<AgentForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
     let changes = AgentChanges {
         name: Some(form.name.trim().to_string()),
@@ -252,9 +248,7 @@ pub async fn create_key(
     id: web::Path<String>,
     form: web::Form<AgentForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
     let days = match form.expires_in_days.trim() {
         "" => None,
@@ -325,9 +319,7 @@ pub async fn revoke_key(
     path: web::Path<(String, String)>,
     form: web::Form<AgentForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let (id, key_id) = path.into_inner();
     let result = api_keys::revoke(&st.audit, &user.ctx, Owner::Agent(id.clone()), &key_id).await;
     after_change(
@@ -348,9 +340,7 @@ pub async fn quarantine(
     id: web::Path<String>,
     form: web::Form<AgentForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let reason =
         Some(form.reason.trim().chars().take(512).collect::<String>()).filter(|r| !r.is_empty());
     let result = agents::quarantine(&st.audit, &user.ctx, &id, reason)
@@ -374,9 +364,7 @@ pub async fn delete(
     id: web::Path<String>,
     form: web::Form<AgentForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = agents::delete(&st.audit, &user.ctx, &id).await;
     after_change(&req, &user, &id, AgentForm::default(), result, "/agents").await
 }

@@ -66,9 +66,7 @@ pub async fn rotate(
     user: SessionUser,
     form: web::Form<RotateForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let max_token_ms = i64::from(st.config.tokens.lifetime_seconds) * 1000;
     st.signing_keys
         .rotate(&st.db, &st.audit, &user.ctx, max_token_ms)

@@ -90,9 +90,7 @@ pub async fn create(
     user: SessionUser,
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let mut form = form.into_inner();
     let new = NewUser {
         username: form.username.trim().to_string(),
@@ -203,9 +201,7 @@ pub async fn update(
     id: web::Path<String>,
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
     let changes = UserChanges {
         display_name: Some(form.display_name.trim().to_string()),
@@ -225,9 +221,7 @@ pub async fn reset_password(
     id: web::Path<String>,
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let mut form = form.into_inner();
     let target = users::get(&st.db, &id).await?;
     let pw = Zeroizing::new(std::mem::take(&mut form.password));
@@ -250,9 +244,7 @@ pub async fn unlock(
     id: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = users::unlock(&st.audit, &user.ctx, &id).await;
     change(
         &req,
@@ -272,9 +264,7 @@ pub async fn revoke_sessions(
     id: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = users::revoke_sessions(&st.audit, &user.ctx, &id)
         .await
         .map(|_| ());
@@ -296,9 +286,7 @@ pub async fn delete(
     id: web::Path<String>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, UiError> {
-    user.check_csrf(&req, &form.csrf_token)?;
-    let st = state::of(&req);
-    user.caller().require(&st, MANAGE).await?;
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = users::delete(&st.audit, &user.ctx, &id).await;
     change(&req, &user, &id, UserForm::default(), result, "/users").await
 }
