@@ -1,6 +1,8 @@
 //! Roles and permissions. This module holds the seeded system roles; the
 //! compiled decision engine builds on the same tables.
 
+pub mod engine;
+pub mod glob;
 pub mod patterns;
 pub mod system_roles;
 
