@@ -14,6 +14,7 @@ use crate::identity::passwords::Hasher;
 use crate::identity::principals::PrincipalCache;
 use crate::identity::ratelimit::ClientLimiter;
 use crate::identity::sessions::SessionPolicy;
+use crate::rbac::view::PolicyView;
 use crate::tokens::cache::TokenCache;
 use crate::tokens::oauth::Issuer;
 use crate::tokens::SigningKeys;
@@ -36,6 +37,7 @@ pub struct App {
     pub token_cache: TokenCache,
     pub principals: PrincipalCache,
     pub api_key_cache: ApiKeyCache,
+    pub policy: PolicyView,
     pub status: Arc<RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
@@ -52,6 +54,7 @@ impl App {
             token_cache: TokenCache::default(),
             principals: PrincipalCache::default(),
             api_key_cache: ApiKeyCache::default(),
+            policy: PolicyView::default(),
             csrf_key: Arc::new(master_key.derive(CSRF_KEY_LABEL)),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
@@ -73,6 +76,7 @@ impl App {
             cache: &self.token_cache,
             principals: &self.principals,
             api_keys: &self.api_key_cache,
+            policy: &self.policy,
             issuer: self.issuer_url.as_str(),
             lifetime_secs: i64::from(self.config.tokens.lifetime_seconds),
         }

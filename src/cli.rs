@@ -174,6 +174,7 @@ fn serve(config: Config) -> Result<(), String> {
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
+        let mut signals = ShutdownSignals::register()?;
         let listener = std::net::TcpListener::bind(config.listen)
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let mut running = crate::start(config, listener)
@@ -183,7 +184,7 @@ fn serve(config: Config) -> Result<(), String> {
             print_first_admin(admin, &running.app.config.base_url());
         }
         tokio::select! {
-            sig = shutdown_signal() => {
+            sig = signals.recv() => {
                 tracing::info!(signal = sig, "shutting down: finishing in-flight requests");
                 running.stop().await;
                 tracing::info!("stopped");
@@ -210,18 +211,28 @@ fn print_first_admin(admin: &crate::identity::bootstrap::FirstAdmin, url: &str) 
     }
 }
 
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return "SIGINT";
+/// SIGTERM and SIGINT, registered before start-up: a stop that arrives
+/// right after READY=1 must already find the handlers in place.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> Result<ShutdownSignals, String> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let err = |e: std::io::Error| format!("cannot install signal handlers: {e}");
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate()).map_err(err)?,
+            int: signal(SignalKind::interrupt()).map_err(err)?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
         }
-    };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
 

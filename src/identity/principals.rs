@@ -27,8 +27,9 @@ pub struct PrincipalState {
     pub enabled: bool,
     /// Tokens issued before this time (ms) are void (quarantine).
     pub tokens_not_before: Option<i64>,
+    /// Roles bound without a scope (for display; decisions come from the
+    /// compiled policy).
     pub roles: Vec<String>,
-    pub patterns: Vec<String>,
 }
 
 /// Principal states by `type:id`.
@@ -73,7 +74,6 @@ fn load(c: &rusqlite::Connection, kind: PrincipalKind, id: &str) -> Result<Optio
             Some(a) => Some(PrincipalState {
                 kind,
                 roles: roles::unscoped_roles_of_agent(c, id)?,
-                patterns: roles::effective_patterns_of_agent(c, id)?,
                 tokens_not_before: crate::db::tokens::agent_token_state(c, id)?
                     .and_then(|(_, t)| t),
                 id: a.id,
@@ -86,7 +86,6 @@ fn load(c: &rusqlite::Connection, kind: PrincipalKind, id: &str) -> Result<Optio
             Some(u) => Some(PrincipalState {
                 kind,
                 roles: roles::unscoped_roles_of_user(c, id)?,
-                patterns: roles::effective_patterns_of_user(c, id)?,
                 tokens_not_before: None,
                 id: u.id,
                 name: u.username,

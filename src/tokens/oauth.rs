@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::identity::api_keys::{self, ApiKeyCache, KeyCheck};
 use crate::identity::principals::{PrincipalCache, PrincipalState};
 use crate::identity::{Principal, PrincipalKind};
+use crate::rbac::view::PolicyView;
 use crate::rbac::{self, patterns};
 
 /// RFC 6749 §5.2 error codes (plus RFC 8707 `invalid_target`).
@@ -76,6 +77,7 @@ pub struct Issuer<'a> {
     pub cache: &'a TokenCache,
     pub principals: &'a PrincipalCache,
     pub api_keys: &'a ApiKeyCache,
+    pub policy: &'a PolicyView,
     /// `iss`, and the default audience (the appliance itself).
     pub issuer: &'a str,
     pub lifetime_secs: i64,
@@ -188,7 +190,7 @@ impl Issuer<'_> {
             actor_name: Some(agent.name.clone()),
             ..ctx.clone()
         };
-        let held = rbac::patterns_of(self.principals, self.db, self.audit, &agent).await?;
+        let held = rbac::patterns_of(self.policy, self.db, self.audit, &agent).await?;
         let granted: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
             None => held.clone(),
             Some(s) => {

@@ -227,14 +227,7 @@ impl Caller {
             .as_ref()
             .is_none_or(|s| rbac::patterns::any_grants(s, permission));
         let decision = if in_scope {
-            rbac::require(
-                &st.principals,
-                &st.db,
-                &st.audit,
-                &self.principal,
-                permission,
-            )
-            .await
+            rbac::require(&st.policy, &st.db, &st.audit, &self.principal, permission).await
         } else {
             Err(crate::error::Error::Forbidden(format!(
                 "the token's scope does not include {permission}"

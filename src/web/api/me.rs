@@ -33,9 +33,8 @@ pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiEr
         .principals
         .get(&st.db, &st.audit, principal.kind, &principal.id)
         .await?;
-    let (roles, mut permissions) = state
-        .map(|s| (s.roles.clone(), s.patterns.clone()))
-        .unwrap_or_default();
+    let roles = state.map(|s| s.roles.clone()).unwrap_or_default();
+    let mut permissions = rbac::patterns_of(&st.policy, &st.db, &st.audit, &principal).await?;
     if let Some(scope) = &caller.scope {
         // A token grants only what it carries of what the caller holds.
         permissions = scope
