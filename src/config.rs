@@ -74,6 +74,7 @@ pub struct Config {
     pub audit: AuditConfig,
     pub api_keys: ApiKeysConfig,
     pub tokens: TokensConfig,
+    pub authz: AuthzConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -189,6 +190,28 @@ impl Default for TokensConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditDecisions {
+    All,
+    Denials,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthzConfig {
+    /// Which decisions of the decision API are recorded: "all" or "denials".
+    pub audit_decisions: AuditDecisions,
+}
+
+impl Default for AuthzConfig {
+    fn default() -> Self {
+        AuthzConfig {
+            audit_decisions: AuditDecisions::All,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SystemdConfig {
@@ -214,6 +237,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             api_keys: ApiKeysConfig::default(),
             tokens: TokensConfig::default(),
+            authz: AuthzConfig::default(),
             admin_password: None,
             master_key: None,
         }

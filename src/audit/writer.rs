@@ -230,6 +230,26 @@ impl Audit {
             .map(|(seq, _)| seq)
     }
 
+    /// Appends many records and waits until all are committed; they are
+    /// queued together, so they share group commits.
+    pub async fn record_many(&self, events: Vec<Event>) -> Result<()> {
+        let mut waits = Vec::with_capacity(events.len());
+        for event in events {
+            let (reply, rx) = oneshot::channel();
+            self.tx
+                .send(Msg::Job {
+                    item: Box::new(Item::new(event, None)),
+                    reply,
+                })
+                .map_err(|_| stopped())?;
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.map_err(|_| stopped())??;
+        }
+        Ok(())
+    }
+
     /// Runs `change` and appends its record in one transaction; waits for
     /// the commit. When `change` fails, nothing it did is kept, the record
     /// says it failed, and its error is returned.

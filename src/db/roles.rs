@@ -180,3 +180,180 @@ pub fn policy_data(conn: &Connection) -> Result<crate::rbac::engine::PolicyData>
     }
     Ok(data)
 }
+
+#[derive(Debug, Clone)]
+pub struct RoleRow {
+    pub name: String,
+    pub description: String,
+    pub system: bool,
+    pub permissions: Vec<String>,
+    pub inherits: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+fn strings(conn: &Connection, sql: &str, key: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map([key], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn get_role(conn: &Connection, name: &str) -> Result<Option<RoleRow>> {
+    use rusqlite::OptionalExtension;
+    let base = conn
+        .query_row(
+            "SELECT name, description, system, created_at, updated_at FROM roles WHERE name = ?1",
+            [name],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((name, description, system, created_at, updated_at)) = base else {
+        return Ok(None);
+    };
+    Ok(Some(RoleRow {
+        permissions: strings(
+            conn,
+            "SELECT pattern FROM role_permissions WHERE role = ?1 ORDER BY pattern",
+            &name,
+        )?,
+        inherits: strings(
+            conn,
+            "SELECT parent FROM role_inherits WHERE role = ?1 ORDER BY parent",
+            &name,
+        )?,
+        name,
+        description,
+        system,
+        created_at,
+        updated_at,
+    }))
+}
+
+/// Role names after `after`, in name order.
+pub fn role_names(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM roles WHERE name > ?1 ORDER BY name LIMIT ?2")?;
+    let rows = stmt.query_map(params![after.unwrap_or(""), limit], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Inserts or replaces a role's description, grants and parents.
+pub fn save_role(conn: &Connection, r: &RoleRow, now: i64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO roles (name, description, system, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+         ON CONFLICT (name) DO UPDATE SET description = excluded.description, updated_at = excluded.updated_at",
+        params![r.name, r.description, r.system, now],
+    )?;
+    conn.execute("DELETE FROM role_permissions WHERE role = ?1", [&r.name])?;
+    conn.execute("DELETE FROM role_inherits WHERE role = ?1", [&r.name])?;
+    for p in &r.permissions {
+        conn.execute(
+            "INSERT INTO role_permissions (role, pattern) VALUES (?1, ?2)",
+            params![r.name, p],
+        )?;
+    }
+    for parent in &r.inherits {
+        conn.execute(
+            "INSERT INTO role_inherits (role, parent) VALUES (?1, ?2)",
+            params![r.name, parent],
+        )?;
+    }
+    Ok(())
+}
+
+/// Every (role, parent) edge.
+pub fn all_inherits(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare("SELECT role, parent FROM role_inherits")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Roles that inherit `name`, and how many assignments bind it.
+pub fn usage(conn: &Connection, name: &str) -> Result<(Vec<String>, i64)> {
+    let children = strings(
+        conn,
+        "SELECT role FROM role_inherits WHERE parent = ?1 ORDER BY role",
+        name,
+    )?;
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM role_assignments WHERE role = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok((children, n))
+}
+
+pub fn delete_role(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM roles WHERE name = ?1", [name])? == 1)
+}
+
+#[derive(Debug, Clone)]
+pub struct AssignmentRow {
+    pub id: String,
+    pub role: String,
+    pub user_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub scope_type: Option<String>,
+    pub scope_pattern: Option<String>,
+    pub created_at: i64,
+}
+
+const ASSIGNMENT_COLUMNS: &str =
+    "id, role, user_id, agent_id, scope_type, scope_pattern, created_at";
+
+fn assignment_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AssignmentRow> {
+    Ok(AssignmentRow {
+        id: r.get(0)?,
+        role: r.get(1)?,
+        user_id: r.get(2)?,
+        agent_id: r.get(3)?,
+        scope_type: r.get(4)?,
+        scope_pattern: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+pub fn insert_assignment(conn: &Connection, a: &AssignmentRow) -> rusqlite::Result<()> {
+    conn.execute(
+        &format!("INSERT INTO role_assignments ({ASSIGNMENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        params![a.id, a.role, a.user_id, a.agent_id, a.scope_type, a.scope_pattern, a.created_at],
+    )?;
+    Ok(())
+}
+
+/// Assignments after `after` (by id), optionally of one role and/or one
+/// subject (`("user"|"agent", id)`).
+pub fn list_assignments(
+    conn: &Connection,
+    role: Option<&str>,
+    subject: Option<(&str, &str)>,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<AssignmentRow>> {
+    let (user, agent) = match subject {
+        Some(("user", id)) => (Some(id), None),
+        Some((_, id)) => (None, Some(id)),
+        None => (None, None),
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments
+         WHERE id > ?1 AND (?2 IS NULL OR role = ?2) AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR agent_id = ?4)
+         ORDER BY id LIMIT ?5"
+    ))?;
+    let rows = stmt.query_map(
+        params![after.unwrap_or(""), role, user, agent, limit],
+        assignment_row,
+    )?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn delete_assignment(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM role_assignments WHERE id = ?1", [id])? == 1)
+}

@@ -1,9 +1,11 @@
 //! Roles and permissions. This module holds the seeded system roles; the
 //! compiled decision engine builds on the same tables.
 
+pub mod assignments;
 pub mod engine;
 pub mod glob;
 pub mod patterns;
+pub mod roles;
 pub mod system_roles;
 pub mod view;
 

@@ -17,6 +17,28 @@ pub fn grants(pattern: &str, permission: &str) -> bool {
     }
 }
 
+/// A permission to check: `resource:action` (more `:`-separated parts
+/// allowed, as in `crypto:decrypt:restricted`), each part lower_snake.
+pub fn valid_permission(p: &str) -> bool {
+    let part_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    let parts: Vec<&str> = p.split(':').collect();
+    parts.len() >= 2 && parts.len() <= 4 && parts.iter().all(|s| part_ok(s))
+}
+
+/// A grantable pattern: a permission, `resource:*`, or `*`.
+pub fn valid_pattern(p: &str) -> bool {
+    p == "*"
+        || valid_permission(p)
+        || p.strip_suffix(":*")
+            .is_some_and(|r| valid_permission(&format!("{r}:x")) && !r.contains(':'))
+}
+
 /// True when any of `patterns` grants `permission`.
 pub fn any_grants<'a>(patterns: impl IntoIterator<Item = &'a String>, permission: &str) -> bool {
     patterns.into_iter().any(|p| grants(p, permission))
@@ -25,6 +47,38 @@ pub fn any_grants<'a>(patterns: impl IntoIterator<Item = &'a String>, permission
 #[cfg(test)]
 mod tests {
     use super::grants;
+
+    #[test]
+    fn validation() {
+        use super::{valid_pattern, valid_permission};
+        for ok in [
+            "workflow:execute",
+            "crypto:decrypt:restricted",
+            "workflow:update_status",
+        ] {
+            assert!(valid_permission(ok), "{ok}");
+            assert!(valid_pattern(ok), "{ok}");
+        }
+        for ok in ["*", "workflow:*"] {
+            assert!(valid_pattern(ok), "{ok}");
+            assert!(!valid_permission(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "workflow",
+            "Workflow:run",
+            "workflow:",
+            ":run",
+            "a:b:c:d:e",
+            "work flow:run",
+            "*:*",
+            "a:*:b",
+            "a:b:*",
+        ] {
+            assert!(!valid_permission(bad), "{bad}");
+            assert!(!valid_pattern(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn matching() {

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         (name = "service", description = "Liveness, readiness and this document"),
         (name = "identity", description = "Principals and credentials"),
         (name = "audit", description = "The tamper-evident audit trail"),
+        (name = "authz", description = "Authorization decisions, roles and assignments"),
         (name = "oauth", description = "OAuth 2.0 client credentials, JWKS, token signing keys"),
     )
 )]

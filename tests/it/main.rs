@@ -13,6 +13,7 @@ mod lifecycle;
 mod login;
 mod oauth;
 mod packaging;
+mod rbac;
 mod storage;
 mod tls;
 mod users;

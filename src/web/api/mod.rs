@@ -4,9 +4,11 @@
 
 pub mod agents;
 pub mod audit;
+pub mod authz;
 pub mod keys;
 pub mod me;
 pub mod oauth;
+pub mod roles;
 pub mod service;
 pub mod signing_keys;
 pub mod users;
@@ -48,6 +50,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(agents::quarantine)
                 .service(signing_keys::list)
                 .service(signing_keys::rotate)
+                .service(roles::list)
+                .service(roles::create)
+                .service(roles::get)
+                .service(roles::replace)
+                .service(roles::remove)
+                .service(roles::list_assignments)
+                .service(roles::create_assignment)
+                .service(roles::delete_assignment)
+                .service(authz::check)
+                .service(authz::check_batch)
+                .service(authz::permissions)
                 .service(audit::list)
                 .service(audit::export_records)
                 .service(audit::verify)

@@ -1,0 +1,301 @@
+//! `/api/v1/authz/*` and `/api/v1/principals/{type}/{id}/permissions`:
+//! "may X do Y on Z?", answered from the compiled policy, explained, and
+//! audited.
+
+use actix_web::{get, post, web, HttpRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::audit::Outcome;
+use crate::config::AuditDecisions;
+use crate::error::{Error, FieldErrors};
+use crate::rbac::engine::{Decision, Subject};
+use crate::rbac::{self, patterns};
+use crate::web::auth::Caller;
+use crate::web::problem::{ApiError, Problem};
+use crate::web::state::{self, WebState};
+
+/// Needed to ask about another principal.
+const CHECK_OTHERS: &str = "authz:check";
+pub const MAX_BATCH: usize = 1000;
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectRef {
+    /// `user` or `agent`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceRef {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckRequest {
+    /// Whom to ask about; the caller when absent (another principal needs
+    /// `authz:check`).
+    pub subject: Option<SubjectRef>,
+    /// `resource:action`, e.g. `workflow:execute`.
+    pub permission: String,
+    /// The resource acted on, for scoped assignments.
+    pub resource: Option<ResourceRef>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResponse {
+    pub allowed: bool,
+    pub reason: String,
+    /// The role path that granted it: the assigned role first.
+    pub granted_by: Vec<String>,
+}
+
+impl From<Decision> for CheckResponse {
+    fn from(d: Decision) -> Self {
+        CheckResponse {
+            allowed: d.allowed,
+            reason: d.reason,
+            granted_by: d.granted_by,
+        }
+    }
+}
+
+fn subject_kind(kind: &str) -> Option<&'static str> {
+    match kind {
+        "user" => Some("user"),
+        "agent" => Some("agent"),
+        _ => None,
+    }
+}
+
+/// Validates one check; errors are keyed under `prefix`.
+fn validate(c: &CheckRequest, prefix: &str, errors: &mut FieldErrors) {
+    if !patterns::valid_permission(&c.permission) {
+        errors.insert(
+            format!("{prefix}permission"),
+            "must be resource:action in lower_snake, e.g. workflow:execute".into(),
+        );
+    }
+    if let Some(s) = &c.subject {
+        if subject_kind(&s.kind).is_none() {
+            errors.insert(
+                format!("{prefix}subject.type"),
+                "must be user or agent".into(),
+            );
+        }
+        if s.id.is_empty() || s.id.len() > 128 {
+            errors.insert(
+                format!("{prefix}subject.id"),
+                "must be 1-128 characters".into(),
+            );
+        }
+    }
+    if let Some(r) = &c.resource {
+        if r.kind.is_empty() || r.kind.len() > 64 || r.id.is_empty() || r.id.len() > 256 {
+            errors.insert(
+                format!("{prefix}resource"),
+                "type must be 1-64 and id 1-256 characters".into(),
+            );
+        }
+    }
+}
+
+/// Decides the checks (already validated) and audits them per config.
+async fn decide(
+    st: &WebState,
+    caller: &Caller,
+    checks: &[CheckRequest],
+) -> Result<Vec<CheckResponse>, ApiError> {
+    let me = rbac::subject_of(&caller.principal);
+    if checks.iter().any(|c| {
+        c.subject
+            .as_ref()
+            .is_some_and(|s| s.kind != me.kind || s.id != me.id)
+    }) {
+        caller.require(st, CHECK_OTHERS).await?;
+    }
+    let policy = st.policy.get(&st.db, &st.audit).await?;
+    let mut out = Vec::with_capacity(checks.len());
+    let mut events = Vec::new();
+    for c in checks {
+        let subject = match &c.subject {
+            None => me.clone(),
+            Some(s) => Subject {
+                kind: subject_kind(&s.kind).unwrap_or("user"),
+                id: s.id.clone(),
+            },
+        };
+        let resource = c
+            .resource
+            .as_ref()
+            .map(|r| (r.kind.as_str(), r.id.as_str()));
+        let d = policy.check(&subject, &c.permission, resource);
+        if !d.allowed || st.config.authz.audit_decisions == AuditDecisions::All {
+            let mut ev = caller
+                .ctx
+                .event(
+                    "authz.decision",
+                    if d.allowed {
+                        Outcome::Success
+                    } else {
+                        Outcome::Denied
+                    },
+                )
+                .target(subject.kind, &subject.id)
+                .detail("permission", &c.permission)
+                .detail("granted_by", &d.granted_by);
+            if let Some(r) = &c.resource {
+                ev = ev.detail("resource", r);
+            }
+            if !d.allowed {
+                ev = ev.reason(d.reason.clone());
+            }
+            events.push(ev);
+        }
+        out.push(d.into());
+    }
+    st.audit.record_many(events).await?;
+    Ok(out)
+}
+
+/// May a principal (the caller by default) do something, on a resource?
+#[utoipa::path(
+    tag = "authz",
+    request_body = CheckRequest,
+    responses((status = 200, body = CheckResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/authz/check")]
+pub async fn check(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<CheckRequest>,
+) -> Result<web::Json<CheckResponse>, ApiError> {
+    let st = state::of(&req);
+    let c = body.into_inner();
+    let mut errors = FieldErrors::new();
+    validate(&c, "", &mut errors);
+    if !errors.is_empty() {
+        return Err(Error::fields(errors).into());
+    }
+    let mut results = decide(&st, &caller, std::slice::from_ref(&c)).await?;
+    Ok(web::Json(results.remove(0)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1-1000 checks.
+    pub checks: Vec<CheckRequest>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    /// One result per check, in order.
+    pub results: Vec<CheckResponse>,
+}
+
+/// Up to 1000 checks in one call; results in the same order.
+#[utoipa::path(
+    tag = "authz",
+    request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[post("/authz/check-batch")]
+pub async fn check_batch(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<BatchRequest>,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    let st = state::of(&req);
+    let b = body.into_inner();
+    if b.checks.is_empty() || b.checks.len() > MAX_BATCH {
+        return Err(Error::field("checks", format!("must hold 1 to {MAX_BATCH} checks")).into());
+    }
+    let mut errors = FieldErrors::new();
+    for (i, c) in b.checks.iter().enumerate() {
+        validate(c, &format!("checks[{i}]."), &mut errors);
+    }
+    if !errors.is_empty() {
+        return Err(Error::fields(errors).into());
+    }
+    let results = decide(&st, &caller, &b.checks).await?;
+    Ok(web::Json(BatchResponse { results }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldPermission {
+    /// A pattern: `resource:action`, `resource:*` or `*`.
+    pub permission: String,
+    /// The role path through which it is held.
+    pub granted_by: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EffectivePermissions {
+    pub subject: SubjectRef,
+    /// Held without a resource scope.
+    pub permissions: Vec<HeldPermission>,
+}
+
+/// Every permission a principal holds (unscoped), and through which roles.
+#[utoipa::path(
+    tag = "authz",
+    responses((status = 200, body = EffectivePermissions), (status = 403, body = Problem), (status = 404, body = Problem)),
+    security(("session" = []), ("bearer" = []))
+)]
+#[get("/principals/{type}/{id}/permissions")]
+pub async fn permissions(
+    req: HttpRequest,
+    caller: Caller,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<EffectivePermissions>, ApiError> {
+    let st = state::of(&req);
+    let (kind, id) = path.into_inner();
+    let kind = subject_kind(&kind)
+        .ok_or_else(|| ApiError::not_found("principal type must be user or agent"))?;
+    let me = rbac::subject_of(&caller.principal);
+    if me.kind != kind || me.id != id {
+        caller.require(&st, CHECK_OTHERS).await?;
+    }
+    let pkind = if kind == "user" {
+        crate::identity::PrincipalKind::User
+    } else {
+        crate::identity::PrincipalKind::Agent
+    };
+    if st
+        .principals
+        .get(&st.db, &st.audit, pkind, &id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::not_found(format!("{kind} {id} not found")));
+    }
+    let policy = st.policy.get(&st.db, &st.audit).await?;
+    let subject = Subject {
+        kind,
+        id: id.clone(),
+    };
+    let permissions = policy
+        .effective_permissions(&subject)
+        .into_iter()
+        .map(|(permission, granted_by)| HeldPermission {
+            permission,
+            granted_by,
+        })
+        .collect();
+    Ok(web::Json(EffectivePermissions {
+        subject: SubjectRef {
+            kind: kind.into(),
+            id,
+        },
+        permissions,
+    }))
+}

@@ -1,0 +1,297 @@
+//! `/api/v1/roles` and `/api/v1/role-assignments`.
+
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::authz::SubjectRef;
+use crate::rbac::assignments::{self, AssignmentRow, NewAssignment};
+use crate::rbac::roles::{self, RoleInput, RoleRow};
+use crate::timefmt::rfc3339;
+use crate::web::auth::Caller;
+use crate::web::pagination::{Page, PageParams};
+use crate::web::problem::{ApiError, Problem};
+use crate::web::state;
+
+const MANAGE: &str = "role:manage";
+
+#[derive(Serialize, ToSchema)]
+pub struct RoleView {
+    pub name: String,
+    pub description: String,
+    /// Seeded roles: grants fixed, not deletable.
+    pub system: bool,
+    pub permissions: Vec<String>,
+    pub inherits: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<RoleRow> for RoleView {
+    fn from(r: RoleRow) -> Self {
+        RoleView {
+            name: r.name,
+            description: r.description,
+            system: r.system,
+            permissions: r.permissions,
+            inherits: r.inherits,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleBody {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Patterns: `resource:action`, `resource:*`, or `*`.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// Parent roles; the graph must stay acyclic.
+    #[serde(default)]
+    pub inherits: Vec<String>,
+}
+
+impl From<RoleBody> for RoleInput {
+    fn from(b: RoleBody) -> Self {
+        RoleInput {
+            name: b.name,
+            description: b.description,
+            permissions: b.permissions,
+            inherits: b.inherits,
+        }
+    }
+}
+
+/// List roles by name.
+#[utoipa::path(tag = "authz", params(PageParams), responses((status = 200, body = Page<RoleView>)), security(("session" = []), ("bearer" = [])))]
+#[get("/roles")]
+pub async fn list(
+    req: HttpRequest,
+    caller: Caller,
+    q: web::Query<PageParams>,
+) -> Result<web::Json<Page<RoleView>>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let page = q.resolve()?;
+    let rows = roles::list(&st.db, page.after.clone(), page.limit + 1).await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &page,
+        |r| r.name.clone(),
+        RoleView::from,
+    )))
+}
+
+/// Create a custom role.
+#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 201, body = RoleView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[post("/roles")]
+pub async fn create(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<RoleBody>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let role = roles::create(&st.audit, &caller.ctx, body.into_inner().into()).await?;
+    Ok(HttpResponse::Created().json(RoleView::from(role)))
+}
+
+/// Get a role.
+#[utoipa::path(tag = "authz", responses((status = 200, body = RoleView), (status = 404, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[get("/roles/{name}")]
+pub async fn get(
+    req: HttpRequest,
+    caller: Caller,
+    name: web::Path<String>,
+) -> Result<web::Json<RoleView>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    Ok(web::Json(roles::get(&st.db, &name).await?.into()))
+}
+
+/// Replace a role's description, permissions and parents (system roles:
+/// description only).
+#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 200, body = RoleView), (status = 404, body = Problem), (status = 422, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[put("/roles/{name}")]
+pub async fn replace(
+    req: HttpRequest,
+    caller: Caller,
+    name: web::Path<String>,
+    body: web::Json<RoleBody>,
+) -> Result<web::Json<RoleView>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let body = body.into_inner();
+    if body.name != *name {
+        return Err(crate::error::Error::field(
+            "name",
+            "must equal the role name in the path (roles are not renamed)",
+        )
+        .into());
+    }
+    Ok(web::Json(
+        roles::replace(&st.audit, &caller.ctx, body.into())
+            .await?
+            .into(),
+    ))
+}
+
+/// Delete a custom role nothing uses (409 names what uses it).
+#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[delete("/roles/{name}")]
+pub async fn remove(
+    req: HttpRequest,
+    caller: Caller,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    roles::delete(&st.audit, &caller.ctx, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeRef {
+    pub resource_type: String,
+    /// Glob over resource ids: `*` any run, `?` one character.
+    pub resource_pattern: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AssignmentView {
+    pub id: String,
+    pub subject: SubjectRef,
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<ScopeRef>,
+    pub created_at: String,
+}
+
+impl From<AssignmentRow> for AssignmentView {
+    fn from(a: AssignmentRow) -> Self {
+        let subject = match (a.user_id, a.agent_id) {
+            (Some(u), _) => SubjectRef {
+                kind: "user".into(),
+                id: u,
+            },
+            (_, Some(g)) => SubjectRef {
+                kind: "agent".into(),
+                id: g,
+            },
+            _ => SubjectRef {
+                kind: "user".into(),
+                id: String::new(),
+            },
+        };
+        AssignmentView {
+            id: a.id,
+            subject,
+            role: a.role,
+            scope: a
+                .scope_type
+                .zip(a.scope_pattern)
+                .map(|(resource_type, resource_pattern)| ScopeRef {
+                    resource_type,
+                    resource_pattern,
+                }),
+            created_at: rfc3339(a.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentBody {
+    pub subject: SubjectRef,
+    pub role: String,
+    pub scope: Option<ScopeRef>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AssignmentQuery {
+    /// Only assignments of this role.
+    pub role: Option<String>,
+    /// With `subject_id`: only this subject's assignments (`user` or `agent`).
+    pub subject_type: Option<String>,
+    pub subject_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// List assignments, per role and/or per subject.
+#[utoipa::path(tag = "authz", params(AssignmentQuery), responses((status = 200, body = Page<AssignmentView>), (status = 400, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[get("/role-assignments")]
+pub async fn list_assignments(
+    req: HttpRequest,
+    caller: Caller,
+    q: web::Query<AssignmentQuery>,
+) -> Result<web::Json<Page<AssignmentView>>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let q = q.into_inner();
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .resolve()?;
+    let subject = match (q.subject_type, q.subject_id) {
+        (None, None) => None,
+        (Some(t), Some(i)) if t == "user" || t == "agent" => Some((t, i)),
+        _ => {
+            return Err(ApiError::bad_request(
+                "bad_query",
+                "subject_type (user or agent) and subject_id go together",
+            ))
+        }
+    };
+    let rows =
+        assignments::list(&st.db, q.role, subject, page.after.clone(), page.limit + 1).await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &page,
+        |a| a.id.clone(),
+        AssignmentView::from,
+    )))
+}
+
+/// Bind a role to a user or agent, optionally scoped to resources.
+#[utoipa::path(tag = "authz", request_body = AssignmentBody, responses((status = 201, body = AssignmentView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[post("/role-assignments")]
+pub async fn create_assignment(
+    req: HttpRequest,
+    caller: Caller,
+    body: web::Json<AssignmentBody>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    let b = body.into_inner();
+    let new = NewAssignment {
+        subject_type: b.subject.kind,
+        subject_id: b.subject.id,
+        role: b.role,
+        scope: b.scope.map(|s| (s.resource_type, s.resource_pattern)),
+    };
+    let row = assignments::create(&st.audit, &caller.ctx, new).await?;
+    Ok(HttpResponse::Created().json(AssignmentView::from(row)))
+}
+
+/// Remove an assignment.
+#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[delete("/role-assignments/{id}")]
+pub async fn delete_assignment(
+    req: HttpRequest,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, MANAGE).await?;
+    assignments::delete(&st.audit, &caller.ctx, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
