@@ -37,6 +37,12 @@ key=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/j
 basic=$(printf '%s:%s' "$agent" "$key" | base64 -w0)
 access=$(curl -s -u "$agent:$key" -d grant_type=client_credentials "$base/oauth/token" \
   | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+cat > "$work/check.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"permission":"metrics:report","resource":{"type":"workflow","id":"billing-42"}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $access"
+LUA
 cat > "$work/token.lua" <<LUA
 wrk.method = "POST"
 wrk.body = "grant_type=client_credentials"
@@ -67,3 +73,4 @@ run "GET /api/v1/audit/head (audited)" /api/v1/audit/head -H "Cookie: $session"
 run "GET /api/v1/me (API key)" /api/v1/me -H "Authorization: Bearer $key"
 run "GET /api/v1/me (JWT)" /api/v1/me -H "Authorization: Bearer $access"
 run "POST /oauth/token" /oauth/token -s "$work/token.lua"
+run "POST /api/v1/authz/check (JWT, audited)" /api/v1/authz/check -s "$work/check.lua"
