@@ -12,22 +12,33 @@ fn policy_data() -> PolicyData {
     let mut data = PolicyData::default();
     for i in 0..1000 {
         // Chains of 5: role i inherits role i-1 unless it starts a chain.
-        let parents = if i % 5 == 0 { vec![] } else { vec![format!("role{}", i - 1)] };
-        let grants = (0..8).map(|g| format!("res{}:act{}", (i * 7 + g) % 200, g)).chain(
-            (i % 50 == 0).then(|| format!("res{}:*", i % 200)),
-        );
-        data.roles.insert(format!("role{i}"), (grants.collect(), parents));
+        let parents = if i % 5 == 0 {
+            vec![]
+        } else {
+            vec![format!("role{}", i - 1)]
+        };
+        let grants = (0..8)
+            .map(|g| format!("res{}:act{}", (i * 7 + g) % 200, g))
+            .chain((i % 50 == 0).then(|| format!("res{}:*", i % 200)));
+        data.roles
+            .insert(format!("role{i}"), (grants.collect(), parents));
     }
     let mut n = 0u64;
     for s in 0..10_000 {
-        let subject = Subject { kind: if s % 3 == 0 { "user" } else { "agent" }, id: format!("subject{s}") };
+        let subject = Subject {
+            kind: if s % 3 == 0 { "user" } else { "agent" },
+            id: format!("subject{s}"),
+        };
         for k in 0..5 {
             n += 1;
             let scope = (n % 5 == 0).then(|| ("workflow".to_string(), format!("team{}-*", s % 10)));
             data.assignments
                 .entry(subject.clone())
                 .or_default()
-                .push(Assignment { role: format!("role{}", (s * 13 + k * 101) % 1000), scope });
+                .push(Assignment {
+                    role: format!("role{}", (s * 13 + k * 101) % 1000),
+                    scope,
+                });
         }
     }
     data
@@ -36,18 +47,29 @@ fn policy_data() -> PolicyData {
 fn bench(c: &mut Criterion) {
     let data = policy_data();
     let policy = Policy::compile(data.clone());
-    let subject = Subject { kind: "agent", id: "subject4242".into() };
+    let subject = Subject {
+        kind: "agent",
+        id: "subject4242".into(),
+    };
     // Find a permission this subject holds through its deepest role, and one it lacks.
     let granted = "res10:act3";
     c.bench_function("decision (1k roles, 50k assignments)", |b| {
-        b.iter(|| black_box(policy.check(black_box(&subject), black_box(granted), Some(("workflow", "team2-x")))))
+        b.iter(|| {
+            black_box(policy.check(
+                black_box(&subject),
+                black_box(granted),
+                Some(("workflow", "team2-x")),
+            ))
+        })
     });
     c.bench_function("decision, denied", |b| {
         b.iter(|| black_box(policy.check(black_box(&subject), black_box("nothing:here"), None)))
     });
     let mut group = c.benchmark_group("rebuild");
     group.sample_size(10);
-    group.bench_function("compile the whole policy", |b| b.iter(|| black_box(Policy::compile(black_box(data.clone())))));
+    group.bench_function("compile the whole policy", |b| {
+        b.iter(|| black_box(Policy::compile(black_box(data.clone()))))
+    });
     group.finish();
 }
 

@@ -291,3 +291,56 @@ impl FromRequest for Caller {
         })
     }
 }
+
+/// A permission named at the type level, for [`Guarded`].
+pub trait Permission {
+    const NAME: &'static str;
+}
+
+macro_rules! permissions {
+    ($($ty:ident = $name:literal),* $(,)?) => {
+        $(
+            #[doc = concat!("The `", $name, "` permission.")]
+            pub struct $ty;
+            impl Permission for $ty {
+                const NAME: &'static str = $name;
+            }
+        )*
+    };
+}
+
+permissions!(
+    UserManage = "user:manage",
+    AgentManage = "agent:manage",
+    RoleManage = "role:manage",
+    KeyManage = "key:manage",
+    AuditRead = "audit:read",
+);
+
+/// The one guard of agentry's own API: an authenticated caller who holds
+/// `P`. As an extractor it runs before the body is read, so a caller
+/// without the permission gets 403 whatever it sent.
+pub struct Guarded<P>(pub Caller, std::marker::PhantomData<P>);
+
+impl<P> std::ops::Deref for Guarded<P> {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<P: Permission + 'static> FromRequest for Guarded<P> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let caller = Caller::from_request(&req, payload);
+        Box::pin(async move {
+            let caller = caller.await?;
+            let st = state::of(&req);
+            caller.require(&st, P::NAME).await?;
+            Ok(Guarded(caller, std::marker::PhantomData))
+        })
+    }
+}

@@ -34,7 +34,7 @@ pub struct Problem {
 }
 
 /// An error on its way to becoming a problem+json response.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
@@ -245,4 +245,19 @@ pub fn path_error(
     _: &actix_web::HttpRequest,
 ) -> actix_web::Error {
     ApiError::not_found(format!("invalid path parameter: {err}")).into()
+}
+
+/// A JSON body whose extraction error is surfaced by the handler, after the
+/// permission guard: extractors run concurrently, and a caller without the
+/// permission must get 403 whatever body it sent.
+pub type Body<T> = Result<actix_web::web::Json<T>, actix_web::Error>;
+
+impl From<actix_web::Error> for ApiError {
+    fn from(e: actix_web::Error) -> Self {
+        // Body errors were rendered by `json_error` into an ApiError.
+        match e.as_error::<ApiError>() {
+            Some(api) => api.clone(),
+            None => ApiError::bad_request("bad_body", format!("cannot read the body: {e}")),
+        }
+    }
 }

@@ -285,3 +285,80 @@ async fn static_assets_are_embedded_and_cacheable() {
     assert_eq!(res.status(), 404);
     s.stop().await;
 }
+
+/// Every operation the OpenAPI document marks with a permission refuses a
+/// principal that lacks it — whatever body it sends.
+#[tokio::test]
+async fn every_guarded_operation_refuses_a_principal_without_its_permission() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let agent: serde_json::Value = c
+        .post(s.url("/api/v1/agents"))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"name": "no-roles", "agent_type": "planner"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = agent["id"].as_str().unwrap();
+    let key: serde_json::Value = c
+        .post(s.url(&format!("/api/v1/agents/{id}/keys")))
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+    let doc: serde_json::Value = client()
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let scopes: Vec<String> = op["security"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|req| req.as_object().unwrap().values())
+                .flat_map(|v| {
+                    v.as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| x.as_str().unwrap().to_string())
+                })
+                .collect();
+            if scopes.is_empty() {
+                continue;
+            }
+            let url = s.url(
+                &path
+                    .replace("{type}", "user")
+                    .replace("{id}", "someone-else")
+                    .replace("{name}", "some_role")
+                    .replace("{key_id}", "0000000000000000"),
+            );
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let res = client()
+                .request(m, &url)
+                .bearer_auth(&key)
+                .json(&serde_json::json!({"unexpected": true}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 403, "{method} {path} (needs {scopes:?})");
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} guarded operations");
+    s.stop().await;
+}

@@ -8,12 +8,10 @@ use super::keys::{CreateKey, CreatedKey, KeyList};
 use crate::identity::agents::{self, AgentChanges, AgentRow, NewAgent};
 use crate::identity::api_keys::{self, Owner};
 use crate::timefmt::rfc3339;
-use crate::web::auth::Caller;
+use crate::web::auth::{AgentManage, Caller, Guarded, Permission};
 use crate::web::pagination::{Page, PageParams};
-use crate::web::problem::{ApiError, Problem};
+use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
-
-const MANAGE: &str = "agent:manage";
 
 #[derive(Serialize, ToSchema)]
 pub struct AgentView {
@@ -62,17 +60,16 @@ fn yes() -> bool {
     tag = "identity",
     request_body = CreateAgent,
     responses((status = 201, body = AgentView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[post("/agents")]
 pub async fn create(
     req: HttpRequest,
-    caller: Caller,
-    body: web::Json<CreateAgent>,
+    caller: Guarded<AgentManage>,
+    body: Body<CreateAgent>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let b = body.into_inner();
+    let b = body?.into_inner();
     let new = NewAgent {
         name: b.name,
         agent_type: b.agent_type,
@@ -88,16 +85,15 @@ pub async fn create(
     tag = "identity",
     params(PageParams),
     responses((status = 200, body = Page<AgentView>), (status = 400, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[get("/agents")]
 pub async fn list(
     req: HttpRequest,
-    caller: Caller,
+    _caller: Guarded<AgentManage>,
     q: web::Query<PageParams>,
 ) -> Result<web::Json<Page<AgentView>>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     let page = q.resolve()?;
     let rows = agents::list(&st.db, page.after.clone(), page.limit + 1).await?;
     Ok(web::Json(Page::from_rows(
@@ -112,7 +108,7 @@ pub async fn list(
 #[utoipa::path(
     tag = "identity",
     responses((status = 200, body = AgentView), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[get("/agents/{id}")]
 pub async fn get(
@@ -122,7 +118,7 @@ pub async fn get(
 ) -> Result<web::Json<AgentView>, ApiError> {
     let st = state::of(&req);
     if caller.principal.id != *id {
-        caller.require(&st, MANAGE).await?;
+        caller.require(&st, AgentManage::NAME).await?;
     }
     Ok(web::Json(agents::get(&st.db, &id).await?.into()))
 }
@@ -142,18 +138,17 @@ pub struct UpdateAgent {
     tag = "identity",
     request_body = UpdateAgent,
     responses((status = 200, body = AgentView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[patch("/agents/{id}")]
 pub async fn update(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<AgentManage>,
     id: web::Path<String>,
-    body: web::Json<UpdateAgent>,
+    body: Body<UpdateAgent>,
 ) -> Result<web::Json<AgentView>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let b = body.into_inner();
+    let b = body?.into_inner();
     let changes = AgentChanges {
         name: b.name,
         agent_type: b.agent_type,
@@ -171,16 +166,15 @@ pub async fn update(
 #[utoipa::path(
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[delete("/agents/{id}")]
 pub async fn remove(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<AgentManage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     agents::delete(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -189,16 +183,15 @@ pub async fn remove(
 #[utoipa::path(
     tag = "identity",
     responses((status = 200, body = KeyList), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[get("/agents/{id}/keys")]
 pub async fn list_keys(
     req: HttpRequest,
-    caller: Caller,
+    _caller: Guarded<AgentManage>,
     id: web::Path<String>,
 ) -> Result<web::Json<KeyList>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     agents::get(&st.db, &id).await?;
     let keys = api_keys::list(&st.db, Owner::Agent(id.into_inner())).await?;
     Ok(web::Json(KeyList {
@@ -212,18 +205,17 @@ pub async fn list_keys(
     tag = "identity",
     request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[post("/agents/{id}/keys")]
 pub async fn create_key(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<AgentManage>,
     id: web::Path<String>,
-    body: web::Json<CreateKey>,
+    body: Body<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let b = body.into_inner();
+    let b = body?.into_inner();
     let max = st.config.api_keys.max_lifetime_days;
     let key = api_keys::create(
         &st.audit,
@@ -241,16 +233,15 @@ pub async fn create_key(
 #[utoipa::path(
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[delete("/agents/{id}/keys/{key_id}")]
 pub async fn revoke_key(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<AgentManage>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     let (id, key_id) = path.into_inner();
     api_keys::revoke(&st.audit, &caller.ctx, Owner::Agent(id), &key_id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -275,17 +266,16 @@ pub struct Quarantined {
     tag = "identity",
     request_body(content = Option<QuarantineBody>),
     responses((status = 200, body = Quarantined), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
 )]
 #[post("/agents/{id}/quarantine")]
 pub async fn quarantine(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<AgentManage>,
     id: web::Path<String>,
     body: Option<web::Json<QuarantineBody>>,
 ) -> Result<web::Json<Quarantined>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     let reason = body
         .and_then(|b| b.into_inner().reason)
         .map(|r| r.chars().take(512).collect());

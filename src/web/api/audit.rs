@@ -146,7 +146,7 @@ pub async fn list_records(
     tag = "audit",
     params(AuditQuery),
     responses((status = 200, body = Page<Record>), (status = 400, body = Problem), (status = 403, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
 )]
 #[get("/audit")]
 pub async fn list(
@@ -173,7 +173,7 @@ pub async fn list(
         (status = 200, description = "The records, streamed", content_type = "application/jsonl"),
         (status = 400, body = Problem), (status = 403, body = Problem)
     ),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
 )]
 #[get("/audit/export")]
 pub async fn export_records(
@@ -287,7 +287,7 @@ pub async fn run_verify(
     tag = "audit",
     params(VerifyQuery),
     responses((status = 200, body = VerifyReport), (status = 400, body = Problem), (status = 403, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
 )]
 #[get("/audit/verify")]
 pub async fn verify(
@@ -305,7 +305,7 @@ pub async fn verify(
 #[utoipa::path(
     tag = "audit",
     responses((status = 200, body = Head), (status = 403, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
 )]
 #[get("/audit/head")]
 pub async fn head(req: HttpRequest, caller: Caller) -> Result<web::Json<Head>, ApiError> {

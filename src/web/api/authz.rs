@@ -12,7 +12,7 @@ use crate::error::{Error, FieldErrors};
 use crate::rbac::engine::{Decision, Subject};
 use crate::rbac::{self, patterns};
 use crate::web::auth::Caller;
-use crate::web::problem::{ApiError, Problem};
+use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state::{self, WebState};
 
 /// Needed to ask about another principal.
@@ -175,10 +175,10 @@ async fn decide(
 pub async fn check(
     req: HttpRequest,
     caller: Caller,
-    body: web::Json<CheckRequest>,
+    body: Body<CheckRequest>,
 ) -> Result<web::Json<CheckResponse>, ApiError> {
     let st = state::of(&req);
-    let c = body.into_inner();
+    let c = body?.into_inner();
     let mut errors = FieldErrors::new();
     validate(&c, "", &mut errors);
     if !errors.is_empty() {
@@ -212,10 +212,10 @@ pub struct BatchResponse {
 pub async fn check_batch(
     req: HttpRequest,
     caller: Caller,
-    body: web::Json<BatchRequest>,
+    body: Body<BatchRequest>,
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     let st = state::of(&req);
-    let b = body.into_inner();
+    let b = body?.into_inner();
     if b.checks.is_empty() || b.checks.len() > MAX_BATCH {
         return Err(Error::field("checks", format!("must hold 1 to {MAX_BATCH} checks")).into());
     }
@@ -249,7 +249,7 @@ pub struct EffectivePermissions {
 #[utoipa::path(
     tag = "authz",
     responses((status = 200, body = EffectivePermissions), (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["authz:check"]), ("bearer" = ["authz:check"]))
 )]
 #[get("/principals/{type}/{id}/permissions")]
 pub async fn permissions(

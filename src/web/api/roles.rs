@@ -8,12 +8,10 @@ use super::authz::SubjectRef;
 use crate::rbac::assignments::{self, AssignmentRow, NewAssignment};
 use crate::rbac::roles::{self, RoleInput, RoleRow};
 use crate::timefmt::rfc3339;
-use crate::web::auth::Caller;
+use crate::web::auth::{Guarded, RoleManage};
 use crate::web::pagination::{Page, PageParams};
-use crate::web::problem::{ApiError, Problem};
+use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
-
-const MANAGE: &str = "role:manage";
 
 #[derive(Serialize, ToSchema)]
 pub struct RoleView {
@@ -67,15 +65,14 @@ impl From<RoleBody> for RoleInput {
 }
 
 /// List roles by name.
-#[utoipa::path(tag = "authz", params(PageParams), responses((status = 200, body = Page<RoleView>)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", params(PageParams), responses((status = 200, body = Page<RoleView>)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[get("/roles")]
 pub async fn list(
     req: HttpRequest,
-    caller: Caller,
+    _caller: Guarded<RoleManage>,
     q: web::Query<PageParams>,
 ) -> Result<web::Json<Page<RoleView>>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     let page = q.resolve()?;
     let rows = roles::list(&st.db, page.after.clone(), page.limit + 1).await?;
     Ok(web::Json(Page::from_rows(
@@ -87,45 +84,42 @@ pub async fn list(
 }
 
 /// Create a custom role.
-#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 201, body = RoleView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 201, body = RoleView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[post("/roles")]
 pub async fn create(
     req: HttpRequest,
-    caller: Caller,
-    body: web::Json<RoleBody>,
+    caller: Guarded<RoleManage>,
+    body: Body<RoleBody>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let role = roles::create(&st.audit, &caller.ctx, body.into_inner().into()).await?;
+    let role = roles::create(&st.audit, &caller.ctx, body?.into_inner().into()).await?;
     Ok(HttpResponse::Created().json(RoleView::from(role)))
 }
 
 /// Get a role.
-#[utoipa::path(tag = "authz", responses((status = 200, body = RoleView), (status = 404, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", responses((status = 200, body = RoleView), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[get("/roles/{name}")]
 pub async fn get(
     req: HttpRequest,
-    caller: Caller,
+    _caller: Guarded<RoleManage>,
     name: web::Path<String>,
 ) -> Result<web::Json<RoleView>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     Ok(web::Json(roles::get(&st.db, &name).await?.into()))
 }
 
 /// Replace a role's description, permissions and parents (system roles:
 /// description only).
-#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 200, body = RoleView), (status = 404, body = Problem), (status = 422, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 200, body = RoleView), (status = 404, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[put("/roles/{name}")]
 pub async fn replace(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<RoleManage>,
     name: web::Path<String>,
-    body: web::Json<RoleBody>,
+    body: Body<RoleBody>,
 ) -> Result<web::Json<RoleView>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let body = body.into_inner();
+    let body = body?.into_inner();
     if body.name != *name {
         return Err(crate::error::Error::field(
             "name",
@@ -141,15 +135,14 @@ pub async fn replace(
 }
 
 /// Delete a custom role nothing uses (409 names what uses it).
-#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[delete("/roles/{name}")]
 pub async fn remove(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<RoleManage>,
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     roles::delete(&st.audit, &caller.ctx, &name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -226,15 +219,14 @@ pub struct AssignmentQuery {
 }
 
 /// List assignments, per role and/or per subject.
-#[utoipa::path(tag = "authz", params(AssignmentQuery), responses((status = 200, body = Page<AssignmentView>), (status = 400, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", params(AssignmentQuery), responses((status = 200, body = Page<AssignmentView>), (status = 400, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[get("/role-assignments")]
 pub async fn list_assignments(
     req: HttpRequest,
-    caller: Caller,
+    _caller: Guarded<RoleManage>,
     q: web::Query<AssignmentQuery>,
 ) -> Result<web::Json<Page<AssignmentView>>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     let q = q.into_inner();
     let page = PageParams {
         limit: q.limit,
@@ -262,16 +254,15 @@ pub async fn list_assignments(
 }
 
 /// Bind a role to a user or agent, optionally scoped to resources.
-#[utoipa::path(tag = "authz", request_body = AssignmentBody, responses((status = 201, body = AssignmentView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", request_body = AssignmentBody, responses((status = 201, body = AssignmentView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[post("/role-assignments")]
 pub async fn create_assignment(
     req: HttpRequest,
-    caller: Caller,
-    body: web::Json<AssignmentBody>,
+    caller: Guarded<RoleManage>,
+    body: Body<AssignmentBody>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let b = body.into_inner();
+    let b = body?.into_inner();
     let new = NewAssignment {
         subject_type: b.subject.kind,
         subject_id: b.subject.id,
@@ -283,15 +274,14 @@ pub async fn create_assignment(
 }
 
 /// Remove an assignment.
-#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem)), security(("session" = []), ("bearer" = [])))]
+#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[delete("/role-assignments/{id}")]
 pub async fn delete_assignment(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<RoleManage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     assignments::delete(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,11 +6,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::timefmt::rfc3339;
-use crate::web::auth::Caller;
+use crate::web::auth::{Guarded, KeyManage};
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
-
-const MANAGE: &str = "key:manage";
 
 #[derive(Serialize, ToSchema)]
 pub struct SigningKeyView {
@@ -55,12 +53,14 @@ fn list_view(st: &state::WebState) -> SigningKeyList {
 #[utoipa::path(
     tag = "oauth",
     responses((status = 200, body = SigningKeyList), (status = 403, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"]))
 )]
 #[get("/signing-keys")]
-pub async fn list(req: HttpRequest, caller: Caller) -> Result<Json<SigningKeyList>, ApiError> {
+pub async fn list(
+    req: HttpRequest,
+    _caller: Guarded<KeyManage>,
+) -> Result<Json<SigningKeyList>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     Ok(Json(list_view(&st)))
 }
 
@@ -69,12 +69,14 @@ pub async fn list(req: HttpRequest, caller: Caller) -> Result<Json<SigningKeyLis
 #[utoipa::path(
     tag = "oauth",
     responses((status = 200, body = SigningKeyList), (status = 403, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"]))
 )]
 #[post("/signing-keys/rotate")]
-pub async fn rotate(req: HttpRequest, caller: Caller) -> Result<Json<SigningKeyList>, ApiError> {
+pub async fn rotate(
+    req: HttpRequest,
+    caller: Guarded<KeyManage>,
+) -> Result<Json<SigningKeyList>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     let max_token_ms = i64::from(st.config.tokens.lifetime_seconds) * 1000;
     st.signing_keys
         .rotate(&st.db, &st.audit, &caller.ctx, max_token_ms)

@@ -10,9 +10,9 @@ use super::keys::{CreateKey, CreatedKey, KeyList};
 use crate::identity::api_keys::{self, Owner};
 use crate::identity::users::{self, NewUser, UserChanges, UserRow};
 use crate::timefmt::rfc3339;
-use crate::web::auth::{AuthMethod, Caller};
+use crate::web::auth::{AuthMethod, Caller, Guarded, Permission, UserManage};
 use crate::web::pagination::{Page, PageParams};
-use crate::web::problem::{ApiError, Problem};
+use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
 const MANAGE: &str = "user:manage";
@@ -72,17 +72,16 @@ fn yes() -> bool {
     tag = "identity",
     request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[post("/users")]
 pub async fn create(
     req: HttpRequest,
-    caller: Caller,
-    body: web::Json<CreateUser>,
+    caller: Guarded<UserManage>,
+    body: Body<CreateUser>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let b = body.into_inner();
+    let b = body?.into_inner();
     let new = NewUser {
         username: b.username,
         password: Zeroizing::new(b.password),
@@ -99,16 +98,15 @@ pub async fn create(
     tag = "identity",
     params(PageParams),
     responses((status = 200, body = Page<UserView>), (status = 400, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[get("/users")]
 pub async fn list(
     req: HttpRequest,
-    caller: Caller,
+    _caller: Guarded<UserManage>,
     q: web::Query<PageParams>,
 ) -> Result<web::Json<Page<UserView>>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     let page = q.resolve()?;
     let rows = users::list(&st.db, page.after.clone(), page.limit + 1).await?;
     Ok(web::Json(Page::from_rows(
@@ -135,7 +133,7 @@ async fn require_self_or_manage(
 #[utoipa::path(
     tag = "identity",
     responses((status = 200, body = UserView), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[get("/users/{id}")]
 pub async fn get(
@@ -165,18 +163,17 @@ pub struct UpdateUser {
     tag = "identity",
     request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[patch("/users/{id}")]
 pub async fn update(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<UserManage>,
     id: web::Path<String>,
-    body: web::Json<UpdateUser>,
+    body: Body<UpdateUser>,
 ) -> Result<web::Json<UserView>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
-    let b = body.into_inner();
+    let b = body?.into_inner();
     let changes = UserChanges {
         display_name: b.display_name,
         email: b.email,
@@ -193,16 +190,15 @@ pub async fn update(
 #[utoipa::path(
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[delete("/users/{id}")]
 pub async fn remove(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<UserManage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     users::delete(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -222,36 +218,41 @@ pub struct SetPassword {
     tag = "identity",
     request_body = SetPassword,
     responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[post("/users/{id}/password")]
 pub async fn set_password(
     req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<SetPassword>,
-) -> Result<HttpResponse, ApiError> {
+    body: Result<web::Json<SetPassword>, actix_web::Error>,
+) -> Result<HttpResponse, actix_web::Error> {
     let st = state::of(&req);
     let own = caller.principal.id == *id;
-    let b = body.into_inner();
+    // The permission is decided before the body is looked at, so a caller
+    // without it gets 403 whatever it sent.
+    if !own {
+        caller.require(&st, UserManage::NAME).await?;
+    }
+    let b = body?.into_inner();
     let current = if own {
         let Some(c) = b.current_password else {
-            return Err(crate::error::Error::field(
+            let e: ApiError = crate::error::Error::field(
                 "current_password",
                 "is required to change your own password",
             )
-            .into());
+            .into();
+            return Err(e.into());
         };
         Some(Zeroizing::new(c))
     } else {
-        caller.require(&st, MANAGE).await?;
         None
     };
     let keep = match &caller.method {
         AuthMethod::Session { id_hash } if own => Some(id_hash.clone()),
         _ => None,
     };
-    let user = users::get(&st.db, &id).await?;
+    let user = users::get(&st.db, &id).await.map_err(ApiError::from)?;
     let new_password = Zeroizing::new(b.password);
     users::set_password(
         &st.audit,
@@ -262,7 +263,8 @@ pub async fn set_password(
         current,
         keep,
     )
-    .await?;
+    .await
+    .map_err(ApiError::from)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -270,16 +272,15 @@ pub async fn set_password(
 #[utoipa::path(
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[post("/users/{id}/unlock")]
 pub async fn unlock(
     req: HttpRequest,
-    caller: Caller,
+    caller: Guarded<UserManage>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, MANAGE).await?;
     users::unlock(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -293,7 +294,7 @@ pub struct SessionsEnded {
 #[utoipa::path(
     tag = "identity",
     responses((status = 200, body = SessionsEnded), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[delete("/users/{id}/sessions")]
 pub async fn revoke_sessions(
@@ -311,7 +312,7 @@ pub async fn revoke_sessions(
 #[utoipa::path(
     tag = "identity",
     responses((status = 200, body = KeyList), (status = 404, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[get("/users/{id}/keys")]
 pub async fn list_keys(
@@ -333,18 +334,18 @@ pub async fn list_keys(
     tag = "identity",
     request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[post("/users/{id}/keys")]
 pub async fn create_key(
     req: HttpRequest,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<CreateKey>,
+    body: Body<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
     require_self_or_manage(&st, &caller, &id).await?;
-    let b = body.into_inner();
+    let b = body?.into_inner();
     let max = st.config.api_keys.max_lifetime_days;
     let key = api_keys::create(
         &st.audit,
@@ -362,7 +363,7 @@ pub async fn create_key(
 #[utoipa::path(
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = []), ("bearer" = []))
+    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
 )]
 #[delete("/users/{id}/keys/{key_id}")]
 pub async fn revoke_key(
