@@ -198,9 +198,30 @@ impl Policy {
         v
     }
 
+    /// Every pattern a role grants, inheritance included, with the path.
+    pub fn role_permissions(&self, role: &str) -> Vec<(String, Vec<String>)> {
+        let mut v: Vec<_> = self.effective.get(role).map(flatten).unwrap_or_default();
+        v.sort();
+        v
+    }
+
     pub fn role_count(&self) -> usize {
         self.effective.len()
     }
+}
+
+/// All of a role's effective grants as `(pattern, path)`.
+fn flatten(e: &Effective) -> Vec<(String, Vec<String>)> {
+    e.exact
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain(
+            e.resource_wildcards
+                .iter()
+                .map(|(k, v)| (format!("{k}:*"), v.clone())),
+        )
+        .chain(e.star.iter().map(|v| ("*".to_string(), v.clone())))
+        .collect()
 }
 
 fn deny(reason: String) -> Decision {

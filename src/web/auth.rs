@@ -24,8 +24,20 @@ use crate::identity::{Principal, PrincipalKind};
 use crate::rbac;
 
 /// A logged-in browser session.
+/// Which admin areas the signed-in user may use (the navigation shows only
+/// these; every handler checks again).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Nav {
+    pub users: bool,
+    pub agents: bool,
+    pub roles: bool,
+    pub keys: bool,
+    pub audit: bool,
+}
+
 pub struct SessionUser {
     pub session: ActiveSession,
+    pub nav: Nav,
     /// This session's CSRF token, for forms and the `csrf-token` meta tag.
     pub csrf: String,
     /// Audit context with this user as the actor.
@@ -78,17 +90,29 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         return Ok(None);
     };
     let session = sessions::resolve(&st.db, &token, st.session_policy).await?;
-    Ok(session.map(|session| {
-        let principal = Principal {
-            kind: PrincipalKind::User,
-            id: session.user.id.clone(),
-            name: session.user.username.clone(),
-        };
-        SessionUser {
-            csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
-            ctx: audit_context(req, Some(&principal)),
-            session,
-        }
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    let principal = Principal {
+        kind: PrincipalKind::User,
+        id: session.user.id.clone(),
+        name: session.user.username.clone(),
+    };
+    let policy = st.policy.get(&st.db, &st.audit).await?;
+    let subject = rbac::subject_of(&principal);
+    let may = |p: &str| policy.check(&subject, p, None).allowed;
+    let nav = Nav {
+        users: may("user:manage"),
+        agents: may("agent:manage"),
+        roles: may("role:manage"),
+        keys: may("key:manage"),
+        audit: may("audit:read"),
+    };
+    Ok(Some(SessionUser {
+        csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
+        ctx: audit_context(req, Some(&principal)),
+        nav,
+        session,
     }))
 }
 

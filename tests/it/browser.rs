@@ -548,3 +548,208 @@ async fn chromium_manages_users_agents_and_keys() {
     drop(driver);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn chromium_manages_roles_and_checks_access() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let agent: serde_json::Value = c
+        .post(s.url("/api/v1/agents"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "scoped-bot", "agent_type": "planner"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent_id = agent["id"].as_str().unwrap().to_string();
+    create_user(&s, &c, &csrf, "plain", "plain user password").await;
+
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    let wait = Duration::from_secs(10);
+    sign_in(&b, &s).await;
+    b.find(Locator::LinkText("Roles"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("create-role"))
+        .await
+        .unwrap();
+    // A bad pattern is refused next to the field, keeping what was typed.
+    b.find(Locator::Id("f-name"))
+        .await
+        .unwrap()
+        .send_keys("billing_ops")
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-permissions"))
+        .await
+        .unwrap()
+        .send_keys("workflow:execute\nWorkflow:Bad")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#create-role button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("error-permissions"))
+        .await
+        .unwrap();
+    assert!(err.text().await.unwrap().contains("Workflow:Bad"));
+    let kept = b
+        .find(Locator::Id("f-name"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("billing_ops"));
+    let perms = b.find(Locator::Id("f-permissions")).await.unwrap();
+    perms.clear().await.unwrap();
+    perms.send_keys("workflow:execute").await.unwrap();
+    b.find(Locator::Id("f-inherits"))
+        .await
+        .unwrap()
+        .send_keys("workflow_viewer")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#create-role button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let eff = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("effective-table"))
+        .await
+        .unwrap();
+    let text = eff.text().await.unwrap();
+    assert!(
+        text.contains("workflow:status") && text.contains("billing_ops → workflow_viewer"),
+        "{text}"
+    );
+
+    // Assign it, scoped to billing workflows.
+    b.find(Locator::Id("f-subject_id"))
+        .await
+        .unwrap()
+        .send_keys(&agent_id)
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-resource_type"))
+        .await
+        .unwrap()
+        .send_keys("workflow")
+        .await
+        .unwrap();
+    b.find(Locator::Id("f-resource_pattern"))
+        .await
+        .unwrap()
+        .send_keys("billing-*")
+        .await
+        .unwrap();
+    b.find(Locator::Css("#assign-role button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Css("#assignments-table form"))
+        .await
+        .unwrap();
+    screenshot(&b, "role.png").await;
+
+    // Check access: allowed on billing-42, denied on payroll-1.
+    for (rid, expect) in [("billing-42", "Allowed"), ("payroll-1", "Denied")] {
+        b.goto(&s.url(&format!(
+            "/access?subject_type=agent&subject_id={agent_id}&permission=workflow:execute&resource_type=workflow&resource_id={rid}"
+        )))
+        .await
+        .unwrap();
+        let d = b
+            .wait()
+            .at_most(wait)
+            .for_element(Locator::Id("decision"))
+            .await
+            .unwrap();
+        assert!(d.text().await.unwrap().starts_with(expect), "{rid}");
+    }
+
+    // A user without permissions sees none of the admin areas, and the
+    // server refuses them anyway.
+    b.find(Locator::Css("form.signout button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    b.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("plain")
+        .await
+        .unwrap();
+    b.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("plain user password")
+        .await
+        .unwrap();
+    b.find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("dashboard-user"))
+        .await
+        .unwrap();
+    let nav = b
+        .find(Locator::Css("header nav"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for hidden in ["Users", "Agents", "Roles", "Signing keys", "Audit log"] {
+        assert!(
+            !nav.contains(hidden),
+            "{hidden} shown to a plain user: {nav}"
+        );
+    }
+    b.goto(&s.url("/users")).await.unwrap();
+    let body = b
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("403"), "{body}");
+
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}

@@ -11,6 +11,7 @@ pub struct Layout {
     /// Navigation entry to highlight.
     pub active: &'static str,
     pub version: &'static str,
+    pub nav: crate::web::auth::Nav,
 }
 
 impl Layout {
@@ -26,6 +27,7 @@ impl Layout {
             csrf,
             active,
             version: VERSION,
+            nav: Default::default(),
         }
     }
 
@@ -34,11 +36,13 @@ impl Layout {
         s: &crate::web::auth::SessionUser,
         active: &'static str,
     ) -> Layout {
-        Layout::new(
+        let mut layout = Layout::new(
             title,
             Some(s.session.user.username.clone()),
             s.csrf.clone(),
             active,
-        )
+        );
+        layout.nav = s.nav;
+        layout
     }
 }

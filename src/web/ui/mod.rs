@@ -7,6 +7,7 @@ pub mod error;
 pub mod forms;
 pub mod layout;
 pub mod login;
+pub mod roles;
 pub mod signing_keys;
 pub mod users;
 
@@ -60,6 +61,14 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(agents::revoke_key)
         .service(agents::quarantine)
         .service(agents::delete)
+        .service(roles::list)
+        .service(roles::create)
+        .service(roles::detail)
+        .service(roles::update)
+        .service(roles::delete)
+        .service(roles::assign)
+        .service(roles::unassign)
+        .service(roles::access)
         .service(signing_keys::list)
         .service(signing_keys::rotate);
 }

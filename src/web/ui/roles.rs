@@ -1,0 +1,362 @@
+//! Roles pages (list, create, edit with inheritance and effective
+//! permissions, assignments) and the "check access" page.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::error::UiError;
+use super::forms::FormErrors;
+use super::layout::Layout;
+use super::{render, see_other};
+use crate::rbac::assignments::{self, NewAssignment};
+use crate::rbac::engine::Subject;
+use crate::rbac::roles::{self, RoleInput};
+use crate::web::api::roles::{AssignmentView, RoleView};
+use crate::web::auth::SessionUser;
+use crate::web::state::{self, WebState};
+
+const MANAGE: &str = "role:manage";
+
+/// Splits a textarea or field of names on whitespace and commas.
+fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[derive(Default, Deserialize)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    permissions: String,
+    #[serde(default)]
+    inherits: String,
+    #[serde(default)]
+    subject_type: String,
+    #[serde(default)]
+    subject_id: String,
+    #[serde(default)]
+    resource_type: String,
+    #[serde(default)]
+    resource_pattern: String,
+}
+
+#[derive(Template)]
+#[template(path = "roles/list.html")]
+struct ListPage {
+    layout: Layout,
+    roles: Vec<RoleView>,
+    form: RoleForm,
+    errors: FormErrors,
+}
+
+async fn list_page(
+    st: &WebState,
+    user: &SessionUser,
+    form: RoleForm,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    user.caller().require(st, MANAGE).await?;
+    let rows = roles::list(&st.db, None, 1000).await?;
+    render(
+        status,
+        &ListPage {
+            layout: Layout::for_session("Roles", user, "roles"),
+            roles: rows.into_iter().map(Into::into).collect(),
+            form,
+            errors,
+        },
+    )
+}
+
+#[get("/roles")]
+pub async fn list(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    list_page(
+        &st,
+        &user,
+        RoleForm::default(),
+        FormErrors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+fn input(form: &RoleForm) -> RoleInput {
+    RoleInput {
+        name: form.name.trim().to_string(),
+        description: form.description.trim().to_string(),
+        permissions: words(&form.permissions),
+        inherits: words(&form.inherits),
+    }
+}
+
+#[post("/roles")]
+pub async fn create(
+    req: HttpRequest,
+    user: SessionUser,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let form = form.into_inner();
+    match roles::create(&st.audit, &user.ctx, input(&form)).await {
+        Ok(r) => Ok(see_other(&format!("/roles/{}", r.name))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            list_page(&st, &user, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "roles/detail.html")]
+struct DetailPage {
+    layout: Layout,
+    role: RoleView,
+    effective: Vec<(String, String)>,
+    assignments: Vec<AssignmentView>,
+    form: RoleForm,
+    errors: FormErrors,
+}
+
+async fn detail_page(
+    st: &WebState,
+    user: &SessionUser,
+    name: &str,
+    form: Option<RoleForm>,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    user.caller().require(st, MANAGE).await?;
+    let role = RoleView::from(roles::get(&st.db, name).await?);
+    let policy = st.policy.get(&st.db, &st.audit).await?;
+    let effective = policy
+        .role_permissions(name)
+        .into_iter()
+        .map(|(p, path)| (p, path.join(" → ")))
+        .collect();
+    let assignments = assignments::list(&st.db, Some(name.to_string()), None, None, 1000).await?;
+    let form = form.unwrap_or_else(|| RoleForm {
+        name: role.name.clone(),
+        description: role.description.clone(),
+        permissions: role.permissions.join("\n"),
+        inherits: role.inherits.join(" "),
+        subject_type: "agent".into(),
+        ..RoleForm::default()
+    });
+    let page = DetailPage {
+        layout: Layout::for_session(format!("Role {}", role.name), user, "roles"),
+        role,
+        effective,
+        assignments: assignments.into_iter().map(Into::into).collect(),
+        form,
+        errors,
+    };
+    render(status, &page)
+}
+
+#[get("/roles/{name}")]
+pub async fn detail(
+    req: HttpRequest,
+    user: SessionUser,
+    name: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    detail_page(
+        &st,
+        &user,
+        &name,
+        None,
+        FormErrors::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn after(
+    st: &WebState,
+    user: &SessionUser,
+    name: &str,
+    form: RoleForm,
+    result: crate::error::Result<()>,
+    to: &str,
+) -> Result<HttpResponse, UiError> {
+    match result {
+        Ok(()) => Ok(see_other(to)),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            detail_page(
+                st,
+                user,
+                name,
+                Some(form),
+                errors,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+    }
+}
+
+#[post("/roles/{name}")]
+pub async fn update(
+    req: HttpRequest,
+    user: SessionUser,
+    name: web::Path<String>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let mut form = form.into_inner();
+    form.name = name.to_string();
+    let result = roles::replace(&st.audit, &user.ctx, input(&form))
+        .await
+        .map(|_| ());
+    after(&st, &user, &name, form, result, &format!("/roles/{name}")).await
+}
+
+#[post("/roles/{name}/delete")]
+pub async fn delete(
+    req: HttpRequest,
+    user: SessionUser,
+    name: web::Path<String>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let result = roles::delete(&st.audit, &user.ctx, &name).await;
+    after(&st, &user, &name, RoleForm::default(), result, "/roles").await
+}
+
+#[post("/roles/{name}/assignments")]
+pub async fn assign(
+    req: HttpRequest,
+    user: SessionUser,
+    name: web::Path<String>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let form = form.into_inner();
+    let scope = match (form.resource_type.trim(), form.resource_pattern.trim()) {
+        ("", "") => None,
+        (t, p) => Some((t.to_string(), p.to_string())),
+    };
+    let new = NewAssignment {
+        subject_type: form.subject_type.trim().to_string(),
+        subject_id: form.subject_id.trim().to_string(),
+        role: name.to_string(),
+        scope,
+    };
+    let result = assignments::create(&st.audit, &user.ctx, new)
+        .await
+        .map(|_| ());
+    after(&st, &user, &name, form, result, &format!("/roles/{name}")).await
+}
+
+#[post("/roles/{name}/assignments/{id}/delete")]
+pub async fn unassign(
+    req: HttpRequest,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let (name, id) = path.into_inner();
+    let result = assignments::delete(&st.audit, &user.ctx, &id).await;
+    after(
+        &st,
+        &user,
+        &name,
+        RoleForm::default(),
+        result,
+        &format!("/roles/{name}"),
+    )
+    .await
+}
+
+#[derive(Default, Deserialize)]
+pub struct AccessQuery {
+    subject_type: Option<String>,
+    subject_id: Option<String>,
+    permission: Option<String>,
+    resource_type: Option<String>,
+    resource_id: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "roles/access.html")]
+struct AccessPage {
+    layout: Layout,
+    q: AccessQuery,
+    error: Option<String>,
+    decision: Option<(bool, String, String)>,
+}
+
+/// "May X do Y on Z?": anyone may ask about themselves; asking about
+/// another principal needs `authz:check`. A read, so a GET form.
+#[get("/access")]
+pub async fn access(
+    req: HttpRequest,
+    user: SessionUser,
+    q: web::Query<AccessQuery>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    let q = q.into_inner();
+    let mut page = AccessPage {
+        layout: Layout::for_session("Check access", &user, "access"),
+        q,
+        error: None,
+        decision: None,
+    };
+    let Some(permission) = page.q.permission.clone().filter(|p| !p.trim().is_empty()) else {
+        return render(StatusCode::OK, &page);
+    };
+    if !crate::rbac::patterns::valid_permission(permission.trim()) {
+        page.error = Some(
+            "The permission must be resource:action in lower_snake, e.g. workflow:execute.".into(),
+        );
+        return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+    }
+    let me = crate::rbac::subject_of(&user.caller().principal);
+    let subject = match (
+        page.q.subject_type.as_deref().map(str::trim),
+        page.q.subject_id.as_deref().map(str::trim),
+    ) {
+        (_, None | Some("")) => me.clone(),
+        (Some("agent"), Some(id)) => Subject {
+            kind: "agent",
+            id: id.to_string(),
+        },
+        (_, Some(id)) => Subject {
+            kind: "user",
+            id: id.to_string(),
+        },
+    };
+    if subject != me {
+        user.caller().require(&st, "authz:check").await?;
+    }
+    let resource = match (
+        page.q.resource_type.as_deref().map(str::trim),
+        page.q.resource_id.as_deref().map(str::trim),
+    ) {
+        (Some(t), Some(i)) if !t.is_empty() && !i.is_empty() => {
+            Some((t.to_string(), i.to_string()))
+        }
+        _ => None,
+    };
+    let policy = st.policy.get(&st.db, &st.audit).await?;
+    let d = policy.check(
+        &subject,
+        permission.trim(),
+        resource.as_ref().map(|(t, i)| (t.as_str(), i.as_str())),
+    );
+    page.decision = Some((d.allowed, d.reason, d.granted_by.join(" → ")));
+    render(StatusCode::OK, &page)
+}
