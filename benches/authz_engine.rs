@@ -44,6 +44,55 @@ fn policy_data() -> PolicyData {
     data
 }
 
+/// The same policy in a migrated database (subjects as agents).
+fn stored_policy(path: &std::path::Path, data: &PolicyData) -> rusqlite::Connection {
+    let mut conn = rusqlite::Connection::open(path).unwrap();
+    agentry::db::migrate::migrate(&mut conn).unwrap();
+    let tx = conn.transaction().unwrap();
+    for (name, (grants, _)) in &data.roles {
+        tx.execute(
+            "INSERT INTO roles (name, created_at, updated_at) VALUES (?1, 0, 0)",
+            [name],
+        )
+        .unwrap();
+        for g in grants {
+            tx.execute(
+                "INSERT OR IGNORE INTO role_permissions (role, pattern) VALUES (?1, ?2)",
+                [name, g],
+            )
+            .unwrap();
+        }
+    }
+    for (name, (_, parents)) in &data.roles {
+        for p in parents {
+            tx.execute(
+                "INSERT INTO role_inherits (role, parent) VALUES (?1, ?2)",
+                [name, p],
+            )
+            .unwrap();
+        }
+    }
+    let mut n = 0;
+    for (subject, assignments) in &data.assignments {
+        tx.execute(
+            "INSERT INTO agents (id, name, agent_type, created_at, updated_at) VALUES (?1, ?1, 'bench', 0, 0)",
+            [&subject.id],
+        )
+        .unwrap();
+        for a in assignments {
+            n += 1;
+            let (t, p) = a.scope.clone().unzip();
+            tx.execute(
+                "INSERT OR IGNORE INTO role_assignments (id, role, agent_id, scope_type, scope_pattern, created_at) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+                rusqlite::params![format!("a{n}"), a.role, subject.id, t, p],
+            )
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+    conn
+}
+
 fn bench(c: &mut Criterion) {
     let data = policy_data();
     let policy = Policy::compile(data.clone());
@@ -69,6 +118,17 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("compile the whole policy", |b| {
         b.iter(|| black_box(Policy::compile(black_box(data.clone()))))
+    });
+    // What the live view does after a change: read everything from SQLite,
+    // then compile.
+    let dir = tempfile::tempdir().unwrap();
+    let conn = stored_policy(&dir.path().join("bench.db"), &data);
+    group.bench_function("read from SQLite and compile", |b| {
+        b.iter(|| {
+            black_box(Policy::compile(
+                agentry::db::roles::policy_data(&conn).unwrap(),
+            ))
+        })
     });
     group.finish();
 }
