@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::audit::Audit;
 use crate::config::Config;
+use crate::crypto::keyring::KeyRing;
 use crate::crypto::{DerivedKey, MasterKey};
 use crate::db::Db;
 use crate::identity::api_keys::{ApiKeyCache, KeyLookup};
@@ -38,6 +39,7 @@ pub struct App {
     pub principals: PrincipalCache,
     pub api_key_cache: ApiKeyCache,
     pub policy: PolicyView,
+    pub keyring: KeyRing,
     pub status: Arc<RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
@@ -55,6 +57,7 @@ impl App {
             principals: PrincipalCache::default(),
             api_key_cache: ApiKeyCache::default(),
             policy: PolicyView::default(),
+            keyring: KeyRing::new(master_key.derive(crate::crypto::keyring::WRAP_KEY_LABEL)),
             csrf_key: Arc::new(master_key.derive(CSRF_KEY_LABEL)),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),

@@ -21,6 +21,10 @@ pub enum Error {
     },
     #[error("{0} not found")]
     NotFound(String),
+    /// Well-formed input refused for a reason with its own stable code
+    /// (e.g. `decryption_failed`, `key_version_retired`).
+    #[error("{message}")]
+    Rejected { code: &'static str, message: String },
     #[error("{0}")]
     Conflict(String),
     #[error("authentication required")]

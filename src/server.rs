@@ -188,6 +188,10 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         .load(&app.db, &app.audit)
         .await
         .map_err(|e| StartError::Database(format!("cannot load the signing keys: {e}")))?;
+    app.keyring
+        .ensure_defaults(&app.db, &app.audit)
+        .await
+        .map_err(|e| StartError::Database(format!("cannot load the encryption key rings: {e}")))?;
 
     let scheduler = crate::scheduler::start(&app)
         .await

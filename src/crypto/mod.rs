@@ -1,6 +1,7 @@
 //! Key material: the master key, keys derived from it, and randomness.
 //! (Envelope encryption of data comes with the encryption service.)
 
+pub mod keyring;
 pub mod master_key;
 pub mod random;
 

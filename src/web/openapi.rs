@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         (name = "identity", description = "Principals and credentials"),
         (name = "audit", description = "The tamper-evident audit trail"),
         (name = "authz", description = "Authorization decisions, roles and assignments"),
+        (name = "crypto", description = "Envelope encryption with key rings per classification"),
         (name = "oauth", description = "OAuth 2.0 client credentials, JWKS, token signing keys"),
     )
 )]

@@ -130,6 +130,7 @@ pub fn status_of(e: &Error) -> (StatusCode, &'static str) {
     match e {
         Error::Validation { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
         Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        Error::Rejected { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, code),
         Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
         Error::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated"),
         Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -160,7 +161,10 @@ impl From<Error> for ApiError {
                     "an internal error occurred; the request id identifies it in the server log"
                         .into();
             }
-            Error::NotFound(_) | Error::Conflict(_) | Error::Forbidden(_) => {}
+            Error::NotFound(_)
+            | Error::Conflict(_)
+            | Error::Forbidden(_)
+            | Error::Rejected { .. } => {}
         }
         out
     }

@@ -8,6 +8,7 @@ mod audit;
 mod backup;
 mod browser;
 mod cli;
+mod crypto;
 mod http_edge;
 mod lifecycle;
 mod login;

@@ -5,6 +5,7 @@
 pub mod agents;
 pub mod audit;
 pub mod authz;
+pub mod crypto;
 pub mod keys;
 pub mod me;
 pub mod oauth;
@@ -58,6 +59,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(roles::list_assignments)
                 .service(roles::create_assignment)
                 .service(roles::delete_assignment)
+                .service(crypto::encrypt)
+                .service(crypto::decrypt)
+                .service(crypto::rewrap)
+                .service(crypto::keys)
+                .service(crypto::rotate)
+                .service(crypto::update)
                 .service(authz::check)
                 .service(authz::check_batch)
                 .service(authz::permissions)
