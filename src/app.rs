@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::audit::Audit;
 use crate::config::Config;
-use crate::crypto::keyring::KeyRing;
+use crate::crypto::keyring::{KeyRing, Limits};
 use crate::crypto::{DerivedKey, MasterKey};
 use crate::db::Db;
 use crate::identity::api_keys::{ApiKeyCache, KeyLookup};
@@ -19,9 +19,6 @@ use crate::rbac::view::PolicyView;
 use crate::tokens::cache::TokenCache;
 use crate::tokens::oauth::Issuer;
 use crate::tokens::SigningKeys;
-
-/// HKDF label of the key that signs CSRF tokens.
-const CSRF_KEY_LABEL: &str = "csrf-token";
 
 #[derive(Clone)]
 pub struct App {
@@ -46,7 +43,15 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(config: Config, db: Db, audit: Audit, master_key: &MasterKey) -> App {
+    /// `csrf_key` comes from the appliance keys (it survives master key
+    /// rotation); the wrapping keys are derived from the master key.
+    pub fn new(
+        config: Config,
+        db: Db,
+        audit: Audit,
+        master_key: &MasterKey,
+        csrf_key: DerivedKey,
+    ) -> App {
         App {
             session_policy: SessionPolicy::from_config(&config.session),
             lockout_policy: LockoutPolicy::from_config(&config.login),
@@ -57,8 +62,14 @@ impl App {
             principals: PrincipalCache::default(),
             api_key_cache: ApiKeyCache::default(),
             policy: PolicyView::default(),
-            keyring: KeyRing::new(master_key.derive(crate::crypto::keyring::WRAP_KEY_LABEL)),
-            csrf_key: Arc::new(master_key.derive(CSRF_KEY_LABEL)),
+            keyring: KeyRing::new(
+                master_key.derive(crate::crypto::keyring::WRAP_KEY_LABEL),
+                Limits {
+                    max_encryptions: config.encryption.max_encryptions_per_key,
+                    rotation_days: config.encryption.rotation_days,
+                },
+            ),
+            csrf_key: Arc::new(csrf_key),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
             issuer_url: Arc::new(config.base_url()),

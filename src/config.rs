@@ -75,6 +75,7 @@ pub struct Config {
     pub api_keys: ApiKeysConfig,
     pub tokens: TokensConfig,
     pub authz: AuthzConfig,
+    pub encryption: EncryptionConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -214,6 +215,27 @@ impl Default for AuthzConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct EncryptionConfig {
+    /// A classification's key gets a new version when its newest is this
+    /// many days old, unless the ring sets its own period (0: on demand
+    /// only).
+    pub rotation_days: u32,
+    /// A key version is rotated before it has encrypted more than this
+    /// (at most 2^32 - 1: the safe limit for random 96-bit GCM nonces).
+    pub max_encryptions_per_key: u64,
+}
+
+impl Default for EncryptionConfig {
+    fn default() -> Self {
+        EncryptionConfig {
+            rotation_days: 90,
+            max_encryptions_per_key: 4_000_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SystemdConfig {
     /// Send READY=1 (and WATCHDOG=1 when the unit sets WatchdogSec) over
     /// $NOTIFY_SOCKET. Harmless when not run under systemd.
@@ -238,6 +260,7 @@ impl Default for Config {
             api_keys: ApiKeysConfig::default(),
             tokens: TokensConfig::default(),
             authz: AuthzConfig::default(),
+            encryption: EncryptionConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -452,6 +475,18 @@ impl Config {
             return Err(invalid(
                 "tokens.rate_limit_per_minute",
                 "must be between 1 and 1000000",
+            ));
+        }
+        if self.encryption.rotation_days > 3650 {
+            return Err(invalid(
+                "encryption.rotation_days",
+                "must be between 0 (on demand only) and 3650",
+            ));
+        }
+        if !(1..=u64::from(u32::MAX)).contains(&self.encryption.max_encryptions_per_key) {
+            return Err(invalid(
+                "encryption.max_encryptions_per_key",
+                "must be between 1 and 4294967295",
             ));
         }
         if !(2..=64).contains(&self.database.pool_size) {

@@ -78,6 +78,13 @@ pub async fn housekeeping(app: &App) {
         tracing::warn!(error = %e, "signing key reload failed");
     }
     rotate_signing_key_if_due(app).await;
+    match app.keyring.rotate_due(&app.db, &app.audit).await {
+        Ok(rotated) if !rotated.is_empty() => {
+            tracing::info!(classifications = ?rotated, "encryption keys rotated on schedule")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::error!(error = %e, "scheduled encryption key rotation failed"),
+    }
 }
 
 /// Rotates the signing key once it is older than the configured age.

@@ -11,8 +11,9 @@ use secrecy::ExposeSecret;
 use tokio_cron_scheduler::JobScheduler;
 
 use crate::app::App;
-use crate::audit::{chain, Audit, ChainKey, Context, Outcome};
+use crate::audit::{Audit, ChainKey, Context, Outcome};
 use crate::config::Config;
+use crate::crypto::appliance_keys::{self, ApplianceKeys, UnlockError};
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::db::{self, migrate, pool};
 use crate::identity::bootstrap::{self, Seeded};
@@ -26,6 +27,12 @@ pub enum StartError {
     },
     #[error(transparent)]
     MasterKey(#[from] MasterKeyError),
+    #[error(transparent)]
+    Unlock(#[from] UnlockError),
+    #[error(
+        "another agentry process is using the data directory {0} (it holds agentry.lock); stop it first"
+    )]
+    Locked(String),
     #[error("database: {0}")]
     Database(String),
     #[error(transparent)]
@@ -76,14 +83,78 @@ pub fn load_master_key(config: &Config) -> Result<(MasterKey, bool), StartError>
     }
 }
 
+/// Takes the data directory's lock file, held for as long as the returned
+/// file is open: one server per data directory, and commands that must not
+/// run beside a server (master key rotation) can tell.
+pub fn lock_data_dir(dir: &Path) -> Result<std::fs::File, StartError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join("agentry.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|source| StartError::DataDir {
+            path: path.display().to_string(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StartError::Locked(dir.display().to_string()))
+        }
+        Err(std::fs::TryLockError::Error(source)) => Err(StartError::DataDir {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
+}
+
+/// Checks the master key against the (migrated) database and returns the
+/// appliance keys. A rotation that committed but stopped before renaming
+/// its new key file into place is finished here.
+pub fn unlock_database(
+    config: &Config,
+    conn: &mut rusqlite::Connection,
+    master: MasterKey,
+) -> Result<(MasterKey, ApplianceKeys), StartError> {
+    match appliance_keys::unlock(conn, &master) {
+        Ok(keys) => Ok((master, keys)),
+        Err(UnlockError::WrongMasterKey) if config.master_key.is_none() => {
+            let pending = MasterKey::pending(&config.data_dir)?;
+            let Some(pending) = pending else {
+                return Err(UnlockError::WrongMasterKey.into());
+            };
+            if appliance_keys::matches(conn, &pending).map_err(UnlockError::from)? != Some(true) {
+                return Err(UnlockError::WrongMasterKey.into());
+            }
+            MasterKey::install_pending(&config.data_dir, false)?;
+            tracing::warn!("finished an interrupted master key rotation: master.key.new is now master.key");
+            let keys = appliance_keys::unlock(conn, &pending)?;
+            Ok((pending, keys))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 pub fn pragmas(config: &Config) -> pool::Pragmas {
     pool::Pragmas {
         busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),
     }
 }
 
-/// Opens the pool, applies migrations and seeds first-start data.
-pub fn open_database(config: &Config, key: &ChainKey) -> Result<(db::Db, Seeded), StartError> {
+/// The database ready for the appliance.
+pub struct Opened {
+    pub db: db::Db,
+    pub seeded: Seeded,
+    pub master_key: MasterKey,
+    pub keys: ApplianceKeys,
+}
+
+/// Opens the pool, applies migrations, checks the master key and seeds
+/// first-start data.
+pub fn open_database(config: &Config, master_key: MasterKey) -> Result<Opened, StartError> {
     let pool = pool::open(
         &config.database_path(),
         pragmas(config),
@@ -97,15 +168,21 @@ pub fn open_database(config: &Config, key: &ChainKey) -> Result<(db::Db, Seeded)
     if !report.applied.is_empty() {
         tracing::info!(from = report.from, to = report.to, "database migrated");
     }
+    let (master_key, keys) = unlock_database(config, &mut conn, master_key)?;
     let seeded = bootstrap::seed(
         &mut conn,
-        key,
+        &ChainKey::new(keys.audit_chain.clone()),
         &config.admin_user,
         config.admin_password.as_ref(),
     )
     .map_err(StartError::Bootstrap)?;
     drop(conn);
-    Ok((db::Db::new(pool), seeded))
+    Ok(Opened {
+        db: db::Db::new(pool),
+        seeded,
+        master_key,
+        keys,
+    })
 }
 
 /// A started appliance. Dropping it does not stop it; call [`Running::stop`].
@@ -116,6 +193,8 @@ pub struct Running {
     pub seeded: Seeded,
     pub master_key_created: bool,
     handle: ServerHandle,
+    /// Held until the process ends: see [`lock_data_dir`].
+    _lock: std::fs::File,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     scheduler: JobScheduler,
 }
@@ -158,16 +237,21 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         config.public_url = Some(format!("{scheme}://{addr}"));
     }
     prepare_data_dir(&config.data_dir)?;
+    let lock = lock_data_dir(&config.data_dir)?;
     let (master_key, master_key_created) = load_master_key(&config)?;
-    let chain_key = ChainKey::new(master_key.derive(chain::KEY_LABEL));
-    let key = chain_key.clone();
     let (config, opened) = tokio::task::spawn_blocking(move || {
-        let opened = open_database(&config, &key);
+        let opened = open_database(&config, master_key);
         (config, opened)
     })
     .await
     .map_err(|e| StartError::Database(e.to_string()))?;
-    let (db, seeded) = opened?;
+    let Opened {
+        db,
+        seeded,
+        master_key,
+        keys,
+    } = opened?;
+    let chain_key = ChainKey::new(keys.audit_chain);
     let tls = match (&config.tls.cert_path, &config.tls.key_path) {
         (Some(c), Some(k)) => Some(crate::web::tls::server_config(c, k).map_err(StartError::Tls)?),
         _ => None,
@@ -182,7 +266,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         )
         .await
         .map_err(|e| StartError::Database(format!("cannot write the audit log: {e}")))?;
-    let app = App::new(config, db, audit, &master_key);
+    let app = App::new(config, db, audit, &master_key, keys.csrf);
     drop(master_key);
     app.signing_keys
         .load(&app.db, &app.audit)
@@ -212,6 +296,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         handle,
         server,
         scheduler,
+        _lock: lock,
     })
 }
 

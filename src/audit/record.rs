@@ -144,6 +144,13 @@ impl Event {
         self
     }
 
+    /// The event as failed with `e` (outcome and a reason safe to store).
+    pub fn failed(mut self, e: &crate::error::Error) -> Event {
+        self.outcome = crate::audit::writer::outcome_for(e);
+        self.reason = Some(crate::audit::writer::public_reason(e));
+        self
+    }
+
     pub fn detail(mut self, key: &str, value: impl Serialize) -> Event {
         if let serde_json::Value::Object(map) = &mut self.details {
             map.insert(

@@ -61,7 +61,7 @@ impl Item {
     }
 }
 
-fn outcome_for(e: &Error) -> Outcome {
+pub(crate) fn outcome_for(e: &Error) -> Outcome {
     match e {
         Error::Forbidden(_) | Error::Unauthenticated => Outcome::Denied,
         Error::Internal(_) | Error::Unavailable(_) => Outcome::Error,
@@ -69,7 +69,7 @@ fn outcome_for(e: &Error) -> Outcome {
     }
 }
 
-fn public_reason(e: &Error) -> String {
+pub(crate) fn public_reason(e: &Error) -> String {
     match e {
         Error::Internal(_) => "internal error".into(),
         other => other.to_string(),
@@ -270,10 +270,8 @@ impl Audit {
     /// Records that `event` failed with `e` and hands `e` back, for
     /// failures found before any change was attempted (validation). If the
     /// record cannot be written, that error is returned instead.
-    pub async fn fail(&self, mut event: Event, e: Error) -> Error {
-        event.outcome = outcome_for(&e);
-        event.reason = Some(public_reason(&e));
-        match self.record(event).await {
+    pub async fn fail(&self, event: Event, e: Error) -> Error {
+        match self.record(event.failed(&e)).await {
             Ok(_) => e,
             Err(audit_error) => audit_error,
         }

@@ -1,32 +1,28 @@
-//! Envelope encryption: key rings per classification.
+//! Key rings per classification: versions of 256-bit data keys, stored
+//! sealed under a key derived from the master key (associated data: key id
+//! and version) and held unsealed only in memory, in `Zeroizing` buffers.
 //!
-//! Data is encrypted with AES-256-GCM under the newest data key of its
-//! classification. The package carries the key id and version; the
-//! associated data binds the key id, the version and the optional caller
-//! `context`, so a package cannot be decrypted under another key or
-//! context. Data keys are stored wrapped under a key derived from the
-//! master key (AAD: key id and version) and held unwrapped only in memory,
-//! in `Zeroizing` buffers.
+//! A ring gets a new version on demand, on schedule (`rotation_days`), and
+//! before its newest version has encrypted `max_encryptions_per_key`
+//! values. Encryptions are counted by reserving blocks in the database
+//! ahead of use, so a crash can only over-count, never under-count.
+//! Envelope encryption with these keys is in `envelope.rs`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-use serde::{Deserialize, Serialize};
+use rusqlite::Connection;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::{hex, random, DerivedKey};
+use super::{hex, random, sealed, DerivedKey};
 use crate::audit::{Audit, Context, Outcome};
 use crate::cache::GenerationCache;
 use crate::db::{self, keyrings as repo, Db};
 use crate::error::{Error, Result};
 
 pub const WRAP_KEY_LABEL: &str = "data-key-wrap";
-pub const ALGORITHM: &str = "AES-256-GCM";
 /// The classifications created at first start; `restricted` needs
 /// `crypto:decrypt:restricted` to decrypt.
 pub const DEFAULT_RINGS: &[(&str, bool)] = &[
@@ -35,34 +31,49 @@ pub const DEFAULT_RINGS: &[(&str, bool)] = &[
     ("confidential", false),
     ("restricted", true),
 ];
+const DAY_MS: i64 = 86_400_000;
 
-/// What encrypt returns and decrypt takes (SPEC §6).
-#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Package {
-    /// base64 of nonce (12 bytes) || ciphertext || tag (16 bytes).
-    pub encrypted_data: String,
-    pub encryption_algorithm: String,
-    pub key_id: String,
-    pub key_version: i64,
-    pub classification: String,
-    /// RFC 3339 UTC time of encryption.
-    pub timestamp: String,
+/// Associated data of a sealed data key: it cannot be moved to another row.
+pub fn key_aad(key_id: &str, version: i64) -> Vec<u8> {
+    super::envelope::aad(key_id, version, None)
 }
 
-struct DataKey {
-    classification: String,
-    version: i64,
-    key: Zeroizing<[u8; 32]>,
+/// A classification name: what `crypto:decrypt:<classification>` can hold.
+pub fn valid_classification(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
 }
 
-/// One classification's state.
+pub(super) struct DataKey {
+    pub(super) key_id: String,
+    pub(super) classification: String,
+    pub(super) version: i64,
+    pub(super) key: Zeroizing<[u8; 32]>,
+}
+
+pub(super) struct Rings {
+    pub(super) keys: HashMap<String, Arc<DataKey>>,
+    pub(super) newest: HashMap<String, Arc<DataKey>>,
+    pub(super) rings: HashMap<String, repo::RingRow>,
+    rows: Vec<repo::DataKeyRow>,
+}
+
+/// One classification's state (never key material).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RingView {
     pub classification: String,
     pub min_decryption_version: i64,
     /// Decryption needs `crypto:decrypt:<classification>`.
     pub requires_specific_permission: bool,
+    /// The ring's own rotation period in days; `null` follows the
+    /// configured `encryption.rotation_days`.
+    pub rotation_days: Option<i64>,
+    /// The period in force (0: on demand only).
+    pub effective_rotation_days: i64,
+    /// When the scheduler will add a version, if it will.
+    pub next_rotation_at: Option<String>,
     pub versions: Vec<KeyVersionView>,
 }
 
@@ -71,50 +82,72 @@ pub struct KeyVersionView {
     pub key_id: String,
     pub version: i64,
     pub created_at: String,
+    /// Values encrypted under this version (including data keys issued).
+    pub encryptions: i64,
 }
 
-struct Rings {
-    keys: HashMap<String, Arc<DataKey>>,
-    newest: HashMap<String, String>,
-    rings: HashMap<String, repo::RingRow>,
-    views: Vec<RingView>,
+/// A new classification.
+pub struct NewRing {
+    pub classification: String,
+    pub requires_specific_permission: bool,
+    pub rotation_days: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_encryptions: u64,
+    pub rotation_days: u32,
+}
+
+/// Encryptions reserved in the database and not used yet, per key id.
+#[derive(Default)]
+struct Usage {
+    next: i64,
+    end: i64,
 }
 
 #[derive(Clone)]
 pub struct KeyRing {
     wrap: Arc<DerivedKey>,
+    limits: Limits,
     state: GenerationCache<Rings>,
+    usage: Arc<Mutex<HashMap<String, Usage>>>,
+    rotating: Arc<tokio::sync::Mutex<()>>,
 }
 
-fn rejected(code: &'static str, message: impl Into<String>) -> Error {
+pub(super) fn rejected(code: &'static str, message: impl Into<String>) -> Error {
     Error::Rejected {
         code,
         message: message.into(),
     }
 }
 
-fn aad(key_id: &str, version: i64, context: Option<&str>) -> Vec<u8> {
-    let mut a = format!("agentry-envelope-v1\0{key_id}\0{version}\0").into_bytes();
-    match context {
-        Some(c) => {
-            a.push(1);
-            a.extend_from_slice(c.as_bytes());
-        }
-        None => a.push(0),
+fn unknown(classification: &str) -> Error {
+    rejected(
+        "unknown_classification",
+        format!("no key ring for classification {classification:?}"),
+    )
+}
+
+fn check_rotation_days(days: Option<i64>) -> Result<()> {
+    match days {
+        Some(d) if !(0..=3650).contains(&d) => Err(Error::field(
+            "rotation_days",
+            "must be between 0 (on demand only) and 3650, or null for the configured default",
+        )),
+        _ => Ok(()),
     }
-    a
 }
 
 impl KeyRing {
-    pub fn new(wrap: DerivedKey) -> KeyRing {
+    pub fn new(wrap: DerivedKey, limits: Limits) -> KeyRing {
         KeyRing {
             wrap: Arc::new(wrap),
+            limits,
             state: GenerationCache::new(Duration::from_secs(5), 1),
+            usage: Arc::default(),
+            rotating: Arc::default(),
         }
-    }
-
-    fn cipher(key: &[u8; 32]) -> Aes256Gcm {
-        Aes256Gcm::new_from_slice(key).expect("32-byte key")
     }
 
     /// Creates the default rings (version 1 each) when missing. Audited.
@@ -122,99 +155,106 @@ impl KeyRing {
         let rings = db.read(repo::rings).await?;
         for (name, specific) in DEFAULT_RINGS {
             if !rings.iter().any(|r| r.classification == *name) {
-                self.rotate(audit, &Context::system("agentry"), name, Some(*specific))
-                    .await?;
+                let ring = NewRing {
+                    classification: name.to_string(),
+                    requires_specific_permission: *specific,
+                    rotation_days: None,
+                };
+                self.create(audit, &Context::system("agentry"), ring).await?;
             }
         }
         Ok(())
     }
 
-    async fn state(&self, db: &Db, audit: &Audit) -> Result<Arc<Rings>> {
+    pub(super) async fn state(&self, db: &Db, audit: &Audit) -> Result<Arc<Rings>> {
         let generation = audit.generation();
         if let Some(Some(s)) = self.state.fresh(generation, "rings") {
             return Ok(s);
         }
-        let (rings, keys) = db.read(|c| Ok((repo::rings(c)?, repo::keys(c)?))).await?;
-        let wrap = Self::cipher(&self.wrap);
+        let (rings, rows) = db.read(|c| Ok((repo::rings(c)?, repo::keys(c)?))).await?;
         let mut out = Rings {
             keys: HashMap::new(),
             newest: HashMap::new(),
-            rings: HashMap::new(),
-            views: Vec::new(),
+            rings: rings
+                .into_iter()
+                .map(|r| (r.classification.clone(), r))
+                .collect(),
+            rows: Vec::new(),
         };
-        for k in &keys {
-            let raw = STANDARD
-                .decode(&k.wrapped)
-                .map_err(|_| Error::internal(format!("data key {} is malformed", k.key_id)))?;
-            if raw.len() < 12 {
-                return Err(Error::internal(format!(
-                    "data key {} is malformed",
-                    k.key_id
-                )));
-            }
-            let (nonce, ct) = raw.split_at(12);
-            let plain = Zeroizing::new(
-                wrap.decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ct,
-                        aad: &aad(&k.key_id, k.version, None),
-                    },
-                )
-                .map_err(|_| {
+        for k in &rows {
+            let key = sealed::open_key(&self.wrap, &key_aad(&k.key_id, k.version), &k.wrapped)
+                .ok_or_else(|| {
                     Error::internal(format!(
-                        "data key {} cannot be unwrapped: wrong master key?",
+                        "data key {} cannot be unsealed: damaged, or a wrong master key",
                         k.key_id
                     ))
-                })?,
-            );
-            let mut key = Zeroizing::new([0u8; 32]);
-            key.copy_from_slice(&plain[..32.min(plain.len())]);
-            let newest = out
-                .newest
-                .entry(k.classification.clone())
-                .or_insert_with(|| k.key_id.clone());
-            if out
-                .keys
-                .get(newest.as_str())
-                .is_some_and(|n| n.version < k.version)
-            {
-                *newest = k.key_id.clone();
-            }
-            out.keys.insert(
-                k.key_id.clone(),
-                Arc::new(DataKey {
-                    classification: k.classification.clone(),
-                    version: k.version,
-                    key,
-                }),
-            );
-        }
-        for r in rings {
-            out.views.push(RingView {
-                classification: r.classification.clone(),
-                min_decryption_version: r.min_decryption_version,
-                requires_specific_permission: r.requires_specific,
-                versions: keys
-                    .iter()
-                    .filter(|k| k.classification == r.classification)
-                    .map(|k| KeyVersionView {
-                        key_id: k.key_id.clone(),
-                        version: k.version,
-                        created_at: crate::timefmt::rfc3339(k.created_at),
-                    })
-                    .collect(),
+                })?;
+            let key = Arc::new(DataKey {
+                key_id: k.key_id.clone(),
+                classification: k.classification.clone(),
+                version: k.version,
+                key,
             });
-            out.rings.insert(r.classification.clone(), r);
+            // Rows come ordered by version: the last one of a ring is the newest.
+            out.newest.insert(k.classification.clone(), key.clone());
+            out.keys.insert(k.key_id.clone(), key);
         }
+        out.rows = rows;
         let out = Arc::new(out);
         self.state
             .put(generation, "rings".into(), Some(out.clone()));
         Ok(out)
     }
 
+    fn effective_days(&self, ring: &repo::RingRow) -> i64 {
+        ring.rotation_days
+            .unwrap_or(i64::from(self.limits.rotation_days))
+    }
+
     pub async fn rings(&self, db: &Db, audit: &Audit) -> Result<Vec<RingView>> {
-        Ok(self.state(db, audit).await?.views.clone())
+        let state = self.state(db, audit).await?;
+        let unused: HashMap<String, i64> = self
+            .usage
+            .lock()
+            .map(|u| u.iter().map(|(k, u)| (k.clone(), u.end - u.next)).collect())
+            .unwrap_or_default();
+        let mut names: Vec<&String> = state.rings.keys().collect();
+        names.sort();
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let ring = &state.rings[name];
+                let versions: Vec<KeyVersionView> = state
+                    .rows
+                    .iter()
+                    .filter(|k| &k.classification == name)
+                    .map(|k| KeyVersionView {
+                        key_id: k.key_id.clone(),
+                        version: k.version,
+                        created_at: crate::timefmt::rfc3339(k.created_at),
+                        encryptions: k.encryptions - unused.get(&k.key_id).copied().unwrap_or(0),
+                    })
+                    .collect();
+                let days = self.effective_days(ring);
+                let newest_at = state
+                    .rows
+                    .iter()
+                    .filter(|k| &k.classification == name)
+                    .map(|k| k.created_at)
+                    .max();
+                RingView {
+                    classification: name.clone(),
+                    min_decryption_version: ring.min_decryption_version,
+                    requires_specific_permission: ring.requires_specific,
+                    rotation_days: ring.rotation_days,
+                    effective_rotation_days: days,
+                    next_rotation_at: newest_at
+                        .filter(|_| days > 0)
+                        .map(|t| crate::timefmt::rfc3339(t + days * DAY_MS)),
+                    versions,
+                }
+            })
+            .collect())
     }
 
     /// Whether decrypting this classification needs the specific permission.
@@ -232,222 +272,264 @@ impl KeyRing {
             .is_some_and(|r| r.requires_specific))
     }
 
-    /// Adds a new version to a classification (creating the ring when
-    /// `create` says with which permission rule). Audited.
+    /// Inserts a new version of `name`'s key; returns its version.
+    fn add_version(c: &Connection, wrap: &[u8; 32], name: &str, key_id: &str) -> Result<i64> {
+        let key = Zeroizing::new(random::bytes::<32>());
+        let version = repo::newest_version(c, name)? + 1;
+        repo::insert_key(
+            c,
+            &repo::DataKeyRow {
+                key_id: key_id.to_string(),
+                classification: name.to_string(),
+                version,
+                wrapped: sealed::seal(wrap, &key_aad(key_id, version), key.as_ref()),
+                created_at: db::now_ms(),
+                encryptions: 0,
+            },
+        )?;
+        Ok(version)
+    }
+
+    fn new_key_id() -> String {
+        format!("dk_{}", hex(&random::bytes::<8>()))
+    }
+
+    /// Creates a classification with its first key version. Audited.
+    pub async fn create(&self, audit: &Audit, ctx: &Context, ring: NewRing) -> Result<()> {
+        let event = ctx
+            .event("crypto.ring.create", Outcome::Success)
+            .target("key_ring", &ring.classification)
+            .detail(
+                "requires_specific_permission",
+                ring.requires_specific_permission,
+            )
+            .detail("rotation_days", ring.rotation_days);
+        let invalid = if valid_classification(&ring.classification) {
+            check_rotation_days(ring.rotation_days).err()
+        } else {
+            Some(Error::field(
+                "classification",
+                "must be 1-32 characters: a lower-case letter, then lower-case letters, digits, _ or -",
+            ))
+        };
+        if let Some(e) = invalid {
+            return Err(audit.fail(event, e).await);
+        }
+        let wrap = self.wrap.clone();
+        let key_id = Self::new_key_id();
+        let event = event.detail("key_id", &key_id);
+        audit
+            .apply(event, move |c| {
+                let name = &ring.classification;
+                if !repo::insert_ring(
+                    c,
+                    name,
+                    ring.requires_specific_permission,
+                    ring.rotation_days,
+                    db::now_ms(),
+                )? {
+                    return Err(Error::Conflict(format!(
+                        "classification {name} already exists"
+                    )));
+                }
+                Self::add_version(c, &wrap, name, &key_id).map(|_| ())
+            })
+            .await
+    }
+
+    /// Adds a new version to a classification; new encryptions use it.
+    /// `reason` (requested, scheduled, encryption_limit) goes to the audit
+    /// record.
     pub async fn rotate(
         &self,
         audit: &Audit,
         ctx: &Context,
         classification: &str,
-        create: Option<bool>,
+        reason: &str,
     ) -> Result<i64> {
-        let key = Zeroizing::new(random::bytes::<32>());
-        let key_id = format!("dk_{}", hex(&random::bytes::<8>()));
-        let wrap = Self::cipher(&self.wrap);
+        let key_id = Self::new_key_id();
+        let wrap = self.wrap.clone();
         let name = classification.to_string();
         let event = ctx
             .event("crypto.key.rotate", Outcome::Success)
             .target("key_ring", &name)
-            .detail("key_id", &key_id);
+            .detail("key_id", &key_id)
+            .detail("reason", reason);
         audit
             .apply(event, move |c| {
-                let now = db::now_ms();
-                match create {
-                    Some(specific) => {
-                        repo::insert_ring(c, &name, specific, now)?;
-                    }
-                    None => {
-                        if !repo::rings(c)?.iter().any(|r| r.classification == name) {
-                            return Err(Error::NotFound(format!("classification {name}")));
-                        }
-                    }
+                if !repo::rings(c)?.iter().any(|r| r.classification == name) {
+                    return Err(Error::NotFound(format!("classification {name}")));
                 }
-                let version = repo::newest_version(c, &name)? + 1;
-                let nonce = random::bytes::<12>();
-                let ct = wrap
-                    .encrypt(
-                        Nonce::from_slice(&nonce),
-                        Payload {
-                            msg: key.as_ref(),
-                            aad: &aad(&key_id, version, None),
-                        },
-                    )
-                    .map_err(|_| Error::internal("cannot wrap the data key"))?;
-                let mut wrapped = nonce.to_vec();
-                wrapped.extend_from_slice(&ct);
-                repo::insert_key(
-                    c,
-                    &repo::DataKeyRow {
-                        key_id: key_id.clone(),
-                        classification: name.clone(),
-                        version,
-                        wrapped: STANDARD.encode(wrapped),
-                        created_at: now,
-                    },
-                )?;
-                Ok(version)
+                Self::add_version(c, &wrap, &name, &key_id)
             })
             .await
     }
 
-    pub async fn set_min_version(
+    /// Rotates every ring whose newest version is older than its period.
+    /// Returns the classifications rotated.
+    pub async fn rotate_due(&self, db: &Db, audit: &Audit) -> Result<Vec<String>> {
+        let state = self.state(db, audit).await?;
+        let now = db::now_ms();
+        let mut due = Vec::new();
+        for (name, ring) in &state.rings {
+            let days = self.effective_days(ring);
+            let newest_at = state
+                .rows
+                .iter()
+                .filter(|k| &k.classification == name)
+                .map(|k| k.created_at)
+                .max();
+            if days > 0 && newest_at.is_some_and(|t| t + days * DAY_MS <= now) {
+                due.push(name.clone());
+            }
+        }
+        let ctx = Context::system("scheduler");
+        for name in &due {
+            self.rotate(audit, &ctx, name, "scheduled").await?;
+        }
+        Ok(due)
+    }
+
+    /// Changes a ring's minimum decryption version and/or rotation period
+    /// (`rotation_days`: `Some(None)` returns to the configured default).
+    /// Audited.
+    pub async fn update(
         &self,
         db: &Db,
         audit: &Audit,
         ctx: &Context,
         classification: &str,
-        min: i64,
+        min: Option<i64>,
+        rotation_days: Option<Option<i64>>,
     ) -> Result<()> {
         let state = self.state(db, audit).await?;
-        let newest = state
-            .newest
-            .get(classification)
-            .and_then(|k| state.keys.get(k))
-            .map(|d| d.version);
-        let event = ctx
-            .event("crypto.key.min_version", Outcome::Success)
-            .target("key_ring", classification)
-            .detail("min_decryption_version", min);
-        match newest {
-            None => {
-                return Err(audit
-                    .fail(
-                        event,
-                        Error::NotFound(format!("classification {classification}")),
-                    )
-                    .await)
-            }
-            Some(n) if min < 1 || min > n => {
-                return Err(audit
-                    .fail(
-                        event,
-                        Error::field(
-                            "min_decryption_version",
-                            format!("must be between 1 and the newest version ({n})"),
-                        ),
-                    )
-                    .await)
-            }
-            _ => {}
+        let mut event = ctx
+            .event("crypto.ring.update", Outcome::Success)
+            .target("key_ring", classification);
+        if let Some(m) = min {
+            event = event.detail("min_decryption_version", m);
+        }
+        if let Some(d) = rotation_days {
+            event = event.detail("rotation_days", d);
+        }
+        let invalid = match state.newest.get(classification) {
+            None => Some(Error::NotFound(format!("classification {classification}"))),
+            Some(_) if min.is_none() && rotation_days.is_none() => Some(Error::field(
+                "min_decryption_version",
+                "give min_decryption_version, rotation_days, or both",
+            )),
+            Some(k) if min.is_some_and(|m| m < 1 || m > k.version) => Some(Error::field(
+                "min_decryption_version",
+                format!("must be between 1 and the newest version ({})", k.version),
+            )),
+            Some(_) => rotation_days.and_then(|d| check_rotation_days(d).err()),
+        };
+        if let Some(e) = invalid {
+            return Err(audit.fail(event, e).await);
         }
         let name = classification.to_string();
         audit
             .apply(event, move |c| {
-                repo::set_min_version(c, &name, min).map(|_| ())
+                if let Some(m) = min {
+                    repo::set_min_version(c, &name, m)?;
+                }
+                if let Some(d) = rotation_days {
+                    repo::set_rotation_days(c, &name, d)?;
+                }
+                Ok(())
             })
             .await
     }
 
-    /// Encrypts a JSON value under the newest key of `classification`.
-    pub async fn encrypt(
+    /// Encryptions reserved per database write: few writes at the default
+    /// limit, exact counting at tiny limits.
+    fn block(&self) -> i64 {
+        (self.limits.max_encryptions / 4096).clamp(1, 65_536) as i64
+    }
+
+    fn use_reserved(&self, key_id: &str) -> bool {
+        let Ok(mut usage) = self.usage.lock() else {
+            return false;
+        };
+        match usage.get_mut(key_id) {
+            Some(u) if u.next < u.end => {
+                u.next += 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The newest key of `classification`, with one encryption counted
+    /// against it; rotates first when the version has reached the limit.
+    pub(super) async fn take(
         &self,
         db: &Db,
         audit: &Audit,
         classification: &str,
-        data: &serde_json::Value,
-        context: Option<&str>,
-    ) -> Result<Package> {
-        let state = self.state(db, audit).await?;
-        let key_id = state.newest.get(classification).ok_or_else(|| {
-            rejected(
-                "unknown_classification",
-                format!("no key ring for classification {classification:?}"),
-            )
-        })?;
-        let key = &state.keys[key_id];
-        let plaintext = Zeroizing::new(serde_json::to_vec(data).map_err(Error::internal)?);
-        let nonce = random::bytes::<12>();
-        let ct = Self::cipher(&key.key)
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plaintext,
-                    aad: &aad(key_id, key.version, context),
-                },
-            )
-            .map_err(|_| Error::internal("encryption failed"))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        Ok(Package {
-            encrypted_data: STANDARD.encode(out),
-            encryption_algorithm: ALGORITHM.into(),
-            key_id: key_id.clone(),
-            key_version: key.version,
-            classification: classification.to_string(),
-            timestamp: crate::timefmt::rfc3339(db::now_ms()),
-        })
+    ) -> Result<Arc<DataKey>> {
+        // Two rounds suffice (reserve, or rotate then reserve); a third
+        // means another process keeps rotating underneath.
+        for _ in 0..3 {
+            let state = self.state(db, audit).await?;
+            let key = state
+                .newest
+                .get(classification)
+                .cloned()
+                .ok_or_else(|| unknown(classification))?;
+            if self.use_reserved(&key.key_id) {
+                return Ok(key);
+            }
+            let want = self.block();
+            let id = key.key_id.clone();
+            let total = db
+                .write(move |c| repo::reserve(c, &id, want))
+                .await?
+                .ok_or_else(|| Error::internal("a data key disappeared"))?;
+            if total <= self.limits.max_encryptions as i64 {
+                if let Ok(mut usage) = self.usage.lock() {
+                    usage.insert(
+                        key.key_id.clone(),
+                        Usage {
+                            next: total - want + 1,
+                            end: total,
+                        },
+                    );
+                }
+                return Ok(key);
+            }
+            self.rotate_at_limit(db, audit, &key).await?;
+        }
+        Err(Error::Unavailable(format!(
+            "the {classification} key ring is being rotated; retry"
+        )))
     }
 
-    /// Decrypts a package; every refusal has its own code and returns no data.
-    pub async fn decrypt(
-        &self,
-        db: &Db,
-        audit: &Audit,
-        p: &Package,
-        context: Option<&str>,
-    ) -> Result<serde_json::Value> {
-        if p.encryption_algorithm != ALGORITHM {
-            return Err(rejected(
-                "unsupported_algorithm",
-                format!("encryption_algorithm must be {ALGORITHM}"),
-            ));
-        }
-        let raw = STANDARD
-            .decode(&p.encrypted_data)
-            .map_err(|_| rejected("invalid_package", "encrypted_data is not base64"))?;
-        if raw.len() < 12 + 16 {
-            return Err(rejected(
-                "invalid_package",
-                "encrypted_data is too short to hold a nonce and a tag",
-            ));
-        }
+    async fn rotate_at_limit(&self, db: &Db, audit: &Audit, used: &DataKey) -> Result<()> {
+        let _one = self.rotating.lock().await;
         let state = self.state(db, audit).await?;
-        let key = state
-            .keys
-            .get(&p.key_id)
-            .ok_or_else(|| rejected("unknown_key", format!("no data key {:?}", p.key_id)))?;
-        if key.classification != p.classification || key.version != p.key_version {
-            return Err(rejected(
-                "key_mismatch",
-                "key_id does not match the package's classification and key_version",
-            ));
+        let still_newest = state
+            .newest
+            .get(&used.classification)
+            .is_some_and(|k| k.key_id == used.key_id);
+        if still_newest {
+            tracing::info!(
+                classification = %used.classification,
+                version = used.version,
+                "key version reached its encryption limit; rotating"
+            );
+            self.rotate(
+                audit,
+                &Context::system("agentry"),
+                &used.classification,
+                "encryption_limit",
+            )
+            .await?;
         }
-        let min = state
-            .rings
-            .get(&key.classification)
-            .map(|r| r.min_decryption_version)
-            .unwrap_or(1);
-        if key.version < min {
-            return Err(rejected(
-                "key_version_retired",
-                format!(
-                    "version {} of {} is below the minimum decryption version {min}",
-                    key.version, key.classification
-                ),
-            ));
-        }
-        let (nonce, ct) = raw.split_at(12);
-        let plain = Zeroizing::new(
-            Self::cipher(&key.key)
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ct,
-                        aad: &aad(&p.key_id, key.version, context),
-                    },
-                )
-                .map_err(|_| {
-                    rejected(
-                        "decryption_failed",
-                        "the ciphertext was altered or the context differs",
-                    )
-                })?,
-        );
-        serde_json::from_slice(&plain)
-            .map_err(|_| rejected("decryption_failed", "the decrypted payload is not JSON"))
+        Ok(())
     }
 
-    /// The raw key of a key id (for tests and `rotate-master`; never served).
+    /// The raw key of a key id (for tests; never served).
     pub async fn raw_key(
         &self,
         db: &Db,

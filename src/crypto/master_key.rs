@@ -18,6 +18,9 @@ use sha2::Sha256;
 use zeroize::{Zeroize, Zeroizing};
 
 pub const KEY_FILE: &str = "master.key";
+/// A rotated key written before the database switches to it; renamed over
+/// [`KEY_FILE`] once the switch has committed.
+pub const PENDING_FILE: &str = "master.key.new";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MasterKeyError {
@@ -97,6 +100,64 @@ impl MasterKey {
             }
             Err(e) => Err(io(e)),
         }
+    }
+
+    /// Writes the key to a new file (mode 0600, exclusive, synced).
+    pub fn write_new(&self, path: &Path) -> Result<(), MasterKeyError> {
+        let io = |source| MasterKeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        let mut text = Zeroizing::new(STANDARD.encode(*self.0));
+        text.push('\n');
+        file.write_all(text.as_bytes()).map_err(io)?;
+        file.sync_all().map_err(io)
+    }
+
+    /// The key of an unfinished rotation in `data_dir`, if there is one.
+    pub fn pending(data_dir: &Path) -> Result<Option<MasterKey>, MasterKeyError> {
+        let path = data_dir.join(PENDING_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let text = Zeroizing::new(text);
+                MasterKey::from_base64(&text, &path.display().to_string()).map(Some)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(MasterKeyError::Io { path, source }),
+        }
+    }
+
+    /// Makes the pending key the key file (an atomic rename). With
+    /// `keep_old`, the old file is first linked to
+    /// `master.key.<UTC time>.bak`, which is returned.
+    pub fn install_pending(
+        data_dir: &Path,
+        keep_old: bool,
+    ) -> Result<Option<PathBuf>, MasterKeyError> {
+        let current = data_dir.join(KEY_FILE);
+        let io = |path: &Path, source| MasterKeyError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let backup = if keep_old {
+            let stamp = crate::timefmt::compact_utc(crate::db::now_ms());
+            let backup = data_dir.join(format!("{KEY_FILE}.{stamp}.bak"));
+            std::fs::hard_link(&current, &backup).map_err(|e| io(&backup, e))?;
+            Some(backup)
+        } else {
+            None
+        };
+        std::fs::rename(data_dir.join(PENDING_FILE), &current).map_err(|e| io(&current, e))?;
+        std::fs::File::open(data_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io(data_dir, e))?;
+        Ok(backup)
     }
 
     /// HKDF-SHA256 of the master key for one purpose. Distinct labels give

@@ -1,9 +1,13 @@
-//! Key material: the master key, keys derived from it, and randomness.
-//! (Envelope encryption of data comes with the encryption service.)
+//! Key material and the encryption service: the master key and what it
+//! protects, envelope encryption with key rings per classification, and
+//! randomness.
 
+pub mod appliance_keys;
+pub mod envelope;
 pub mod keyring;
 pub mod master_key;
 pub mod random;
+pub mod sealed;
 
 pub use master_key::{DerivedKey, MasterKey, MasterKeyError};
 

@@ -105,3 +105,18 @@ pub fn revoked_ids(conn: &Connection, now: i64) -> Result<std::collections::Hash
     let rows = stmt.query_map([now], |r| r.get(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// Every signing key's sealed private key, as (kid, sealed).
+pub fn sealed_private_keys(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare("SELECT kid, private_key FROM signing_keys ORDER BY kid")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn set_private_key(conn: &Connection, kid: &str, sealed: &str) -> Result<()> {
+    conn.execute(
+        "UPDATE signing_keys SET private_key = ?2 WHERE kid = ?1",
+        params![kid, sealed],
+    )?;
+    Ok(())
+}

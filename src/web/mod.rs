@@ -50,7 +50,7 @@ pub fn server(
         let (app, api) = actix_web::App::new()
             .into_utoipa_app()
             .openapi(openapi::ApiDoc::openapi())
-            .configure(api::configure)
+            .configure(move |c| api::configure(c, limit))
             .split_for_parts();
         app.app_data(state.clone())
             .app_data(web::Data::new(api))

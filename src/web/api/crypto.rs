@@ -1,17 +1,23 @@
-//! `/api/v1/crypto/*`: envelope encryption for agents, and key admin.
+//! `/api/v1/crypto/{encrypt,decrypt,rewrap,datakey}` and their batch forms:
+//! envelope encryption for agents. Each operation is permission-checked
+//! and audited (classification, key id and version, outcome; never data).
 
-use actix_web::{get, patch, post, web, HttpRequest};
+use actix_web::{post, web, HttpRequest};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::Outcome;
-use crate::crypto::keyring::{Package, RingView};
+use crate::audit::{Event, Outcome};
+use crate::crypto::envelope::{Package, ALGORITHM};
 use crate::error::Error;
-use crate::web::auth::{Caller, Guarded, KeyManage};
+use crate::web::auth::Caller;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state::{self, WebState};
 
 const MAX_CONTEXT: usize = 1024;
+pub const MAX_BATCH: usize = 1000;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -38,13 +44,56 @@ pub struct Decrypted {
     pub data: serde_json::Value,
 }
 
-fn check_context(c: &Option<String>) -> Result<(), ApiError> {
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DataKeyRequest {
+    pub classification: String,
+    pub context: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DataKey {
+    /// base64 of a fresh 256-bit AES key, for local AES-256-GCM. Keep it in
+    /// memory only; store `package` instead.
+    pub key: String,
+    pub algorithm: &'static str,
+    /// The same key encrypted under the classification; decrypt returns
+    /// `{"data": "<key, base64>"}`.
+    pub package: Package,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// 1 to 1000 items, each shaped like the single request.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<serde_json::Value>,
+}
+
+/// One result per item, in order: the single endpoint's response, or
+/// `{"error": <problem>}`.
+#[derive(Serialize, ToSchema)]
+pub struct BatchResponse {
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<serde_json::Value>,
+}
+
+/// What one operation did: its value and audit record, or its error and
+/// the record of the failure (none when the permission check already
+/// recorded the denial).
+type Step<T> = Result<(T, Event), (ApiError, Option<Event>)>;
+
+fn failed<T>(event: Event, e: Error) -> Step<T> {
+    let ev = event.failed(&e);
+    Err((e.into(), Some(ev)))
+}
+
+fn check_context(c: &Option<String>) -> Result<(), Error> {
     match c {
         Some(c) if c.chars().count() > MAX_CONTEXT => Err(Error::field(
             "context",
             format!("must be at most {MAX_CONTEXT} characters"),
-        )
-        .into()),
+        )),
         _ => Ok(()),
     }
 }
@@ -77,11 +126,104 @@ async fn require_decrypt(
     }
 }
 
+async fn encrypt_one(st: &WebState, caller: &Caller, b: EncryptRequest) -> Step<Package> {
+    let event = caller
+        .ctx
+        .event("crypto.encrypt", Outcome::Success)
+        .target("key_ring", &b.classification);
+    if let Err(e) = check_context(&b.context) {
+        return failed(event, e);
+    }
+    let ring = &st.keyring;
+    match ring
+        .encrypt(&st.db, &st.audit, &b.classification, &b.data, b.context.as_deref())
+        .await
+    {
+        Ok(p) => {
+            let ev = event
+                .detail("key_id", &p.key_id)
+                .detail("key_version", p.key_version);
+            Ok((p, ev))
+        }
+        Err(e) => failed(event, e),
+    }
+}
+
+async fn decrypt_one(st: &WebState, caller: &Caller, b: DecryptRequest) -> Step<Decrypted> {
+    if let Err(e) = require_decrypt(st, caller, &b.package.classification).await {
+        return Err((e, None));
+    }
+    let event = caller
+        .ctx
+        .event("crypto.decrypt", Outcome::Success)
+        .target("key_ring", &b.package.classification)
+        .detail("key_id", &b.package.key_id)
+        .detail("key_version", b.package.key_version);
+    if let Err(e) = check_context(&b.context) {
+        return failed(event, e);
+    }
+    match st
+        .keyring
+        .decrypt(&st.db, &st.audit, &b.package, b.context.as_deref())
+        .await
+    {
+        Ok(data) => Ok((Decrypted { data }, event)),
+        Err(e) => failed(event, e),
+    }
+}
+
+async fn rewrap_one(st: &WebState, caller: &Caller, b: DecryptRequest) -> Step<Package> {
+    if let Err(e) = require_decrypt(st, caller, &b.package.classification).await {
+        return Err((e, None));
+    }
+    let event = caller
+        .ctx
+        .event("crypto.rewrap", Outcome::Success)
+        .target("key_ring", &b.package.classification)
+        .detail("from_key_id", &b.package.key_id)
+        .detail("from_key_version", b.package.key_version);
+    if let Err(e) = check_context(&b.context) {
+        return failed(event, e);
+    }
+    let (db, audit, ctx) = (&st.db, &st.audit, b.context.as_deref());
+    let result = async {
+        let data = st.keyring.decrypt(db, audit, &b.package, ctx).await?;
+        let class = &b.package.classification;
+        st.keyring.encrypt(db, audit, class, &data, ctx).await
+    }
+    .await;
+    match result {
+        Ok(p) => {
+            let ev = event
+                .detail("key_id", &p.key_id)
+                .detail("key_version", p.key_version);
+            Ok((p, ev))
+        }
+        Err(e) => failed(event, e),
+    }
+}
+
+/// Records the step's audit event and returns its outcome.
+async fn finish<T>(st: &WebState, step: Step<T>) -> Result<T, ApiError> {
+    match step {
+        Ok((v, ev)) => {
+            st.audit.record(ev).await?;
+            Ok(v)
+        }
+        Err((e, ev)) => {
+            if let Some(ev) = ev {
+                st.audit.record(ev).await?;
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Encrypt a JSON value under the newest key of a classification.
 #[utoipa::path(tag = "crypto", request_body = EncryptRequest,
     responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
-#[post("/crypto/encrypt")]
+#[post("/encrypt")]
 pub async fn encrypt(
     req: HttpRequest,
     caller: Caller,
@@ -89,79 +231,40 @@ pub async fn encrypt(
 ) -> Result<web::Json<Package>, ApiError> {
     let st = state::of(&req);
     caller.require(&st, "crypto:encrypt").await?;
-    let b = body?.into_inner();
-    check_context(&b.context)?;
-    let event = caller
-        .ctx
-        .event("crypto.encrypt", Outcome::Success)
-        .target("key_ring", &b.classification);
-    match st
-        .keyring
-        .encrypt(
-            &st.db,
-            &st.audit,
-            &b.classification,
-            &b.data,
-            b.context.as_deref(),
-        )
-        .await
-    {
-        Ok(p) => {
-            st.audit
-                .record(
-                    event
-                        .detail("key_id", &p.key_id)
-                        .detail("key_version", p.key_version),
-                )
-                .await?;
-            Ok(web::Json(p))
-        }
-        Err(e) => Err(st.audit.fail(event, e).await.into()),
+    let step = encrypt_one(&st, &caller, body?.into_inner()).await;
+    finish(&st, step).await.map(web::Json)
+}
+
+/// Without any decrypt grant there is nothing to say about the body: the
+/// caller gets 403 before its input is looked at.
+async fn require_some_decrypt(
+    st: &WebState,
+    caller: &Caller,
+    classification: Option<&str>,
+) -> Result<(), ApiError> {
+    if caller.require(st, "crypto:decrypt").await.is_ok() {
+        return Ok(());
     }
+    require_decrypt(st, caller, classification.unwrap_or_default())
+        .await
+        .map_err(|_| ApiError::forbidden("this requires the crypto:decrypt permission"))
 }
 
 /// Decrypt a package (with the context it was encrypted with).
 #[utoipa::path(tag = "crypto", request_body = DecryptRequest,
     responses((status = 200, body = Decrypted), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:decrypt"]), ("bearer" = ["crypto:decrypt"])))]
-#[post("/crypto/decrypt")]
+#[post("/decrypt")]
 pub async fn decrypt(
     req: HttpRequest,
     caller: Caller,
     body: Body<DecryptRequest>,
 ) -> Result<web::Json<Decrypted>, ApiError> {
     let st = state::of(&req);
-    // Checked before the body: without any decrypt grant there is nothing to say.
-    if caller.require(&st, "crypto:decrypt").await.is_err() {
-        let b = body
-            .as_ref()
-            .ok()
-            .map(|b| b.package.classification.clone())
-            .unwrap_or_default();
-        require_decrypt(&st, &caller, &b)
-            .await
-            .map_err(|_| ApiError::forbidden("this requires the crypto:decrypt permission"))?;
-    }
-    let b = body?.into_inner();
-    check_context(&b.context)?;
-    require_decrypt(&st, &caller, &b.package.classification).await?;
-    let event = caller
-        .ctx
-        .event("crypto.decrypt", Outcome::Success)
-        .target("key_ring", &b.package.classification)
-        .detail("key_id", &b.package.key_id)
-        .detail("key_version", b.package.key_version);
-    match st
-        .keyring
-        .decrypt(&st.db, &st.audit, &b.package, b.context.as_deref())
-        .await
-    {
-        Ok(data) => {
-            st.audit.record(event).await?;
-            Ok(web::Json(Decrypted { data }))
-        }
-        Err(e) => Err(st.audit.fail(event, e).await.into()),
-    }
+    let class = body.as_ref().ok().map(|b| b.package.classification.as_str());
+    require_some_decrypt(&st, &caller, class).await?;
+    let step = decrypt_one(&st, &caller, body?.into_inner()).await;
+    finish(&st, step).await.map(web::Json)
 }
 
 /// Re-encrypt a package under the newest key version, without returning
@@ -169,7 +272,7 @@ pub async fn decrypt(
 #[utoipa::path(tag = "crypto", request_body = DecryptRequest,
     responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
-#[post("/crypto/rewrap")]
+#[post("/rewrap")]
 pub async fn rewrap(
     req: HttpRequest,
     caller: Caller,
@@ -177,111 +280,137 @@ pub async fn rewrap(
 ) -> Result<web::Json<Package>, ApiError> {
     let st = state::of(&req);
     caller.require(&st, "crypto:encrypt").await?;
+    let step = rewrap_one(&st, &caller, body?.into_inner()).await;
+    finish(&st, step).await.map(web::Json)
+}
+
+/// A fresh 256-bit data key for encrypting large payloads locally: the key
+/// in plaintext, and encrypted under the classification for storage.
+#[utoipa::path(tag = "crypto", request_body = DataKeyRequest,
+    responses((status = 200, body = DataKey), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+#[post("/datakey")]
+pub async fn datakey(
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<DataKeyRequest>,
+) -> Result<web::Json<DataKey>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, "crypto:encrypt").await?;
     let b = body?.into_inner();
-    check_context(&b.context)?;
-    require_decrypt(&st, &caller, &b.package.classification).await?;
     let event = caller
         .ctx
-        .event("crypto.rewrap", Outcome::Success)
-        .target("key_ring", &b.package.classification)
-        .detail("from_key_id", &b.package.key_id);
-    let result = async {
-        let data = st
+        .event("crypto.datakey", Outcome::Success)
+        .target("key_ring", &b.classification);
+    let step = match check_context(&b.context) {
+        Err(e) => failed(event, e),
+        Ok(()) => match st
             .keyring
-            .decrypt(&st.db, &st.audit, &b.package, b.context.as_deref())
-            .await?;
-        st.keyring
-            .encrypt(
-                &st.db,
-                &st.audit,
-                &b.package.classification,
-                &data,
-                b.context.as_deref(),
-            )
+            .datakey(&st.db, &st.audit, &b.classification, b.context.as_deref())
             .await
+        {
+            Ok(grant) => {
+                let ev = event
+                    .detail("key_id", &grant.package.key_id)
+                    .detail("key_version", grant.package.key_version);
+                let out = DataKey {
+                    key: STANDARD.encode(grant.key.as_ref()),
+                    algorithm: ALGORITHM,
+                    package: grant.package,
+                };
+                Ok((out, ev))
+            }
+            Err(e) => failed(event, e),
+        },
+    };
+    finish(&st, step).await.map(web::Json)
+}
+
+/// Parses every item, runs `op` on the valid ones, records all audit
+/// events together and returns one result per item.
+async fn batch<T, R, F, Fut>(
+    st: &WebState,
+    items: Vec<serde_json::Value>,
+    op: F,
+) -> Result<BatchResponse, ApiError>
+where
+    T: DeserializeOwned,
+    R: Serialize,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Step<R>>,
+{
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(Error::field("items", format!("must hold 1 to {MAX_BATCH} items")).into());
     }
-    .await;
-    match result {
-        Ok(p) => {
-            st.audit
-                .record(
-                    event
-                        .detail("key_id", &p.key_id)
-                        .detail("key_version", p.key_version),
-                )
-                .await?;
-            Ok(web::Json(p))
-        }
-        Err(e) => Err(st.audit.fail(event, e).await.into()),
+    let mut events = Vec::with_capacity(items.len());
+    let mut results = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let step = match serde_json::from_value::<T>(item) {
+            Ok(b) => op(b).await,
+            Err(e) => Err((
+                ApiError::new(
+                    actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_item",
+                    format!("items[{i}]: {e}"),
+                ),
+                None,
+            )),
+        };
+        results.push(match step {
+            Ok((v, ev)) => {
+                events.push(ev);
+                serde_json::to_value(v).map_err(Error::internal)?
+            }
+            Err((e, ev)) => {
+                events.extend(ev);
+                serde_json::json!({ "error": e.problem() })
+            }
+        });
     }
+    st.audit.record_many(events).await?;
+    Ok(BatchResponse { results })
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct RingList {
-    pub items: Vec<RingView>,
-}
-
-/// Key rings: versions and minimum decryption versions (never key material).
-#[utoipa::path(tag = "crypto", responses((status = 200, body = RingList)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
-#[get("/crypto/keys")]
-pub async fn keys(
+/// Encrypt up to 1000 values; each item is `{"data", "classification",
+/// "context"?}` and fails on its own.
+#[utoipa::path(tag = "crypto", request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+#[post("/encrypt/batch")]
+pub async fn encrypt_batch(
     req: HttpRequest,
-    _caller: Guarded<KeyManage>,
-) -> Result<web::Json<RingList>, ApiError> {
+    caller: Caller,
+    body: Body<BatchRequest>,
+) -> Result<web::Json<BatchResponse>, ApiError> {
     let st = state::of(&req);
-    Ok(web::Json(RingList {
-        items: st.keyring.rings(&st.db, &st.audit).await?,
-    }))
+    caller.require(&st, "crypto:encrypt").await?;
+    let items = body?.into_inner().items;
+    batch(&st, items, |b| encrypt_one(&st, &caller, b))
+        .await
+        .map(web::Json)
 }
 
-/// Add a new key version to a classification; new encryptions use it.
-#[utoipa::path(tag = "crypto", responses((status = 200, body = RingList), (status = 404, body = Problem)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
-#[post("/crypto/keys/{classification}/rotate")]
-pub async fn rotate(
+/// Decrypt up to 1000 packages; each item is `{"package", "context"?}` and
+/// fails on its own (including a missing per-classification permission).
+#[utoipa::path(tag = "crypto", request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("session" = ["crypto:decrypt"]), ("bearer" = ["crypto:decrypt"])))]
+#[post("/decrypt/batch")]
+pub async fn decrypt_batch(
     req: HttpRequest,
-    caller: Guarded<KeyManage>,
-    classification: web::Path<String>,
-) -> Result<web::Json<RingList>, ApiError> {
+    caller: Caller,
+    body: Body<BatchRequest>,
+) -> Result<web::Json<BatchResponse>, ApiError> {
     let st = state::of(&req);
-    st.keyring
-        .rotate(&st.audit, &caller.ctx, &classification, None)
-        .await?;
-    Ok(web::Json(RingList {
-        items: st.keyring.rings(&st.db, &st.audit).await?,
-    }))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RingChange {
-    /// Packages of older versions are refused from now on.
-    pub min_decryption_version: i64,
-}
-
-/// Set a classification's minimum decryption version.
-#[utoipa::path(tag = "crypto", request_body = RingChange, responses((status = 200, body = RingList), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
-#[patch("/crypto/keys/{classification}")]
-pub async fn update(
-    req: HttpRequest,
-    caller: Guarded<KeyManage>,
-    classification: web::Path<String>,
-    body: Body<RingChange>,
-) -> Result<web::Json<RingList>, ApiError> {
-    let st = state::of(&req);
-    let b = body?.into_inner();
-    st.keyring
-        .set_min_version(
-            &st.db,
-            &st.audit,
-            &caller.ctx,
-            &classification,
-            b.min_decryption_version,
-        )
-        .await?;
-    Ok(web::Json(RingList {
-        items: st.keyring.rings(&st.db, &st.audit).await?,
-    }))
+    let first = body.as_ref().ok().and_then(|b| {
+        b.items
+            .first()
+            .and_then(|i| i.pointer("/package/classification"))
+            .and_then(|c| c.as_str())
+    });
+    require_some_decrypt(&st, &caller, first).await?;
+    let items = body?.into_inner().items;
+    batch(&st, items, |b| decrypt_one(&st, &caller, b))
+        .await
+        .map(web::Json)
 }

@@ -6,6 +6,7 @@ pub mod agents;
 pub mod audit;
 pub mod authz;
 pub mod crypto;
+pub mod crypto_keys;
 pub mod keys;
 pub mod me;
 pub mod oauth;
@@ -17,7 +18,13 @@ pub mod users;
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-pub fn configure(cfg: &mut ServiceConfig) {
+/// Body limit of `/api/v1/crypto/*`: room for a 1 MiB value as a package.
+pub const CRYPTO_BODY_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Registers every API route; `max_body_bytes` is the configured limit,
+/// raised to [`CRYPTO_BODY_LIMIT`] for the crypto endpoints.
+pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
+    let crypto_body_limit = max_body_bytes.max(CRYPTO_BODY_LIMIT);
     cfg.service(service::healthz)
         .service(service::readyz)
         .service(oauth::issue_token)
@@ -59,12 +66,26 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(roles::list_assignments)
                 .service(roles::create_assignment)
                 .service(roles::delete_assignment)
-                .service(crypto::encrypt)
-                .service(crypto::decrypt)
-                .service(crypto::rewrap)
-                .service(crypto::keys)
-                .service(crypto::rotate)
-                .service(crypto::update)
+                .service(
+                    // Larger bodies than elsewhere: a 1 MiB value's package
+                    // is a third larger again once in base64.
+                    scope::scope("/crypto")
+                        .app_data(
+                            actix_web::web::JsonConfig::default()
+                                .limit(crypto_body_limit)
+                                .error_handler(crate::web::problem::json_error),
+                        )
+                        .service(crypto::encrypt)
+                        .service(crypto::decrypt)
+                        .service(crypto::rewrap)
+                        .service(crypto::datakey)
+                        .service(crypto::encrypt_batch)
+                        .service(crypto::decrypt_batch)
+                        .service(crypto_keys::keys)
+                        .service(crypto_keys::create)
+                        .service(crypto_keys::rotate)
+                        .service(crypto_keys::update),
+                )
                 .service(authz::check)
                 .service(authz::check_batch)
                 .service(authz::permissions)

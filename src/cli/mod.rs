@@ -4,6 +4,8 @@
 //! configuration. Passwords are read from a prompt or standard input, never
 //! from arguments (which other users can see in the process list).
 
+mod rotate_master;
+
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -13,7 +15,9 @@ use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
 use crate::audit::writer::{self, Item};
-use crate::audit::{self, chain, Audit, ChainKey, Context, Event, Head, Outcome};
+use crate::audit::{self, Audit, ChainKey, Context, Event, Head, Outcome};
+use crate::crypto::keyring::{KeyRing, Limits};
+use crate::crypto::MasterKey;
 use crate::config::{Config, LogFormat};
 use crate::db::{self, backup, migrate, sessions, users};
 use crate::error::Error;
@@ -74,6 +78,26 @@ enum KeysCommand {
     /// valid until they expire; a running server picks the new key up on
     /// its next restart or rotation check (within a minute).
     RotateSigning,
+    /// Add a new key version to an encryption classification. Old
+    /// packages stay decryptable; a running server encrypts with the new
+    /// version within seconds.
+    Rotate {
+        /// The classification (public, internal, confidential, restricted, ...).
+        classification: String,
+    },
+    /// Replace the master key: every data key, signing key and appliance
+    /// key is rewrapped under a new random key in one transaction. Refused
+    /// while a server uses the data directory (stop it first).
+    RotateMaster {
+        /// Keep the old key file as master.key.<UTC time>.bak (it can still
+        /// read backups taken before the rotation).
+        #[arg(long)]
+        keep_old: bool,
+        /// Where to write the new key when the current one comes from
+        /// AGENTRY_MASTER_KEY (then put its content into that variable).
+        #[arg(long, value_name = "PATH")]
+        new_key_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,6 +156,16 @@ pub fn run() -> ExitCode {
         Command::Keys {
             command: KeysCommand::RotateSigning,
         } => rotate_signing(&config),
+        Command::Keys {
+            command: KeysCommand::Rotate { classification },
+        } => rotate_ring(&config, &classification),
+        Command::Keys {
+            command:
+                KeysCommand::RotateMaster {
+                    keep_old,
+                    new_key_file,
+                },
+        } => rotate_master::run(&config, keep_old, new_key_file),
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -236,29 +270,42 @@ impl ShutdownSignals {
     }
 }
 
+/// The database opened for an operator command.
+pub(crate) struct Opened {
+    pub conn: rusqlite::Connection,
+    pub chain: ChainKey,
+    pub master: MasterKey,
+}
+
 /// Opens the database for an operator command: creates and migrates it if
-/// needed and seeds the system roles, but never creates the first admin.
-fn open_for_cli(config: &Config) -> Result<(rusqlite::Connection, ChainKey), String> {
+/// needed, checks the master key and seeds the system roles, but never
+/// creates the first admin.
+pub(crate) fn open_for_cli(config: &Config) -> Result<Opened, String> {
     server::prepare_data_dir(&config.data_dir).map_err(|e| e.to_string())?;
     let (master_key, _) = server::load_master_key(config).map_err(|e| e.to_string())?;
-    let key = ChainKey::new(master_key.derive(chain::KEY_LABEL));
     let mut conn = db::pool::open_single(&config.database_path(), server::pragmas(config))
         .map_err(|e| format!("cannot open {}: {e}", config.database_path().display()))?;
     migrate::migrate(&mut conn).map_err(|e| e.to_string())?;
+    let (master, keys) =
+        server::unlock_database(config, &mut conn, master_key).map_err(|e| e.to_string())?;
     db::write_tx(&mut conn, |tx| system_roles::seed(tx, db::now_ms()))
         .map_err(|e| e.to_string())?;
-    Ok((conn, key))
+    Ok(Opened {
+        conn,
+        chain: ChainKey::new(keys.audit_chain),
+        master,
+    })
 }
 
 /// The operator at the command line, as an audit actor.
-fn cli_context() -> Context {
+pub(crate) fn cli_context() -> Context {
     let mut ctx = Context::system("cli");
     ctx.user_agent = Some(format!("agentry-cli/{}", env!("CARGO_PKG_VERSION")));
     ctx
 }
 
 /// Runs `change` and appends its audit record in one transaction.
-fn audited<T>(
+pub(crate) fn audited<T>(
     conn: &mut rusqlite::Connection,
     key: &ChainKey,
     event: Event,
@@ -303,7 +350,11 @@ fn read_new_password(username: &str, from_stdin: bool) -> Result<Zeroizing<Strin
 
 fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> {
     validate_username(&a.username).map_err(|m| format!("user name {m}"))?;
-    let (mut conn, key) = open_for_cli(config)?;
+    let Opened {
+        mut conn,
+        chain: key,
+        ..
+    } = open_for_cli(config)?;
     let exists = users::by_username(&conn, &a.username)
         .map_err(|e| e.to_string())?
         .is_some();
@@ -332,7 +383,11 @@ fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> {
 }
 
 fn admin_reset_password(config: &Config, a: AdminArgs) -> Result<(), String> {
-    let (mut conn, key) = open_for_cli(config)?;
+    let Opened {
+        mut conn,
+        chain: key,
+        ..
+    } = open_for_cli(config)?;
     let user = users::by_username(&conn, &a.username)
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("no user named {}", a.username))?;
@@ -375,13 +430,15 @@ fn run_backup(config: &Config, path: PathBuf, force: bool) -> Result<(), String>
     // Recorded after the copy, so the copy does not contain its own record.
     // The database exists and is live: no migration, and a generous wait
     // for the write lock behind the server's own writes.
-    let (master_key, _) = server::load_master_key(config).map_err(|e| e.to_string())?;
-    let key = ChainKey::new(master_key.derive(chain::KEY_LABEL));
     let pragmas = db::pool::Pragmas {
         busy_timeout: std::time::Duration::from_secs(60),
     };
     let mut conn =
         db::pool::open_single(&config.database_path(), pragmas).map_err(|e| e.to_string())?;
+    let (master_key, _) = server::load_master_key(config).map_err(|e| e.to_string())?;
+    let (_, keys) =
+        server::unlock_database(config, &mut conn, master_key).map_err(|e| e.to_string())?;
+    let key = ChainKey::new(keys.audit_chain);
     let event = cli_context()
         .event("system.backup", Outcome::Success)
         .detail("path", report.path.display().to_string())
@@ -397,7 +454,9 @@ fn run_backup(config: &Config, path: PathBuf, force: bool) -> Result<(), String>
 }
 
 fn audit_verify(config: &Config, saved: Option<(i64, String)>) -> Result<(), String> {
-    let (conn, key) = open_for_cli(config)?;
+    let Opened {
+        conn, chain: key, ..
+    } = open_for_cli(config)?;
     let saved = saved.map(|(seq, hash)| Head { seq, hash });
     let report = audit::verify_sync(&conn, &key, saved).map_err(|e| e.to_string())?;
     println!(
@@ -415,8 +474,16 @@ fn audit_verify(config: &Config, saved: Option<(i64, String)>) -> Result<(), Str
     }
 }
 
-fn rotate_signing(config: &Config) -> Result<(), String> {
-    let (conn, key) = open_for_cli(config)?;
+/// Runs `f` with the database and an audit writer, as the server has them.
+fn with_services<T>(
+    config: &Config,
+    f: impl AsyncFnOnce(&db::Db, &Audit, &MasterKey) -> Result<T, String>,
+) -> Result<T, String> {
+    let Opened {
+        conn,
+        chain,
+        master,
+    } = open_for_cli(config)?;
     drop(conn);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -425,20 +492,47 @@ fn rotate_signing(config: &Config) -> Result<(), String> {
     runtime.block_on(async {
         let pool = db::pool::open(&config.database_path(), server::pragmas(config), 2)?;
         let db = db::Db::new(pool);
-        let audit = Audit::start(&config.database_path(), server::pragmas(config), key)
+        let audit = Audit::start(&config.database_path(), server::pragmas(config), chain)
             .map_err(|e| e.to_string())?;
-        let (master_key, _) = server::load_master_key(config).map_err(|e| e.to_string())?;
-        let keys = SigningKeys::new(master_key.derive(crate::tokens::keys::WRAP_KEY_LABEL));
-        let max_token_ms = i64::from(config.tokens.lifetime_seconds) * 1000;
-        let kid = keys
-            .rotate(&db, &audit, &cli_context(), max_token_ms)
-            .await
-            .map_err(|e| e.to_string());
+        let out = f(&db, &audit, &master).await;
         audit.shutdown().await;
-        println!(
-            "new signing key {}; the previous key stays published until its tokens expire",
-            kid?
-        );
-        Ok(())
+        out
     })
+}
+
+fn rotate_signing(config: &Config) -> Result<(), String> {
+    let kid = with_services(config, async |db, audit, master| {
+        let keys = SigningKeys::new(master.derive(crate::tokens::keys::WRAP_KEY_LABEL));
+        let max_token_ms = i64::from(config.tokens.lifetime_seconds) * 1000;
+        keys.rotate(db, audit, &cli_context(), max_token_ms)
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    println!("new signing key {kid}; the previous key stays published until its tokens expire");
+    Ok(())
+}
+
+fn rotate_ring(config: &Config, classification: &str) -> Result<(), String> {
+    let version = with_services(config, async |db, audit, master| {
+        let ring = KeyRing::new(
+            master.derive(crate::crypto::keyring::WRAP_KEY_LABEL),
+            Limits {
+                max_encryptions: config.encryption.max_encryptions_per_key,
+                rotation_days: config.encryption.rotation_days,
+            },
+        );
+        let known = ring.rings(db, audit).await.map_err(|e| e.to_string())?;
+        if !known.iter().any(|r| r.classification == classification) {
+            let names: Vec<_> = known.iter().map(|r| r.classification.as_str()).collect();
+            return Err(format!(
+                "no classification {classification:?}; there are: {}",
+                names.join(", ")
+            ));
+        }
+        ring.rotate(audit, &cli_context(), classification, "requested")
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    println!("{classification} now encrypts with key version {version}; older versions still decrypt");
+    Ok(())
 }

@@ -1,0 +1,168 @@
+//! Envelope encryption of JSON values (SPEC §6).
+//!
+//! A value is serialised to JSON and sealed with AES-256-GCM under the
+//! newest data key of its classification. The associated data binds the
+//! key id, the version and the optional caller `context`, so a package
+//! cannot be opened under another key or context. The package carries
+//! base64 of `nonce (12) || ciphertext || tag (16)`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::keyring::{rejected, KeyRing};
+use super::{random, sealed};
+use crate::audit::Audit;
+use crate::db::{self, Db};
+use crate::error::{Error, Result};
+
+pub const ALGORITHM: &str = "AES-256-GCM";
+
+/// What encrypt returns and decrypt takes (SPEC §6).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    /// base64 of nonce (12 bytes) || ciphertext || tag (16 bytes).
+    pub encrypted_data: String,
+    pub encryption_algorithm: String,
+    pub key_id: String,
+    pub key_version: i64,
+    pub classification: String,
+    /// RFC 3339 UTC time of encryption.
+    pub timestamp: String,
+}
+
+/// A fresh data key for local encryption: the key itself, and the same key
+/// as a package (of its base64 text) to store next to the data and turn
+/// back into the key with decrypt.
+pub struct DataKeyGrant {
+    pub key: Zeroizing<[u8; 32]>,
+    pub package: Package,
+}
+
+/// Associated data: format version, key id, version, and the context
+/// (flagged, so "no context" differs from an empty one).
+pub fn aad(key_id: &str, version: i64, context: Option<&str>) -> Vec<u8> {
+    let mut a = format!("agentry-envelope-v1\0{key_id}\0{version}\0").into_bytes();
+    match context {
+        Some(c) => {
+            a.push(1);
+            a.extend_from_slice(c.as_bytes());
+        }
+        None => a.push(0),
+    }
+    a
+}
+
+impl KeyRing {
+    /// Encrypts a JSON value under the newest key of `classification`.
+    pub async fn encrypt(
+        &self,
+        db: &Db,
+        audit: &Audit,
+        classification: &str,
+        data: &serde_json::Value,
+        context: Option<&str>,
+    ) -> Result<Package> {
+        let key = self.take(db, audit, classification).await?;
+        let plaintext = Zeroizing::new(serde_json::to_vec(data).map_err(Error::internal)?);
+        let sealed = sealed::seal_raw(
+            &key.key,
+            &aad(&key.key_id, key.version, context),
+            &plaintext,
+        );
+        Ok(Package {
+            encrypted_data: STANDARD.encode(sealed),
+            encryption_algorithm: ALGORITHM.into(),
+            key_id: key.key_id.clone(),
+            key_version: key.version,
+            classification: classification.to_string(),
+            timestamp: crate::timefmt::rfc3339(db::now_ms()),
+        })
+    }
+
+    /// Decrypts a package; every refusal has its own code and returns no data.
+    pub async fn decrypt(
+        &self,
+        db: &Db,
+        audit: &Audit,
+        p: &Package,
+        context: Option<&str>,
+    ) -> Result<serde_json::Value> {
+        if p.encryption_algorithm != ALGORITHM {
+            return Err(rejected(
+                "unsupported_algorithm",
+                format!("encryption_algorithm must be {ALGORITHM}"),
+            ));
+        }
+        let raw = STANDARD
+            .decode(&p.encrypted_data)
+            .map_err(|_| rejected("invalid_package", "encrypted_data is not base64"))?;
+        if raw.len() < sealed::NONCE_LEN + sealed::TAG_LEN {
+            return Err(rejected(
+                "invalid_package",
+                "encrypted_data is too short to hold a nonce and a tag",
+            ));
+        }
+        let state = self.state(db, audit).await?;
+        let key = state
+            .keys
+            .get(&p.key_id)
+            .ok_or_else(|| rejected("unknown_key", format!("no data key {:?}", p.key_id)))?;
+        if key.classification != p.classification || key.version != p.key_version {
+            return Err(rejected(
+                "key_mismatch",
+                "key_id does not match the package's classification and key_version",
+            ));
+        }
+        let min = state
+            .rings
+            .get(&key.classification)
+            .map(|r| r.min_decryption_version)
+            .unwrap_or(1);
+        if key.version < min {
+            return Err(rejected(
+                "key_version_retired",
+                format!(
+                    "version {} of {} is below the minimum decryption version {min}",
+                    key.version, key.classification
+                ),
+            ));
+        }
+        let plain = sealed::open_raw(&key.key, &aad(&p.key_id, key.version, context), &raw)
+            .ok_or_else(|| {
+                rejected(
+                    "decryption_failed",
+                    "the ciphertext was altered or the context differs",
+                )
+            })?;
+        serde_json::from_slice(&plain)
+            .map_err(|_| rejected("decryption_failed", "the decrypted payload is not JSON"))
+    }
+
+    /// A fresh 256-bit data key, returned in plaintext and as a package
+    /// under `classification` (Vault's "datakey").
+    pub async fn datakey(
+        &self,
+        db: &Db,
+        audit: &Audit,
+        classification: &str,
+        context: Option<&str>,
+    ) -> Result<DataKeyGrant> {
+        let key = Zeroizing::new(random::bytes::<32>());
+        let text = Zeroizing::new(STANDARD.encode(key.as_ref()));
+        let value = serde_json::Value::String(text.to_string());
+        let package = self
+            .encrypt(db, audit, classification, &value, context)
+            .await;
+        // The JSON copy of the key is wiped too.
+        if let serde_json::Value::String(s) = value {
+            drop(Zeroizing::new(s));
+        }
+        Ok(DataKeyGrant {
+            key,
+            package: package?,
+        })
+    }
+}
