@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use agentry::audit::{chain, Audit, ChainKey, Context, Outcome};
+use agentry::audit::{Audit, ChainKey, Context, Outcome};
 use agentry::config::Config;
 use agentry::server;
 
@@ -24,8 +24,8 @@ fn main() {
     };
     server::prepare_data_dir(&config.data_dir).unwrap();
     let (mk, _) = server::load_master_key(&config).unwrap();
-    let key = ChainKey::new(mk.derive(chain::KEY_LABEL));
-    server::open_database(&config, &key).unwrap();
+    let opened = server::open_database(&config, mk).unwrap();
+    let key = ChainKey::new(opened.keys.audit_chain);
     let audit = Audit::start(&config.database_path(), server::pragmas(&config), key).unwrap();
 
     let rt = tokio::runtime::Builder::new_multi_thread()

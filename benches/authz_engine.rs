@@ -31,7 +31,9 @@ fn policy_data() -> PolicyData {
         };
         for k in 0..5 {
             n += 1;
-            let scope = (n % 5 == 0).then(|| ("workflow".to_string(), format!("team{}-*", s % 10)));
+            let scope = n
+                .is_multiple_of(5)
+                .then(|| ("workflow".to_string(), format!("team{}-*", s % 10)));
             data.assignments
                 .entry(subject.clone())
                 .or_default()

@@ -130,7 +130,9 @@ pub fn unlock_database(
                 return Err(UnlockError::WrongMasterKey.into());
             }
             MasterKey::install_pending(&config.data_dir, false)?;
-            tracing::warn!("finished an interrupted master key rotation: master.key.new is now master.key");
+            tracing::warn!(
+                "finished an interrupted master key rotation: master.key.new is now master.key"
+            );
             let keys = appliance_keys::unlock(conn, &pending)?;
             Ok((pending, keys))
         }

@@ -13,9 +13,7 @@ pub fn rfc3339(ms: i64) -> String {
 
 /// `20261125T143005Z`: a UTC time for file names.
 pub fn compact_utc(ms: i64) -> String {
-    let format = time::macros::format_description!(
-        "[year][month][day]T[hour][minute][second]Z"
-    );
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
         .and_then(|t| t.format(&format).ok())

@@ -16,9 +16,9 @@ use zeroize::Zeroizing;
 
 use crate::audit::writer::{self, Item};
 use crate::audit::{self, Audit, ChainKey, Context, Event, Head, Outcome};
+use crate::config::{Config, LogFormat};
 use crate::crypto::keyring::{KeyRing, Limits};
 use crate::crypto::MasterKey;
-use crate::config::{Config, LogFormat};
 use crate::db::{self, backup, migrate, sessions, users};
 use crate::error::Error;
 use crate::identity::{bootstrap, passwords, validate_username};
@@ -533,6 +533,8 @@ fn rotate_ring(config: &Config, classification: &str) -> Result<(), String> {
             .await
             .map_err(|e| e.to_string())
     })?;
-    println!("{classification} now encrypts with key version {version}; older versions still decrypt");
+    println!(
+        "{classification} now encrypts with key version {version}; older versions still decrypt"
+    );
     Ok(())
 }

@@ -18,7 +18,7 @@ use super::{audited, cli_context, open_for_cli, Opened};
 use crate::audit::Outcome;
 use crate::config::Config;
 use crate::crypto::appliance_keys;
-use crate::crypto::master_key::{PENDING_FILE};
+use crate::crypto::master_key::PENDING_FILE;
 use crate::crypto::MasterKey;
 use crate::server::{self, StartError};
 

@@ -160,7 +160,8 @@ impl KeyRing {
                     requires_specific_permission: *specific,
                     rotation_days: None,
                 };
-                self.create(audit, &Context::system("agentry"), ring).await?;
+                self.create(audit, &Context::system("agentry"), ring)
+                    .await?;
             }
         }
         Ok(())
@@ -213,6 +214,8 @@ impl KeyRing {
 
     pub async fn rings(&self, db: &Db, audit: &Audit) -> Result<Vec<RingView>> {
         let state = self.state(db, audit).await?;
+        // Counts move without an audited change: read them fresh.
+        let rows = db.read(repo::keys).await?;
         let unused: HashMap<String, i64> = self
             .usage
             .lock()
@@ -224,8 +227,7 @@ impl KeyRing {
             .into_iter()
             .map(|name| {
                 let ring = &state.rings[name];
-                let versions: Vec<KeyVersionView> = state
-                    .rows
+                let versions: Vec<KeyVersionView> = rows
                     .iter()
                     .filter(|k| &k.classification == name)
                     .map(|k| KeyVersionView {
@@ -236,8 +238,7 @@ impl KeyRing {
                     })
                     .collect();
                 let days = self.effective_days(ring);
-                let newest_at = state
-                    .rows
+                let newest_at = rows
                     .iter()
                     .filter(|k| &k.classification == name)
                     .map(|k| k.created_at)

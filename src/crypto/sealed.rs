@@ -96,6 +96,9 @@ mod tests {
         assert!(open_raw(&k, b"id-1", &raw).is_none(), "flipped bit");
         assert!(open_key(&k, b"id-1", &s).is_none(), "not 32 bytes");
         let moved = reseal(&k, &[3u8; 32], b"id-1", &s).unwrap();
-        assert_eq!(open(&[3u8; 32], b"id-1", &moved).unwrap().as_slice(), b"secret");
+        assert_eq!(
+            open(&[3u8; 32], b"id-1", &moved).unwrap().as_slice(),
+            b"secret"
+        );
     }
 }

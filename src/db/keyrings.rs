@@ -88,7 +88,11 @@ pub fn set_min_version(conn: &Connection, classification: &str, min: i64) -> Res
     )? == 1)
 }
 
-pub fn set_rotation_days(conn: &Connection, classification: &str, days: Option<i64>) -> Result<bool> {
+pub fn set_rotation_days(
+    conn: &Connection,
+    classification: &str,
+    days: Option<i64>,
+) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE key_rings SET rotation_days = ?2 WHERE classification = ?1",
         params![classification, days],

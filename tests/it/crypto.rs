@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-async fn post(
+pub(crate) async fn post(
     c: &reqwest::Client,
     csrf: &str,
     s: &TestServer,
@@ -21,7 +21,7 @@ async fn post(
         .unwrap()
 }
 
-async fn encrypt(
+pub(crate) async fn encrypt(
     c: &reqwest::Client,
     csrf: &str,
     s: &TestServer,
@@ -41,7 +41,7 @@ async fn encrypt(
     res.json().await.unwrap()
 }
 
-async fn decrypt(
+pub(crate) async fn decrypt(
     c: &reqwest::Client,
     csrf: &str,
     s: &TestServer,
@@ -62,7 +62,7 @@ async fn decrypt(
 async fn round_trips_for_every_classification_and_json_type() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let big = "x".repeat(512 * 1024);
+    let big = "x".repeat(1024 * 1024);
     let values = [
         json!(null),
         json!(42),

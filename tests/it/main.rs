@@ -9,6 +9,7 @@ mod backup;
 mod browser;
 mod cli;
 mod crypto;
+mod crypto_keys;
 mod http_edge;
 mod lifecycle;
 mod login;

@@ -81,11 +81,31 @@ pub struct BatchResponse {
 /// What one operation did: its value and audit record, or its error and
 /// the record of the failure (none when the permission check already
 /// recorded the denial).
-type Step<T> = Result<(T, Event), (ApiError, Option<Event>)>;
+pub(crate) struct Step<T> {
+    pub out: Result<T, ApiError>,
+    pub event: Option<Event>,
+}
+
+fn done<T>(value: T, event: Event) -> Step<T> {
+    Step {
+        out: Ok(value),
+        event: Some(event),
+    }
+}
 
 fn failed<T>(event: Event, e: Error) -> Step<T> {
-    let ev = event.failed(&e);
-    Err((e.into(), Some(ev)))
+    Step {
+        event: Some(event.failed(&e)),
+        out: Err(e.into()),
+    }
+}
+
+/// Refused by a permission check, which recorded the denial itself.
+fn denied<T>(e: ApiError) -> Step<T> {
+    Step {
+        out: Err(e),
+        event: None,
+    }
 }
 
 fn check_context(c: &Option<String>) -> Result<(), Error> {
@@ -126,7 +146,11 @@ async fn require_decrypt(
     }
 }
 
-async fn encrypt_one(st: &WebState, caller: &Caller, b: EncryptRequest) -> Step<Package> {
+pub(crate) async fn encrypt_one(
+    st: &WebState,
+    caller: &Caller,
+    b: EncryptRequest,
+) -> Step<Package> {
     let event = caller
         .ctx
         .event("crypto.encrypt", Outcome::Success)
@@ -136,22 +160,32 @@ async fn encrypt_one(st: &WebState, caller: &Caller, b: EncryptRequest) -> Step<
     }
     let ring = &st.keyring;
     match ring
-        .encrypt(&st.db, &st.audit, &b.classification, &b.data, b.context.as_deref())
+        .encrypt(
+            &st.db,
+            &st.audit,
+            &b.classification,
+            &b.data,
+            b.context.as_deref(),
+        )
         .await
     {
         Ok(p) => {
             let ev = event
                 .detail("key_id", &p.key_id)
                 .detail("key_version", p.key_version);
-            Ok((p, ev))
+            done(p, ev)
         }
         Err(e) => failed(event, e),
     }
 }
 
-async fn decrypt_one(st: &WebState, caller: &Caller, b: DecryptRequest) -> Step<Decrypted> {
+pub(crate) async fn decrypt_one(
+    st: &WebState,
+    caller: &Caller,
+    b: DecryptRequest,
+) -> Step<Decrypted> {
     if let Err(e) = require_decrypt(st, caller, &b.package.classification).await {
-        return Err((e, None));
+        return denied(e);
     }
     let event = caller
         .ctx
@@ -167,14 +201,14 @@ async fn decrypt_one(st: &WebState, caller: &Caller, b: DecryptRequest) -> Step<
         .decrypt(&st.db, &st.audit, &b.package, b.context.as_deref())
         .await
     {
-        Ok(data) => Ok((Decrypted { data }, event)),
+        Ok(data) => done(Decrypted { data }, event),
         Err(e) => failed(event, e),
     }
 }
 
 async fn rewrap_one(st: &WebState, caller: &Caller, b: DecryptRequest) -> Step<Package> {
     if let Err(e) = require_decrypt(st, caller, &b.package.classification).await {
-        return Err((e, None));
+        return denied(e);
     }
     let event = caller
         .ctx
@@ -197,26 +231,18 @@ async fn rewrap_one(st: &WebState, caller: &Caller, b: DecryptRequest) -> Step<P
             let ev = event
                 .detail("key_id", &p.key_id)
                 .detail("key_version", p.key_version);
-            Ok((p, ev))
+            done(p, ev)
         }
         Err(e) => failed(event, e),
     }
 }
 
 /// Records the step's audit event and returns its outcome.
-async fn finish<T>(st: &WebState, step: Step<T>) -> Result<T, ApiError> {
-    match step {
-        Ok((v, ev)) => {
-            st.audit.record(ev).await?;
-            Ok(v)
-        }
-        Err((e, ev)) => {
-            if let Some(ev) = ev {
-                st.audit.record(ev).await?;
-            }
-            Err(e)
-        }
+pub(crate) async fn finish<T>(st: &WebState, step: Step<T>) -> Result<T, ApiError> {
+    if let Some(ev) = step.event {
+        st.audit.record(ev).await?;
     }
+    step.out
 }
 
 /// Encrypt a JSON value under the newest key of a classification.
@@ -261,7 +287,10 @@ pub async fn decrypt(
     body: Body<DecryptRequest>,
 ) -> Result<web::Json<Decrypted>, ApiError> {
     let st = state::of(&req);
-    let class = body.as_ref().ok().map(|b| b.package.classification.as_str());
+    let class = body
+        .as_ref()
+        .ok()
+        .map(|b| b.package.classification.as_str());
     require_some_decrypt(&st, &caller, class).await?;
     let step = decrypt_one(&st, &caller, body?.into_inner()).await;
     finish(&st, step).await.map(web::Json)
@@ -318,7 +347,7 @@ pub async fn datakey(
                     algorithm: ALGORITHM,
                     package: grant.package,
                 };
-                Ok((out, ev))
+                done(out, ev)
             }
             Err(e) => failed(event, e),
         },
@@ -347,24 +376,16 @@ where
     for (i, item) in items.into_iter().enumerate() {
         let step = match serde_json::from_value::<T>(item) {
             Ok(b) => op(b).await,
-            Err(e) => Err((
-                ApiError::new(
-                    actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_item",
-                    format!("items[{i}]: {e}"),
-                ),
-                None,
+            Err(e) => denied(ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_item",
+                format!("items[{i}]: {e}"),
             )),
         };
-        results.push(match step {
-            Ok((v, ev)) => {
-                events.push(ev);
-                serde_json::to_value(v).map_err(Error::internal)?
-            }
-            Err((e, ev)) => {
-                events.extend(ev);
-                serde_json::json!({ "error": e.problem() })
-            }
+        events.extend(step.event);
+        results.push(match step.out {
+            Ok(v) => serde_json::to_value(v).map_err(Error::internal)?,
+            Err(e) => serde_json::json!({ "error": e.problem() }),
         });
     }
     st.audit.record_many(events).await?;

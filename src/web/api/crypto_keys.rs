@@ -27,7 +27,10 @@ async fn list(st: &WebState) -> Result<web::Json<RingList>, ApiError> {
 #[utoipa::path(tag = "crypto", responses((status = 200, body = RingList)),
     security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
 #[get("/keys")]
-pub async fn keys(req: HttpRequest, _caller: Guarded<KeyManage>) -> Result<web::Json<RingList>, ApiError> {
+pub async fn keys(
+    req: HttpRequest,
+    _caller: Guarded<KeyManage>,
+) -> Result<web::Json<RingList>, ApiError> {
     list(&state::of(&req)).await
 }
 

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod audit;
 pub mod dashboard;
+pub mod encryption_keys;
 pub mod error;
 pub mod forms;
 pub mod layout;
@@ -70,5 +71,10 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(roles::unassign)
         .service(roles::access)
         .service(signing_keys::list)
-        .service(signing_keys::rotate);
+        .service(signing_keys::rotate)
+        .service(encryption_keys::list)
+        .service(encryption_keys::create)
+        .service(encryption_keys::test)
+        .service(encryption_keys::rotate)
+        .service(encryption_keys::update);
 }
