@@ -753,3 +753,145 @@ async fn chromium_manages_roles_and_checks_access() {
     drop(driver);
     s.stop().await;
 }
+
+/// Waits (up to 10 s) until the text of element `id` satisfies `ok`.
+async fn text_until(b: &fantoccini::Client, id: &str, ok: impl Fn(&str) -> bool) {
+    let mut last = String::new();
+    for _ in 0..100 {
+        if let Ok(e) = b.find(Locator::Id(id)).await {
+            last = e.text().await.unwrap_or_default();
+            if ok(&last) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("#{id} never matched; last text: {last}");
+}
+
+#[tokio::test]
+async fn chromium_uses_the_encryption_keys_page() {
+    let s = TestServer::start().await;
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    let wait = Duration::from_secs(10);
+    sign_in(&b, &s).await;
+    b.find(Locator::LinkText("Encryption keys"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("test-form"))
+        .await
+        .unwrap();
+    let type_into = |id: &'static str, text: &'static str| {
+        let b = b.clone();
+        async move {
+            let el = b.find(Locator::Id(id)).await.unwrap();
+            el.clear().await.unwrap();
+            el.send_keys(text).await.unwrap();
+        }
+    };
+    // Encrypt, then decrypt what came back.
+    b.find(Locator::Css(
+        "#f-test-classification option[value=confidential]",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    type_into("f-data", r#"{"card": "4111 1111"}"#).await;
+    type_into("f-context", "order-9").await;
+    b.find(Locator::Id("test-encrypt"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let out = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("test-output"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        out.contains("AES-256-GCM") && out.contains("confidential"),
+        "{out}"
+    );
+    assert!(!out.contains("4111"), "{out}");
+    let package = b.find(Locator::Id("f-package")).await.unwrap();
+    package.send_keys(&out).await.unwrap();
+    b.find(Locator::Id("test-decrypt"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_until(&b, "test-output", |t| t.contains("4111 1111")).await;
+    // Another context: refused, with the code.
+    type_into("f-context", "order-10").await;
+    b.find(Locator::Id("test-decrypt"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("test-error"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(err.contains("decryption_failed"), "{err}");
+
+    // Rotate a ring (after the confirmation), then add a classification.
+    b.find(Locator::Id("rotate-internal"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.accept_alert().await.unwrap();
+    text_until(&b, "ring-internal", |t| {
+        t.lines().any(|l| l.starts_with("2 "))
+    })
+    .await;
+    type_into("f-classification", "Bad Name").await;
+    b.find(Locator::Css("#create-ring button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("error-classification"))
+        .await
+        .unwrap();
+    type_into("f-classification", "pii").await;
+    b.find(Locator::Css("#create-ring button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("ring-pii"))
+        .await
+        .unwrap();
+    screenshot(&b, "encryption-keys.png").await;
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}
