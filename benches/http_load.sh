@@ -34,6 +34,11 @@ agent=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application
   -d '{"name":"load-agent","agent_type":"planner"}' "$base/api/v1/agents" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
 key=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' -d '{}' \
   "$base/api/v1/agents/$agent/keys" | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
+# Encryption rights for the agent (the role and assignment are audited).
+curl -s -o /dev/null -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
+  -d '{"name":"crypto_client","permissions":["crypto:encrypt","crypto:decrypt"]}' "$base/api/v1/roles"
+curl -s -o /dev/null -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
+  -d "{\"subject\":{\"type\":\"agent\",\"id\":\"$agent\"},\"role\":\"crypto_client\"}" "$base/api/v1/role-assignments"
 basic=$(printf '%s:%s' "$agent" "$key" | base64 -w0)
 access=$(curl -s -u "$agent:$key" -d grant_type=client_credentials "$base/oauth/token" \
   | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
@@ -48,6 +53,22 @@ wrk.method = "POST"
 wrk.body = "grant_type=client_credentials"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 wrk.headers["Authorization"] = "Basic $basic"
+LUA
+
+# A 1 KiB JSON value to encrypt, and a package of it to decrypt.
+value=$(python3 -c 'import json; print(json.dumps({"data": {"note": "x" * 1000}, "classification": "internal"}))')
+package=$(curl -s -H "Authorization: Bearer $access" -H 'Content-Type: application/json' -d "$value" "$base/api/v1/crypto/encrypt")
+cat > "$work/encrypt.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '$value'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $access"
+LUA
+cat > "$work/decrypt.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '{"package": $package}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $access"
 LUA
 
 run() { # name path [wrk options...]
@@ -74,3 +95,5 @@ run "GET /api/v1/me (API key)" /api/v1/me -H "Authorization: Bearer $key"
 run "GET /api/v1/me (JWT)" /api/v1/me -H "Authorization: Bearer $access"
 run "POST /oauth/token" /oauth/token -s "$work/token.lua"
 run "POST /api/v1/authz/check (JWT, audited)" /api/v1/authz/check -s "$work/check.lua"
+run "POST /api/v1/crypto/encrypt (JWT, 1 KiB)" /api/v1/crypto/encrypt -s "$work/encrypt.lua"
+run "POST /api/v1/crypto/decrypt (JWT, 1 KiB)" /api/v1/crypto/decrypt -s "$work/decrypt.lua"

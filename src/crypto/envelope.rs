@@ -67,13 +67,15 @@ impl KeyRing {
     ) -> Result<Package> {
         let key = self.take(db, audit, classification).await?;
         let plaintext = Zeroizing::new(serde_json::to_vec(data).map_err(Error::internal)?);
-        let sealed = sealed::seal_raw(
-            &key.key,
+        let sealed = sealed::seal_with(
+            &key.cipher,
             &aad(&key.key_id, key.version, context),
             &plaintext,
         );
         Ok(Package {
-            encrypted_data: STANDARD.encode(sealed),
+            // SIMD base64: on a 1 KiB value the encoding otherwise costs
+            // about as much as the cipher.
+            encrypted_data: base64_simd::STANDARD.encode_to_string(&sealed),
             encryption_algorithm: ALGORITHM.into(),
             key_id: key.key_id.clone(),
             key_version: key.version,
@@ -96,8 +98,8 @@ impl KeyRing {
                 format!("encryption_algorithm must be {ALGORITHM}"),
             ));
         }
-        let raw = STANDARD
-            .decode(&p.encrypted_data)
+        let raw = base64_simd::STANDARD
+            .decode_to_vec(p.encrypted_data.as_bytes())
             .map_err(|_| rejected("invalid_package", "encrypted_data is not base64"))?;
         if raw.len() < sealed::NONCE_LEN + sealed::TAG_LEN {
             return Err(rejected(
@@ -130,7 +132,7 @@ impl KeyRing {
                 ),
             ));
         }
-        let plain = sealed::open_raw(&key.key, &aad(&p.key_id, key.version, context), &raw)
+        let plain = sealed::open_with(&key.cipher, &aad(&p.key_id, key.version, context), &raw)
             .ok_or_else(|| {
                 rejected(
                     "decryption_failed",

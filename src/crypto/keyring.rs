@@ -51,6 +51,8 @@ pub(super) struct DataKey {
     pub(super) classification: String,
     pub(super) version: i64,
     pub(super) key: Zeroizing<[u8; 32]>,
+    /// The key's AES schedule, prepared once (wiped on drop).
+    pub(super) cipher: aes_gcm::Aes256Gcm,
 }
 
 pub(super) struct Rings {
@@ -194,6 +196,7 @@ impl KeyRing {
                 key_id: k.key_id.clone(),
                 classification: k.classification.clone(),
                 version: k.version,
+                cipher: sealed::cipher(&key),
                 key,
             });
             // Rows come ordered by version: the last one of a ring is the newest.

@@ -15,14 +15,21 @@ use zeroize::Zeroizing;
 pub const NONCE_LEN: usize = 12;
 pub const TAG_LEN: usize = 16;
 
-fn cipher(key: &[u8; 32]) -> Aes256Gcm {
+/// A key ready for use: its AES key schedule, wiped on drop. Building it
+/// costs about as much as sealing a kilobyte, so hot paths keep one.
+pub fn cipher(key: &[u8; 32]) -> Aes256Gcm {
     Aes256Gcm::new(key.into())
 }
 
 /// Encrypts `plaintext`; returns `nonce || ciphertext || tag`.
 pub fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let nonce = super::random::bytes::<NONCE_LEN>();
-    let ct = cipher(key)
+    seal_with(&cipher(key), aad, plaintext)
+}
+
+/// [`seal_raw`] with a prepared cipher.
+pub fn seal_with(cipher: &Aes256Gcm, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let nonce = super::random::nonce();
+    let ct = cipher
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
@@ -41,11 +48,16 @@ pub fn seal_raw(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
 /// Decrypts `nonce || ciphertext || tag`; `None` when it is too short, was
 /// altered, or was sealed under another key or associated data.
 pub fn open_raw(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    open_with(&cipher(key), aad, sealed)
+}
+
+/// [`open_raw`] with a prepared cipher.
+pub fn open_with(cipher: &Aes256Gcm, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     if sealed.len() < NONCE_LEN + TAG_LEN {
         return None;
     }
     let (nonce, ct) = sealed.split_at(NONCE_LEN);
-    cipher(key)
+    cipher
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad })
         .ok()
         .map(Zeroizing::new)
