@@ -9,6 +9,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
 use super::keyring::{rejected, KeyRing};
@@ -57,20 +58,21 @@ pub fn aad(key_id: &str, version: i64, context: Option<&str>) -> Vec<u8> {
 
 impl KeyRing {
     /// Encrypts a JSON value under the newest key of `classification`.
+    /// The value is taken as the caller wrote it (already checked to be
+    /// JSON), so nothing is parsed or re-serialised on the way.
     pub async fn encrypt(
         &self,
         db: &Db,
         audit: &Audit,
         classification: &str,
-        data: &serde_json::Value,
+        data: &RawValue,
         context: Option<&str>,
     ) -> Result<Package> {
         let key = self.take(db, audit, classification).await?;
-        let plaintext = Zeroizing::new(serde_json::to_vec(data).map_err(Error::internal)?);
         let sealed = sealed::seal_with(
             &key.cipher,
             &aad(&key.key_id, key.version, context),
-            &plaintext,
+            data.get().as_bytes(),
         );
         Ok(Package {
             // SIMD base64: on a 1 KiB value the encoding otherwise costs
@@ -91,7 +93,7 @@ impl KeyRing {
         audit: &Audit,
         p: &Package,
         context: Option<&str>,
-    ) -> Result<serde_json::Value> {
+    ) -> Result<Box<RawValue>> {
         if p.encryption_algorithm != ALGORITHM {
             return Err(rejected(
                 "unsupported_algorithm",
@@ -139,7 +141,9 @@ impl KeyRing {
                     "the ciphertext was altered or the context differs",
                 )
             })?;
-        serde_json::from_slice(&plain)
+        let text = std::str::from_utf8(&plain)
+            .map_err(|_| rejected("decryption_failed", "the decrypted payload is not JSON"))?;
+        RawValue::from_string(text.to_string())
             .map_err(|_| rejected("decryption_failed", "the decrypted payload is not JSON"))
     }
 
@@ -153,15 +157,14 @@ impl KeyRing {
         context: Option<&str>,
     ) -> Result<DataKeyGrant> {
         let key = Zeroizing::new(random::bytes::<32>());
-        let text = Zeroizing::new(STANDARD.encode(key.as_ref()));
-        let value = serde_json::Value::String(text.to_string());
+        // A JSON string of the base64 key (base64 needs no escaping).
+        let json = Zeroizing::new(format!("\"{}\"", STANDARD.encode(key.as_ref())));
+        let value = RawValue::from_string(json.to_string()).map_err(Error::internal)?;
         let package = self
             .encrypt(db, audit, classification, &value, context)
             .await;
         // The JSON copy of the key is wiped too.
-        if let serde_json::Value::String(s) = value {
-            drop(Zeroizing::new(s));
-        }
+        drop(Zeroizing::new(String::from(Box::<str>::from(value))));
         Ok(DataKeyGrant {
             key,
             package: package?,

@@ -124,6 +124,13 @@ pub async fn list(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
     .await
 }
 
+/// Indented JSON for reading.
+fn pretty(json: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(json)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| json.to_string())
+}
+
 /// An empty field means "the configured default".
 fn parse_days(text: &str) -> Result<Option<i64>, Error> {
     match text.trim() {
@@ -229,7 +236,7 @@ pub async fn test(
     let caller = user.caller();
     let context = Some(form.context.clone()).filter(|c| !c.is_empty());
     let output = match form.op.as_str() {
-        "encrypt" => match serde_json::from_str::<serde_json::Value>(&form.data) {
+        "encrypt" => match serde_json::from_str::<Box<serde_json::value::RawValue>>(&form.data) {
             Err(e) => Err(Error::field("data", format!("is not JSON: {e}"))),
             Ok(data) => {
                 caller.require(&st, "crypto:encrypt").await?;
@@ -247,7 +254,7 @@ pub async fn test(
             Ok(package) => {
                 let b = DecryptRequest { package, context };
                 let out = finish(&st, decrypt_one(&st, &caller, b).await).await;
-                Ok(out.map(|d| serde_json::to_string_pretty(&d.data).unwrap_or_default()))
+                Ok(out.map(|d| pretty(d.data.get())))
             }
         },
         _ => Err(Error::field("op", "must be encrypt or decrypt")),
