@@ -84,6 +84,35 @@ async fn batches_answer_per_item_and_bound_their_size() {
     assert_eq!(d[3]["error"]["code"], "decryption_failed");
     assert_eq!(d[4]["error"]["code"], "invalid_item");
 
+    // Rewrap after a rotation: each package moves to version 2 alone.
+    let res = c
+        .post(s.url("/api/v1/crypto/keys/internal/rotate"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/crypto/rewrap/batch",
+        json!({"items": [{"package": r[0]}, {"package": tampered}]}),
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let out: Value = res.json().await.unwrap();
+    let w = out["results"].as_array().unwrap();
+    assert_eq!(w[0]["key_version"], 2);
+    assert!(w[0].get("data").is_none());
+    assert_eq!(w[1]["error"]["code"], "decryption_failed");
+    let back: Value = decrypt(&c, &csrf, &s, &w[0], None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(back["data"], json!({"a": 1}));
+
     for items in [
         json!([]),
         json!(vec![json!({"data": 1, "classification": "public"}); 1001]),
@@ -131,6 +160,14 @@ async fn batches_answer_per_item_and_bound_their_size() {
         )
         .unwrap();
     assert_eq!(failures, 2);
+    let rewraps: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'crypto.rewrap'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rewraps, 2);
 }
 
 #[tokio::test]

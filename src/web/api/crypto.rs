@@ -446,3 +446,23 @@ pub async fn decrypt_batch(
         .await
         .map(web::Json)
 }
+
+/// Re-encrypt up to 1000 packages under their classification's newest key
+/// version, without returning data; each item is `{"package", "context"?}`
+/// and fails on its own.
+#[utoipa::path(tag = "crypto", request_body = BatchRequest,
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
+    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+#[post("/rewrap/batch")]
+pub async fn rewrap_batch(
+    req: HttpRequest,
+    caller: Caller,
+    body: Body<BatchRequest>,
+) -> Result<web::Json<BatchResponse>, ApiError> {
+    let st = state::of(&req);
+    caller.require(&st, "crypto:encrypt").await?;
+    let items = body?.into_inner().items;
+    batch(&st, items, |b| rewrap_one(&st, &caller, b))
+        .await
+        .map(web::Json)
+}

@@ -81,6 +81,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                         .service(crypto::datakey)
                         .service(crypto::encrypt_batch)
                         .service(crypto::decrypt_batch)
+                        .service(crypto::rewrap_batch)
                         .service(crypto_keys::keys)
                         .service(crypto_keys::create)
                         .service(crypto_keys::rotate)
