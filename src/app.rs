@@ -37,6 +37,7 @@ pub struct App {
     pub api_key_cache: ApiKeyCache,
     pub policy: PolicyView,
     pub keyring: KeyRing,
+    pub checker_stats: Arc<crate::monitor::checker::CheckerStats>,
     pub status: Arc<RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
@@ -70,6 +71,7 @@ impl App {
                 },
             ),
             csrf_key: Arc::new(csrf_key),
+            checker_stats: Arc::default(),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
             issuer_url: Arc::new(config.base_url()),

@@ -76,6 +76,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub authz: AuthzConfig,
     pub encryption: EncryptionConfig,
+    pub monitoring: MonitoringConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -236,6 +237,24 @@ impl Default for EncryptionConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct MonitoringConfig {
+    /// Health checks in flight at once (1-4096).
+    pub max_concurrent_checks: u32,
+    /// How long every check result is kept (1-8760 hours).
+    pub raw_retention_hours: u32,
+}
+
+impl Default for MonitoringConfig {
+    fn default() -> Self {
+        MonitoringConfig {
+            max_concurrent_checks: 64,
+            raw_retention_hours: 48,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SystemdConfig {
     /// Send READY=1 (and WATCHDOG=1 when the unit sets WatchdogSec) over
     /// $NOTIFY_SOCKET. Harmless when not run under systemd.
@@ -261,6 +280,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             authz: AuthzConfig::default(),
             encryption: EncryptionConfig::default(),
+            monitoring: MonitoringConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -487,6 +507,18 @@ impl Config {
             return Err(invalid(
                 "encryption.max_encryptions_per_key",
                 "must be between 1 and 4294967295",
+            ));
+        }
+        if !(1..=4096).contains(&self.monitoring.max_concurrent_checks) {
+            return Err(invalid(
+                "monitoring.max_concurrent_checks",
+                "must be between 1 and 4096",
+            ));
+        }
+        if !(1..=8760).contains(&self.monitoring.raw_retention_hours) {
+            return Err(invalid(
+                "monitoring.raw_retention_hours",
+                "must be between 1 and 8760",
             ));
         }
         if !(2..=64).contains(&self.database.pool_size) {

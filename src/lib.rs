@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod identity;
+pub mod monitor;
 pub mod rbac;
 pub mod scheduler;
 pub mod server;

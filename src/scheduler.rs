@@ -40,7 +40,10 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
     sched
         .add(Job::new_repeated_async(RETENTION, move |_, _| {
             let app = retention.clone();
-            Box::pin(async move { audit_retention(&app).await })
+            Box::pin(async move {
+                audit_retention(&app).await;
+                check_retention(&app).await;
+            })
         })?)
         .await?;
 
@@ -132,5 +135,20 @@ pub async fn audit_retention(app: &App) {
             }
         }
         Err(e) => tracing::error!(error = %e, "audit retention failed"),
+    }
+}
+
+/// Drops check results older than `monitoring.raw_retention_hours`.
+pub async fn check_retention(app: &App) {
+    let hours = i64::from(app.config.monitoring.raw_retention_hours);
+    let before = db::now_ms() - hours * 3_600_000;
+    match app
+        .db
+        .write(move |c| db::instances::prune_checks(c, before))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "pruned old health check results"),
+        Err(e) => tracing::error!(error = %e, "health check retention failed"),
     }
 }

@@ -199,6 +199,7 @@ pub struct Running {
     _lock: std::fs::File,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     scheduler: JobScheduler,
+    checker: crate::monitor::checker::Checker,
 }
 
 impl Running {
@@ -207,6 +208,7 @@ impl Running {
         self.handle.stop(true).await;
         let _ = (&mut self.server).await;
         let _ = self.scheduler.shutdown().await;
+        self.checker.stop().await;
         let stop = Context::system("agentry").event("system.stop", Outcome::Success);
         if let Err(e) = self.app.audit.record(stop).await {
             tracing::warn!(error = %e, "could not record the stop");
@@ -282,6 +284,12 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
     let scheduler = crate::scheduler::start(&app)
         .await
         .map_err(|e| StartError::Scheduler(e.to_string()))?;
+    let checker = crate::monitor::checker::Checker::start(
+        app.db.clone(),
+        app.audit.clone(),
+        app.config.monitoring.max_concurrent_checks as usize,
+        app.checker_stats.clone(),
+    );
     let addr = listener.local_addr().map_err(StartError::Http)?;
     let server = crate::web::server(app.clone(), listener, tls).map_err(StartError::Http)?;
     let handle = server.handle();
@@ -298,6 +306,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         handle,
         server,
         scheduler,
+        checker,
         _lock: lock,
     })
 }

@@ -74,3 +74,10 @@ pub fn update(conn: &Connection, a: &AgentRow) -> rusqlite::Result<bool> {
 pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
     Ok(conn.execute("DELETE FROM agents WHERE id = ?1", [id])? == 1)
 }
+
+/// Every agent's (id, agent_type).
+pub fn all_types(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, agent_type FROM agents")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -339,6 +339,8 @@ permissions!(
     RoleManage = "role:manage",
     KeyManage = "key:manage",
     AuditRead = "audit:read",
+    MonitorManage = "monitor:manage",
+    HealthView = "health:view",
 );
 
 /// The one guard of agentry's own API: an authenticated caller who holds

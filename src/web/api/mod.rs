@@ -7,6 +7,8 @@ pub mod audit;
 pub mod authz;
 pub mod crypto;
 pub mod crypto_keys;
+pub mod health;
+pub mod instances;
 pub mod keys;
 pub mod me;
 pub mod oauth;
@@ -87,6 +89,14 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                         .service(crypto_keys::rotate)
                         .service(crypto_keys::update),
                 )
+                .service(instances::create)
+                .service(instances::list)
+                .service(instances::get)
+                .service(instances::update)
+                .service(instances::remove)
+                .service(instances::checks)
+                .service(instances::heartbeat)
+                .service(health::get)
                 .service(authz::check)
                 .service(authz::check_batch)
                 .service(authz::permissions)

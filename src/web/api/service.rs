@@ -6,8 +6,6 @@ use actix_web::{get, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::db::{self, migrate};
-use crate::scheduler::HEARTBEAT;
 use crate::web::state;
 
 #[derive(Serialize, ToSchema)]
@@ -41,42 +39,7 @@ pub struct Readiness {
 #[get("/readyz")]
 pub async fn readyz(req: HttpRequest) -> HttpResponse {
     let st = state::of(&req);
-    let mut checks = BTreeMap::new();
-    match st.db.read(|c| Ok(migrate::current_version(c)?)).await {
-        Ok(v) => {
-            checks.insert("database", "ok".to_string());
-            let want = migrate::latest_version();
-            checks.insert(
-                "migrations",
-                if v == want {
-                    "ok".to_string()
-                } else {
-                    format!("schema is v{v}, binary expects v{want}")
-                },
-            );
-        }
-        Err(e) => {
-            checks.insert("database", e.to_string());
-            checks.insert("migrations", "unknown".to_string());
-        }
-    }
-    checks.insert(
-        "audit",
-        match st.audit.health() {
-            Ok(()) => "ok".to_string(),
-            Err(e) => e,
-        },
-    );
-    let age = db::now_ms() - st.status.last_scheduler_beat();
-    let stale = age > 3 * HEARTBEAT.as_millis() as i64;
-    checks.insert(
-        "scheduler",
-        if stale {
-            format!("no heartbeat for {} s", age / 1000)
-        } else {
-            "ok".to_string()
-        },
-    );
+    let checks = crate::monitor::health::infrastructure_checks(&st).await;
     let ready = checks.values().all(|v| v == "ok");
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },

@@ -1,0 +1,299 @@
+//! Agent instances: what to check and how, validated and audited.
+
+use crate::audit::{Audit, Context, Outcome};
+use crate::db::{self, agents, instances as repo, Db};
+use crate::error::{Error, FieldErrors, Result};
+
+use super::status_spec::StatusSpec;
+
+pub use repo::{CheckRow, InstanceRow};
+
+pub const MAX_BODY_CONTAINS: usize = 1024;
+pub const MAX_URL: usize = 2048;
+
+/// What a caller gives for a new instance (defaults filled in).
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub agent_id: String,
+    pub name: String,
+    pub kind: String,
+    pub url: Option<String>,
+    pub interval_seconds: i64,
+    pub timeout_ms: i64,
+    pub expected_status: String,
+    pub body_contains: Option<String>,
+    pub failure_threshold: i64,
+    pub success_threshold: i64,
+    pub degraded_latency_ms: Option<i64>,
+    pub enabled: bool,
+}
+
+/// A partial change (PATCH); `Some(None)` clears an optional field.
+#[derive(Debug, Default)]
+pub struct InstanceChanges {
+    pub name: Option<String>,
+    pub url: Option<Option<String>>,
+    pub interval_seconds: Option<i64>,
+    pub timeout_ms: Option<i64>,
+    pub expected_status: Option<String>,
+    pub body_contains: Option<Option<String>>,
+    pub failure_threshold: Option<i64>,
+    pub success_threshold: Option<i64>,
+    pub degraded_latency_ms: Option<Option<i64>>,
+    pub enabled: Option<bool>,
+}
+
+/// Checks a URL to poll: http or https, a host, no credentials (they would
+/// sit in the database and in logs; send them another way).
+pub fn validate_url(url: &str) -> Result<(), String> {
+    if url.len() > MAX_URL {
+        return Err(format!("must be at most {MAX_URL} characters"));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must be an http:// or https:// URL".into());
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(
+            "must not carry credentials (user:password@); they would be stored and logged".into(),
+        );
+    }
+    Ok(())
+}
+
+fn validate(s: &InstanceSpec) -> FieldErrors {
+    let mut e = FieldErrors::new();
+    let name_ok = (1..=64).contains(&s.name.chars().count())
+        && !s.name.chars().any(char::is_control)
+        && s.name.trim() == s.name;
+    if !name_ok {
+        e.insert(
+            "name".into(),
+            "must be 1-64 characters, without control characters or surrounding spaces".into(),
+        );
+    }
+    match (s.kind.as_str(), &s.url) {
+        ("http", Some(u)) => {
+            if let Err(m) = validate_url(u) {
+                e.insert("url".into(), m);
+            }
+        }
+        ("http", None) => {
+            e.insert("url".into(), "is required for an http instance".into());
+        }
+        ("heartbeat", Some(_)) => {
+            e.insert(
+                "url".into(),
+                "must be absent for a heartbeat instance".into(),
+            );
+        }
+        ("heartbeat", None) => {}
+        _ => {
+            e.insert("kind".into(), "must be http or heartbeat".into());
+        }
+    }
+    if !(5..=86_400).contains(&s.interval_seconds) {
+        e.insert(
+            "interval_seconds".into(),
+            "must be between 5 and 86400".into(),
+        );
+    }
+    if !(100..=60_000).contains(&s.timeout_ms) {
+        e.insert("timeout_ms".into(), "must be between 100 and 60000".into());
+    } else if s.timeout_ms >= s.interval_seconds * 1000 {
+        e.insert(
+            "timeout_ms".into(),
+            "must be shorter than the interval".into(),
+        );
+    }
+    if let Err(m) = StatusSpec::parse(&s.expected_status) {
+        e.insert("expected_status".into(), m);
+    }
+    if let Some(b) = &s.body_contains {
+        if b.is_empty() || b.chars().count() > MAX_BODY_CONTAINS {
+            e.insert(
+                "body_contains".into(),
+                format!("must be 1-{MAX_BODY_CONTAINS} characters, or absent"),
+            );
+        }
+    }
+    for (field, v) in [
+        ("failure_threshold", s.failure_threshold),
+        ("success_threshold", s.success_threshold),
+    ] {
+        if !(1..=100).contains(&v) {
+            e.insert(field.into(), "must be between 1 and 100".into());
+        }
+    }
+    if let Some(d) = s.degraded_latency_ms {
+        if d < 1 || d > s.timeout_ms {
+            e.insert(
+                "degraded_latency_ms".into(),
+                "must be between 1 and timeout_ms, or absent".into(),
+            );
+        }
+    }
+    e
+}
+
+fn conflict(e: rusqlite::Error) -> Error {
+    if db::is_unique_violation(&e) {
+        Error::Conflict("this agent already has an instance with that name".into())
+    } else {
+        e.into()
+    }
+}
+
+pub async fn create(audit: &Audit, ctx: &Context, s: InstanceSpec) -> Result<InstanceRow> {
+    let id = db::new_id();
+    let event = ctx
+        .event("instance.create", Outcome::Success)
+        .target("instance", &id)
+        .detail("agent_id", &s.agent_id)
+        .detail("name", &s.name)
+        .detail("kind", &s.kind);
+    let errors = validate(&s);
+    if !errors.is_empty() {
+        return Err(audit.fail(event, Error::fields(errors)).await);
+    }
+    let now = db::now_ms();
+    let row = InstanceRow {
+        id,
+        agent_id: s.agent_id,
+        name: s.name,
+        kind: s.kind,
+        url: s.url,
+        interval_seconds: s.interval_seconds,
+        timeout_ms: s.timeout_ms,
+        expected_status: s.expected_status,
+        body_contains: s.body_contains,
+        failure_threshold: s.failure_threshold,
+        success_threshold: s.success_threshold,
+        degraded_latency_ms: s.degraded_latency_ms,
+        enabled: s.enabled,
+        state: "unknown".into(),
+        state_since: None,
+        fail_streak: 0,
+        ok_streak: 0,
+        slow_streak: 0,
+        fast_streak: 0,
+        last_check_at: None,
+        last_latency_ms: None,
+        last_error: None,
+        last_heartbeat_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    audit
+        .apply(event, move |c| {
+            if agents::by_id(c, &row.agent_id)?.is_none() {
+                return Err(Error::field("agent_id", "no agent with this id"));
+            }
+            repo::insert(c, &row).map_err(conflict)?;
+            Ok(row)
+        })
+        .await
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<InstanceRow> {
+    let id = id.to_string();
+    db.read(move |c| repo::by_id(c, &id))
+        .await?
+        .ok_or_else(|| Error::NotFound("instance".into()))
+}
+
+pub async fn list(
+    db: &Db,
+    agent_id: Option<String>,
+    after: Option<String>,
+    limit: u32,
+) -> Result<Vec<InstanceRow>> {
+    db.read(move |c| repo::list(c, agent_id.as_deref(), after.as_deref(), limit))
+        .await
+}
+
+pub async fn update(
+    db: &Db,
+    audit: &Audit,
+    ctx: &Context,
+    id: &str,
+    ch: InstanceChanges,
+) -> Result<InstanceRow> {
+    let mut row = get(db, id).await?;
+    let event = ctx
+        .event("instance.update", Outcome::Success)
+        .target("instance", id);
+    row.name = ch.name.unwrap_or(row.name);
+    row.url = ch.url.unwrap_or(row.url);
+    row.interval_seconds = ch.interval_seconds.unwrap_or(row.interval_seconds);
+    row.timeout_ms = ch.timeout_ms.unwrap_or(row.timeout_ms);
+    row.expected_status = ch.expected_status.unwrap_or(row.expected_status);
+    row.body_contains = ch.body_contains.unwrap_or(row.body_contains);
+    row.failure_threshold = ch.failure_threshold.unwrap_or(row.failure_threshold);
+    row.success_threshold = ch.success_threshold.unwrap_or(row.success_threshold);
+    row.degraded_latency_ms = ch.degraded_latency_ms.unwrap_or(row.degraded_latency_ms);
+    row.enabled = ch.enabled.unwrap_or(row.enabled);
+    row.updated_at = db::now_ms();
+    let spec = InstanceSpec {
+        agent_id: row.agent_id.clone(),
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        url: row.url.clone(),
+        interval_seconds: row.interval_seconds,
+        timeout_ms: row.timeout_ms,
+        expected_status: row.expected_status.clone(),
+        body_contains: row.body_contains.clone(),
+        failure_threshold: row.failure_threshold,
+        success_threshold: row.success_threshold,
+        degraded_latency_ms: row.degraded_latency_ms,
+        enabled: row.enabled,
+    };
+    let errors = validate(&spec);
+    if !errors.is_empty() {
+        return Err(audit.fail(event, Error::fields(errors)).await);
+    }
+    audit
+        .apply(event, move |c| {
+            if !repo::update_definition(c, &row).map_err(conflict)? {
+                return Err(Error::NotFound("instance".into()));
+            }
+            Ok(row)
+        })
+        .await
+}
+
+pub async fn delete(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
+    let event = ctx
+        .event("instance.delete", Outcome::Success)
+        .target("instance", id);
+    let id = id.to_string();
+    audit
+        .apply(event, move |c| {
+            if repo::delete(c, &id)? {
+                Ok(())
+            } else {
+                Err(Error::NotFound("instance".into()))
+            }
+        })
+        .await
+}
+
+/// Records a heartbeat of a heartbeat instance (not audited: routine, and
+/// the check results keep the history).
+pub async fn heartbeat(db: &Db, id: &str) -> Result<()> {
+    let id = id.to_string();
+    let now = db::now_ms();
+    if db.write(move |c| repo::heartbeat(c, &id, now)).await? {
+        Ok(())
+    } else {
+        Err(Error::NotFound("heartbeat instance".into()))
+    }
+}
+
+pub async fn checks(db: &Db, id: &str, before: Option<i64>, limit: u32) -> Result<Vec<CheckRow>> {
+    let id = id.to_string();
+    db.read(move |c| repo::checks(c, &id, before, limit)).await
+}

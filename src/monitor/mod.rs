@@ -1,0 +1,8 @@
+//! Monitoring: agent instances, scheduled health checks and their state,
+//! and the system health summary.
+
+pub mod checker;
+pub mod health;
+pub mod instances;
+pub mod state;
+pub mod status_spec;

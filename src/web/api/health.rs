@@ -1,0 +1,21 @@
+//! `GET /api/v1/health`: the fleet and the appliance in one document.
+
+use actix_web::{get, web, HttpRequest};
+
+use crate::monitor::health::{self, HealthReport};
+use crate::web::auth::{Guarded, HealthView};
+use crate::web::problem::{ApiError, Problem};
+use crate::web::state;
+
+/// Overall status and score, per agent type instance health,
+/// infrastructure and security figures, active alerts. The score is
+/// explained in the README.
+#[utoipa::path(tag = "monitoring", responses((status = 200, body = HealthReport), (status = 403, body = Problem)),
+    security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
+#[get("/health")]
+pub async fn get(
+    req: HttpRequest,
+    _caller: Guarded<HealthView>,
+) -> Result<web::Json<HealthReport>, ApiError> {
+    Ok(web::Json(health::report(&state::of(&req)).await?))
+}

@@ -1,0 +1,391 @@
+//! Health checks against real HTTP servers on loopback.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
+
+/// What a stub endpoint answers: status, body, delay.
+#[derive(Clone)]
+struct Reply(u16, &'static str, u64);
+
+/// A tiny HTTP server whose answer the test changes while it runs.
+struct Stub {
+    url: String,
+    reply: Arc<Mutex<Reply>>,
+}
+
+impl Stub {
+    async fn start(reply: Reply) -> Stub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/health", listener.local_addr().unwrap());
+        let reply = Arc::new(Mutex::new(reply));
+        let r = reply.clone();
+        tokio::spawn(async move {
+            while let Ok((mut sock, _)) = listener.accept().await {
+                let r = r.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => got.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let Reply(status, body, delay) = r.lock().unwrap().clone();
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = sock.write_all(head.as_bytes()).await;
+                    let _ = sock.write_all(body.as_bytes()).await;
+                });
+            }
+        });
+        Stub { url, reply }
+    }
+
+    fn set(&self, reply: Reply) {
+        *self.reply.lock().unwrap() = reply;
+    }
+}
+
+async fn create(c: &reqwest::Client, csrf: &str, s: &TestServer, body: Value) -> Value {
+    let res = c
+        .post(s.url("/api/v1/instances"))
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "{body}");
+    res.json().await.unwrap()
+}
+
+async fn get_json(c: &reqwest::Client, s: &TestServer, path: &str) -> Value {
+    let res = c.get(s.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{path}");
+    res.json().await.unwrap()
+}
+
+/// Polls until every instance has its expected state (at most 40 s).
+async fn wait_states(c: &reqwest::Client, s: &TestServer, want: &[(&str, &str)]) {
+    for _ in 0..400 {
+        let mut all = true;
+        for (id, state) in want {
+            let i = get_json(c, s, &format!("/api/v1/instances/{id}")).await;
+            all &= i["state"] == *state;
+        }
+        if all {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut seen = Vec::new();
+    for (id, _) in want {
+        let i = get_json(c, s, &format!("/api/v1/instances/{id}")).await;
+        seen.push(format!("{} {} {}", i["name"], i["state"], i["last_error"]));
+    }
+    panic!("states not reached: want {want:?}, have {seen:?}");
+}
+
+/// The state changed exactly at the threshold: the check at `state_since`
+/// was the `n`-th consecutive one of its kind.
+async fn changed_at_threshold(c: &reqwest::Client, s: &TestServer, id: &str, ok: bool, n: usize) {
+    let i = get_json(c, s, &format!("/api/v1/instances/{id}")).await;
+    let since = i["state_since"].as_str().unwrap().to_string();
+    let checks = get_json(c, s, &format!("/api/v1/instances/{id}/checks?limit=1000")).await;
+    let items = checks["items"].as_array().unwrap();
+    let at = items
+        .iter()
+        .position(|r| r["at"] == since.as_str())
+        .unwrap();
+    let streak = items[at..].iter().take_while(|r| r["ok"] == ok).count();
+    assert!(
+        streak >= n,
+        "{}: changed after {streak} results: {checks}",
+        i["name"]
+    );
+    let run_before = items[at..].iter().take(n).all(|r| r["ok"] == ok);
+    assert!(run_before, "{}: {checks}", i["name"]);
+}
+
+#[tokio::test]
+async fn instances_move_through_states_only_after_thresholds_and_back() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let agent: Value = c
+        .post(s.url("/api/v1/agents"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "fleet-bot", "agent_type": "planner"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent_id = agent["id"].as_str().unwrap();
+    let key: Value = c
+        .post(s.url(&format!("/api/v1/agents/{agent_id}/keys")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_string();
+
+    let flaky = Stub::start(Reply(500, "down", 0)).await;
+    let hangs = Stub::start(Reply(200, "ok", 4000)).await;
+    let wrong = Stub::start(Reply(200, "starting", 0)).await;
+    let slow = Stub::start(Reply(200, "ok", 300)).await;
+    let fine = Stub::start(Reply(200, "ok", 0)).await;
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/health", l.local_addr().unwrap())
+    };
+    let http = |name: &str, url: &str| {
+        json!({"agent_id": agent_id, "name": name, "kind": "http", "url": url,
+               "interval_seconds": 5, "timeout_ms": 1000, "failure_threshold": 2, "success_threshold": 2})
+    };
+    let mut ids = Vec::new();
+    for body in [
+        http("flaky", &flaky.url),
+        http("hangs", &hangs.url),
+        {
+            let mut b = http("wrong-body", &wrong.url);
+            b["body_contains"] = json!("READY");
+            b
+        },
+        {
+            let mut b = http("slow", &slow.url);
+            b["degraded_latency_ms"] = json!(150);
+            b
+        },
+        http("fine", &fine.url),
+        http("refused", &closed),
+        json!({"agent_id": agent_id, "name": "beats", "kind": "heartbeat",
+               "interval_seconds": 5, "timeout_ms": 500, "failure_threshold": 2, "success_threshold": 1}),
+    ] {
+        ids.push(
+            create(&c, &csrf, &s, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let [flaky_id, hangs_id, wrong_id, slow_id, fine_id, refused_id, beats_id] =
+        <[String; 7]>::try_from(ids).unwrap();
+    // The agent calls in with its own key.
+    let agent_client = reqwest::Client::new();
+    let beat = |id: String| {
+        let (agent_client, key, url) = (
+            agent_client.clone(),
+            key.clone(),
+            s.url(&format!("/api/v1/instances/{id}/heartbeat")),
+        );
+        async move {
+            let res = agent_client
+                .post(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 204);
+        }
+    };
+    beat(beats_id.clone()).await;
+    wait_states(
+        &c,
+        &s,
+        &[
+            (&flaky_id, "unhealthy"),
+            (&hangs_id, "unhealthy"),
+            (&wrong_id, "unhealthy"),
+            (&slow_id, "degraded"),
+            (&fine_id, "healthy"),
+            (&refused_id, "unhealthy"),
+            (&beats_id, "healthy"),
+        ],
+    )
+    .await;
+    for id in [&flaky_id, &hangs_id, &wrong_id, &refused_id] {
+        changed_at_threshold(&c, &s, id, false, 2).await;
+    }
+    changed_at_threshold(&c, &s, &fine_id, true, 2).await;
+    let errors: Vec<String> = {
+        let mut v = Vec::new();
+        for id in [&flaky_id, &hangs_id, &wrong_id, &refused_id] {
+            let i = get_json(&c, &s, &format!("/api/v1/instances/{id}")).await;
+            v.push(i["last_error"].as_str().unwrap_or_default().to_string());
+        }
+        v
+    };
+    assert_eq!(errors[0], "status 500");
+    assert_eq!(errors[1], "timed out after 1000 ms");
+    assert!(errors[2].contains("body does not contain"), "{errors:?}");
+    assert!(errors[3].starts_with("cannot connect"), "{errors:?}");
+    assert!(
+        !errors.iter().any(|e| e.contains("127.0.0.1")),
+        "URLs stay out of errors: {errors:?}"
+    );
+
+    let health = get_json(&c, &s, "/api/v1/health").await;
+    assert_eq!(health["overall_status"], "degraded", "{health}");
+    let planner = &health["component_health"]["agents"]["planner"];
+    assert_eq!(planner["total_instances"], 7);
+    assert_eq!(planner["healthy_instances"], 2);
+    assert_eq!(planner["unhealthy_instances"], 4);
+    assert_eq!(planner["degraded_instances"], 1);
+    // (2 x 100 + 60 + 4 x 0) / 7 = 37.1 for agents; 100 infrastructure.
+    assert_eq!(health["health_score"], 56);
+    assert_eq!(
+        health["component_health"]["infrastructure"]["status"],
+        "healthy"
+    );
+
+    // Recovery, again only after the threshold; the heartbeat stops.
+    flaky.set(Reply(200, "ok", 0));
+    slow.set(Reply(200, "ok", 0));
+    wait_states(
+        &c,
+        &s,
+        &[
+            (&flaky_id, "healthy"),
+            (&slow_id, "healthy"),
+            (&beats_id, "unhealthy"),
+        ],
+    )
+    .await;
+    changed_at_threshold(&c, &s, &flaky_id, true, 2).await;
+    let beats = get_json(&c, &s, &format!("/api/v1/instances/{beats_id}")).await;
+    assert!(
+        beats["last_error"].as_str().unwrap().contains("heartbeat"),
+        "{beats}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_instances_are_refused_field_by_field() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let agent: Value = c
+        .post(s.url("/api/v1/agents"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "bot", "agent_type": "planner"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a = agent["id"].as_str().unwrap();
+    let base = json!({"agent_id": a, "name": "x", "kind": "http", "url": "http://127.0.0.1:9/h"});
+    let with = |k: &str, v: Value| {
+        let mut b = base.clone();
+        b[k] = v;
+        b
+    };
+    for (body, field) in [
+        (with("url", json!("ftp://host/x")), "url"),
+        (with("url", json!("http://user:secret@host/x")), "url"),
+        (with("url", json!("not a url")), "url"),
+        (with("url", Value::Null), "url"),
+        (with("kind", json!("ping")), "kind"),
+        (with("interval_seconds", json!(4)), "interval_seconds"),
+        (with("timeout_ms", json!(50)), "timeout_ms"),
+        (with("timeout_ms", json!(30000)), "timeout_ms"),
+        (with("expected_status", json!("2xx")), "expected_status"),
+        (with("failure_threshold", json!(0)), "failure_threshold"),
+        (
+            with("degraded_latency_ms", json!(999999)),
+            "degraded_latency_ms",
+        ),
+        (with("name", json!("")), "name"),
+        (with("agent_id", json!("nope")), "agent_id"),
+        (
+            json!({"agent_id": a, "name": "hb", "kind": "heartbeat", "url": "http://h/"}),
+            "url",
+        ),
+    ] {
+        let res = c
+            .post(s.url("/api/v1/instances"))
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let p = expect_problem(res, 422).await;
+        assert!(p["errors"][field].is_string(), "{body}: {p}");
+        // Credentials never come back in the message.
+        assert!(!p.to_string().contains("secret"), "{p}");
+    }
+    let ok = create(&c, &csrf, &s, base.clone()).await;
+    let res = c
+        .post(s.url("/api/v1/instances"))
+        .header("x-csrf-token", &csrf)
+        .json(&base)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 409).await;
+    let id = ok["id"].as_str().unwrap();
+    let res = c
+        .patch(s.url(&format!("/api/v1/instances/{id}")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"interval_seconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 422).await;
+    let res = c
+        .patch(s.url(&format!("/api/v1/instances/{id}")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"interval_seconds": 60, "body_contains": "up"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["interval_seconds"], 60);
+    assert_eq!(v["body_contains"], "up");
+    for q in ["?limit=0", "?before=yesterday", "?bogus=1"] {
+        let res = c
+            .get(s.url(&format!("/api/v1/instances/{id}/checks{q}")))
+            .send()
+            .await
+            .unwrap();
+        expect_problem(res, 400).await;
+    }
+    // Heartbeats are for heartbeat instances.
+    let res = c
+        .post(s.url(&format!("/api/v1/instances/{id}/heartbeat")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 404).await;
+    // Deleting the agent removes its instances.
+    let res = c
+        .delete(s.url(&format!("/api/v1/agents/{a}")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    let res = c
+        .get(s.url(&format!("/api/v1/instances/{id}")))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 404).await;
+    s.stop().await;
+}
