@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests
 # (including the headless-Chromium UI tests). Installs what the tests need
-# when it is missing: chromium, chromium-driver and systemd (for
-# systemd-analyze) from Debian packages, and the third-party OAuth/JWT
+# when it is missing: chromium, chromium-driver, systemd (for
+# systemd-analyze) and prometheus (for promtool) from Debian packages, and the third-party OAuth/JWT
 # clients of tests/requirements.txt from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
     echo "installing test dependencies: ${missing[*]}"
     sudo=""

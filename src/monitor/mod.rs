@@ -2,6 +2,7 @@
 //! and the system health summary.
 
 pub mod checker;
+pub mod exposition;
 pub mod health;
 pub mod instances;
 pub mod state;

@@ -251,6 +251,57 @@ async fn instances_move_through_states_only_after_thresholds_and_back() {
         "healthy"
     );
 
+    // Prometheus exposition, checked by Prometheus' own promtool.
+    let res = reqwest::get(s.url("/metrics")).await.unwrap();
+    assert_eq!(res.status(), 401);
+    let res = agent_client
+        .get(s.url("/metrics"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "the agent lacks health:view");
+    let res = c.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = res.text().await.unwrap();
+    let needles: [String; 4] = [
+        format!("agentry_instance_state{{agent_id=\"{agent_id}\",agent_type=\"planner\",instance_id=\"{flaky_id}\",instance_name=\"flaky\",kind=\"http\",state=\"unhealthy\"}} 1"),
+        "agentry_instances{state=\"healthy\"} 2".into(),
+        "agentry_component_up{component=\"database\"} 1".into(),
+        "process_resident_memory_bytes".into(),
+    ];
+    for needle in &needles {
+        assert!(
+            text.contains(needle.as_str()),
+            "{needle} missing from:\n{text}"
+        );
+    }
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian package prometheus) is installed by tests/run.sh");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = promtool.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // Recovery, again only after the threshold; the heartbeat stops.
     flaky.set(Reply(200, "ok", 0));
     slow.set(Reply(200, "ok", 0));

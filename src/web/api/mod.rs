@@ -12,6 +12,7 @@ pub mod instances;
 pub mod keys;
 pub mod me;
 pub mod oauth;
+pub mod prometheus;
 pub mod roles;
 pub mod service;
 pub mod signing_keys;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
         .service(oauth::revoke)
         .service(oauth::jwks)
         .service(oauth::metadata)
+        .service(prometheus::metrics)
         .service(
             scope::scope("/api/v1")
                 .service(service::openapi_json)
