@@ -164,12 +164,12 @@ pub async fn render(app: &App) -> Result<String> {
         comp.with_label_values(&[name])
             .set(if v == "ok" { 1.0 } else { 0.0 });
     }
-    if let Ok(m) = std::fs::metadata(app.config.database_path()) {
+    if let Some(bytes) = health::database_bytes(app) {
         gauge(
             &r,
             "agentry_database_size_bytes",
-            "Size of the SQLite database file.",
-            m.len() as f64,
+            "Size of the SQLite database, its write-ahead log included.",
+            bytes as f64,
         )?;
     }
 

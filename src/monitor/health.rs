@@ -75,6 +75,7 @@ pub struct Infrastructure {
     pub status: &'static str,
     /// `ok`, or what is wrong, per component.
     pub checks: BTreeMap<&'static str, String>,
+    /// The database file plus its write-ahead log.
     pub database_bytes: Option<u64>,
 }
 
@@ -116,6 +117,16 @@ pub async fn infrastructure_checks(app: &App) -> BTreeMap<&'static str, String> 
     };
     checks.insert("scheduler", scheduler);
     checks
+}
+
+/// The database's size on disk: the file and its write-ahead log (recent
+/// changes live there until a checkpoint).
+pub fn database_bytes(app: &App) -> Option<u64> {
+    let path = app.config.database_path();
+    let main = std::fs::metadata(&path).ok()?.len();
+    let mut wal = path.into_os_string();
+    wal.push("-wal");
+    Some(main + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0))
 }
 
 fn score_of(state: Health) -> Option<f64> {
