@@ -242,6 +242,8 @@ pub struct MonitoringConfig {
     pub max_concurrent_checks: u32,
     /// How long every check result is kept (1-8760 hours).
     pub raw_retention_hours: u32,
+    /// How long metric samples are kept (1-3650 days).
+    pub metrics_retention_days: u32,
 }
 
 impl Default for MonitoringConfig {
@@ -249,6 +251,7 @@ impl Default for MonitoringConfig {
         MonitoringConfig {
             max_concurrent_checks: 64,
             raw_retention_hours: 48,
+            metrics_retention_days: 30,
         }
     }
 }
@@ -519,6 +522,12 @@ impl Config {
             return Err(invalid(
                 "monitoring.raw_retention_hours",
                 "must be between 1 and 8760",
+            ));
+        }
+        if !(1..=3650).contains(&self.monitoring.metrics_retention_days) {
+            return Err(invalid(
+                "monitoring.metrics_retention_days",
+                "must be between 1 and 3650",
             ));
         }
         if !(2..=64).contains(&self.database.pool_size) {

@@ -9,6 +9,7 @@ pub mod backup;
 pub mod instances;
 pub mod key_material;
 pub mod keyrings;
+pub mod metrics;
 pub mod migrate;
 pub mod pool;
 pub mod roles;

@@ -5,5 +5,6 @@ pub mod checker;
 pub mod exposition;
 pub mod health;
 pub mod instances;
+pub mod metrics;
 pub mod state;
 pub mod status_spec;

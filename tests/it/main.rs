@@ -13,6 +13,7 @@ mod crypto_keys;
 mod http_edge;
 mod lifecycle;
 mod login;
+mod metrics;
 mod monitoring;
 mod oauth;
 mod packaging;

@@ -11,6 +11,7 @@ pub mod health;
 pub mod instances;
 pub mod keys;
 pub mod me;
+pub mod metrics;
 pub mod oauth;
 pub mod prometheus;
 pub mod roles;
@@ -99,6 +100,8 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .service(instances::checks)
                 .service(instances::heartbeat)
                 .service(health::get)
+                .service(metrics::report)
+                .service(metrics::query)
                 .service(authz::check)
                 .service(authz::check_batch)
                 .service(authz::permissions)

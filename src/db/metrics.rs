@@ -1,0 +1,108 @@
+//! The `metric_series` and `metric_samples` tables.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::error::Result;
+
+/// The id of a series, created when new.
+pub fn series_id(
+    conn: &Connection,
+    name: &str,
+    reporter: &str,
+    labels: &str,
+    now: i64,
+) -> Result<i64> {
+    let found: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM metric_series WHERE name = ?1 AND reporter = ?2 AND labels = ?3",
+        )?
+        .query_row(params![name, reporter, labels], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    conn.prepare_cached(
+        "INSERT INTO metric_series (name, reporter, labels, created_at) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![name, reporter, labels, now])?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn insert_sample(conn: &Connection, series: i64, at: i64, value: f64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO metric_samples (series_id, at, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (series_id, at) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![series, at, value])?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct SeriesRow {
+    pub id: i64,
+    pub name: String,
+    pub reporter: String,
+    pub labels: String,
+}
+
+pub fn series_named(
+    conn: &Connection,
+    name: &str,
+    reporter: Option<&str>,
+) -> Result<Vec<SeriesRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, reporter, labels FROM metric_series
+         WHERE name = ?1 AND (?2 IS NULL OR reporter = ?2) ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![name, reporter], |r| {
+        Ok(SeriesRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            reporter: r.get(2)?,
+            labels: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Samples of a series in [from, to), oldest first, at most `limit`.
+pub fn samples(
+    conn: &Connection,
+    series: i64,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> Result<Vec<(i64, f64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at, value FROM metric_samples WHERE series_id = ?1 AND at >= ?2 AND at < ?3
+         ORDER BY at LIMIT ?4",
+    )?;
+    let rows = stmt.query_map(params![series, from, to, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Drops samples older than `before`, series by series (each delete walks
+/// the primary key), then series left without samples.
+pub fn prune(conn: &Connection, before: i64) -> Result<usize> {
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM metric_series")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut removed = 0;
+    let mut del =
+        conn.prepare_cached("DELETE FROM metric_samples WHERE series_id = ?1 AND at < ?2")?;
+    for id in ids {
+        removed += del.execute(params![id, before])?;
+    }
+    conn.execute(
+        "DELETE FROM metric_series WHERE NOT EXISTS (SELECT 1 FROM metric_samples WHERE series_id = metric_series.id)",
+        [],
+    )?;
+    Ok(removed)
+}
+
+pub fn count_samples(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("SELECT COUNT(*) FROM metric_samples", [], |r| r.get(0))?)
+}

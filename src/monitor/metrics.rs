@@ -1,0 +1,226 @@
+//! Metrics reported by agents (`POST /api/v1/metrics`) and read back by
+//! series (`GET /api/v1/metrics/query`).
+//!
+//! A batch is validated whole before anything is written, and written in
+//! one transaction: either every sample is stored or none is.
+
+use std::collections::BTreeMap;
+
+use crate::db::{self, metrics as repo, Db};
+use crate::error::{Error, FieldErrors, Result};
+
+pub const MAX_BATCH: usize = 5000;
+pub const MAX_NAME: usize = 200;
+pub const MAX_LABELS: usize = 20;
+pub const MAX_LABEL_NAME: usize = 64;
+pub const MAX_LABEL_VALUE: usize = 256;
+/// How far ahead of the server's clock a timestamp may be.
+pub const MAX_FUTURE_MS: i64 = 5 * 60_000;
+
+/// One sample as reported.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub name: String,
+    pub value: f64,
+    pub labels: BTreeMap<String, String>,
+    /// ms since the epoch; `None` = now.
+    pub at: Option<i64>,
+}
+
+/// Prometheus metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.
+pub fn valid_name(n: &str) -> bool {
+    let mut c = n.chars();
+    (1..=MAX_NAME).contains(&n.len())
+        && c.next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// Prometheus label name, not reserved (`__` prefix).
+pub fn valid_label_name(n: &str) -> bool {
+    let mut c = n.chars();
+    (1..=MAX_LABEL_NAME).contains(&n.len())
+        && !n.starts_with("__")
+        && c.next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn check(i: usize, s: &Sample, now: i64, oldest: i64, e: &mut FieldErrors) {
+    let at = |f: &str| format!("metrics[{i}].{f}");
+    if !valid_name(&s.name) {
+        e.insert(
+            at("name"),
+            format!("must match [a-zA-Z_:][a-zA-Z0-9_:]* and be at most {MAX_NAME} characters"),
+        );
+    }
+    if !s.value.is_finite() {
+        e.insert(at("value"), "must be a finite number".into());
+    } else if (s.name.ends_with("_rate") || s.name.ends_with("_utilization"))
+        && !(0.0..=1.0).contains(&s.value)
+    {
+        e.insert(
+            at("value"),
+            "a *_rate or *_utilization is a ratio between 0 and 1".into(),
+        );
+    }
+    if s.labels.len() > MAX_LABELS {
+        e.insert(at("labels"), format!("at most {MAX_LABELS} labels"));
+    } else {
+        for (k, v) in &s.labels {
+            if !valid_label_name(k) {
+                e.insert(
+                    at("labels"),
+                    format!("label names match [a-zA-Z_][a-zA-Z0-9_]*, at most {MAX_LABEL_NAME} characters, not starting with __"),
+                );
+                break;
+            }
+            if v.chars().count() > MAX_LABEL_VALUE {
+                e.insert(
+                    at("labels"),
+                    format!("label values are at most {MAX_LABEL_VALUE} characters"),
+                );
+                break;
+            }
+        }
+    }
+    match s.at {
+        Some(t) if t > now + MAX_FUTURE_MS => {
+            e.insert(
+                at("timestamp"),
+                "is more than 5 minutes in the future".into(),
+            );
+        }
+        Some(t) if t < oldest => {
+            e.insert(
+                at("timestamp"),
+                "is older than the metrics retention".into(),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Stores a batch from `reporter` (a principal id); returns how many.
+pub async fn ingest(
+    db: &Db,
+    reporter: &str,
+    samples: Vec<Sample>,
+    retention_days: u32,
+) -> Result<usize> {
+    if samples.is_empty() || samples.len() > MAX_BATCH {
+        return Err(Error::field(
+            "metrics",
+            format!("must hold 1 to {MAX_BATCH} samples"),
+        ));
+    }
+    let now = db::now_ms();
+    let oldest = now - i64::from(retention_days) * 86_400_000;
+    let mut errors = FieldErrors::new();
+    for (i, s) in samples.iter().enumerate() {
+        check(i, s, now, oldest, &mut errors);
+        if errors.len() >= 20 {
+            break;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::fields(errors));
+    }
+    let reporter = reporter.to_string();
+    let n = samples.len();
+    db.write(move |tx| {
+        let mut ids: std::collections::HashMap<(String, String), i64> =
+            std::collections::HashMap::new();
+        for s in samples {
+            let labels = serde_json::to_string(&s.labels).map_err(Error::internal)?;
+            let key = (s.name, labels);
+            let id = match ids.get(&key) {
+                Some(id) => *id,
+                None => {
+                    let id = repo::series_id(tx, &key.0, &reporter, &key.1, now)?;
+                    ids.insert(key, id);
+                    id
+                }
+            };
+            repo::insert_sample(tx, id, s.at.unwrap_or(now), s.value)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(n)
+}
+
+/// A series and its samples in a window.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Series {
+    pub name: String,
+    pub reporter: String,
+    pub labels: BTreeMap<String, String>,
+    pub samples: Vec<Point>,
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Point {
+    pub timestamp: String,
+    pub value: f64,
+}
+
+/// Every series named `name` whose labels include `matching`, with its
+/// samples in [from, to).
+pub async fn query(
+    db: &Db,
+    name: String,
+    reporter: Option<String>,
+    matching: BTreeMap<String, String>,
+    from: i64,
+    to: i64,
+    limit: u32,
+) -> Result<Vec<Series>> {
+    db.read(move |c| {
+        let mut out = Vec::new();
+        for s in repo::series_named(c, &name, reporter.as_deref())? {
+            let labels: BTreeMap<String, String> =
+                serde_json::from_str(&s.labels).map_err(Error::internal)?;
+            if matching.iter().any(|(k, v)| labels.get(k) != Some(v)) {
+                continue;
+            }
+            let samples = repo::samples(c, s.id, from, to, limit)?
+                .into_iter()
+                .map(|(at, value)| Point {
+                    timestamp: crate::timefmt::rfc3339(at),
+                    value,
+                })
+                .collect();
+            out.push(Series {
+                name: s.name,
+                reporter: s.reporter,
+                labels,
+                samples,
+            });
+        }
+        Ok(out)
+    })
+    .await
+}
+
+pub async fn prune(db: &Db, retention_days: u32) -> Result<usize> {
+    let before = db::now_ms() - i64::from(retention_days) * 86_400_000;
+    db.write(move |c| repo::prune(c, before)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus() {
+        for ok in ["error_rate", "http_requests_total", "a:b_c", "_x"] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "1abc", "error-rate", "a b", "é", &"x".repeat(201)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+        assert!(valid_label_name("workflow"));
+        assert!(!valid_label_name("__name__") && !valid_label_name("a-b") && !valid_label_name(""));
+    }
+}
