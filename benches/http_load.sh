@@ -36,7 +36,7 @@ key=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/j
   "$base/api/v1/agents/$agent/keys" | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
 # Encryption rights for the agent (the role and assignment are audited).
 curl -s -o /dev/null -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-  -d '{"name":"crypto_client","permissions":["crypto:encrypt","crypto:decrypt"]}' "$base/api/v1/roles"
+  -d '{"name":"crypto_client","permissions":["crypto:encrypt","crypto:decrypt","metrics:report"]}' "$base/api/v1/roles"
 curl -s -o /dev/null -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
   -d "{\"subject\":{\"type\":\"agent\",\"id\":\"$agent\"},\"role\":\"crypto_client\"}" "$base/api/v1/role-assignments"
 basic=$(printf '%s:%s' "$agent" "$key" | base64 -w0)
@@ -71,6 +71,26 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer $access"
 LUA
 
+# 500 samples (500 series) per metrics report, each report at its own
+# timestamp, so every sample is a new row (nothing collapses into an upsert).
+start_s=$(( $(date +%s) - 240 ))
+cat > "$work/metrics.lua" <<LUA
+local threads, n = 0, 0
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
+function init() n = 0 end
+request = function()
+  n = n + 1
+  local ms = (n * 2 + id)
+  local ts = os.date("!%Y-%m-%dT%H:%M:%S", $start_s + math.floor(ms / 1000)) .. string.format(".%03dZ", ms % 1000)
+  local parts = {}
+  for i = 0, 499 do
+    parts[#parts + 1] = '{"name":"queue_depth","value":' .. i .. ',"labels":{"worker":"' .. i .. '"},"timestamp":"' .. ts .. '"}'
+  end
+  local body = '{"metrics":[' .. table.concat(parts, ",") .. ']}'
+  return wrk.format("POST", nil, {["Content-Type"] = "application/json", ["Authorization"] = "Bearer $access"}, body)
+end
+LUA
+
 run() { # name path [wrk options...]
   local out name=$1 path=$2
   shift 2
@@ -97,3 +117,5 @@ run "POST /oauth/token" /oauth/token -s "$work/token.lua"
 run "POST /api/v1/authz/check (JWT, audited)" /api/v1/authz/check -s "$work/check.lua"
 run "POST /api/v1/crypto/encrypt (JWT, 1 KiB)" /api/v1/crypto/encrypt -s "$work/encrypt.lua"
 run "POST /api/v1/crypto/decrypt (JWT, 1 KiB)" /api/v1/crypto/decrypt -s "$work/decrypt.lua"
+run "POST /api/v1/metrics (JWT, 500 samples)" /api/v1/metrics -s "$work/metrics.lua"
+echo "   = $(awk -v r="$last_rps" 'BEGIN { printf "%d", r * 500 }') samples/s"

@@ -38,6 +38,7 @@ pub struct App {
     pub policy: PolicyView,
     pub keyring: KeyRing,
     pub checker_stats: Arc<crate::monitor::checker::CheckerStats>,
+    pub metrics: crate::monitor::metrics::MetricsStore,
     pub status: Arc<RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
@@ -72,6 +73,7 @@ impl App {
             ),
             csrf_key: Arc::new(csrf_key),
             checker_stats: Arc::default(),
+            metrics: crate::monitor::metrics::MetricsStore::start(db.clone()),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
             issuer_url: Arc::new(config.base_url()),

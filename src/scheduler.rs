@@ -152,7 +152,7 @@ pub async fn check_retention(app: &App) {
         Err(e) => tracing::error!(error = %e, "health check retention failed"),
     }
     let days = app.config.monitoring.metrics_retention_days;
-    match crate::monitor::metrics::prune(&app.db, days).await {
+    match app.metrics.prune(&app.db, days).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "pruned old metric samples"),
         Err(e) => tracing::error!(error = %e, "metrics retention failed"),

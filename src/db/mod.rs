@@ -29,11 +29,19 @@ pub use pool::Pool;
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// Writers of this process take turns here rather than in SQLite's
+    /// busy handler, which sleeps in growing steps (up to 100 ms) while
+    /// the lock may already be free: under many concurrent writers the
+    /// queue keeps the database busy instead of idle.
+    write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Db {
     pub fn new(pool: Pool) -> Db {
-        Db { pool }
+        Db {
+            pool,
+            write_gate: std::sync::Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -64,6 +72,7 @@ impl Db {
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let _turn = self.write_gate.lock().await;
         spawn_blocking(move || {
             let mut conn = pool.get()?;
             write_tx(&mut conn, f)

@@ -4,7 +4,10 @@
 //! A batch is validated whole before anything is written, and written in
 //! one transaction: either every sample is stored or none is.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{self, metrics as repo, Db};
 use crate::error::{Error, FieldErrors, Result};
@@ -16,6 +19,17 @@ pub const MAX_LABEL_NAME: usize = 64;
 pub const MAX_LABEL_VALUE: usize = 256;
 /// How far ahead of the server's clock a timestamp may be.
 pub const MAX_FUTURE_MS: i64 = 5 * 60_000;
+
+/// Series ids by (reporter, name, labels), so a report does not look each
+/// series up again. Read and changed only inside write transactions (which
+/// take turns), so a prune that deletes series cannot race an ingest.
+#[derive(Clone, Default)]
+pub struct SeriesCache(Arc<Mutex<HashMap<SeriesKey, i64>>>);
+
+/// (reporter, name, labels as canonical JSON).
+type SeriesKey = (String, String, String);
+
+const SERIES_CACHE_MAX: usize = 200_000;
 
 /// One sample as reported.
 #[derive(Debug, Clone)]
@@ -101,53 +115,171 @@ fn check(i: usize, s: &Sample, now: i64, oldest: i64, e: &mut FieldErrors) {
     }
 }
 
-/// Stores a batch from `reporter` (a principal id); returns how many.
-pub async fn ingest(
-    db: &Db,
-    reporter: &str,
+/// The store agents report into. Reports are validated by the caller's
+/// task, then queued to one writer that commits everything queued so far
+/// in one transaction (group commit): a commit writes each touched
+/// database page once however many reports it holds, which is what makes
+/// ingest fast under concurrency.
+#[derive(Clone)]
+pub struct MetricsStore {
+    queue: mpsc::Sender<Job>,
+    cache: SeriesCache,
+}
+
+struct Job {
+    reporter: Arc<str>,
     samples: Vec<Sample>,
-    retention_days: u32,
-) -> Result<usize> {
-    if samples.is_empty() || samples.len() > MAX_BATCH {
-        return Err(Error::field(
-            "metrics",
-            format!("must hold 1 to {MAX_BATCH} samples"),
-        ));
+    now: i64,
+    reply: oneshot::Sender<Result<usize>>,
+}
+
+/// Reports per transaction at most.
+const GROUP: usize = 64;
+
+impl MetricsStore {
+    /// Starts the writer (needs a tokio runtime).
+    pub fn start(db: Db) -> MetricsStore {
+        let (queue, rx) = mpsc::channel(GROUP * 4);
+        let cache = SeriesCache::default();
+        tokio::spawn(write_reports(db, cache.clone(), rx));
+        MetricsStore { queue, cache }
     }
-    let now = db::now_ms();
-    let oldest = now - i64::from(retention_days) * 86_400_000;
-    let mut errors = FieldErrors::new();
-    for (i, s) in samples.iter().enumerate() {
-        check(i, s, now, oldest, &mut errors);
-        if errors.len() >= 20 {
-            break;
+
+    /// Validates and stores a report from `reporter` (a principal id):
+    /// every sample or none. Returns how many.
+    pub async fn ingest(
+        &self,
+        reporter: &str,
+        samples: Vec<Sample>,
+        retention_days: u32,
+    ) -> Result<usize> {
+        if samples.is_empty() || samples.len() > MAX_BATCH {
+            return Err(Error::field(
+                "metrics",
+                format!("must hold 1 to {MAX_BATCH} samples"),
+            ));
         }
+        let now = db::now_ms();
+        let oldest = now - i64::from(retention_days) * 86_400_000;
+        let mut errors = FieldErrors::new();
+        for (i, s) in samples.iter().enumerate() {
+            check(i, s, now, oldest, &mut errors);
+            if errors.len() >= 20 {
+                break;
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::fields(errors));
+        }
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            reporter: Arc::from(reporter),
+            samples,
+            now,
+            reply,
+        };
+        let stopped = || Error::Unavailable("the metrics writer has stopped".into());
+        self.queue.send(job).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
-    if !errors.is_empty() {
-        return Err(Error::fields(errors));
+
+    /// Drops samples past the retention, and series left empty.
+    pub async fn prune(&self, db: &Db, retention_days: u32) -> Result<usize> {
+        let before = db::now_ms() - i64::from(retention_days) * 86_400_000;
+        let cache = self.cache.clone();
+        db.write(move |c| {
+            let n = repo::prune(c, before)?;
+            // Series without samples were deleted; forget every id.
+            cache.clear();
+            Ok(n)
+        })
+        .await
     }
-    let reporter = reporter.to_string();
-    let n = samples.len();
-    db.write(move |tx| {
-        let mut ids: std::collections::HashMap<(String, String), i64> =
-            std::collections::HashMap::new();
-        for s in samples {
-            let labels = serde_json::to_string(&s.labels).map_err(Error::internal)?;
-            let key = (s.name, labels);
-            let id = match ids.get(&key) {
-                Some(id) => *id,
-                None => {
-                    let id = repo::series_id(tx, &key.0, &reporter, &key.1, now)?;
-                    ids.insert(key, id);
-                    id
-                }
+}
+
+async fn write_reports(db: Db, cache: SeriesCache, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(GROUP);
+    while rx.recv_many(&mut jobs, GROUP).await > 0 {
+        let (reports, replies): (Vec<_>, Vec<_>) = jobs
+            .drain(..)
+            .map(|j| ((j.reporter, j.samples, j.now), j.reply))
+            .unzip();
+        let reports = Arc::new(reports);
+        let mut result = commit(&db, &cache, reports.clone()).await;
+        // A cached id whose series a prune removed fails the insert; the
+        // retry starts from an empty cache.
+        if result.is_err() && !cache.is_empty() {
+            cache.clear();
+            result = commit(&db, &cache, reports.clone()).await;
+        }
+        for (reply, (_, samples, _)) in replies.into_iter().zip(reports.iter()) {
+            let answer = match &result {
+                Ok(()) => Ok(samples.len()),
+                Err(e) => Err(Error::Unavailable(format!("cannot store the samples: {e}"))),
             };
-            repo::insert_sample(tx, id, s.at.unwrap_or(now), s.value)?;
+            let _ = reply.send(answer);
         }
-        Ok(())
-    })
-    .await?;
-    Ok(n)
+    }
+}
+
+type Report = (Arc<str>, Vec<Sample>, i64);
+
+async fn commit(db: &Db, cache: &SeriesCache, reports: Arc<Vec<Report>>) -> Result<()> {
+    let shared = cache.clone();
+    let created = db
+        .write(move |tx| {
+            // Held for the transaction: writers take turns anyway.
+            let known = shared
+                .0
+                .lock()
+                .map_err(|_| Error::internal("series cache poisoned"))?;
+            let mut created: HashMap<SeriesKey, i64> = HashMap::new();
+            let mut rows = Vec::new();
+            for (reporter, samples, now) in reports.iter() {
+                for s in samples {
+                    let labels = serde_json::to_string(&s.labels).map_err(Error::internal)?;
+                    let key = (reporter.to_string(), s.name.clone(), labels);
+                    let id = match known.get(&key).or_else(|| created.get(&key)) {
+                        Some(id) => *id,
+                        None => {
+                            let id = repo::series_id(tx, &key.1, &key.0, &key.2, *now)?;
+                            created.insert(key, id);
+                            id
+                        }
+                    };
+                    rows.push((id, s.at.unwrap_or(*now), s.value));
+                }
+            }
+            // Rows go in order: a later sample for the same series and time
+            // replaces an earlier one.
+            repo::insert_samples(tx, &rows)?;
+            Ok(created)
+        })
+        .await?;
+    // Only ids of committed series enter the cache.
+    cache.extend(created);
+    Ok(())
+}
+
+impl SeriesCache {
+    fn is_empty(&self) -> bool {
+        self.0.lock().map(|m| m.is_empty()).unwrap_or(true)
+    }
+
+    fn extend(&self, created: HashMap<SeriesKey, i64>) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() + created.len() > SERIES_CACHE_MAX {
+                m.clear();
+            }
+            m.extend(created);
+        }
+    }
+
+    fn clear(&self) {
+        if let Ok(mut m) = self.0.lock() {
+            m.clear();
+        }
+    }
 }
 
 /// A series and its samples in a window.
@@ -201,11 +333,6 @@ pub async fn query(
         Ok(out)
     })
     .await
-}
-
-pub async fn prune(db: &Db, retention_days: u32) -> Result<usize> {
-    let before = db::now_ms() - i64::from(retention_days) * 86_400_000;
-    db.write(move |c| repo::prune(c, before)).await
 }
 
 #[cfg(test)]

@@ -76,7 +76,10 @@ pub async fn report(
         return Err(Error::fields(errors).into());
     }
     let retention = st.config.monitoring.metrics_retention_days;
-    let accepted = metrics::ingest(&st.db, &caller.principal.id, samples, retention).await?;
+    let accepted = st
+        .metrics
+        .ingest(&caller.principal.id, samples, retention)
+        .await?;
     Ok(web::Json(Accepted { accepted }))
 }
 
@@ -110,10 +113,12 @@ pub struct QueryResult {
 pub async fn query(
     req: HttpRequest,
     _caller: Guarded<HealthView>,
-    q: web::Query<QueryParams>,
+    // A Result, so that a caller without the permission gets 403, not a
+    // verdict on its query.
+    q: Result<web::Query<QueryParams>, actix_web::Error>,
 ) -> Result<web::Json<QueryResult>, ApiError> {
     let st = state::of(&req);
-    let q = q.into_inner();
+    let q = q?.into_inner();
     let bad = |m: &str| ApiError::bad_request("bad_query", m.to_string());
     let time = |t: &Option<String>, what: &str| match t {
         Some(t) => parse_rfc3339(t)
