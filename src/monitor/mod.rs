@@ -6,5 +6,6 @@ pub mod exposition;
 pub mod health;
 pub mod instances;
 pub mod metrics;
+pub mod sparkline;
 pub mod state;
 pub mod status_spec;

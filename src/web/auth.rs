@@ -33,6 +33,8 @@ pub struct Nav {
     pub roles: bool,
     pub keys: bool,
     pub audit: bool,
+    pub health: bool,
+    pub monitor: bool,
 }
 
 pub struct SessionUser {
@@ -107,6 +109,8 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         roles: may("role:manage"),
         keys: may("key:manage"),
         audit: may("audit:read"),
+        health: may("health:view"),
+        monitor: may("monitor:manage"),
     };
     Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),

@@ -895,3 +895,133 @@ async fn chromium_uses_the_encryption_keys_page() {
     drop(driver);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn chromium_shows_the_fleet_on_the_dashboard() {
+    use crate::monitoring::{create, wait_states, Reply, Stub};
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let agent: serde_json::Value = c
+        .post(s.url("/api/v1/agents"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "fleet", "agent_type": "knowledge_base"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agent_id = agent["id"].as_str().unwrap();
+    let fine = Stub::start(Reply(200, "ok", 0)).await;
+    let slow = Stub::start(Reply(200, "ok", 300)).await;
+    let down = Stub::start(Reply(503, "maintenance", 0)).await;
+    let mut want = Vec::new();
+    for (name, url, extra, state) in [
+        ("kb-fine", &fine.url, json!({}), "healthy"),
+        (
+            "kb-slow",
+            &slow.url,
+            json!({"degraded_latency_ms": 100}),
+            "degraded",
+        ),
+        ("kb-down", &down.url, json!({}), "unhealthy"),
+        (
+            "kb-new",
+            &fine.url,
+            json!({"interval_seconds": 86400}),
+            "unknown",
+        ),
+    ] {
+        let mut body = json!({"agent_id": agent_id, "name": name, "kind": "http", "url": url,
+            "interval_seconds": 5, "timeout_ms": 2000, "failure_threshold": 1, "success_threshold": 1});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let id = create(&c, &csrf, &s, body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        want.push((id, state));
+    }
+    let pairs: Vec<(&str, &str)> = want.iter().map(|(i, st)| (i.as_str(), *st)).collect();
+    wait_states(&c, &s, &pairs).await;
+    // Two checks of each checked instance make a chart.
+    for (id, state) in &want {
+        if *state == "unknown" {
+            continue;
+        }
+        for _ in 0..150 {
+            let v: serde_json::Value = c
+                .get(s.url(&format!("/api/v1/instances/{id}/checks")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if v["items"].as_array().unwrap().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    sign_in(&b, &s).await;
+    let table = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("instances-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (name, state) in [
+        ("kb-fine", "healthy"),
+        ("kb-slow", "degraded"),
+        ("kb-down", "unhealthy"),
+        ("kb-new", "unknown"),
+    ] {
+        let mut row = None;
+        for tr in b
+            .find_all(Locator::Css("#instances-table tbody tr"))
+            .await
+            .unwrap()
+        {
+            let text = tr.text().await.unwrap();
+            if text.contains(name) {
+                row = Some(text);
+            }
+        }
+        let row = row.unwrap_or_else(|| panic!("{name} missing: {table}"));
+        assert!(row.contains(state), "{name} should be {state}: {row}");
+    }
+    assert!(table.contains("status 503"), "{table}");
+    let status = b
+        .find(Locator::Id("overall-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(status, "degraded");
+    let types = b
+        .find(Locator::Id("agent-types"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(types.contains("knowledge_base"), "{types}");
+    let charts = b
+        .find_all(Locator::Css("#instances-table svg.spark polyline"))
+        .await
+        .unwrap();
+    assert!(!charts.is_empty(), "no response-time charts drawn");
+    screenshot(&b, "dashboard-fleet.png").await;
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}

@@ -10,16 +10,16 @@ use crate::support::*;
 
 /// What a stub endpoint answers: status, body, delay.
 #[derive(Clone)]
-struct Reply(u16, &'static str, u64);
+pub(crate) struct Reply(pub u16, pub &'static str, pub u64);
 
 /// A tiny HTTP server whose answer the test changes while it runs.
-struct Stub {
-    url: String,
+pub(crate) struct Stub {
+    pub url: String,
     reply: Arc<Mutex<Reply>>,
 }
 
 impl Stub {
-    async fn start(reply: Reply) -> Stub {
+    pub(crate) async fn start(reply: Reply) -> Stub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/health", listener.local_addr().unwrap());
         let reply = Arc::new(Mutex::new(reply));
@@ -55,7 +55,7 @@ impl Stub {
     }
 }
 
-async fn create(c: &reqwest::Client, csrf: &str, s: &TestServer, body: Value) -> Value {
+pub(crate) async fn create(c: &reqwest::Client, csrf: &str, s: &TestServer, body: Value) -> Value {
     let res = c
         .post(s.url("/api/v1/instances"))
         .header("x-csrf-token", csrf)
@@ -74,7 +74,7 @@ async fn get_json(c: &reqwest::Client, s: &TestServer, path: &str) -> Value {
 }
 
 /// Polls until every instance has its expected state (at most 40 s).
-async fn wait_states(c: &reqwest::Client, s: &TestServer, want: &[(&str, &str)]) {
+pub(crate) async fn wait_states(c: &reqwest::Client, s: &TestServer, want: &[(&str, &str)]) {
     for _ in 0..400 {
         let mut all = true;
         for (id, state) in want {

@@ -1,4 +1,6 @@
-//! The dashboard: who is signed in and the appliance's vital signs.
+//! The dashboard (the landing page): fleet health and score, agent types,
+//! instances with their recent response times, active alerts, recent audit
+//! events, security figures and the signed-in user.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, HttpRequest, HttpResponse};
@@ -7,10 +9,31 @@ use askama::Template;
 use super::error::UiError;
 use super::layout::Layout;
 use super::render;
+use crate::audit::Record;
 use crate::db::{migrate, roles};
 use crate::identity::auth_stats::{self, AuthStats};
+use crate::monitor::health::{self, HealthReport};
+use crate::monitor::{instances, sparkline};
 use crate::web::auth::SessionUser;
 use crate::web::state;
+
+/// Instances drawn with a chart (the rest are listed without one).
+const CHARTED: usize = 50;
+/// Checks per chart.
+const CHART_POINTS: u32 = 30;
+
+struct InstanceRow {
+    id: String,
+    name: String,
+    agent_type: String,
+    status: String,
+    response_time: String,
+    last_check: String,
+    last_error: String,
+    chart: String,
+    failed: usize,
+    checks: usize,
+}
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
@@ -23,6 +46,11 @@ struct DashboardPage {
     version: &'static str,
     schema_version: u32,
     auth: AuthStats,
+    health: Option<HealthReport>,
+    instances: Vec<InstanceRow>,
+    recent: Vec<Record>,
+    chart_w: f64,
+    chart_h: f64,
 }
 
 #[get("/")]
@@ -39,6 +67,18 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         })
         .await?;
     let auth = auth_stats::current(&st.db).await?;
+    let (health, instances) = if user.nav.health {
+        let report = health::report(&st).await?;
+        let rows = instance_rows(&st, &report).await?;
+        (Some(report), rows)
+    } else {
+        (None, Vec::new())
+    };
+    let recent = if user.nav.audit {
+        crate::audit::search(&st.db, Default::default(), None, 8).await?
+    } else {
+        Vec::new()
+    };
     let u = &user.session.user;
     let page = DashboardPage {
         layout: Layout::for_session("Dashboard", &user, "dashboard"),
@@ -49,6 +89,64 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         version: env!("CARGO_PKG_VERSION"),
         schema_version,
         auth,
+        health,
+        instances,
+        recent,
+        chart_w: sparkline::WIDTH,
+        chart_h: sparkline::HEIGHT,
     };
     render(StatusCode::OK, &page)
+}
+
+async fn instance_rows(
+    st: &crate::web::state::WebState,
+    report: &HealthReport,
+) -> Result<Vec<InstanceRow>, UiError> {
+    let mut rows = Vec::new();
+    for (agent_type, group) in &report.component_health.agents {
+        for i in &group.instances {
+            let (chart, failed, checks) = if rows.len() < CHARTED {
+                let mut recent =
+                    instances::checks(&st.db, &i.instance_id, None, CHART_POINTS).await?;
+                recent.reverse();
+                let latencies: Vec<f64> = recent
+                    .iter()
+                    .map(|c| c.latency_ms.unwrap_or(0) as f64)
+                    .collect();
+                let failed = recent.iter().filter(|c| !c.ok).count();
+                (sparkline::points(&latencies), failed, recent.len())
+            } else {
+                (String::new(), 0, 0)
+            };
+            rows.push(InstanceRow {
+                id: i.instance_id.clone(),
+                name: i.name.clone(),
+                agent_type: agent_type.clone(),
+                status: i.status.clone(),
+                response_time: i
+                    .response_time
+                    .map(|ms| format!("{ms} ms"))
+                    .unwrap_or_default(),
+                last_check: i.last_check.clone().unwrap_or_default(),
+                last_error: i.last_error.clone().unwrap_or_default(),
+                chart,
+                failed,
+                checks,
+            });
+        }
+    }
+    // Trouble first.
+    let rank = |s: &str| match s {
+        "unhealthy" => 0,
+        "degraded" => 1,
+        "unknown" => 2,
+        "healthy" => 3,
+        _ => 4,
+    };
+    rows.sort_by(|a, b| {
+        rank(&a.status)
+            .cmp(&rank(&b.status))
+            .then(a.name.cmp(&b.name))
+    });
+    Ok(rows)
 }
