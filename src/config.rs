@@ -240,10 +240,16 @@ impl Default for EncryptionConfig {
 pub struct MonitoringConfig {
     /// Health checks in flight at once (1-4096).
     pub max_concurrent_checks: u32,
-    /// How long every check result is kept (1-8760 hours).
+    /// How long every check result is kept before it is folded into
+    /// per-minute rollups (1-8760 hours).
     pub raw_retention_hours: u32,
     /// How long metric samples are kept (1-3650 days).
     pub metrics_retention_days: u32,
+    /// How long per-minute rollups of check results are kept before they
+    /// become per-hour rollups (1-365 days).
+    pub minute_rollup_days: u32,
+    /// How long per-hour rollups are kept (1-3650 days).
+    pub hour_rollup_days: u32,
 }
 
 impl Default for MonitoringConfig {
@@ -252,6 +258,8 @@ impl Default for MonitoringConfig {
             max_concurrent_checks: 64,
             raw_retention_hours: 48,
             metrics_retention_days: 30,
+            minute_rollup_days: 7,
+            hour_rollup_days: 90,
         }
     }
 }
@@ -527,6 +535,18 @@ impl Config {
         if !(1..=3650).contains(&self.monitoring.metrics_retention_days) {
             return Err(invalid(
                 "monitoring.metrics_retention_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        if !(1..=365).contains(&self.monitoring.minute_rollup_days) {
+            return Err(invalid(
+                "monitoring.minute_rollup_days",
+                "must be between 1 and 365",
+            ));
+        }
+        if !(1..=3650).contains(&self.monitoring.hour_rollup_days) {
+            return Err(invalid(
+                "monitoring.hour_rollup_days",
                 "must be between 1 and 3650",
             ));
         }

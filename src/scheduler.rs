@@ -138,18 +138,18 @@ pub async fn audit_retention(app: &App) {
     }
 }
 
-/// Drops check results older than `monitoring.raw_retention_hours`.
+/// Folds old check results into rollups (see `monitor::rollup`) and drops
+/// metric samples past their retention.
 pub async fn check_retention(app: &App) {
-    let hours = i64::from(app.config.monitoring.raw_retention_hours);
-    let before = db::now_ms() - hours * 3_600_000;
-    match app
-        .db
-        .write(move |c| db::instances::prune_checks(c, before))
-        .await
-    {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(removed = n, "pruned old health check results"),
-        Err(e) => tracing::error!(error = %e, "health check retention failed"),
+    let m = &app.config.monitoring;
+    let windows = crate::monitor::rollup::Windows {
+        raw_hours: i64::from(m.raw_retention_hours),
+        minute_days: i64::from(m.minute_rollup_days),
+        hour_days: i64::from(m.hour_rollup_days),
+    };
+    match crate::monitor::rollup::run(&app.db, db::now_ms(), windows).await {
+        Ok(f) => tracing::debug!(?f, "health check history downsampled"),
+        Err(e) => tracing::error!(error = %e, "health check downsampling failed"),
     }
     let days = app.config.monitoring.metrics_retention_days;
     match app.metrics.prune(&app.db, days).await {

@@ -221,7 +221,3 @@ pub fn checks(
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
-
-pub fn prune_checks(conn: &Connection, before: i64) -> Result<usize> {
-    Ok(conn.execute("DELETE FROM check_results WHERE at < ?1", [before])?)
-}

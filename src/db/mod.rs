@@ -6,6 +6,7 @@ pub mod agents;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod check_rollups;
 pub mod instances;
 pub mod key_material;
 pub mod keyrings;

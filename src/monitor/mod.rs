@@ -6,6 +6,7 @@ pub mod exposition;
 pub mod health;
 pub mod instances;
 pub mod metrics;
+pub mod rollup;
 pub mod sparkline;
 pub mod state;
 pub mod status_spec;

@@ -440,3 +440,107 @@ async fn bad_instances_are_refused_field_by_field() {
     expect_problem(res, 404).await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_simulated_month_of_checks_is_downsampled_without_losing_a_check() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let agent: Value = c
+        .post(s.url("/api/v1/agents"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "history", "agent_type": "planner"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        // Disabled: the checker leaves them alone; history is simulated.
+        let body = json!({"agent_id": agent["id"], "name": format!("i{i}"), "kind": "http",
+            "url": "http://127.0.0.1:9/h", "enabled": false});
+        ids.push(
+            create(&c, &csrf, &s, body).await["id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    const EVERY: i64 = 5 * 60_000;
+    const DAY: i64 = 86_400_000;
+    let now = agentry::db::now_ms();
+    let start = now - 30 * DAY;
+    let per_instance = 30 * DAY / EVERY;
+    {
+        let mut conn = rusqlite::Connection::open(s.db_path()).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let tx = conn.transaction().unwrap();
+        {
+            let mut ins = tx
+                .prepare("INSERT INTO check_results (instance_id, at, ok, latency_ms) VALUES (?1, ?2, ?3, ?4)")
+                .unwrap();
+            for id in &ids {
+                for k in 0..per_instance {
+                    let at = start + k * EVERY;
+                    ins.execute(rusqlite::params![id, at, k % 7 != 0, 20 + k % 50])
+                        .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+    }
+    let db = &s.running().app.db;
+    let m = &s.running().app.config.monitoring;
+    let windows = agentry::monitor::rollup::Windows {
+        raw_hours: i64::from(m.raw_retention_hours),
+        minute_days: i64::from(m.minute_rollup_days),
+        hour_days: i64::from(m.hour_rollup_days),
+    };
+    let folded = agentry::monitor::rollup::run(db, now, windows)
+        .await
+        .unwrap();
+    assert!(folded.raw > 0 && folded.minutes > 0, "{folded:?}");
+    let counts = |conn: &rusqlite::Connection| -> (i64, i64, i64) {
+        let q = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        (
+            q("SELECT COUNT(*) FROM check_results"),
+            q("SELECT COUNT(*) FROM check_rollups WHERE bucket_ms = 60000"),
+            q("SELECT COUNT(*) FROM check_rollups WHERE bucket_ms = 3600000"),
+        )
+    };
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let (raw, minutes, hours) = counts(&conn);
+    // 48 h raw, 7 days of minutes (one result per bucket here), the rest hourly.
+    assert!(raw <= 10 * (48 * 12 + 12), "{raw}");
+    assert!(minutes <= 10 * (7 * 24 * 12 + 12), "{minutes}");
+    assert!(hours <= 10 * (30 * 24 + 1), "{hours}");
+    assert!(
+        raw + minutes + hours < 10 * per_instance / 2,
+        "not downsampled"
+    );
+    // Not one check lost or counted twice, failures included.
+    for id in &ids {
+        let q = |sql: &str| conn.query_row(sql, [id], |r| r.get::<_, i64>(0)).unwrap();
+        let total = q("SELECT COUNT(*) FROM check_results WHERE instance_id = ?1")
+            + q("SELECT COALESCE(SUM(checks), 0) FROM check_rollups WHERE instance_id = ?1");
+        assert_eq!(total, per_instance);
+        let failures = q("SELECT COUNT(*) FROM check_results WHERE instance_id = ?1 AND ok = 0")
+            + q("SELECT COALESCE(SUM(failures), 0) FROM check_rollups WHERE instance_id = ?1");
+        assert_eq!(
+            failures,
+            (0..per_instance).filter(|k| k % 7 == 0).count() as i64
+        );
+    }
+    // Running again changes nothing; a quarter later, the month is gone
+    // except what the hour window keeps: the history stays bounded.
+    agentry::monitor::rollup::run(db, now, windows)
+        .await
+        .unwrap();
+    assert_eq!(counts(&conn), (raw, minutes, hours));
+    agentry::monitor::rollup::run(db, now + 100 * DAY, windows)
+        .await
+        .unwrap();
+    assert_eq!(counts(&conn), (0, 0, 0));
+    s.stop().await;
+}

@@ -1,0 +1,182 @@
+//! Downsampling of health check history, so the database stays bounded
+//! with thousands of instances over months.
+//!
+//! - raw results older than `raw_hours` become one row per instance and
+//!   minute (checks, failures, p50 and p95 latency);
+//! - minute rows older than `minute_days` become one row per hour (checks
+//!   and failures summed; p50 the check-weighted median of the minutes'
+//!   p50s, p95 the check-weighted 95th percentile of their p95s, an
+//!   upper-leaning estimate);
+//! - hour rows older than `hour_days` are dropped.
+//!
+//! Every step is one transaction; checks are never lost or counted twice.
+
+use crate::db::check_rollups::{self as repo, RawResult, RollupRow, HOUR, MINUTE};
+use crate::db::Db;
+use crate::error::Result;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Windows {
+    pub raw_hours: i64,
+    pub minute_days: i64,
+    pub hour_days: i64,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Folded {
+    pub raw: usize,
+    pub minutes: usize,
+    pub hours_dropped: usize,
+}
+
+/// The `q`-quantile (0..1) of sorted values (nearest rank).
+fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    Some(sorted[rank - 1])
+}
+
+/// Check-weighted quantile of (value, weight) pairs.
+fn weighted(mut v: Vec<(i64, i64)>, q: f64) -> Option<i64> {
+    v.sort_unstable();
+    let total: i64 = v.iter().map(|(_, w)| w).sum();
+    if total == 0 {
+        return None;
+    }
+    let target = (q * total as f64).ceil() as i64;
+    let mut acc = 0;
+    for (value, w) in &v {
+        acc += w;
+        if acc >= target.max(1) {
+            return Some(*value);
+        }
+    }
+    v.last().map(|(value, _)| *value)
+}
+
+fn fold_raw(rows: Vec<RawResult>) -> Vec<RollupRow> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let (id, at) = (&rows[i].0, rows[i].1);
+        let start = at - at.rem_euclid(MINUTE);
+        let mut j = i;
+        let mut latencies = Vec::new();
+        let mut failures = 0;
+        while j < rows.len() && rows[j].0 == *id && rows[j].1 < start + MINUTE {
+            failures += i64::from(!rows[j].2);
+            latencies.extend(rows[j].3);
+            j += 1;
+        }
+        latencies.sort_unstable();
+        out.push(RollupRow {
+            instance_id: id.clone(),
+            bucket_ms: MINUTE,
+            start,
+            checks: (j - i) as i64,
+            failures,
+            p50_ms: quantile(&latencies, 0.5),
+            p95_ms: quantile(&latencies, 0.95),
+        });
+        i = j;
+    }
+    out
+}
+
+fn fold_minutes(rows: &[RollupRow]) -> Vec<RollupRow> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < rows.len() {
+        let id = &rows[i].instance_id;
+        let start = rows[i].start - rows[i].start.rem_euclid(HOUR);
+        let mut j = i;
+        while j < rows.len() && rows[j].instance_id == *id && rows[j].start < start + HOUR {
+            j += 1;
+        }
+        let part = &rows[i..j];
+        let pairs = |f: fn(&RollupRow) -> Option<i64>| {
+            part.iter()
+                .filter_map(|r| f(r).map(|v| (v, r.checks)))
+                .collect::<Vec<_>>()
+        };
+        out.push(RollupRow {
+            instance_id: id.clone(),
+            bucket_ms: HOUR,
+            start,
+            checks: part.iter().map(|r| r.checks).sum(),
+            failures: part.iter().map(|r| r.failures).sum(),
+            p50_ms: weighted(pairs(|r| r.p50_ms), 0.5),
+            p95_ms: weighted(pairs(|r| r.p95_ms), 0.95),
+        });
+        i = j;
+    }
+    out
+}
+
+/// One pass, as of `now` (ms).
+pub async fn run(db: &Db, now: i64, w: Windows) -> Result<Folded> {
+    let raw_cut = now - w.raw_hours * HOUR;
+    // Whole minutes only: a minute still receiving results is not folded.
+    let raw_cut = raw_cut - raw_cut.rem_euclid(MINUTE);
+    let minute_cut = now - w.minute_days * 24 * HOUR;
+    let minute_cut = minute_cut - minute_cut.rem_euclid(HOUR);
+    let hour_cut = now - w.hour_days * 24 * HOUR;
+    let raw = db
+        .write(move |c| {
+            let rows = repo::raw_before(c, raw_cut)?;
+            for r in fold_raw(rows) {
+                repo::merge(c, &r)?;
+            }
+            repo::delete_raw_before(c, raw_cut)
+        })
+        .await?;
+    let minutes = db
+        .write(move |c| {
+            let rows = repo::rollups_before(c, MINUTE, minute_cut)?;
+            for r in fold_minutes(&rows) {
+                repo::merge(c, &r)?;
+            }
+            repo::delete_rollups_before(c, MINUTE, minute_cut)
+        })
+        .await?;
+    let hours_dropped = db
+        .write(move |c| repo::delete_rollups_before(c, HOUR, hour_cut))
+        .await?;
+    Ok(Folded {
+        raw,
+        minutes,
+        hours_dropped,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minutes_and_hours_keep_every_check() {
+        let raw: Vec<_> = (0..180)
+            .map(|i| ("a".to_string(), i * 20_000, i % 10 != 0, Some(i)))
+            .collect();
+        let minutes = fold_raw(raw);
+        assert_eq!(minutes.len(), 60);
+        assert_eq!(minutes.iter().map(|m| m.checks).sum::<i64>(), 180);
+        assert_eq!(minutes.iter().map(|m| m.failures).sum::<i64>(), 18);
+        assert_eq!(minutes[0].p50_ms, Some(1));
+        assert_eq!(minutes[0].p95_ms, Some(2));
+        let hours = fold_minutes(&minutes);
+        assert_eq!(hours.len(), 1);
+        assert_eq!((hours[0].checks, hours[0].failures), (180, 18));
+        assert!(hours[0].p50_ms.unwrap() <= hours[0].p95_ms.unwrap());
+    }
+
+    #[test]
+    fn quantiles() {
+        assert_eq!(quantile(&[1, 2, 3, 4], 0.5), Some(2));
+        assert_eq!(quantile(&[1, 2, 3, 4], 0.95), Some(4));
+        assert_eq!(quantile(&[], 0.5), None);
+        assert_eq!(weighted(vec![(10, 1), (20, 3)], 0.5), Some(20));
+    }
+}
