@@ -15,6 +15,8 @@ use crate::identity::sessions;
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 const RETENTION: Duration = Duration::from_secs(3600);
+/// How often the appliance samples itself and its host.
+pub const SELF_STATS: Duration = Duration::from_secs(15);
 
 pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
@@ -43,6 +45,19 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
             Box::pin(async move {
                 audit_retention(&app).await;
                 check_retention(&app).await;
+            })
+        })?)
+        .await?;
+
+    let stats = app.clone();
+    let sampler = crate::monitor::self_stats::Sampler::default();
+    sched
+        .add(Job::new_repeated_async(SELF_STATS, move |_, _| {
+            let (app, sampler) = (stats.clone(), sampler.clone());
+            Box::pin(async move {
+                if let Err(e) = sampler.run(&app).await {
+                    tracing::warn!(error = %e, "could not sample the appliance's own figures");
+                }
             })
         })?)
         .await?;

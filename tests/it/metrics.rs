@@ -176,3 +176,55 @@ async fn bad_samples_are_refused_and_nothing_partial_is_stored() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn the_appliance_samples_itself_into_metric_series() {
+    let s = TestServer::start().await;
+    let (c, _) = admin(&s).await;
+    let app = &s.running().app;
+    let sampler = agentry::monitor::self_stats::Sampler::default();
+    let stored = sampler.run(app).await.unwrap();
+    assert!(stored >= 8, "{stored}");
+    sampler.run(app).await.unwrap();
+    for (name, check) in [
+        ("host_cpu_utilization", (0.0, 1.0)),
+        ("host_memory_utilization", (0.0, 1.0)),
+        ("agentry_resident_memory_bytes", (1e6, 1e10)),
+        ("data_dir_free_bytes", (1.0, 1e18)),
+        ("database_size_bytes", (1.0, 1e12)),
+        ("scheduler_lag_seconds", (0.0, 60.0)),
+        ("failed_auth_attempts", (0.0, 0.0)),
+        ("signing_key_age_seconds", (0.0, 3600.0)),
+    ] {
+        let q: Value = c
+            .get(s.url(&format!(
+                "/api/v1/metrics/query?name={name}&reporter=agentry"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let samples = q["series"][0]["samples"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: {q}"));
+        assert!(!samples.is_empty(), "{name}");
+        let v = samples.last().unwrap()["value"].as_f64().unwrap();
+        assert!((check.0..=check.1).contains(&v), "{name} = {v}");
+    }
+    let q: Value = c
+        .get(s.url("/api/v1/metrics/query?name=encryption_key_age_seconds&reporter=agentry"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        q["series"].as_array().unwrap().len(),
+        4,
+        "one per classification: {q}"
+    );
+    s.stop().await;
+}
