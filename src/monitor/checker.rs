@@ -26,14 +26,28 @@ const BATCH: usize = 500;
 const BODY_LIMIT: usize = 256 * 1024;
 
 /// What the checker counts, for `/metrics` and the benchmark.
-#[derive(Default)]
 pub struct CheckerStats {
     pub checks: AtomicU64,
     pub failures: AtomicU64,
-    /// Sum and maximum of start lateness (ms) since start.
-    pub lateness_sum_ms: AtomicU64,
-    pub lateness_max_ms: AtomicU64,
     pub in_flight: AtomicU64,
+    /// How late checks start against their schedule (seconds).
+    pub lateness: prometheus::Histogram,
+}
+
+impl Default for CheckerStats {
+    fn default() -> Self {
+        let opts = prometheus::HistogramOpts::new(
+            "agentry_health_check_lateness_seconds",
+            "Delay between a check's scheduled and actual start.",
+        )
+        .buckets(vec![0.01, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]);
+        CheckerStats {
+            checks: AtomicU64::default(),
+            failures: AtomicU64::default(),
+            in_flight: AtomicU64::default(),
+            lateness: prometheus::Histogram::with_opts(opts).expect("valid histogram options"),
+        }
+    }
 }
 
 /// A running checker; dropping the handle does not stop it: call `stop`.
@@ -181,9 +195,9 @@ async fn schedule(
                 d.next_ms = scheduled;
                 continue;
             };
-            let late = (now - scheduled).max(0) as u64;
-            stats.lateness_sum_ms.fetch_add(late, Ordering::Relaxed);
-            stats.lateness_max_ms.fetch_max(late, Ordering::Relaxed);
+            stats
+                .lateness
+                .observe((now - scheduled).max(0) as f64 / 1000.0);
             stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let (def, client, db, tx, stats) = (
                 d.def.clone(),

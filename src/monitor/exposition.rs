@@ -132,12 +132,8 @@ pub async fn render(app: &App) -> Result<String> {
     .map_err(Error::internal)?;
     in_flight.set(s.in_flight.load(Ordering::Relaxed) as i64);
     r.register(Box::new(in_flight)).map_err(Error::internal)?;
-    gauge(
-        &r,
-        "agentry_health_check_lateness_max_seconds",
-        "Longest delay between a check's scheduled and actual start since start.",
-        s.lateness_max_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-    )?;
+    r.register(Box::new(s.lateness.clone()))
+        .map_err(Error::internal)?;
 
     let auth = auth_stats::current(&app.db).await?;
     gauge(
