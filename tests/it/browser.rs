@@ -553,17 +553,7 @@ async fn chromium_manages_users_agents_and_keys() {
 async fn chromium_manages_roles_and_checks_access() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let agent: serde_json::Value = c
-        .post(s.url("/api/v1/agents"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "scoped-bot", "agent_type": "planner"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let agent_id = agent["id"].as_str().unwrap().to_string();
+    let agent_id = create_agent(&s, &c, &csrf, "scoped-bot", "planner").await;
     create_user(&s, &c, &csrf, "plain", "plain user password").await;
 
     let driver = start_driver().await;
@@ -901,17 +891,8 @@ async fn chromium_shows_the_fleet_on_the_dashboard() {
     use crate::monitoring::{create, wait_states, Reply, Stub};
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let agent: serde_json::Value = c
-        .post(s.url("/api/v1/agents"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "fleet", "agent_type": "knowledge_base"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let agent_id = agent["id"].as_str().unwrap();
+    let agent_id = create_agent(&s, &c, &csrf, "fleet", "knowledge_base").await;
+    let agent_id = agent_id.as_str();
     let fine = Stub::start(Reply(200, "ok", 0)).await;
     let slow = Stub::start(Reply(200, "ok", 300)).await;
     let down = Stub::start(Reply(503, "maintenance", 0)).await;

@@ -8,17 +8,7 @@ use crate::support::*;
 /// An agent holding `agent_service` (which grants `metrics:report`) and
 /// its API key.
 async fn reporting_agent(s: &TestServer, c: &reqwest::Client, csrf: &str) -> (String, String) {
-    let agent: Value = c
-        .post(s.url("/api/v1/agents"))
-        .header("x-csrf-token", csrf)
-        .json(&json!({"name": "reporter", "agent_type": "planner"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = agent["id"].as_str().unwrap().to_string();
+    let id = create_agent(s, c, csrf, "reporter", "planner").await;
     let res = c
         .post(s.url("/api/v1/role-assignments"))
         .header("x-csrf-token", csrf)
@@ -27,17 +17,8 @@ async fn reporting_agent(s: &TestServer, c: &reqwest::Client, csrf: &str) -> (St
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    let key: Value = c
-        .post(s.url(&format!("/api/v1/agents/{id}/keys")))
-        .header("x-csrf-token", csrf)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    (id, key["key"].as_str().unwrap().to_string())
+    let key = create_agent_key(s, c, csrf, &id).await;
+    (id, key)
 }
 
 fn samples_stored(s: &TestServer) -> i64 {

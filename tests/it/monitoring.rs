@@ -119,28 +119,9 @@ async fn changed_at_threshold(c: &reqwest::Client, s: &TestServer, id: &str, ok:
 async fn instances_move_through_states_only_after_thresholds_and_back() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let agent: Value = c
-        .post(s.url("/api/v1/agents"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "fleet-bot", "agent_type": "planner"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let agent_id = agent["id"].as_str().unwrap();
-    let key: Value = c
-        .post(s.url(&format!("/api/v1/agents/{agent_id}/keys")))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
+    let agent_id = create_agent(&s, &c, &csrf, "fleet-bot", "planner").await;
+    let agent_id = agent_id.as_str();
+    let key = create_agent_key(&s, &c, &csrf, agent_id).await;
 
     let flaky = Stub::start(Reply(500, "down", 0)).await;
     let hangs = Stub::start(Reply(200, "ok", 4000)).await;
@@ -328,17 +309,8 @@ async fn instances_move_through_states_only_after_thresholds_and_back() {
 async fn bad_instances_are_refused_field_by_field() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let agent: Value = c
-        .post(s.url("/api/v1/agents"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "bot", "agent_type": "planner"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let a = agent["id"].as_str().unwrap();
+    let agent_id = create_agent(&s, &c, &csrf, "bot", "planner").await;
+    let a = agent_id.as_str();
     let base = json!({"agent_id": a, "name": "x", "kind": "http", "url": "http://127.0.0.1:9/h"});
     let with = |k: &str, v: Value| {
         let mut b = base.clone();
@@ -445,20 +417,11 @@ async fn bad_instances_are_refused_field_by_field() {
 async fn a_simulated_month_of_checks_is_downsampled_without_losing_a_check() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let agent: Value = c
-        .post(s.url("/api/v1/agents"))
-        .header("x-csrf-token", &csrf)
-        .json(&json!({"name": "history", "agent_type": "planner"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let agent_id = create_agent(&s, &c, &csrf, "history", "planner").await;
     let mut ids = Vec::new();
     for i in 0..10 {
         // Disabled: the checker leaves them alone; history is simulated.
-        let body = json!({"agent_id": agent["id"], "name": format!("i{i}"), "kind": "http",
+        let body = json!({"agent_id": agent_id, "name": format!("i{i}"), "kind": "http",
             "url": "http://127.0.0.1:9/h", "enabled": false});
         ids.push(
             create(&c, &csrf, &s, body).await["id"]

@@ -240,3 +240,43 @@ pub async fn create_user(
     assert_eq!(res.status(), 201, "creating {username}");
     res.json().await.unwrap()
 }
+
+/// Creates an agent through the API as the signed-in `c`; asserts 201 and
+/// returns its id.
+pub async fn create_agent(
+    server: &TestServer,
+    c: &reqwest::Client,
+    csrf: &str,
+    name: &str,
+    agent_type: &str,
+) -> String {
+    let res = c
+        .post(server.url("/api/v1/agents"))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({"name": name, "agent_type": agent_type}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "creating agent {name}");
+    let v: serde_json::Value = res.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Issues an API key for agent `id` as the signed-in `c`; returns the key.
+pub async fn create_agent_key(
+    server: &TestServer,
+    c: &reqwest::Client,
+    csrf: &str,
+    id: &str,
+) -> String {
+    let res = c
+        .post(server.url(&format!("/api/v1/agents/{id}/keys")))
+        .header("x-csrf-token", csrf)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "creating a key for agent {id}");
+    let v: serde_json::Value = res.json().await.unwrap();
+    v["key"].as_str().unwrap().to_string()
+}
