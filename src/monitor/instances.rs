@@ -297,3 +297,16 @@ pub async fn checks(db: &Db, id: &str, before: Option<i64>, limit: u32) -> Resul
     let id = id.to_string();
     db.read(move |c| repo::checks(c, &id, before, limit)).await
 }
+
+/// Rollups of an instance's checks (`bucket_ms`: a minute or an hour) since
+/// `since`, oldest first.
+pub async fn history(
+    db: &Db,
+    id: &str,
+    bucket_ms: i64,
+    since: i64,
+) -> Result<Vec<crate::db::check_rollups::RollupRow>> {
+    let id = id.to_string();
+    db.read(move |c| crate::db::check_rollups::history(c, &id, bucket_ms, since))
+        .await
+}

@@ -1006,3 +1006,93 @@ async fn chromium_shows_the_fleet_on_the_dashboard() {
     drop(driver);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn chromium_manages_monitors() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    create_agent(&s, &c, &csrf, "mcp-docs", "documentation").await;
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    let wait = Duration::from_secs(10);
+    sign_in(&b, &s).await;
+    b.find(Locator::LinkText("Monitors"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("create-monitor"))
+        .await
+        .unwrap();
+    let set = |id: &'static str, text: &'static str| {
+        let b = b.clone();
+        async move {
+            let el = b.find(Locator::Id(id)).await.unwrap();
+            el.clear().await.unwrap();
+            el.send_keys(text).await.unwrap();
+        }
+    };
+    set("f-name", "docs-1").await;
+    set("f-url", "http://user:pw@127.0.0.1:9/health").await;
+    set("f-interval_seconds", "4").await;
+    b.find(Locator::Css("#create-monitor button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("error-url"))
+        .await
+        .unwrap();
+    assert!(err.text().await.unwrap().contains("credentials"));
+    b.find(Locator::Id("error-interval_seconds")).await.unwrap();
+    set("f-url", "http://127.0.0.1:9/health").await;
+    set("f-interval_seconds", "60").await;
+    b.find(Locator::Css("#create-monitor button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let state = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("monitor-state"))
+        .await
+        .unwrap();
+    assert_eq!(state.text().await.unwrap(), "unknown");
+    set("f-name", "docs-primary").await;
+    b.find(Locator::Css("#edit-monitor button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    text_until(&b, "monitor-state", |_| true).await;
+    let title = b
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(title.contains("docs-primary"), "{title}");
+    screenshot(&b, "monitor.png").await;
+    b.find(Locator::Id("delete-monitor"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.accept_alert().await.unwrap();
+    text_until(&b, "monitors-table", |t| t.contains("No instances yet")).await;
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}

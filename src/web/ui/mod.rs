@@ -8,6 +8,7 @@ pub mod error;
 pub mod forms;
 pub mod layout;
 pub mod login;
+pub mod monitors;
 pub mod roles;
 pub mod signing_keys;
 pub mod users;
@@ -72,6 +73,11 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(roles::access)
         .service(signing_keys::list)
         .service(signing_keys::rotate)
+        .service(monitors::list)
+        .service(monitors::create)
+        .service(monitors::detail)
+        .service(monitors::update)
+        .service(monitors::delete)
         .service(encryption_keys::list)
         .service(encryption_keys::create)
         .service(encryption_keys::test)

@@ -1,0 +1,337 @@
+//! Monitors pages: every instance with its state, a form to add one, and
+//! one instance's page with its check history, settings and removal.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::error::UiError;
+use super::forms::{checked, FormErrors};
+use super::layout::Layout;
+use super::{render, see_other};
+use crate::db::check_rollups::{RollupRow, HOUR};
+use crate::error::{Error, FieldErrors};
+use crate::identity::agents;
+use crate::monitor::instances::{self, InstanceChanges, InstanceRow, InstanceSpec};
+use crate::monitor::sparkline;
+use crate::timefmt::rfc3339;
+use crate::web::api::instances::{CheckView, InstanceView};
+use crate::web::auth::SessionUser;
+use crate::web::state::{self, WebState};
+
+const VIEW: &str = "health:view";
+const MANAGE: &str = "monitor:manage";
+
+/// Every field as typed, so a refused form comes back as it was.
+#[derive(Default, Deserialize)]
+pub struct MonitorForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    agent_id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    interval_seconds: String,
+    #[serde(default)]
+    timeout_ms: String,
+    #[serde(default)]
+    expected_status: String,
+    #[serde(default)]
+    body_contains: String,
+    #[serde(default)]
+    failure_threshold: String,
+    #[serde(default)]
+    success_threshold: String,
+    #[serde(default)]
+    degraded_latency_ms: String,
+    enabled: Option<String>,
+}
+
+impl MonitorForm {
+    fn new_defaults() -> MonitorForm {
+        MonitorForm {
+            kind: "http".into(),
+            interval_seconds: "30".into(),
+            timeout_ms: "5000".into(),
+            expected_status: "200-399".into(),
+            failure_threshold: "3".into(),
+            success_threshold: "2".into(),
+            enabled: Some("on".into()),
+            ..MonitorForm::default()
+        }
+    }
+
+    fn of(r: &InstanceRow) -> MonitorForm {
+        MonitorForm {
+            agent_id: r.agent_id.clone(),
+            name: r.name.clone(),
+            kind: r.kind.clone(),
+            url: r.url.clone().unwrap_or_default(),
+            interval_seconds: r.interval_seconds.to_string(),
+            timeout_ms: r.timeout_ms.to_string(),
+            expected_status: r.expected_status.clone(),
+            body_contains: r.body_contains.clone().unwrap_or_default(),
+            failure_threshold: r.failure_threshold.to_string(),
+            success_threshold: r.success_threshold.to_string(),
+            degraded_latency_ms: r
+                .degraded_latency_ms
+                .map(|d| d.to_string())
+                .unwrap_or_default(),
+            enabled: r.enabled.then(|| "on".into()),
+            ..MonitorForm::default()
+        }
+    }
+
+    fn optional(text: &str) -> Option<String> {
+        Some(text.trim().to_string()).filter(|t| !t.is_empty())
+    }
+
+    /// The numbers, or a message per field that is not one.
+    fn numbers(&self) -> Result<[Option<i64>; 5], Error> {
+        let mut errors = FieldErrors::new();
+        let mut out = [None; 5];
+        let fields = [
+            ("interval_seconds", &self.interval_seconds),
+            ("timeout_ms", &self.timeout_ms),
+            ("failure_threshold", &self.failure_threshold),
+            ("success_threshold", &self.success_threshold),
+            ("degraded_latency_ms", &self.degraded_latency_ms),
+        ];
+        for (i, (name, text)) in fields.iter().enumerate() {
+            match text.trim() {
+                "" if *name == "degraded_latency_ms" => {}
+                t => match t.parse() {
+                    Ok(n) => out[i] = Some(n),
+                    Err(_) => {
+                        errors.insert(name.to_string(), "must be a whole number".into());
+                    }
+                },
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(Error::fields(errors))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "monitors/list.html")]
+struct ListPage {
+    layout: Layout,
+    instances: Vec<InstanceView>,
+    agents: Vec<(String, String)>,
+    may_manage: bool,
+    form: MonitorForm,
+    errors: FormErrors,
+}
+
+async fn list_page(
+    st: &WebState,
+    user: &SessionUser,
+    form: MonitorForm,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    user.caller().require(st, VIEW).await?;
+    let rows = instances::list(&st.db, None, None, 1000).await?;
+    let agents = agents::list(&st.db, None, 1000)
+        .await?
+        .into_iter()
+        .map(|a| (a.id, format!("{} ({})", a.name, a.agent_type)))
+        .collect();
+    let page = ListPage {
+        layout: Layout::for_session("Monitors", user, "monitors"),
+        instances: rows.into_iter().map(InstanceView::from).collect(),
+        agents,
+        may_manage: user.nav.monitor,
+        form,
+        errors,
+    };
+    render(status, &page)
+}
+
+#[get("/monitors")]
+pub async fn list(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    let form = MonitorForm::new_defaults();
+    list_page(&st, &user, form, FormErrors::default(), StatusCode::OK).await
+}
+
+#[post("/monitors")]
+pub async fn create(
+    req: HttpRequest,
+    user: SessionUser,
+    form: web::Form<MonitorForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let form = form.into_inner();
+    let result = match form.numbers() {
+        Ok([interval, timeout, failures, successes, degraded]) => {
+            let spec = InstanceSpec {
+                agent_id: form.agent_id.clone(),
+                name: form.name.trim().to_string(),
+                kind: form.kind.clone(),
+                url: MonitorForm::optional(&form.url),
+                interval_seconds: interval.unwrap_or_default(),
+                timeout_ms: timeout.unwrap_or_default(),
+                expected_status: form.expected_status.trim().to_string(),
+                body_contains: MonitorForm::optional(&form.body_contains),
+                failure_threshold: failures.unwrap_or_default(),
+                success_threshold: successes.unwrap_or_default(),
+                degraded_latency_ms: degraded,
+                enabled: checked(&form.enabled),
+            };
+            instances::create(&st.audit, &user.ctx, spec).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(row) => Ok(see_other(&format!("/monitors/{}", row.id))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            list_page(&st, &user, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+    }
+}
+
+struct HourRow {
+    start: String,
+    checks: i64,
+    failures: i64,
+    p50: String,
+    p95: String,
+}
+
+#[derive(Template)]
+#[template(path = "monitors/detail.html")]
+struct DetailPage {
+    layout: Layout,
+    i: InstanceView,
+    agent_name: String,
+    checks: Vec<CheckView>,
+    chart: String,
+    hours: Vec<HourRow>,
+    chart_w: f64,
+    chart_h: f64,
+    may_manage: bool,
+    form: MonitorForm,
+    errors: FormErrors,
+}
+
+async fn detail_page(
+    st: &WebState,
+    user: &SessionUser,
+    id: &str,
+    form: Option<MonitorForm>,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    user.caller().require(st, VIEW).await?;
+    let row = instances::get(&st.db, id).await?;
+    let agent_name = agents::get(&st.db, &row.agent_id)
+        .await
+        .map(|a| a.name)
+        .unwrap_or_default();
+    let checks = instances::checks(&st.db, id, None, 100).await?;
+    let mut latencies: Vec<f64> = checks
+        .iter()
+        .map(|c| c.latency_ms.unwrap_or(0) as f64)
+        .collect();
+    latencies.reverse();
+    let since = crate::db::now_ms() - 7 * 24 * HOUR;
+    let hours = instances::history(&st.db, id, HOUR, since)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|r: RollupRow| HourRow {
+            start: rfc3339(r.start),
+            checks: r.checks,
+            failures: r.failures,
+            p50: r.p50_ms.map(|v| format!("{v} ms")).unwrap_or_default(),
+            p95: r.p95_ms.map(|v| format!("{v} ms")).unwrap_or_default(),
+        })
+        .collect();
+    let page = DetailPage {
+        layout: Layout::for_session(format!("Monitor {}", row.name), user, "monitors"),
+        form: form.unwrap_or_else(|| MonitorForm::of(&row)),
+        i: InstanceView::from(row),
+        agent_name,
+        chart: sparkline::points(&latencies),
+        checks: checks.into_iter().map(CheckView::from).collect(),
+        hours,
+        chart_w: sparkline::WIDTH * 4.0,
+        chart_h: sparkline::HEIGHT * 2.0,
+        may_manage: user.nav.monitor,
+        errors,
+    };
+    render(status, &page)
+}
+
+#[get("/monitors/{id}")]
+pub async fn detail(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    detail_page(&st, &user, &id, None, FormErrors::default(), StatusCode::OK).await
+}
+
+#[post("/monitors/{id}")]
+pub async fn update(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<MonitorForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let form = form.into_inner();
+    let result = match form.numbers() {
+        Ok([interval, timeout, failures, successes, degraded]) => {
+            let changes = InstanceChanges {
+                name: Some(form.name.trim().to_string()),
+                url: Some(MonitorForm::optional(&form.url)),
+                interval_seconds: interval,
+                timeout_ms: timeout,
+                expected_status: Some(form.expected_status.trim().to_string()),
+                body_contains: Some(MonitorForm::optional(&form.body_contains)),
+                failure_threshold: failures,
+                success_threshold: successes,
+                degraded_latency_ms: Some(degraded),
+                enabled: Some(checked(&form.enabled)),
+            };
+            instances::update(&st.db, &st.audit, &user.ctx, &id, changes)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/monitors/{id}"))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            detail_page(&st, &user, &id, Some(form), errors, status).await
+        }
+    }
+}
+
+#[post("/monitors/{id}/delete")]
+pub async fn delete(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<MonitorForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    instances::delete(&st.audit, &user.ctx, &id).await?;
+    Ok(see_other("/monitors"))
+}
