@@ -171,6 +171,8 @@ enum Msg {
 #[derive(Default)]
 struct Status {
     failure: Mutex<Option<String>>,
+    /// Records submitted and not yet taken by the writer.
+    queued: std::sync::atomic::AtomicUsize,
 }
 
 /// Handle to the writer. Cheap to clone.
@@ -236,12 +238,7 @@ impl Audit {
         let mut waits = Vec::with_capacity(events.len());
         for event in events {
             let (reply, rx) = oneshot::channel();
-            self.tx
-                .send(Msg::Job {
-                    item: Box::new(Item::new(event, None)),
-                    reply,
-                })
-                .map_err(|_| stopped())?;
+            self.send_job(Item::new(event, None), reply)?;
             waits.push(rx);
         }
         for rx in waits {
@@ -279,13 +276,30 @@ impl Audit {
 
     async fn submit(&self, item: Item) -> Output {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Job {
-                item: Box::new(item),
-                reply,
-            })
-            .map_err(|_| stopped())?;
+        self.send_job(item, reply)?;
         rx.await.map_err(|_| stopped())?
+    }
+
+    fn send_job(&self, item: Item, reply: oneshot::Sender<Output>) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        // Counted before sending, so the writer never takes one uncounted.
+        self.status.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.tx.send(Msg::Job {
+            item: Box::new(item),
+            reply,
+        });
+        if sent.is_err() {
+            self.status.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(stopped());
+        }
+        Ok(())
+    }
+
+    /// Records waiting for the writer (for `/metrics`).
+    pub fn queue_depth(&self) -> usize {
+        self.status
+            .queued
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Deletes records older than `before` (ms), moving the checkpoint.
@@ -329,7 +343,12 @@ fn run(
         let mut next = Some(first);
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Job { item, reply } => batch.push((*item, reply)),
+                Msg::Job { item, reply } => {
+                    status
+                        .queued
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    batch.push((*item, reply));
+                }
                 Msg::Prune { before, reply } => {
                     flush(&mut conn, &key, &mut batch, &status);
                     let _ = reply.send(prune(&mut conn, &key, before).map_err(Error::from));

@@ -97,3 +97,13 @@ pub fn touch(conn: &Connection, id: &str, now: i64) -> Result<()> {
     )?;
     Ok(())
 }
+
+/// Creation time of the oldest key that still works (not revoked, not
+/// expired), if any.
+pub fn oldest_active_created(conn: &Connection, now: i64) -> Result<Option<i64>> {
+    Ok(conn.query_row(
+        "SELECT MIN(created_at) FROM api_keys WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)",
+        [now],
+        |r| r.get(0),
+    )?)
+}

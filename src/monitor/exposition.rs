@@ -135,6 +135,13 @@ pub async fn render(app: &App) -> Result<String> {
     r.register(Box::new(s.lateness.clone()))
         .map_err(Error::internal)?;
 
+    gauge(
+        &r,
+        "agentry_audit_queue_depth",
+        "Audit records submitted and not yet taken by the writer.",
+        app.audit.queue_depth() as f64,
+    )?;
+
     let auth = auth_stats::current(&app.db).await?;
     gauge(
         &r,

@@ -105,6 +105,7 @@ impl Sampler {
             "health_checks_in_flight",
             stats.in_flight.load(std::sync::atomic::Ordering::Relaxed) as f64,
         ));
+        samples.push(sample("audit_queue_depth", app.audit.queue_depth() as f64));
         let auth = crate::identity::auth_stats::current(&app.db).await?;
         samples.push(sample(
             "failed_auth_attempts",
@@ -119,6 +120,16 @@ impl Sampler {
         {
             let age = (now - active.created_at).max(0) as f64 / 1000.0;
             samples.push(sample("signing_key_age_seconds", age));
+        }
+        let oldest = app
+            .db
+            .read(move |c| crate::db::api_keys::oldest_active_created(c, now))
+            .await?;
+        if let Some(t) = oldest {
+            samples.push(sample(
+                "api_key_oldest_age_seconds",
+                (now - t).max(0) as f64 / 1000.0,
+            ));
         }
         for ring in app.keyring.rings(&app.db, &app.audit).await? {
             if let Some(newest) = ring.versions.iter().max_by_key(|v| v.version) {

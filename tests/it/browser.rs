@@ -1001,6 +1001,15 @@ async fn chromium_shows_the_fleet_on_the_dashboard() {
         .await
         .unwrap();
     assert!(!charts.is_empty(), "no response-time charts drawn");
+    let rates = b
+        .find_all(Locator::Css("#instances-table svg.spark.err polyline"))
+        .await
+        .unwrap();
+    assert_eq!(
+        rates.len(),
+        charts.len() / 2,
+        "an error-rate chart beside each"
+    );
     screenshot(&b, "dashboard-fleet.png").await;
     b.close().await.unwrap();
     drop(driver);

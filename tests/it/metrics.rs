@@ -176,6 +176,7 @@ async fn the_appliance_samples_itself_into_metric_series() {
         ("scheduler_lag_seconds", (0.0, 60.0)),
         ("failed_auth_attempts", (0.0, 0.0)),
         ("signing_key_age_seconds", (0.0, 3600.0)),
+        ("audit_queue_depth", (0.0, 10_000.0)),
     ] {
         let q: Value = c
             .get(s.url(&format!(

@@ -249,11 +249,12 @@ async fn instances_move_through_states_only_after_thresholds_and_back() {
         .unwrap()
         .starts_with("text/plain"));
     let text = res.text().await.unwrap();
-    let needles: [String; 4] = [
+    let needles: [String; 5] = [
         format!("agentry_instance_state{{agent_id=\"{agent_id}\",agent_type=\"planner\",instance_id=\"{flaky_id}\",instance_name=\"flaky\",kind=\"http\",state=\"unhealthy\"}} 1"),
         "agentry_instances{state=\"healthy\"} 2".into(),
         "agentry_component_up{component=\"database\"} 1".into(),
         "process_resident_memory_bytes".into(),
+        "agentry_audit_queue_depth ".into(),
     ];
     for needle in &needles {
         assert!(

@@ -31,6 +31,8 @@ struct InstanceRow {
     last_check: String,
     last_error: String,
     chart: String,
+    /// Rolling failure rate (last 5 checks), 0..1.
+    err_chart: String,
     failed: usize,
     checks: usize,
 }
@@ -105,7 +107,7 @@ async fn instance_rows(
     let mut rows = Vec::new();
     for (agent_type, group) in &report.component_health.agents {
         for i in &group.instances {
-            let (chart, failed, checks) = if rows.len() < CHARTED {
+            let (chart, err_chart, failed, checks) = if rows.len() < CHARTED {
                 let mut recent =
                     instances::checks(&st.db, &i.instance_id, None, CHART_POINTS).await?;
                 recent.reverse();
@@ -114,9 +116,20 @@ async fn instance_rows(
                     .map(|c| c.latency_ms.unwrap_or(0) as f64)
                     .collect();
                 let failed = recent.iter().filter(|c| !c.ok).count();
-                (sparkline::points(&latencies), failed, recent.len())
+                let rates: Vec<f64> = (0..recent.len())
+                    .map(|k| {
+                        let window = &recent[k.saturating_sub(4)..=k];
+                        window.iter().filter(|c| !c.ok).count() as f64 / window.len() as f64
+                    })
+                    .collect();
+                (
+                    sparkline::points(&latencies),
+                    sparkline::points(&rates),
+                    failed,
+                    recent.len(),
+                )
             } else {
-                (String::new(), 0, 0)
+                (String::new(), String::new(), 0, 0)
             };
             rows.push(InstanceRow {
                 id: i.instance_id.clone(),
@@ -130,6 +143,7 @@ async fn instance_rows(
                 last_check: i.last_check.clone().unwrap_or_default(),
                 last_error: i.last_error.clone().unwrap_or_default(),
                 chart,
+                err_chart,
                 failed,
                 checks,
             });
