@@ -129,3 +129,18 @@ pub fn prune(conn: &Connection, before: i64) -> Result<usize> {
 pub fn count_samples(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM metric_samples", [], |r| r.get(0))?)
 }
+
+/// For series labelled `workflow` with samples since `since`: (workflow,
+/// metric name, latest value, latest time).
+pub fn workflow_latest(conn: &Connection, since: i64) -> Result<Vec<(String, String, f64, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(s.labels, '$.workflow') AS wf, s.name, m.value, m.at
+         FROM metric_series s
+         JOIN metric_samples m ON m.series_id = s.id
+         WHERE wf IS NOT NULL AND m.at = (SELECT MAX(at) FROM metric_samples WHERE series_id = s.id AND at >= ?1)",
+    )?;
+    let rows = stmt.query_map([since], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

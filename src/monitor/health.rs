@@ -8,6 +8,10 @@
 //!   (database, migrations, audit log, scheduler) times 100;
 //! - `health_score` = 0.7 × agents + 0.3 × infrastructure, rounded.
 //!
+//! `component_health.workflows` summarises agents' metric series labelled
+//! `workflow` (latest `error_rate`, last report) over 15 minutes; it is
+//! informational and not part of the score.
+//!
 //! `overall_status` is `unhealthy` when an infrastructure component fails
 //! or the score is below 50, `degraded` when the score is below 90 or any
 //! instance is unhealthy or degraded, `healthy` otherwise.
@@ -42,9 +46,9 @@ pub struct Components {
     /// Per agent type.
     pub agents: BTreeMap<String, AgentTypeHealth>,
     pub infrastructure: Infrastructure,
-    /// Workflow figures reported by agents as metrics (with metrics ingest).
-    #[schema(value_type = Object)]
-    pub workflows: serde_json::Value,
+    /// Per workflow, from agents' metric series labelled `workflow` in the
+    /// last 15 minutes.
+    pub workflows: BTreeMap<String, WorkflowHealth>,
     pub security: Security,
 }
 
@@ -68,6 +72,45 @@ pub struct InstanceHealth {
     pub response_time: Option<i64>,
     pub last_check: Option<String>,
     pub last_error: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
+pub struct WorkflowHealth {
+    /// Mean of the latest `error_rate` of each reporting series, if any.
+    pub error_rate: Option<f64>,
+    /// Metric series reported for the workflow.
+    pub series: u32,
+    pub last_report: String,
+}
+
+/// How far back `workflows` looks.
+const WORKFLOW_WINDOW_MS: i64 = 15 * 60_000;
+
+async fn workflows(app: &App) -> Result<BTreeMap<String, WorkflowHealth>> {
+    let since = db::now_ms() - WORKFLOW_WINDOW_MS;
+    let rows = app
+        .db
+        .read(move |c| crate::db::metrics::workflow_latest(c, since))
+        .await?;
+    let mut out: BTreeMap<String, (WorkflowHealth, Vec<f64>, i64)> = BTreeMap::new();
+    for (wf, name, value, at) in rows {
+        let e = out.entry(wf).or_default();
+        e.0.series += 1;
+        e.2 = e.2.max(at);
+        if name == "error_rate" {
+            e.1.push(value);
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|(wf, (mut h, rates, last))| {
+            if !rates.is_empty() {
+                h.error_rate = Some(rates.iter().sum::<f64>() / rates.len() as f64);
+            }
+            h.last_report = crate::timefmt::rfc3339(last);
+            (wf, h)
+        })
+        .collect())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -215,7 +258,7 @@ pub async fn report(app: &App) -> Result<HealthReport> {
                 checks,
                 database_bytes: db_bytes,
             },
-            workflows: serde_json::json!({}),
+            workflows: workflows(app).await?,
             security: Security {
                 failed_logins_last_minute: failed_last_minute,
                 failed_logins_last_15_minutes: failed_last_15_minutes,

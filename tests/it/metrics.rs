@@ -70,6 +70,19 @@ async fn agents_report_series_and_read_them_back() {
     assert_eq!(series[0]["labels"]["workflow"], "billing");
     assert_eq!(series[0]["reporter"], agent_id.as_str());
     assert_eq!(series[0]["samples"].as_array().unwrap().len(), 250);
+    // The health summary's workflows come from series labelled `workflow`.
+    let health: Value = c
+        .get(s.url("/api/v1/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let wf = &health["component_health"]["workflows"];
+    assert_eq!(wf["billing"]["error_rate"], 0.0, "{wf}");
+    assert_eq!(wf["payroll"]["error_rate"], 0.1, "{wf}");
+    assert_eq!(wf["billing"]["series"], 1);
     for bad in [
         "?labels=%7B%7D",
         "?name=bad-name",
