@@ -20,7 +20,12 @@ pub(crate) struct Stub {
 
 impl Stub {
     pub(crate) async fn start(reply: Reply) -> Stub {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", reply).await
+    }
+
+    /// On a given address (to bring back a server that was down).
+    pub(crate) async fn start_on(addr: &str, reply: Reply) -> Stub {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}/health", listener.local_addr().unwrap());
         let reply = Arc::new(Mutex::new(reply));
         let r = reply.clone();
@@ -128,10 +133,11 @@ async fn instances_move_through_states_only_after_thresholds_and_back() {
     let wrong = Stub::start(Reply(200, "starting", 0)).await;
     let slow = Stub::start(Reply(200, "ok", 300)).await;
     let fine = Stub::start(Reply(200, "ok", 0)).await;
-    let closed = {
+    let closed_addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        format!("http://{}/health", l.local_addr().unwrap())
+        l.local_addr().unwrap().to_string()
     };
+    let closed = format!("http://{closed_addr}/health");
     let http = |name: &str, url: &str| {
         json!({"agent_id": agent_id, "name": name, "kind": "http", "url": url,
                "interval_seconds": 5, "timeout_ms": 1000, "failure_threshold": 2, "success_threshold": 2})
@@ -284,20 +290,29 @@ async fn instances_move_through_states_only_after_thresholds_and_back() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // Recovery, again only after the threshold; the heartbeat stops.
+    // Every one recovers, again only after the threshold; the heartbeat
+    // stops and its instance goes down.
     flaky.set(Reply(200, "ok", 0));
     slow.set(Reply(200, "ok", 0));
+    hangs.set(Reply(200, "ok", 0));
+    wrong.set(Reply(200, "READY", 0));
+    let _back = Stub::start_on(&closed_addr, Reply(200, "ok", 0)).await;
     wait_states(
         &c,
         &s,
         &[
             (&flaky_id, "healthy"),
             (&slow_id, "healthy"),
+            (&hangs_id, "healthy"),
+            (&wrong_id, "healthy"),
+            (&refused_id, "healthy"),
             (&beats_id, "unhealthy"),
         ],
     )
     .await;
-    changed_at_threshold(&c, &s, &flaky_id, true, 2).await;
+    for id in [&flaky_id, &hangs_id, &wrong_id, &refused_id] {
+        changed_at_threshold(&c, &s, id, true, 2).await;
+    }
     let beats = get_json(&c, &s, &format!("/api/v1/instances/{beats_id}")).await;
     assert!(
         beats["last_error"].as_str().unwrap().contains("heartbeat"),
