@@ -126,10 +126,6 @@ pub fn prune(conn: &Connection, before: i64) -> Result<usize> {
     Ok(removed)
 }
 
-pub fn count_samples(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row("SELECT COUNT(*) FROM metric_samples", [], |r| r.get(0))?)
-}
-
 /// For series labelled `workflow` with samples since `since`: (workflow,
 /// metric name, latest value, latest time).
 pub fn workflow_latest(conn: &Connection, since: i64) -> Result<Vec<(String, String, f64, i64)>> {

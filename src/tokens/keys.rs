@@ -3,16 +3,14 @@
 
 use std::sync::{Arc, RwLock};
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::DecodingKey;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::audit::{Audit, Context, Outcome};
-use crate::crypto::{hex, random, DerivedKey};
+use crate::crypto::{hex, random, sealed, DerivedKey};
 use crate::db::{self, tokens as repo, Db};
 use crate::error::{Error, Result};
 
@@ -54,10 +52,6 @@ pub struct Jwks {
 pub struct SigningKeys {
     wrap: Arc<DerivedKey>,
     cache: Arc<RwLock<Vec<KeyEntry>>>,
-}
-
-fn wrap_cipher(key: &DerivedKey) -> Aes256Gcm {
-    Aes256Gcm::new_from_slice(key.as_slice()).expect("32-byte key")
 }
 
 impl SigningKeys {
@@ -123,33 +117,11 @@ impl SigningKeys {
     }
 
     fn unwrap_seed(&self, kid: &str, wrapped: &str) -> Result<Zeroizing<[u8; 32]>> {
-        let bad = || {
+        sealed::open_key(&self.wrap, kid.as_bytes(), wrapped).ok_or_else(|| {
             Error::internal(format!(
                 "signing key {kid} cannot be unwrapped (wrong master key?)"
             ))
-        };
-        let raw = STANDARD.decode(wrapped).map_err(|_| bad())?;
-        if raw.len() < 12 {
-            return Err(bad());
-        }
-        let (nonce, ct) = raw.split_at(12);
-        let plain = Zeroizing::new(
-            wrap_cipher(&self.wrap)
-                .decrypt(
-                    Nonce::from_slice(nonce),
-                    Payload {
-                        msg: ct,
-                        aad: kid.as_bytes(),
-                    },
-                )
-                .map_err(|_| bad())?,
-        );
-        let mut seed = Zeroizing::new([0u8; 32]);
-        if plain.len() != 32 {
-            return Err(bad());
-        }
-        seed.copy_from_slice(&plain);
-        Ok(seed)
+        })
     }
 
     /// Creates a new active key and retires the previous one, which stays
@@ -166,24 +138,12 @@ impl SigningKeys {
         let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
         let public = signing.verifying_key().to_bytes();
         let kid = hex(&random::bytes::<8>());
-        let nonce = random::bytes::<12>();
-        let ct = wrap_cipher(&self.wrap)
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: seed.as_ref(),
-                    aad: kid.as_bytes(),
-                },
-            )
-            .map_err(|_| Error::internal("cannot wrap the signing key"))?;
-        let mut wrapped = nonce.to_vec();
-        wrapped.extend_from_slice(&ct);
         let now = db::now_ms();
         let row = repo::SigningKeyRow {
             kid: kid.clone(),
             alg: "EdDSA".into(),
             public_key: URL_SAFE_NO_PAD.encode(public),
-            private_key: STANDARD.encode(wrapped),
+            private_key: sealed::seal(&self.wrap, kid.as_bytes(), seed.as_ref()),
             created_at: now,
             retired_at: None,
             publish_until: None,
