@@ -215,6 +215,18 @@ impl KeyRing {
             .unwrap_or(i64::from(self.limits.rotation_days))
     }
 
+    /// When the ring's newest version is due for replacement (ms), if its
+    /// period is not "on demand".
+    fn next_rotation(&self, ring: &repo::RingRow, rows: &[repo::DataKeyRow]) -> Option<i64> {
+        let days = self.effective_days(ring);
+        let newest = rows
+            .iter()
+            .filter(|k| k.classification == ring.classification)
+            .map(|k| k.created_at)
+            .max()?;
+        (days > 0).then(|| newest + days * DAY_MS)
+    }
+
     pub async fn rings(&self, db: &Db, audit: &Audit) -> Result<Vec<RingView>> {
         let state = self.state(db, audit).await?;
         // Counts move without an audited change: read them fresh.
@@ -241,20 +253,14 @@ impl KeyRing {
                     })
                     .collect();
                 let days = self.effective_days(ring);
-                let newest_at = rows
-                    .iter()
-                    .filter(|k| &k.classification == name)
-                    .map(|k| k.created_at)
-                    .max();
+                let next = self.next_rotation(ring, &rows);
                 RingView {
                     classification: name.clone(),
                     min_decryption_version: ring.min_decryption_version,
                     requires_specific_permission: ring.requires_specific,
                     rotation_days: ring.rotation_days,
                     effective_rotation_days: days,
-                    next_rotation_at: newest_at
-                        .filter(|_| days > 0)
-                        .map(|t| crate::timefmt::rfc3339(t + days * DAY_MS)),
+                    next_rotation_at: next.map(crate::timefmt::rfc3339),
                     versions,
                 }
             })
@@ -376,14 +382,10 @@ impl KeyRing {
         let now = db::now_ms();
         let mut due = Vec::new();
         for (name, ring) in &state.rings {
-            let days = self.effective_days(ring);
-            let newest_at = state
-                .rows
-                .iter()
-                .filter(|k| &k.classification == name)
-                .map(|k| k.created_at)
-                .max();
-            if days > 0 && newest_at.is_some_and(|t| t + days * DAY_MS <= now) {
+            if self
+                .next_rotation(ring, &state.rows)
+                .is_some_and(|t| t <= now)
+            {
                 due.push(name.clone());
             }
         }
