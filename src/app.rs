@@ -42,6 +42,10 @@ pub struct App {
     pub status: Arc<RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
+    /// Rule evaluation, alert lifecycle, acknowledgement; owns the outbox handle.
+    pub alerts: crate::alerts::engine::Engine,
+    /// Notification channels (settings with secrets encrypted).
+    pub channels: crate::notify::store::ChannelStore,
 }
 
 impl App {
@@ -54,7 +58,24 @@ impl App {
         master_key: &MasterKey,
         csrf_key: DerivedKey,
     ) -> App {
+        let keyring = KeyRing::new(
+            master_key.derive(crate::crypto::keyring::WRAP_KEY_LABEL),
+            Limits {
+                max_encryptions: config.encryption.max_encryptions_per_key,
+                rotation_days: config.encryption.rotation_days,
+            },
+        );
+        let issuer_url = Arc::new(config.base_url());
         App {
+            alerts: crate::alerts::engine::Engine::new(
+                crate::notify::outbox::Outbox::default(),
+                issuer_url.clone(),
+            ),
+            channels: crate::notify::store::ChannelStore::new(
+                db.clone(),
+                audit.clone(),
+                keyring.clone(),
+            ),
             session_policy: SessionPolicy::from_config(&config.session),
             lockout_policy: LockoutPolicy::from_config(&config.login),
             login_limiter: ClientLimiter::per_minute(config.login.rate_limit_per_minute),
@@ -64,19 +85,13 @@ impl App {
             principals: PrincipalCache::default(),
             api_key_cache: ApiKeyCache::default(),
             policy: PolicyView::default(),
-            keyring: KeyRing::new(
-                master_key.derive(crate::crypto::keyring::WRAP_KEY_LABEL),
-                Limits {
-                    max_encryptions: config.encryption.max_encryptions_per_key,
-                    rotation_days: config.encryption.rotation_days,
-                },
-            ),
+            keyring,
             csrf_key: Arc::new(csrf_key),
             checker_stats: Arc::default(),
             metrics: crate::monitor::metrics::MetricsStore::start(db.clone()),
             hasher: Hasher::new(),
             status: Arc::new(RuntimeStatus::default()),
-            issuer_url: Arc::new(config.base_url()),
+            issuer_url,
             config: Arc::new(config),
             db,
             audit,

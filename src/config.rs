@@ -77,6 +77,7 @@ pub struct Config {
     pub authz: AuthzConfig,
     pub encryption: EncryptionConfig,
     pub monitoring: MonitoringConfig,
+    pub alerting: AlertingConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -266,6 +267,41 @@ impl Default for MonitoringConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct AlertingConfig {
+    /// How often every enabled rule is evaluated (1-3600 seconds).
+    pub evaluation_interval_seconds: u32,
+    /// Notifications being delivered at once (1-1024).
+    pub delivery_concurrency: u32,
+    /// Attempts before a notification is marked failed (1-100).
+    pub delivery_max_attempts: u32,
+    /// Wait before the first retry; doubled after each failure, with
+    /// jitter (10-600000 ms).
+    pub retry_initial_ms: u64,
+    /// The longest wait between two attempts (1-86400 seconds).
+    pub retry_max_seconds: u64,
+    /// Time allowed for one delivery attempt (100-120000 ms).
+    pub delivery_timeout_ms: u64,
+    /// How long resolved alerts, their events, expired silences and
+    /// finished notifications are kept (1-3650 days).
+    pub history_retention_days: u32,
+}
+
+impl Default for AlertingConfig {
+    fn default() -> Self {
+        AlertingConfig {
+            evaluation_interval_seconds: 15,
+            delivery_concurrency: 32,
+            delivery_max_attempts: 12,
+            retry_initial_ms: 1000,
+            retry_max_seconds: 300,
+            delivery_timeout_ms: 10_000,
+            history_retention_days: 90,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SystemdConfig {
     /// Send READY=1 (and WATCHDOG=1 when the unit sets WatchdogSec) over
     /// $NOTIFY_SOCKET. Harmless when not run under systemd.
@@ -292,6 +328,7 @@ impl Default for Config {
             authz: AuthzConfig::default(),
             encryption: EncryptionConfig::default(),
             monitoring: MonitoringConfig::default(),
+            alerting: AlertingConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -547,6 +584,48 @@ impl Config {
         if !(1..=3650).contains(&self.monitoring.hour_rollup_days) {
             return Err(invalid(
                 "monitoring.hour_rollup_days",
+                "must be between 1 and 3650",
+            ));
+        }
+        if !(1..=3600).contains(&self.alerting.evaluation_interval_seconds) {
+            return Err(invalid(
+                "alerting.evaluation_interval_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=1024).contains(&self.alerting.delivery_concurrency) {
+            return Err(invalid(
+                "alerting.delivery_concurrency",
+                "must be between 1 and 1024",
+            ));
+        }
+        if !(1..=100).contains(&self.alerting.delivery_max_attempts) {
+            return Err(invalid(
+                "alerting.delivery_max_attempts",
+                "must be between 1 and 100",
+            ));
+        }
+        if !(10..=600000).contains(&self.alerting.retry_initial_ms) {
+            return Err(invalid(
+                "alerting.retry_initial_ms",
+                "must be between 10 and 600000",
+            ));
+        }
+        if !(1..=86400).contains(&self.alerting.retry_max_seconds) {
+            return Err(invalid(
+                "alerting.retry_max_seconds",
+                "must be between 1 and 86400",
+            ));
+        }
+        if !(100..=120000).contains(&self.alerting.delivery_timeout_ms) {
+            return Err(invalid(
+                "alerting.delivery_timeout_ms",
+                "must be between 100 and 120000",
+            ));
+        }
+        if !(1..=3650).contains(&self.alerting.history_retention_days) {
+            return Err(invalid(
+                "alerting.history_retention_days",
                 "must be between 1 and 3650",
             ));
         }

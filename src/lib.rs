@@ -3,6 +3,7 @@
 //! `ARCHITECTURE.md`-style module docs for where things live.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod app;
 pub mod audit;
 pub mod cache;
@@ -13,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod identity;
 pub mod monitor;
+pub mod notify;
 pub mod rbac;
 pub mod scheduler;
 pub mod server;

@@ -45,7 +45,17 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
             Box::pin(async move {
                 audit_retention(&app).await;
                 check_retention(&app).await;
+                alert_retention(&app).await;
             })
+        })?)
+        .await?;
+
+    let alerts = app.clone();
+    let every = Duration::from_secs(u64::from(app.config.alerting.evaluation_interval_seconds));
+    sched
+        .add(Job::new_repeated_async(every, move |_, _| {
+            let app = alerts.clone();
+            Box::pin(async move { evaluate_alerts(&app).await })
         })?)
         .await?;
 
@@ -171,5 +181,31 @@ pub async fn check_retention(app: &App) {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "pruned old metric samples"),
         Err(e) => tracing::error!(error = %e, "metrics retention failed"),
+    }
+}
+
+/// One evaluation cycle of every enabled alert rule.
+async fn evaluate_alerts(app: &App) {
+    match app.alerts.cycle(&app.db, &app.audit, db::now_ms()).await {
+        Ok(r) if r.notifications > 0 || r.firing > 0 => {
+            tracing::debug!(
+                rules = r.rules,
+                firing = r.firing,
+                queued = r.notifications,
+                "alert rules evaluated"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "alert evaluation failed"),
+    }
+}
+
+/// Resolved alerts, ended silences and finished notifications past the
+/// retention go.
+async fn alert_retention(app: &App) {
+    match crate::alerts::engine::prune(&app.db, app.config.alerting.history_retention_days).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(removed = n, "alert history pruned"),
+        Err(e) => tracing::warn!(error = %e, "alert history pruning failed"),
     }
 }

@@ -200,6 +200,7 @@ pub struct Running {
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     scheduler: JobScheduler,
     checker: crate::monitor::checker::Checker,
+    outbox: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -209,6 +210,9 @@ impl Running {
         let _ = (&mut self.server).await;
         let _ = self.scheduler.shutdown().await;
         self.checker.stop().await;
+        // Deliveries in flight are cut off; their rows stay pending and are
+        // sent again after restart with the same idempotency key.
+        self.outbox.abort();
         let stop = Context::system("agentry").event("system.stop", Outcome::Success);
         if let Err(e) = self.app.audit.record(stop).await {
             tracing::warn!(error = %e, "could not record the stop");
@@ -290,6 +294,11 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         app.config.monitoring.max_concurrent_checks as usize,
         app.checker_stats.clone(),
     );
+    let outbox = app.alerts.outbox().spawn(
+        app.db.clone(),
+        app.channels.clone(),
+        crate::notify::outbox::RetryPolicy::from(&app.config.alerting),
+    );
     let addr = listener.local_addr().map_err(StartError::Http)?;
     let server = crate::web::server(app.clone(), listener, tls).map_err(StartError::Http)?;
     let handle = server.handle();
@@ -307,6 +316,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         server,
         scheduler,
         checker,
+        outbox,
         _lock: lock,
     })
 }

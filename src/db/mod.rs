@@ -3,18 +3,23 @@
 //! know SQL and rows, never domain services or HTTP.
 
 pub mod agents;
+pub mod alert_rules;
+pub mod alerts;
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod channels;
 pub mod check_rollups;
 pub mod instances;
 pub mod key_material;
 pub mod keyrings;
 pub mod metrics;
 pub mod migrate;
+pub mod notifications;
 pub mod pool;
 pub mod roles;
 pub mod sessions;
+pub mod silences;
 pub mod tokens;
 pub mod users;
 
@@ -121,4 +126,16 @@ pub fn is_unique_violation(e: &rusqlite::Error) -> bool {
         if f.code == rusqlite::ffi::ErrorCode::ConstraintViolation
             && (f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
                 || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY))
+}
+
+/// Reads a JSON text column into `T`; a value that does not parse is a
+/// conversion error (the database was edited by hand), not a panic.
+pub fn json_column<T: serde::de::DeserializeOwned>(
+    r: &rusqlite::Row<'_>,
+    idx: usize,
+) -> rusqlite::Result<T> {
+    let text: String = r.get(idx)?;
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
+    })
 }

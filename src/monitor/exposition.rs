@@ -176,9 +176,65 @@ pub async fn render(app: &App) -> Result<String> {
         )?;
     }
 
+    alerting(app, &r).await?;
+
     let mut out = Vec::new();
     TextEncoder::new()
         .encode(&r.gather(), &mut out)
         .map_err(Error::internal)?;
     String::from_utf8(out).map_err(Error::internal)
+}
+
+/// Alerts by state, the outbox by status (pending is its depth; failed are
+/// deliveries given up on), and delivery counters since start.
+async fn alerting(app: &App, r: &Registry) -> Result<()> {
+    let (alerts, notes) = app
+        .db
+        .read(|c| {
+            Ok((
+                crate::db::alerts::counts(c)?,
+                crate::db::notifications::counts(c)?,
+            ))
+        })
+        .await?;
+    let by_state = vec(
+        r,
+        "agentry_alerts",
+        "Alerts by state (pending, firing, resolved, inactive), as kept in the history.",
+        &["state"],
+    )?;
+    for st in ["pending", "firing", "resolved", "inactive"] {
+        let n = alerts.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
+        by_state.with_label_values(&[st]).set(n as f64);
+    }
+    let by_status = vec(
+        r,
+        "agentry_notifications",
+        "Notifications by status: pending (the outbox depth), delivered, failed (given up).",
+        &["status"],
+    )?;
+    for st in ["pending", "delivered", "failed"] {
+        let n = notes.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
+        by_status.with_label_values(&[st]).set(n as f64);
+    }
+    let stats = &app.alerts.outbox().stats;
+    counter(
+        r,
+        "agentry_notification_attempts_retried_total",
+        "Delivery attempts that failed and were scheduled again, since start.",
+        stats.retried.load(Ordering::Relaxed),
+    )?;
+    counter(
+        r,
+        "agentry_notifications_delivered_total",
+        "Notifications delivered since start.",
+        stats.delivered.load(Ordering::Relaxed),
+    )?;
+    counter(
+        r,
+        "agentry_notifications_failed_total",
+        "Notifications given up on since start.",
+        stats.failed.load(Ordering::Relaxed),
+    )?;
+    Ok(())
 }

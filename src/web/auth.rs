@@ -35,6 +35,12 @@ pub struct Nav {
     pub audit: bool,
     pub health: bool,
     pub monitor: bool,
+    /// `alert:read`: alerts, rules, silences, channels, policies, log.
+    pub alerts: bool,
+    /// `alert:acknowledge`: acknowledge alerts, create and end silences.
+    pub alert_ack: bool,
+    /// `alert:manage`: change rules, channels and policies.
+    pub alert_manage: bool,
 }
 
 pub struct SessionUser {
@@ -111,6 +117,9 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         audit: may("audit:read"),
         health: may("health:view"),
         monitor: may("monitor:manage"),
+        alerts: may("alert:read"),
+        alert_ack: may("alert:acknowledge"),
+        alert_manage: may("alert:manage"),
     };
     Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
@@ -345,6 +354,9 @@ permissions!(
     AuditRead = "audit:read",
     MonitorManage = "monitor:manage",
     HealthView = "health:view",
+    AlertRead = "alert:read",
+    AlertAcknowledge = "alert:acknowledge",
+    AlertManage = "alert:manage",
 );
 
 /// The one guard of agentry's own API: an authenticated caller who holds

@@ -4,6 +4,7 @@
 mod support;
 
 mod agents;
+mod alerting;
 mod audit;
 mod backup;
 mod browser;
@@ -15,6 +16,7 @@ mod lifecycle;
 mod login;
 mod metrics;
 mod monitoring;
+mod notify;
 mod oauth;
 mod packaging;
 mod rbac;

@@ -55,7 +55,7 @@ impl Stub {
         Stub { url, reply }
     }
 
-    fn set(&self, reply: Reply) {
+    pub(crate) fn set(&self, reply: Reply) {
         *self.reply.lock().unwrap() = reply;
     }
 }

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use agentry::{Config, Running};
 use reqwest::redirect::Policy;
 use secrecy::SecretString;
+pub mod receivers;
 
 pub const ADMIN_PASSWORD: &str = "integration test password";
 

@@ -3,20 +3,26 @@
 //! it reaches the OpenAPI document.
 
 pub mod agents;
+pub mod alert_rules;
+pub mod alerts;
 pub mod audit;
 pub mod authz;
+pub mod channels;
 pub mod crypto;
 pub mod crypto_keys;
+pub mod escalation_policies;
 pub mod health;
 pub mod instances;
 pub mod keys;
 pub mod me;
 pub mod metrics;
+pub mod notifications;
 pub mod oauth;
 pub mod prometheus;
 pub mod roles;
 pub mod service;
 pub mod signing_keys;
+pub mod silences;
 pub mod users;
 
 use utoipa_actix_web::scope;
@@ -61,6 +67,30 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .service(agents::create_key)
                 .service(agents::revoke_key)
                 .service(agents::quarantine)
+                .service(alert_rules::list)
+                .service(alert_rules::create)
+                .service(alert_rules::preview)
+                .service(alert_rules::get)
+                .service(alert_rules::replace)
+                .service(alert_rules::remove)
+                .service(alerts::list)
+                .service(alerts::get)
+                .service(alerts::acknowledge)
+                .service(silences::list)
+                .service(silences::create)
+                .service(silences::expire)
+                .service(channels::list)
+                .service(channels::create)
+                .service(channels::get)
+                .service(channels::replace)
+                .service(channels::remove)
+                .service(channels::test)
+                .service(escalation_policies::list)
+                .service(escalation_policies::create)
+                .service(escalation_policies::get)
+                .service(escalation_policies::replace)
+                .service(escalation_policies::remove)
+                .service(notifications::list)
                 .service(signing_keys::list)
                 .service(signing_keys::rotate)
                 .service(roles::list)

@@ -1,0 +1,242 @@
+//! Silences: label matchers over a time window. A silenced alert is still
+//! evaluated and shown; it is only not notified.
+
+use serde::{Deserialize, Serialize};
+
+use super::labels::Labels;
+use crate::audit::{Audit, Context, Outcome};
+use crate::db::silences::{self as repo, MatcherRow, SilenceRow};
+use crate::db::{self, Db};
+use crate::error::{Error, FieldErrors, Result};
+use crate::monitor::metrics::valid_label_name;
+use crate::timefmt;
+
+pub const MAX_MATCHERS: usize = 20;
+/// The longest a silence may last.
+pub const MAX_SPAN_MS: i64 = 366 * 24 * 3_600_000;
+
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceSpec {
+    pub matchers: Vec<MatcherRow>,
+    /// RFC 3339; now when absent.
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    /// RFC 3339, after `starts_at`.
+    pub ends_at: String,
+    pub comment: String,
+}
+
+/// A matcher ready to test labels with.
+pub enum Compiled {
+    Eq(String, String),
+    Ne(String, String),
+    Re(String, regex::Regex),
+    NotRe(String, regex::Regex),
+}
+
+fn anchored(re: &str) -> std::result::Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(&format!("^(?:{re})$"))
+        .size_limit(1 << 20)
+        .build()
+}
+
+pub fn compile(m: &MatcherRow) -> std::result::Result<Compiled, String> {
+    Ok(match m.op.as_str() {
+        "=" => Compiled::Eq(m.name.clone(), m.value.clone()),
+        "!=" => Compiled::Ne(m.name.clone(), m.value.clone()),
+        "=~" => Compiled::Re(
+            m.name.clone(),
+            anchored(&m.value).map_err(|e| e.to_string())?,
+        ),
+        "!~" => Compiled::NotRe(
+            m.name.clone(),
+            anchored(&m.value).map_err(|e| e.to_string())?,
+        ),
+        _ => return Err("op must be =, !=, =~ or !~".into()),
+    })
+}
+
+impl Compiled {
+    /// A missing label counts as the empty string (as in Alertmanager).
+    pub fn matches(&self, labels: &Labels) -> bool {
+        let get = |n: &str| labels.get(n).map(String::as_str).unwrap_or("");
+        match self {
+            Compiled::Eq(n, v) => get(n) == v,
+            Compiled::Ne(n, v) => get(n) != v,
+            Compiled::Re(n, r) => r.is_match(get(n)),
+            Compiled::NotRe(n, r) => !r.is_match(get(n)),
+        }
+    }
+}
+
+/// An active silence, compiled once per evaluation cycle.
+pub struct Active {
+    pub id: String,
+    pub matchers: Vec<Compiled>,
+}
+
+impl Active {
+    pub fn of(rows: &[SilenceRow]) -> Vec<Active> {
+        rows.iter()
+            .filter_map(|s| {
+                let matchers = s
+                    .matchers
+                    .iter()
+                    .map(compile)
+                    .collect::<Result<Vec<_>, _>>();
+                matchers.ok().map(|matchers| Active {
+                    id: s.id.clone(),
+                    matchers,
+                })
+            })
+            .collect()
+    }
+
+    pub fn matches(&self, labels: &Labels) -> bool {
+        self.matchers.iter().all(|m| m.matches(labels))
+    }
+}
+
+fn time(field: &str, v: &str, e: &mut FieldErrors) -> Option<i64> {
+    let t = timefmt::parse_rfc3339(v);
+    if t.is_none() {
+        e.insert(field.into(), "not an RFC 3339 time".into());
+    }
+    t
+}
+
+/// Validates a silence; returns (starts_at, ends_at) in ms.
+pub fn validate(s: &SilenceSpec, now: i64) -> std::result::Result<(i64, i64), FieldErrors> {
+    let mut e = FieldErrors::new();
+    if s.matchers.is_empty() {
+        e.insert("matchers".into(), "at least one matcher".into());
+    }
+    if s.matchers.len() > MAX_MATCHERS {
+        e.insert(
+            "matchers".into(),
+            format!("at most {MAX_MATCHERS} matchers"),
+        );
+    }
+    for (i, m) in s.matchers.iter().enumerate() {
+        if !valid_label_name(&m.name) {
+            e.insert(
+                format!("matchers[{i}].name"),
+                "not a valid label name".into(),
+            );
+        }
+        if m.value.chars().count() > 256 {
+            e.insert(
+                format!("matchers[{i}].value"),
+                "at most 256 characters".into(),
+            );
+        }
+        if let Err(msg) = compile(m) {
+            e.insert(format!("matchers[{i}]"), msg);
+        }
+    }
+    if s.matchers.iter().all(|m| {
+        compile(m)
+            .map(|c| c.matches(&Labels::new()))
+            .unwrap_or(false)
+    }) && !s.matchers.is_empty()
+    {
+        e.insert(
+            "matchers".into(),
+            "these matchers match every alert; name at least one label value".into(),
+        );
+    }
+    let comment = s.comment.trim();
+    if comment.is_empty() || comment.chars().count() > 1000 {
+        e.insert("comment".into(), "say why, in 1-1000 characters".into());
+    }
+    let starts = match &s.starts_at {
+        Some(v) => time("starts_at", v, &mut e),
+        None => Some(now),
+    };
+    let ends = time("ends_at", &s.ends_at, &mut e);
+    if let (Some(a), Some(b)) = (starts, ends) {
+        if b <= a {
+            e.insert("ends_at".into(), "must be after starts_at".into());
+        } else if b <= now {
+            e.insert("ends_at".into(), "is already past".into());
+        } else if b - a > MAX_SPAN_MS {
+            e.insert("ends_at".into(), "a silence lasts at most 366 days".into());
+        }
+    }
+    match (starts, ends) {
+        (Some(a), Some(b)) if e.is_empty() => Ok((a, b)),
+        _ => Err(e),
+    }
+}
+
+pub async fn create(
+    audit: &Audit,
+    ctx: &Context,
+    author: &str,
+    s: SilenceSpec,
+) -> Result<SilenceRow> {
+    let id = db::new_id();
+    let event = ctx
+        .event("silence.create", Outcome::Success)
+        .target("silence", &id)
+        .detail("matchers", &s.matchers)
+        .detail("ends_at", &s.ends_at);
+    let now = db::now_ms();
+    let (starts_at, ends_at) = match validate(&s, now) {
+        Ok(w) => w,
+        Err(errors) => return Err(audit.fail(event, Error::fields(errors)).await),
+    };
+    let row = SilenceRow {
+        id,
+        matchers: s.matchers,
+        starts_at,
+        ends_at,
+        created_by: author.to_string(),
+        comment: s.comment.trim().to_string(),
+        created_at: now,
+        expired_at: None,
+    };
+    audit
+        .apply(event, move |c| {
+            repo::insert(c, &row)?;
+            Ok(row)
+        })
+        .await
+}
+
+/// Ends a silence now; it stays in the history.
+pub async fn expire(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
+    let event = ctx
+        .event("silence.expire", Outcome::Success)
+        .target("silence", id);
+    let id = id.to_string();
+    audit
+        .apply(event, move |c| {
+            if repo::by_id(c, &id)?.is_none() {
+                return Err(Error::NotFound(format!("silence {id}")));
+            }
+            if !repo::expire(c, &id, db::now_ms())? {
+                return Err(Error::Conflict("this silence has already ended".into()));
+            }
+            Ok(())
+        })
+        .await
+}
+
+pub async fn list(
+    db: &Db,
+    current: bool,
+    before: Option<String>,
+    limit: u32,
+) -> Result<Vec<SilenceRow>> {
+    db.read(move |c| repo::list(c, db::now_ms(), current, before.as_deref(), limit))
+        .await
+}
+
+pub async fn get(db: &Db, id: &str) -> Result<SilenceRow> {
+    let i = id.to_string();
+    db.read(move |c| repo::by_id(c, &i))
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("silence {id}")))
+}

@@ -1,0 +1,372 @@
+//! The persisted outbox and its delivery worker.
+//!
+//! A notification is a row written in the same transaction as the alert
+//! change that causes it, before any attempt. The worker claims due rows,
+//! delivers up to `delivery_concurrency` at once, and records each attempt:
+//! delivered, failed for good (a 4xx other than 408/429, or the last
+//! attempt), or due again after an exponential backoff with jitter, capped.
+//! A row in flight when the process dies is still pending and is sent again
+//! after restart with the same id (at least once; receivers deduplicate).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng;
+use rusqlite::Connection;
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+use super::store::ChannelStore;
+use super::{deliver, AlertView, Kind, Message, Outcome};
+use crate::config::AlertingConfig;
+use crate::db::alerts::AlertRow;
+use crate::db::notifications::{self as repo, NotificationRow};
+use crate::db::{self, Db};
+use crate::error::Result;
+use crate::timefmt;
+
+/// Rows claimed per read.
+const BATCH: u32 = 512;
+
+/// Counters since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub delivered: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+}
+
+/// The handle the engine wakes the worker with.
+#[derive(Clone, Default)]
+pub struct Outbox {
+    wake: Arc<Notify>,
+    pub stats: Arc<Stats>,
+}
+
+/// How attempts are spaced and bounded.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub concurrency: usize,
+    pub max_attempts: i64,
+    pub initial_ms: u64,
+    pub max_ms: u64,
+    pub timeout: Duration,
+}
+
+impl From<&AlertingConfig> for RetryPolicy {
+    fn from(c: &AlertingConfig) -> Self {
+        RetryPolicy {
+            concurrency: c.delivery_concurrency as usize,
+            max_attempts: i64::from(c.delivery_max_attempts),
+            initial_ms: c.retry_initial_ms,
+            max_ms: c.retry_max_seconds * 1000,
+            timeout: Duration::from_millis(c.delivery_timeout_ms),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Wait after `attempts` failed attempts: initial × 2^(attempts-1),
+    /// capped, then jittered to between half and all of it, so receivers
+    /// coming back are not hit by every retry at the same instant.
+    pub fn backoff_ms(&self, attempts: i64) -> i64 {
+        let exp = attempts.clamp(1, 40) as u32 - 1;
+        let base = self
+            .initial_ms
+            .saturating_mul(1u64 << exp.min(40))
+            .min(self.max_ms.max(self.initial_ms));
+        let jittered = base / 2 + rand::rng().random_range(0..=base / 2);
+        jittered as i64
+    }
+}
+
+/// The message an alert's notification carries.
+pub fn message_for(a: &AlertRow, kind: Kind, id: &str, external_url: &str) -> Message {
+    let base = external_url.trim_end_matches('/');
+    Message {
+        id: id.to_string(),
+        kind,
+        alert: AlertView {
+            id: a.id.clone(),
+            rule: a.rule.clone(),
+            fingerprint: a.fingerprint.clone(),
+            severity: a.severity.clone(),
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            starts_at: timefmt::rfc3339(a.fired_at.unwrap_or(a.active_since)),
+            ends_at: a.resolved_at.map(timefmt::rfc3339),
+            value: a.value.clone(),
+            url: format!("{base}/alerts/{}", a.id),
+        },
+        external_url: base.to_string(),
+        sent_by: "agentry".into(),
+    }
+}
+
+/// Queues one notification inside the caller's transaction. A channel name
+/// with no configured channel is logged as failed at once, so the gap is
+/// visible in the notification log.
+pub fn enqueue(
+    c: &Connection,
+    alert: &AlertRow,
+    kind: Kind,
+    channel: &str,
+    channel_id: Option<&str>,
+    external_url: &str,
+    now: i64,
+) -> Result<String> {
+    let id = db::new_id();
+    let msg = message_for(alert, kind, &id, external_url);
+    let (status, error) = match channel_id {
+        Some(_) => ("pending", None),
+        None => (
+            "failed",
+            Some(format!("no channel named {channel:?} is configured")),
+        ),
+    };
+    repo::insert(
+        c,
+        &NotificationRow {
+            id: id.clone(),
+            alert_id: Some(alert.id.clone()),
+            channel_id: channel_id.map(String::from),
+            channel: channel.to_string(),
+            kind: kind.as_str().into(),
+            message: serde_json::to_string(&msg).expect("messages serialise"),
+            status: status.into(),
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: error,
+            created_at: now,
+            delivered_at: None,
+        },
+    )?;
+    Ok(id)
+}
+
+/// The notification log, newest first; `status` pending, delivered or
+/// failed; `alert_id` one alert's notifications.
+pub async fn list(
+    db: &Db,
+    status: Option<String>,
+    alert_id: Option<String>,
+    before: Option<String>,
+    limit: u32,
+) -> Result<Vec<NotificationRow>> {
+    db.read(move |c| {
+        repo::list(
+            c,
+            status.as_deref(),
+            alert_id.as_deref(),
+            before.as_deref(),
+            limit,
+        )
+    })
+    .await
+}
+
+/// One finished attempt.
+struct Attempt {
+    id: String,
+    channel: String,
+    attempts_before: i64,
+    outcome: Outcome,
+}
+
+impl Outbox {
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Starts the worker; it runs until the returned handle is aborted.
+    pub fn spawn(
+        &self,
+        db: Db,
+        store: ChannelStore,
+        policy: RetryPolicy,
+    ) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move { me.run(db, store, policy).await })
+    }
+
+    async fn run(self, db: Db, store: ChannelStore, policy: RetryPolicy) {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(super::USER_AGENT)
+            .build()
+            .expect("the HTTP client builds");
+        let permits = Arc::new(Semaphore::new(policy.concurrency.max(1)));
+        let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let (tx, rx) = mpsc::unbounded_channel::<Attempt>();
+        let recorder = tokio::spawn(record(
+            db.clone(),
+            rx,
+            in_flight.clone(),
+            self.clone(),
+            policy,
+        ));
+        let _stop_recorder = AbortOnDrop(recorder);
+        loop {
+            let now = db::now_ms();
+            let rows = match db.read(move |c| repo::due(c, now, BATCH)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox: could not read due notifications");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let mut claimed = 0;
+            for row in rows {
+                if !in_flight
+                    .lock()
+                    .expect("in-flight set")
+                    .insert(row.id.clone())
+                {
+                    continue;
+                }
+                claimed += 1;
+                let permit = permits.clone().acquire_owned().await.expect("never closed");
+                let (http, store, tx) = (http.clone(), store.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let outcome = attempt(&http, &store, &row, policy.timeout).await;
+                    drop(permit);
+                    let _ = tx.send(Attempt {
+                        id: row.id,
+                        channel: row.channel,
+                        attempts_before: row.attempts,
+                        outcome,
+                    });
+                });
+            }
+            if claimed == 0 {
+                let next = db
+                    .read(move |c| repo::next_due_after(c, now))
+                    .await
+                    .ok()
+                    .flatten();
+                let wait = next
+                    .map(|t| (t - db::now_ms()).clamp(1, 1000) as u64)
+                    .unwrap_or(1000);
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                }
+            }
+        }
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn attempt(
+    http: &reqwest::Client,
+    store: &ChannelStore,
+    row: &NotificationRow,
+    timeout: Duration,
+) -> Outcome {
+    let Some(channel_id) = &row.channel_id else {
+        return Outcome::Fail(format!("no channel named {:?} is configured", row.channel));
+    };
+    let msg: Message = match serde_json::from_str(&row.message) {
+        Ok(m) => m,
+        Err(e) => return Outcome::Fail(format!("stored message is unreadable: {e}")),
+    };
+    match store.settings(channel_id).await {
+        Ok(Some(settings)) => deliver(http, &settings, &row.channel, &msg, timeout).await,
+        Ok(None) => Outcome::Fail(format!("channel {:?} was deleted", row.channel)),
+        Err(e) => Outcome::Retry(format!("channel settings unavailable: {e}")),
+    }
+}
+
+/// Writes finished attempts in batches (one transaction each).
+async fn record(
+    db: Db,
+    mut rx: mpsc::UnboundedReceiver<Attempt>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    outbox: Outbox,
+    policy: RetryPolicy,
+) {
+    let mut buf = Vec::with_capacity(BATCH as usize);
+    while rx.recv_many(&mut buf, BATCH as usize).await > 0 {
+        let batch: Vec<Attempt> = std::mem::take(&mut buf);
+        let ids: Vec<String> = batch.iter().map(|a| a.id.clone()).collect();
+        let now = db::now_ms();
+        let rows: Vec<(String, &'static str, i64, Option<String>)> = batch
+            .into_iter()
+            .map(|a| {
+                let attempts = a.attempts_before + 1;
+                match a.outcome {
+                    Outcome::Delivered => {
+                        outbox.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                        (a.id, "delivered", now, None)
+                    }
+                    Outcome::Fail(e) => {
+                        outbox.stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(channel = %a.channel, error = %e, "notification failed");
+                        (a.id, "failed", now, Some(e))
+                    }
+                    Outcome::Retry(e) if attempts >= policy.max_attempts => {
+                        outbox.stats.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(channel = %a.channel, error = %e, attempts, "notification failed for good");
+                        (a.id, "failed", now, Some(format!("gave up after {attempts} attempts: {e}")))
+                    }
+                    Outcome::Retry(e) => {
+                        outbox.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        (a.id, "pending", now + policy.backoff_ms(attempts), Some(e))
+                    }
+                }
+            })
+            .collect();
+        let written = db
+            .write(move |c| {
+                for (id, status, next, err) in &rows {
+                    repo::record_attempt(c, id, status, *next, err.as_deref(), now)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(e) = written {
+            // The rows stay pending and are attempted again: at least once.
+            tracing::warn!(error = %e, "outbox: could not record delivery attempts");
+        }
+        let mut set = in_flight.lock().expect("in-flight set");
+        for id in ids {
+            set.remove(&id);
+        }
+        drop(set);
+        outbox.wake();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_stays_under_the_cap() {
+        let p = RetryPolicy {
+            concurrency: 1,
+            max_attempts: 10,
+            initial_ms: 1000,
+            max_ms: 8000,
+            timeout: Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            let b1 = p.backoff_ms(1);
+            assert!((500..=1000).contains(&b1), "{b1}");
+            let b3 = p.backoff_ms(3);
+            assert!((2000..=4000).contains(&b3), "{b3}");
+            let b9 = p.backoff_ms(9);
+            assert!((4000..=8000).contains(&b9), "{b9}");
+            assert!(p.backoff_ms(1000) <= 8000);
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! `/api/v1/alert-rules`: rules, and the "test this expression now" preview.
+
+use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::alerts::rules::{self, Preview, RuleSpec};
+use crate::db::alert_rules::RuleRow;
+use crate::timefmt::rfc3339;
+use crate::web::auth::{AlertManage, AlertRead, Guarded};
+use crate::web::pagination::{Page, PageParams};
+use crate::web::problem::{ApiError, Body, Problem};
+use crate::web::state;
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleView {
+    #[serde(flatten)]
+    pub spec: RuleSpec,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<RuleRow> for RuleView {
+    fn from(r: RuleRow) -> Self {
+        RuleView {
+            spec: RuleSpec {
+                name: r.name,
+                expression: r.expression,
+                severity: r.severity,
+                channels: r.channels,
+                escalation_policy: r.escalation_policy,
+                labels: r.labels,
+                annotations: r.annotations,
+                enabled: r.enabled,
+            },
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+/// Every rule, by name.
+#[utoipa::path(tag = "alerting", params(PageParams),
+    responses((status = 200, body = Page<RuleView>), (status = 400, body = Problem)),
+    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+#[get("/alert-rules")]
+pub async fn list(
+    req: HttpRequest,
+    _caller: Guarded<AlertRead>,
+    q: Result<web::Query<PageParams>, actix_web::Error>,
+) -> Result<web::Json<Page<RuleView>>, ApiError> {
+    let st = state::of(&req);
+    let page = q?.resolve()?;
+    let rows = rules::list(&st.db, page.after.clone(), page.limit + 1).await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &page,
+        |r| r.name.clone(),
+        RuleView::from,
+    )))
+}
+
+/// Create a rule; a parse error names the column (`expression`).
+#[utoipa::path(tag = "alerting", request_body = RuleSpec,
+    responses((status = 201, body = RuleView), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+#[post("/alert-rules")]
+pub async fn create(
+    req: HttpRequest,
+    caller: Guarded<AlertManage>,
+    body: Body<RuleSpec>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    let row = rules::create(&st.db, &st.audit, &caller.ctx, body?.into_inner()).await?;
+    Ok(HttpResponse::Created().json(RuleView::from(row)))
+}
+
+#[utoipa::path(tag = "alerting",
+    responses((status = 200, body = RuleView), (status = 404, body = Problem)),
+    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+#[get("/alert-rules/{name}")]
+pub async fn get(
+    req: HttpRequest,
+    _caller: Guarded<AlertRead>,
+    name: web::Path<String>,
+) -> Result<web::Json<RuleView>, ApiError> {
+    let st = state::of(&req);
+    Ok(web::Json(rules::get(&st.db, &name).await?.into()))
+}
+
+/// Replace a rule (enable or disable it with `enabled`).
+#[utoipa::path(tag = "alerting", request_body = RuleSpec,
+    responses((status = 200, body = RuleView), (status = 404, body = Problem), (status = 422, body = Problem)),
+    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+#[put("/alert-rules/{name}")]
+pub async fn replace(
+    req: HttpRequest,
+    caller: Guarded<AlertManage>,
+    name: web::Path<String>,
+    body: Body<RuleSpec>,
+) -> Result<web::Json<RuleView>, ApiError> {
+    let st = state::of(&req);
+    let row = rules::replace(&st.db, &st.audit, &caller.ctx, &name, body?.into_inner()).await?;
+    Ok(web::Json(row.into()))
+}
+
+/// Delete a rule; its open alerts resolve at the next evaluation.
+#[utoipa::path(tag = "alerting", responses((status = 204), (status = 404, body = Problem)),
+    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+#[delete("/alert-rules/{name}")]
+pub async fn remove(
+    req: HttpRequest,
+    caller: Guarded<AlertManage>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    rules::delete(&st.audit, &caller.ctx, &name).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub expression: String,
+}
+
+/// Evaluate an expression once against current data, without saving.
+#[utoipa::path(tag = "alerting", request_body = PreviewRequest,
+    responses((status = 200, body = Preview), (status = 422, body = Problem)),
+    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+#[post("/alert-rules/preview")]
+pub async fn preview(
+    req: HttpRequest,
+    _caller: Guarded<AlertRead>,
+    body: Body<PreviewRequest>,
+) -> Result<web::Json<Preview>, ApiError> {
+    let st = state::of(&req);
+    let expression = body?.into_inner().expression;
+    Ok(web::Json(rules::preview(&st.db, expression).await?))
+}

@@ -1,0 +1,98 @@
+//! `/api/v1/notifications`: the notification log (and outbox).
+
+use actix_web::{get, web, HttpRequest};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::db::notifications::NotificationRow;
+use crate::notify::outbox;
+use crate::timefmt::rfc3339;
+use crate::web::auth::{AlertRead, Guarded};
+use crate::web::pagination::{Page, PageParams};
+use crate::web::problem::{ApiError, Problem};
+use crate::web::state;
+
+#[derive(Serialize, ToSchema)]
+pub struct NotificationView {
+    /// Also the idempotency key receivers see.
+    pub id: String,
+    pub alert_id: Option<String>,
+    pub channel: String,
+    /// firing, resolved, acknowledged or test.
+    pub kind: String,
+    /// pending, delivered or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+impl From<NotificationRow> for NotificationView {
+    fn from(n: NotificationRow) -> Self {
+        NotificationView {
+            next_attempt_at: (n.status == "pending").then(|| rfc3339(n.next_attempt_at)),
+            id: n.id,
+            alert_id: n.alert_id,
+            channel: n.channel,
+            kind: n.kind,
+            status: n.status,
+            attempts: n.attempts,
+            last_error: n.last_error,
+            created_at: rfc3339(n.created_at),
+            delivered_at: n.delivered_at.map(rfc3339),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationQuery {
+    /// pending, delivered or failed.
+    pub status: Option<String>,
+    pub alert_id: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+const STATUSES: &[&str] = &["pending", "delivered", "failed"];
+
+/// Notifications, newest first.
+#[utoipa::path(tag = "alerting", params(NotificationQuery),
+    responses((status = 200, body = Page<NotificationView>), (status = 400, body = Problem)),
+    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+#[get("/notifications")]
+pub async fn list(
+    req: HttpRequest,
+    _caller: Guarded<AlertRead>,
+    q: Result<web::Query<NotificationQuery>, actix_web::Error>,
+) -> Result<web::Json<Page<NotificationView>>, ApiError> {
+    let st = state::of(&req);
+    let q = q?.into_inner();
+    if let Some(s) = q.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("status {s:?} is not one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .resolve()?;
+    let rows = outbox::list(
+        &st.db,
+        q.status,
+        q.alert_id,
+        page.after.clone(),
+        page.limit + 1,
+    )
+    .await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &page,
+        |n| n.id.clone(),
+        NotificationView::from,
+    )))
+}

@@ -1,0 +1,121 @@
+//! `/api/v1/silences`: mute notifications of matching alerts for a while.
+
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::alerts::silences::{self, SilenceSpec};
+use crate::db::silences::{MatcherRow, SilenceRow};
+use crate::timefmt::rfc3339;
+use crate::web::auth::{AlertAcknowledge, AlertRead, Guarded};
+use crate::web::pagination::{Page, PageParams};
+use crate::web::problem::{ApiError, Body, Problem};
+use crate::web::state;
+
+#[derive(Serialize, ToSchema)]
+pub struct SilenceView {
+    pub id: String,
+    pub matchers: Vec<MatcherRow>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub created_by: String,
+    pub comment: String,
+    pub created_at: String,
+    /// `active`, `pending` (starts later) or `expired`.
+    pub status: String,
+}
+
+impl From<SilenceRow> for SilenceView {
+    fn from(s: SilenceRow) -> Self {
+        let now = crate::db::now_ms();
+        let status = if s.ends_at <= now {
+            "expired"
+        } else if s.starts_at > now {
+            "pending"
+        } else {
+            "active"
+        };
+        SilenceView {
+            id: s.id,
+            matchers: s.matchers,
+            starts_at: rfc3339(s.starts_at),
+            ends_at: rfc3339(s.ends_at),
+            created_by: s.created_by,
+            comment: s.comment,
+            created_at: rfc3339(s.created_at),
+            status: status.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceQuery {
+    /// true: only silences not yet ended.
+    pub current: Option<bool>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// Silences, newest first.
+#[utoipa::path(tag = "alerting", params(SilenceQuery),
+    responses((status = 200, body = Page<SilenceView>), (status = 400, body = Problem)),
+    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+#[get("/silences")]
+pub async fn list(
+    req: HttpRequest,
+    _caller: Guarded<AlertRead>,
+    q: Result<web::Query<SilenceQuery>, actix_web::Error>,
+) -> Result<web::Json<Page<SilenceView>>, ApiError> {
+    let st = state::of(&req);
+    let q = q?.into_inner();
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+    .resolve()?;
+    let rows = silences::list(
+        &st.db,
+        q.current.unwrap_or(false),
+        page.after.clone(),
+        page.limit + 1,
+    )
+    .await?;
+    Ok(web::Json(Page::from_rows(
+        rows,
+        &page,
+        |s| s.id.clone(),
+        SilenceView::from,
+    )))
+}
+
+/// Create a silence (the caller is its author).
+#[utoipa::path(tag = "alerting", request_body = SilenceSpec,
+    responses((status = 201, body = SilenceView), (status = 422, body = Problem)),
+    security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
+#[post("/silences")]
+pub async fn create(
+    req: HttpRequest,
+    caller: Guarded<AlertAcknowledge>,
+    body: Body<SilenceSpec>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    let author = caller.principal.name.clone();
+    let row = silences::create(&st.audit, &caller.ctx, &author, body?.into_inner()).await?;
+    Ok(HttpResponse::Created().json(SilenceView::from(row)))
+}
+
+/// End a silence now (it stays in the history).
+#[utoipa::path(tag = "alerting",
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
+#[delete("/silences/{id}")]
+pub async fn expire(
+    req: HttpRequest,
+    caller: Guarded<AlertAcknowledge>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    silences::expire(&st.audit, &caller.ctx, &id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
