@@ -18,7 +18,7 @@ const SERIES: usize = 100;
 const RULES: usize = 1_000;
 const AGENT_TYPES: [&str; 4] = ["planner", "executor", "retriever", "critic"];
 
-    type Sums = HashMap<(String, Duration), Vec<(Arc<Labels>, f64)>>;
+type Sums = HashMap<(String, Duration), Vec<(Arc<Labels>, f64)>>;
 
 struct Mem {
     current: HashMap<String, Vec<(Arc<Labels>, Value)>>,

@@ -35,7 +35,8 @@ pub struct HealthReport {
     pub overall_status: &'static str,
     pub health_score: u8,
     pub component_health: Components,
-    /// Firing alerts (filled by alerting).
+    /// Firing alerts, newest first: id, rule, severity, labels, summary,
+    /// since, acknowledged.
     #[schema(value_type = Vec<Object>)]
     pub active_alerts: Vec<serde_json::Value>,
     pub timestamp: String,
@@ -265,7 +266,27 @@ pub async fn report(app: &App) -> Result<HealthReport> {
                 locked_accounts,
             },
         },
-        active_alerts: Vec::new(),
+        active_alerts: active_alerts(app).await?,
         timestamp: crate::timefmt::rfc3339(db::now_ms()),
     })
+}
+
+/// Firing alerts in the health report (at most 100, newest first).
+async fn active_alerts(app: &App) -> Result<Vec<serde_json::Value>> {
+    let firing =
+        crate::alerts::engine::list(&app.db, Some("firing".into()), None, None, 100).await?;
+    Ok(firing
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "id": a.id,
+                "rule": a.rule,
+                "severity": a.severity,
+                "labels": a.labels,
+                "summary": a.annotations.get("summary"),
+                "since": a.fired_at.map(crate::timefmt::rfc3339),
+                "acknowledged": a.acknowledged_at.is_some(),
+            })
+        })
+        .collect())
 }

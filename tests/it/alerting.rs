@@ -699,3 +699,213 @@ async fn notifications_survive_kill_9() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+#[actix_web::test]
+async fn seeds_validation_and_secrets() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let rules = get(&c, &s, "/api/v1/alert-rules").await;
+    let names: Vec<&str> = items(&rules)
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "agent_down",
+            "high_error_rate",
+            "resource_exhaustion",
+            "security_breach",
+            "workflow_failure"
+        ]
+    );
+    let breach = get(&c, &s, "/api/v1/alert-rules/security_breach").await;
+    assert_eq!(
+        breach["expression"],
+        "failed_auth_attempts > 10 in 1 minute"
+    );
+    assert_eq!(
+        breach["channels"],
+        json!(["slack", "email", "pagerduty", "security_team"])
+    );
+    assert_eq!(breach["escalation_policy"], "immediate");
+    let policies = get(&c, &s, "/api/v1/escalation-policies").await;
+    let names: Vec<&str> = items(&policies)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["immediate", "standard"]);
+    assert_eq!(items(&policies)[0]["repeat_seconds"], 300);
+
+    let send = |path: &'static str, body: Value| {
+        let c = c.clone();
+        let csrf = csrf.clone();
+        let url = s.url(path);
+        async move {
+            c.post(url)
+                .header("x-csrf-token", csrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    // A parse error names the column.
+    let p = expect_problem(
+        send(
+            "/api/v1/alert-rules",
+            json!({"name": "typo", "expression": "eror_rate > 5%", "severity": "major"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(
+        p["errors"]["expression"], "column 1: unknown metric \"eror_rate\"",
+        "{p}"
+    );
+    let p = expect_problem(
+        send(
+            "/api/v1/alert-rules",
+            json!({"name": "bad", "expression": "(error_rate > 5%", "severity": "urgent",
+            "escalation_policy": "nope", "labels": {"alertname": "x"}}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    for field in [
+        "expression",
+        "severity",
+        "escalation_policy",
+        "labels.alertname",
+    ] {
+        assert!(p["errors"][field].is_string(), "{field}: {p}");
+    }
+    expect_problem(send("/api/v1/alert-rules", json!({"name": "x", "expression": "error_rate > 1", "severity": "info", "colour": "red"})).await, 422).await;
+    let p = expect_problem(
+        send(
+            "/api/v1/alert-rules",
+            json!({"name": "agent_down", "expression": "error_rate > 1", "severity": "info"}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert_eq!(p["code"], "conflict");
+    // Preview: errors and matches, nothing saved.
+    let p = expect_problem(
+        send(
+            "/api/v1/alert-rules/preview",
+            json!({"expression": "error_rate > 5 junk"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(
+        p["errors"]["expression"]
+            .as_str()
+            .unwrap()
+            .starts_with("column 16:"),
+        "{p}"
+    );
+    let res = send(
+        "/api/v1/alert-rules/preview",
+        json!({"expression": "failed_auth_attempts >= 0 in 5m"}),
+    )
+    .await;
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["matches"].as_array().unwrap().len(), 1, "{v}");
+
+    // Silences need matchers that name something, a comment and a future end.
+    let p = expect_problem(
+        send(
+            "/api/v1/silences",
+            json!({"matchers": [], "ends_at": "2020-01-01T00:00:00Z", "comment": ""}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    for field in ["matchers", "ends_at", "comment"] {
+        assert!(p["errors"][field].is_string(), "{field}: {p}");
+    }
+    let p = expect_problem(
+        send(
+            "/api/v1/silences",
+            json!({"matchers": [{"name": "agent", "op": "=~", "value": "(unclosed"}],
+        "ends_at": agentry::timefmt::rfc3339(agentry::db::now_ms() + 60_000), "comment": "x"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert!(p["errors"]["matchers[0]"].is_string(), "{p}");
+
+    // Channels: every bad field named; secrets never come back.
+    let p = expect_problem(send("/api/v1/channels", json!({"name": "Bad Name", "type": "email", "settings": {
+        "smtp_host": "", "smtp_port": 0, "tls": "none", "username": "u", "from": "nobody", "to": []}})).await, 422).await;
+    for field in [
+        "name",
+        "settings.smtp_host",
+        "settings.smtp_port",
+        "settings.from",
+        "settings.to",
+        "settings.tls",
+    ] {
+        assert!(p["errors"][field].is_string(), "{field}: {p}");
+    }
+    let created = send(
+        "/api/v1/channels",
+        json!({"name": "slack", "type": "slack",
+        "settings": {"url": "https://hooks.slack.example/services/T0/B0/SECRETTOKEN"}}),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let text = created.text().await.unwrap();
+    assert!(!text.contains("SECRETTOKEN"), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["secrets_set"], json!(["url"]));
+    let listed = c
+        .get(s.url("/api/v1/channels"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains("SECRETTOKEN"));
+    // Nor are they stored in clear.
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let stored: String = conn
+        .query_row("SELECT settings || secrets FROM channels", [], |r| r.get(0))
+        .unwrap();
+    assert!(!stored.contains("SECRETTOKEN"));
+    let audit: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM audit_log WHERE details LIKE '%SECRETTOKEN%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audit, 0);
+    // An update that leaves the secret out keeps it.
+    let id = v["id"].as_str().unwrap();
+    let res = c
+        .put(s.url(&format!("/api/v1/channels/{id}")))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "slack-ops", "type": "slack", "settings": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["secrets_set"], json!(["url"]));
+
+    // Without alert:read, 403.
+    create_user(&s, &c, &csrf, "viewer", "viewer password 123").await;
+    let vc = client();
+    login(&s, &vc, "viewer", "viewer password 123").await;
+    expect_problem(vc.get(s.url("/api/v1/alerts")).send().await.unwrap(), 403).await;
+}

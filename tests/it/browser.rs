@@ -1105,3 +1105,577 @@ async fn chromium_manages_monitors() {
     drop(driver);
     s.stop().await;
 }
+
+// ------------------------------------------------------------ alerting ---
+
+/// Clears the field `id` and types `text` into it.
+async fn type_into(b: &fantoccini::Client, id: &str, text: &str) {
+    let el = b.find(Locator::Id(id)).await.unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(text).await.unwrap();
+}
+
+async fn click_css(b: &fantoccini::Client, css: &str) {
+    b.find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn click_link(b: &fantoccini::Client, text: &str) {
+    b.find(Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("link {text}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn value_of(b: &fantoccini::Client, id: &str) -> String {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+/// Loads `path` again and again (up to 30 s) until the text of element
+/// `id` satisfies `ok`; returns that text.
+async fn reload_until(
+    b: &fantoccini::Client,
+    s: &TestServer,
+    path: &str,
+    id: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        b.goto(&s.url(path)).await.unwrap();
+        if let Ok(e) = b.find(Locator::Id(id)).await {
+            last = e.text().await.unwrap_or_default();
+            if ok(&last) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    panic!("#{id} on {path} never matched; last text: {last}");
+}
+
+/// Waits until the browser has left a form's POST target (the answer to a
+/// successful post is a redirect elsewhere).
+async fn left_path(b: &fantoccini::Client, posted: &str) {
+    for _ in 0..100 {
+        if b.current_url().await.unwrap().path() != posted {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("still on {posted}");
+}
+
+/// Reports `error_rate` = 0.5 for agent planner, instance eu-1.
+async fn report_planner_errors(s: &TestServer, c: &reqwest::Client, csrf: &str) {
+    let res = c
+        .post(s.url("/api/v1/metrics"))
+        .header("x-csrf-token", csrf)
+        .json(&json!({"metrics": [{"name": "error_rate", "value": 0.5,
+            "labels": {"agent": "planner", "instance": "eu-1"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
+async fn chromium_manages_channels_rules_and_policies() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    report_planner_errors(&s, &c, &csrf).await;
+    let receiver = receivers::HttpReceiver::start().await;
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    sign_in(&b, &s).await;
+
+    // The navigation leads to the alerting pages.
+    click_link(&b, "Alerts").await;
+    text_until(&b, "alerts-table", |t| t.contains("No firing alerts")).await;
+
+    // A channel: a bad URL is refused next to the field, the name is kept.
+    click_link(&b, "Channels").await;
+    text_until(&b, "channels-table", |t| t.contains("No channels yet")).await;
+    click_css(&b, "#new-channel").await;
+    text_until(&b, "channel-form", |_| true).await;
+    type_into(&b, "f-name", "ops-slack").await;
+    click_css(&b, "#f-type option[value='slack']").await;
+    type_into(&b, "f-slack_url", "ftp://hooks.example/x").await;
+    click_css(&b, "#save-channel").await;
+    text_until(&b, "error-slack_url", |t| t.contains("http")).await;
+    assert_eq!(value_of(&b, "f-name").await, "ops-slack");
+    type_into(&b, "f-slack_url", &receiver.url("/slack")).await;
+    click_css(&b, "#save-channel").await;
+    text_until(&b, "channel-secrets", |t| t.contains("url: set")).await;
+    // The secret is never sent back to the page.
+    let page = b.source().await.unwrap();
+    assert!(!page.contains(&receiver.url("/slack")), "the URL leaked");
+    click_css(&b, "#send-test").await;
+    text_until(&b, "test-result", |t| t.contains("delivered")).await;
+    screenshot(&b, "channel.png").await;
+    assert_eq!(receiver.wait_for(1, Duration::from_secs(5)).await.len(), 1);
+
+    // The seeded rules name channels that do not exist yet.
+    click_link(&b, "Rules").await;
+    let rules = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("rule-agent_down"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(rules.contains("not configured"), "{rules}");
+
+    // A rule with a parse error: the message and a caret under the
+    // column, everything typed kept.
+    click_css(&b, "#new-rule").await;
+    text_until(&b, "rule-form", |_| true).await;
+    type_into(&b, "f-name", "planner_errors").await;
+    let bad = "error_rate{agent=\"planner\"} >> 0.2";
+    type_into(&b, "f-expression", bad).await;
+    type_into(&b, "f-channels", "ops-slack, pager-team").await;
+    type_into(&b, "f-labels", "team=agents").await;
+    click_css(&b, "#f-severity option[value='major']").await;
+    click_css(&b, "#save-rule").await;
+    text_until(&b, "error-expression", |t| t.starts_with("column ")).await;
+    let message = b
+        .find(Locator::Id("error-expression"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let column: usize = message["column ".len()..]
+        .split(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let shown = b
+        .find(Locator::Id("expression-caret"))
+        .await
+        .unwrap()
+        .prop("textContent")
+        .await
+        .unwrap()
+        .unwrap();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines[0], bad, "{shown}");
+    assert_eq!(lines[1].find('^'), Some(column - 1), "{shown}");
+    assert_eq!(value_of(&b, "f-expression").await, bad);
+    assert_eq!(value_of(&b, "f-name").await, "planner_errors");
+    assert_eq!(value_of(&b, "f-channels").await, "ops-slack, pager-team");
+    assert_eq!(value_of(&b, "f-severity").await, "major");
+    screenshot(&b, "alert-rule-error.png").await;
+
+    // Fixed, then tried without saving.
+    type_into(
+        &b,
+        "f-expression",
+        "error_rate{agent=\"planner\"} > 0.2 for 1m",
+    )
+    .await;
+    click_css(&b, "#preview-expression").await;
+    text_until(&b, "preview-result", |t| t.contains("1 series match")).await;
+    let preview = b
+        .find(Locator::Id("preview-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        preview.contains("agent=planner") && preview.contains("0.5"),
+        "{preview}"
+    );
+    assert!(b.find(Locator::Id("error-expression")).await.is_err());
+    click_css(&b, "#save-rule").await;
+    text_until(&b, "rule-name", |t| t == "planner_errors").await;
+    let chips = b
+        .find(Locator::Id("channel-chips"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(chips.contains("pager-team not configured"), "{chips}");
+    assert!(!chips.contains("ops-slack not configured"), "{chips}");
+    assert_eq!(value_of(&b, "f-labels").await, "team=agents");
+
+    // Disabled and enabled from the list.
+    click_link(&b, "Rules").await;
+    text_until(&b, "rule-planner_errors", |t| t.contains("Disable")).await;
+    click_css(&b, "#rule-planner_errors .toggle-rule").await;
+    text_until(&b, "rule-planner_errors", |t| t.contains("Enable")).await;
+    click_css(&b, "#rule-planner_errors .toggle-rule").await;
+    text_until(&b, "rule-planner_errors", |t| t.contains("Disable")).await;
+    screenshot(&b, "alert-rules.png").await;
+    let shot =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/alert-rules.png");
+    std::fs::copy(
+        &shot,
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/alert-rules.png"),
+    )
+    .unwrap();
+
+    // Escalation policies: the seeded ones, a new one, and a refused delete.
+    click_link(&b, "Escalation policies").await;
+    let table = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("policies-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "immediate",
+        "standard",
+        "every 5m",
+        "after 15m",
+        "agent_down",
+    ] {
+        assert!(table.contains(want), "{want}: {table}");
+    }
+    click_css(&b, "#new-policy").await;
+    text_until(&b, "policy-form", |_| true).await;
+    type_into(&b, "f-name", "night").await;
+    type_into(&b, "f-steps", "0: ops-slack\nlater: pager-team").await;
+    type_into(&b, "f-repeat_seconds", "1h").await;
+    click_css(&b, "#save-policy").await;
+    text_until(&b, "error-steps", |t| t.contains("line 2")).await;
+    assert_eq!(value_of(&b, "f-name").await, "night");
+    type_into(&b, "f-steps", "0: ops-slack\n15m: pager-team [quarantine]").await;
+    click_css(&b, "#save-policy").await;
+    text_until(&b, "delete-policy", |_| true).await;
+    let steps = b
+        .find(Locator::Css("ol.steps"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        steps.contains("quarantine agent") && steps.contains("after 15m"),
+        "{steps}"
+    );
+    b.goto(&s.url("/escalation-policies/standard"))
+        .await
+        .unwrap();
+    b.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click_css(&b, "#delete-policy").await;
+    text_until(&b, "form-error", |t| t.contains("rules use this policy")).await;
+    screenshot(&b, "escalation-policy.png").await;
+
+    // The test message is in the notification log.
+    click_link(&b, "Notification log").await;
+    let log = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("notifications-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        log.contains("ops-slack") && log.contains("test") && log.contains("delivered"),
+        "{log}"
+    );
+
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn chromium_acknowledges_and_silences_an_alert() {
+    let s = TestServer::start_with(|c| c.alerting.evaluation_interval_seconds = 1).await;
+    let (c, csrf) = admin(&s).await;
+    let receiver = receivers::HttpReceiver::start().await;
+    let res = c
+        .post(s.url("/api/v1/channels"))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"name": "ops-slack", "type": "slack",
+            "settings": {"url": receiver.url("/slack")}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    report_planner_errors(&s, &c, &csrf).await;
+    let res = c
+        .post(s.url("/api/v1/alert-rules"))
+        .header("x-csrf-token", &csrf)
+        .json(
+            &json!({"name": "planner_errors", "expression": "error_rate{agent=\"planner\"} > 0.2",
+            "severity": "major", "channels": ["ops-slack", "pager-team"],
+            "annotations": {"summary": "Error rate of {{ $labels.agent }} is {{ $value }}"}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    sign_in(&b, &s).await;
+
+    // The dashboard lists the firing alert and links to it.
+    reload_until(&b, &s, "/", "active-alerts", |t| {
+        t.contains("planner_errors")
+    })
+    .await;
+    screenshot(&b, "dashboard-alerts.png").await;
+    click_css(&b, "#active-alerts a[href^='/alerts/']").await;
+    text_until(&b, "alert-state", |t| t == "firing").await;
+    let alert_path = b.current_url().await.unwrap().path().to_string();
+    let labels = b
+        .find(Locator::Id("alert-labels"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        labels.contains("agent=planner") && labels.contains("instance=eu-1"),
+        "{labels}"
+    );
+    text_until(&b, "alert-summary", |t| t == "Error rate of planner is 0.5").await;
+    let prefilled = value_of(&b, "f-matchers").await;
+    for want in [
+        "alertname=\"planner_errors\"",
+        "agent=\"planner\"",
+        "instance=\"eu-1\"",
+    ] {
+        assert!(prefilled.contains(want), "{want}: {prefilled}");
+    }
+    // Its notifications: delivered to the channel, failed for the one
+    // that is not configured.
+    let rows = reload_until(&b, &s, &alert_path, "notifications-table", |t| {
+        t.contains("delivered") && t.contains("failed")
+    })
+    .await;
+    assert!(
+        rows.contains("ops-slack") && rows.contains("pager-team"),
+        "{rows}"
+    );
+    b.find(Locator::Css("#notifications-table tr.notification.failed"))
+        .await
+        .unwrap();
+    let events = b
+        .find(Locator::Id("events-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(events.contains("firing"), "{events}");
+
+    // Acknowledge.
+    click_css(&b, "#acknowledge").await;
+    text_until(&b, "alert-ack", |t| t.starts_with("by admin")).await;
+    assert!(b.find(Locator::Id("acknowledge")).await.is_err());
+
+    // Silence from the alert: the comment is required, the rest is kept.
+    click_css(&b, "#f-duration option[value='4h']").await;
+    click_css(&b, "#silence-submit").await;
+    text_until(&b, "error-comment", |t| !t.is_empty()).await;
+    assert_eq!(value_of(&b, "f-matchers").await, prefilled);
+    assert_eq!(value_of(&b, "f-duration").await, "4h");
+    type_into(&b, "f-comment", "fix is deploying").await;
+    click_css(&b, "#silence-submit").await;
+    left_path(&b, &format!("{alert_path}/silence")).await;
+    assert_eq!(b.current_url().await.unwrap().path(), alert_path);
+    text_until(&b, "alert-silences", |t| t.contains("silence until")).await;
+    screenshot(&b, "alert.png").await;
+
+    // The alerts list: acknowledged by admin.
+    click_link(&b, "Alerts").await;
+    let list = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("alerts-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("planner_errors") && list.contains("admin"),
+        "{list}"
+    );
+    assert!(list.contains("agent=planner"), "{list}");
+    click_css(&b, "#tab-resolved").await;
+    text_until(&b, "alerts-table", |t| t.contains("No resolved alerts")).await;
+    click_css(&b, "#tab-all").await;
+    text_until(&b, "alerts-table", |t| t.contains("planner_errors")).await;
+
+    // Silences: the one made from the alert, and one made here and ended.
+    click_link(&b, "Silences").await;
+    let silences = b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id("silences-table"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "alertname=planner_errors",
+        "agent=planner",
+        "fix is deploying",
+        "admin",
+        "active",
+    ] {
+        assert!(silences.contains(want), "{want}: {silences}");
+    }
+    screenshot(&b, "silences.png").await;
+    type_into(&b, "f-matchers", "instance \"eu-1\"").await;
+    type_into(&b, "f-comment", "maintenance").await;
+    click_css(&b, "#create-silence button[type=submit]").await;
+    text_until(&b, "error-matchers", |t| t.contains("line 1")).await;
+    assert_eq!(value_of(&b, "f-comment").await, "maintenance");
+    type_into(&b, "f-matchers", "instance=~\"eu-.*\"").await;
+    click_css(&b, "#create-silence button[type=submit]").await;
+    text_until(&b, "silence-status", |t| t == "active").await;
+    let m = b
+        .find(Locator::Id("silence-matchers"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("instance=~eu-.*"), "{m}");
+    b.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click_css(&b, "#end-silence").await;
+    text_until(&b, "silence-status", |t| t == "ended").await;
+    b.goto(&s.url("/silences?show=ended")).await.unwrap();
+    text_until(&b, "silences-table", |t| {
+        t.contains("maintenance") && !t.contains("fix is deploying")
+    })
+    .await;
+
+    // The notification log, failed ones on their own.
+    click_link(&b, "Notification log").await;
+    text_until(&b, "notifications-table", |t| {
+        t.contains("firing") && t.contains("acknowledged") && t.contains("ops-slack")
+    })
+    .await;
+    screenshot(&b, "notifications.png").await;
+    click_css(&b, "#filter-failed").await;
+    text_until(&b, "notifications-table", |t| {
+        t.contains("pager-team") && !t.contains("delivered")
+    })
+    .await;
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn chromium_shows_alerting_read_only() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let post = |path: &'static str, body: serde_json::Value| {
+        let (c, csrf, url) = (c.clone(), csrf.clone(), s.url(path));
+        async move {
+            let res = c
+                .post(url)
+                .header("x-csrf-token", csrf)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{path}");
+        }
+    };
+    post(
+        "/api/v1/roles",
+        json!({"name": "alert_viewer", "permissions": ["alert:read"]}),
+    )
+    .await;
+    let user = create_user(&s, &c, &csrf, "watcher", "watcher password 1").await;
+    post(
+        "/api/v1/role-assignments",
+        json!({"subject": {"type": "user", "id": user["id"]}, "role": "alert_viewer"}),
+    )
+    .await;
+
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    b.goto(&s.url("/login")).await.unwrap();
+    type_into(&b, "username", "watcher").await;
+    type_into(&b, "password", "watcher password 1").await;
+    click_css(&b, "button[type=submit]").await;
+    text_until(&b, "dashboard-user", |t| t == "watcher").await;
+    text_until(&b, "no-alerts", |_| true).await;
+
+    click_link(&b, "Alerts").await;
+    text_until(&b, "alerts-table", |_| true).await;
+    click_link(&b, "Rules").await;
+    text_until(&b, "rule-agent_down", |t| t.contains("on")).await;
+    assert!(b.find(Locator::Id("new-rule")).await.is_err());
+    assert!(b.find(Locator::Css(".toggle-rule")).await.is_err());
+    click_link(&b, "agent_down").await;
+    text_until(&b, "rule-name", |t| t == "agent_down").await;
+    let disabled = b
+        .find(Locator::Css("#rule-form fieldset"))
+        .await
+        .unwrap()
+        .prop("disabled")
+        .await
+        .unwrap();
+    assert_eq!(disabled.as_deref(), Some("true"));
+    assert!(b.find(Locator::Id("save-rule")).await.is_err());
+    assert!(b.find(Locator::Id("delete-rule")).await.is_err());
+    b.goto(&s.url("/silences")).await.unwrap();
+    text_until(&b, "silences-table", |_| true).await;
+    assert!(b.find(Locator::Id("create-silence")).await.is_err());
+    b.goto(&s.url("/channels")).await.unwrap();
+    text_until(&b, "channels-table", |_| true).await;
+    assert!(b.find(Locator::Id("new-channel")).await.is_err());
+    b.goto(&s.url("/escalation-policies/standard"))
+        .await
+        .unwrap();
+    b.find(Locator::Css("ol.steps")).await.unwrap();
+    assert!(b.find(Locator::Id("policy-form")).await.is_err());
+    assert!(b.find(Locator::Id("delete-policy")).await.is_err());
+    b.goto(&s.url("/notifications")).await.unwrap();
+    text_until(&b, "notifications-table", |t| {
+        t.contains("No notifications")
+    })
+    .await;
+    b.goto(&s.url("/alert-rules/new")).await.unwrap();
+    let body = b
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.contains("403"), "{body}");
+
+    b.close().await.unwrap();
+    drop(driver);
+    s.stop().await;
+}

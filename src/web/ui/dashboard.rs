@@ -6,6 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, HttpRequest, HttpResponse};
 use askama::Template;
 
+use super::alerts::AlertItem;
 use super::error::UiError;
 use super::layout::Layout;
 use super::render;
@@ -21,6 +22,8 @@ use crate::web::state;
 const CHARTED: usize = 50;
 /// Checks per chart.
 const CHART_POINTS: u32 = 30;
+/// Firing alerts listed (newest first); the alerts page has the rest.
+const ALERTS_SHOWN: u32 = 10;
 
 struct InstanceRow {
     id: String,
@@ -51,6 +54,10 @@ struct DashboardPage {
     health: Option<HealthReport>,
     instances: Vec<InstanceRow>,
     recent: Vec<Record>,
+    /// Firing alerts, when the user may read alerts.
+    alerts: Option<Vec<AlertItem>>,
+    /// More are firing than listed.
+    alerts_more: bool,
     chart_w: f64,
     chart_h: f64,
 }
@@ -81,6 +88,20 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
     } else {
         Vec::new()
     };
+    let (alerts, alerts_more) = if user.nav.alerts {
+        let firing = Some("firing".to_string());
+        let rows =
+            crate::alerts::engine::list(&st.db, firing, None, None, ALERTS_SHOWN + 1).await?;
+        let more = rows.len() > ALERTS_SHOWN as usize;
+        let items = rows
+            .iter()
+            .take(ALERTS_SHOWN as usize)
+            .map(AlertItem::from)
+            .collect();
+        (Some(items), more)
+    } else {
+        (None, false)
+    };
     let u = &user.session.user;
     let page = DashboardPage {
         layout: Layout::for_session("Dashboard", &user, "dashboard"),
@@ -94,6 +115,8 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         health,
         instances,
         recent,
+        alerts,
+        alerts_more,
         chart_w: sparkline::WIDTH,
         chart_h: sparkline::HEIGHT,
     };

@@ -1,16 +1,22 @@
 //! Server-rendered admin pages (askama). One module per page.
 
 pub mod agents;
+pub mod alert_rules;
+pub mod alerts;
 pub mod audit;
+pub mod channels;
 pub mod dashboard;
 pub mod encryption_keys;
 pub mod error;
+pub mod escalation_policies;
 pub mod forms;
 pub mod layout;
 pub mod login;
 pub mod monitors;
+pub mod notifications;
 pub mod roles;
 pub mod signing_keys;
+pub mod silences;
 pub mod users;
 
 use actix_web::http::header;
@@ -82,5 +88,35 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(encryption_keys::create)
         .service(encryption_keys::test)
         .service(encryption_keys::rotate)
-        .service(encryption_keys::update);
+        .service(encryption_keys::update)
+        .service(alerts::list)
+        .service(alerts::detail)
+        .service(alerts::acknowledge)
+        .service(alerts::silence)
+        // `/new` before `/{name}`: the literal path wins.
+        .service(alert_rules::list)
+        .service(alert_rules::new)
+        .service(alert_rules::create)
+        .service(alert_rules::detail)
+        .service(alert_rules::update)
+        .service(alert_rules::toggle)
+        .service(alert_rules::delete)
+        .service(silences::list)
+        .service(silences::create)
+        .service(silences::detail)
+        .service(silences::expire)
+        .service(channels::list)
+        .service(channels::new)
+        .service(channels::create)
+        .service(channels::detail)
+        .service(channels::update)
+        .service(channels::delete)
+        .service(channels::send_test)
+        .service(escalation_policies::list)
+        .service(escalation_policies::new)
+        .service(escalation_policies::create)
+        .service(escalation_policies::detail)
+        .service(escalation_policies::update)
+        .service(escalation_policies::delete)
+        .service(notifications::list);
 }

@@ -1,0 +1,474 @@
+//! Alerts pages: the list (firing, pending, resolved, all) and one alert's
+//! page with its labels, history and notifications, acknowledgement and a
+//! silence prefilled from its labels.
+//!
+//! Also the helpers every alerting page shares (permissions, paging,
+//! sub-field errors, the caret under an expression's parse error).
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+use super::error::UiError;
+use super::forms::FormErrors;
+use super::layout::Layout;
+use super::notifications::NotificationItem;
+use super::silences::{self as silence_pages, SilenceForm};
+use super::{render, see_other};
+use crate::alerts::{engine, silences};
+use crate::db::alerts::{AlertRow, EventRow};
+use crate::db::silences::SilenceRow;
+use crate::notify::outbox;
+use crate::timefmt::rfc3339;
+use crate::web::auth::SessionUser;
+use crate::web::pagination::{Page, PageParams, PageRequest};
+use crate::web::state::{self, WebState};
+
+pub(super) const VIEW: &str = "alert:read";
+pub(super) const ACK: &str = "alert:acknowledge";
+pub(super) const MANAGE: &str = "alert:manage";
+
+// ------------------------------------------------------ shared helpers ---
+
+/// The page a list's `?cursor=` asks for (default size).
+pub(super) fn page_request(cursor: Option<String>) -> Result<PageRequest, UiError> {
+    Ok(PageParams {
+        limit: None,
+        cursor: cursor.filter(|c| !c.is_empty()),
+    }
+    .resolve()?)
+}
+
+/// Moves the messages of sub-fields of `field` (`channels[1]`,
+/// `labels.team`, `steps[0].after_seconds`) under `field` itself, each
+/// introduced by `describe(suffix)` (the suffix starts with `[` or `.`).
+pub(super) fn fold(errors: &mut FormErrors, field: &str, describe: impl Fn(&str) -> String) {
+    let keys: Vec<String> = errors
+        .fields
+        .keys()
+        .filter(|k| {
+            k.len() > field.len()
+                && k.starts_with(field)
+                && matches!(k.as_bytes()[field.len()], b'[' | b'.')
+        })
+        .cloned()
+        .collect();
+    if keys.is_empty() {
+        return;
+    }
+    let mut parts: Vec<String> = errors.fields.remove(field).into_iter().collect();
+    for k in keys {
+        if let Some(m) = errors.fields.remove(&k) {
+            parts.push(format!("{}: {m}", describe(&k[field.len()..])));
+        }
+    }
+    errors.fields.insert(field.to_string(), parts.join("; "));
+}
+
+/// The number in a leading `[i]` of a sub-field suffix.
+pub(super) fn index(suffix: &str) -> Option<usize> {
+    suffix.strip_prefix('[')?.split(']').next()?.parse().ok()
+}
+
+/// "line N" for the sub-field `[N-1]...` of a one-item-per-line textarea.
+pub(super) fn line_of(suffix: &str) -> String {
+    match index(suffix) {
+        Some(i) => format!("line {}", i + 1),
+        None => suffix.trim_start_matches('.').to_string(),
+    }
+}
+
+/// The line of an expression a parse error points at, and the spaces
+/// that put a `^` under its column.
+pub struct Caret {
+    pub line: String,
+    pub pad: String,
+}
+
+/// Reads `column N: ...` (columns count characters of the whole source).
+pub(super) fn caret(source: &str, message: &str) -> Option<Caret> {
+    let (n, _) = message.strip_prefix("column ")?.split_once(':')?;
+    let target = n.trim().parse::<usize>().ok()?.checked_sub(1)?;
+    let chars: Vec<char> = source.chars().collect();
+    let mut start = 0;
+    for (i, c) in chars.iter().enumerate().take(target.min(chars.len())) {
+        if *c == '\n' {
+            start = i + 1;
+        }
+    }
+    let end = chars[start..]
+        .iter()
+        .position(|c| *c == '\n')
+        .map_or(chars.len(), |p| start + p);
+    let line: String = chars[start..end]
+        .iter()
+        .map(|c| if c.is_whitespace() { ' ' } else { *c })
+        .collect();
+    let pad = " ".repeat((target - start).min(end - start));
+    Some(Caret { line, pad })
+}
+
+/// `key=value` per line; blank lines are skipped.
+pub(super) fn parse_pairs(text: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                if out
+                    .insert(k.trim().to_string(), v.trim().to_string())
+                    .is_some()
+                {
+                    problems.push(format!("line {}: {} is given twice", i + 1, k.trim()));
+                }
+            }
+            _ => problems.push(format!("line {}: write key=value", i + 1)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+pub(super) fn pairs_text(map: &BTreeMap<String, String>) -> String {
+    map.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Names separated by commas (or spaces), in order, empty ones dropped.
+pub(super) fn names(text: &str) -> Vec<String> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+// -------------------------------------------------------------- views ---
+
+/// An alert as the tables show it.
+pub struct AlertItem {
+    pub id: String,
+    pub rule: String,
+    pub severity: String,
+    pub state: String,
+    /// When it entered its current state.
+    pub since: String,
+    pub value: String,
+    pub acknowledged_by: Option<String>,
+    /// What mutes it, and a link there.
+    pub muted: Option<(String, String)>,
+    /// `agent` and `instance`, shown first.
+    pub key_labels: Vec<(String, String)>,
+    /// The rest, without `alertname` and `severity` (shown as columns).
+    pub other_labels: Vec<(String, String)>,
+    pub summary: String,
+}
+
+const KEY_LABELS: [&str; 2] = ["agent", "instance"];
+
+fn muted(by: &str) -> (String, String) {
+    match by.split_once(':') {
+        Some(("silence", id)) => ("silenced".into(), format!("/silences/{id}")),
+        Some(("inhibited", id)) => ("inhibited".into(), format!("/alerts/{id}")),
+        _ => (by.to_string(), String::new()),
+    }
+}
+
+impl From<&AlertRow> for AlertItem {
+    fn from(a: &AlertRow) -> Self {
+        let since = match a.state.as_str() {
+            "firing" => a.fired_at.unwrap_or(a.active_since),
+            "resolved" => a.resolved_at.unwrap_or(a.updated_at),
+            "inactive" => a.updated_at,
+            _ => a.active_since,
+        };
+        let pick = |key: bool| -> Vec<(String, String)> {
+            a.labels
+                .iter()
+                .filter(|(k, _)| KEY_LABELS.contains(&k.as_str()) == key)
+                .filter(|(k, _)| k.as_str() != "alertname" && k.as_str() != "severity")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        };
+        AlertItem {
+            id: a.id.clone(),
+            rule: a.rule.clone(),
+            severity: a.severity.clone(),
+            state: a.state.clone(),
+            since: rfc3339(since),
+            value: a.value.clone().unwrap_or_default(),
+            acknowledged_by: a.acknowledged_by.clone(),
+            muted: a.suppressed_by.as_deref().map(muted),
+            key_labels: pick(true),
+            other_labels: pick(false),
+            summary: a.annotations.get("summary").cloned().unwrap_or_default(),
+        }
+    }
+}
+
+// --------------------------------------------------------------- list ---
+
+const TABS: [&str; 4] = ["firing", "pending", "resolved", "all"];
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    state: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "alerts/list.html")]
+struct ListPage {
+    layout: Layout,
+    tab: String,
+    tabs: [&'static str; 4],
+    alerts: Vec<AlertItem>,
+    next: Option<String>,
+}
+
+#[get("/alerts")]
+pub async fn list(
+    req: HttpRequest,
+    user: SessionUser,
+    q: web::Query<ListQuery>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    user.caller().require(&st, VIEW).await?;
+    let q = q.into_inner();
+    // An unknown filter shows the default tab.
+    let tab = q
+        .state
+        .filter(|s| TABS.contains(&s.as_str()))
+        .unwrap_or_else(|| "firing".into());
+    let page = page_request(q.cursor)?;
+    let state = (tab != "all").then(|| tab.clone());
+    let rows = engine::list(&st.db, state, None, page.after.clone(), page.limit + 1).await?;
+    let p = Page::from_rows(rows, &page, |a| a.id.clone(), |a| AlertItem::from(&a));
+    let page = ListPage {
+        layout: Layout::for_session("Alerts", &user, "alerts"),
+        tab,
+        tabs: TABS,
+        alerts: p.items,
+        next: p.next_cursor,
+    };
+    render(StatusCode::OK, &page)
+}
+
+// ------------------------------------------------------------- detail ---
+
+struct EventItem {
+    at: String,
+    kind: String,
+    detail: String,
+}
+
+impl From<EventRow> for EventItem {
+    fn from(e: EventRow) -> Self {
+        EventItem {
+            at: rfc3339(e.at),
+            kind: e.kind,
+            detail: e.detail,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "alerts/detail.html")]
+struct DetailPage {
+    layout: Layout,
+    a: AlertItem,
+    fingerprint: String,
+    labels: Vec<(String, String)>,
+    description: String,
+    other_annotations: Vec<(String, String)>,
+    active_since: String,
+    fired_at: Option<String>,
+    resolved_at: Option<String>,
+    acknowledged_at: Option<String>,
+    next_notification: Option<String>,
+    /// Active silences matching the alert now: (id, ends at).
+    silenced_by: Vec<(String, String)>,
+    events: Vec<EventItem>,
+    notifications: Vec<NotificationItem>,
+    may_ack: bool,
+    may_silence: bool,
+    durations: &'static [(&'static str, &'static str)],
+    form: SilenceForm,
+    errors: FormErrors,
+}
+
+async fn detail_page(
+    st: &WebState,
+    user: &SessionUser,
+    id: &str,
+    form: Option<SilenceForm>,
+    errors: FormErrors,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    user.caller().require(st, VIEW).await?;
+    let (row, events) = engine::get(&st.db, id).await?;
+    let notifications = outbox::list(&st.db, None, Some(id.to_string()), None, 100).await?;
+    let mut other_annotations: Vec<(String, String)> = row
+        .annotations
+        .iter()
+        .filter(|(k, _)| k.as_str() != "summary" && k.as_str() != "description")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    other_annotations.sort();
+    let silenced_by = matching_silences(st, &row).await?;
+    let page = DetailPage {
+        layout: Layout::for_session(format!("Alert {}", row.rule), user, "alerts"),
+        a: AlertItem::from(&row),
+        fingerprint: row.fingerprint.clone(),
+        labels: row
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        description: row
+            .annotations
+            .get("description")
+            .cloned()
+            .unwrap_or_default(),
+        other_annotations,
+        active_since: rfc3339(row.active_since),
+        fired_at: row.fired_at.map(rfc3339),
+        resolved_at: row.resolved_at.map(rfc3339),
+        acknowledged_at: row.acknowledged_at.map(rfc3339),
+        next_notification: row.next_notify_at.map(rfc3339),
+        silenced_by,
+        events: events.into_iter().map(EventItem::from).collect(),
+        notifications: notifications
+            .into_iter()
+            .map(NotificationItem::from)
+            .collect(),
+        may_ack: user.nav.alert_ack && row.state == "firing" && row.acknowledged_at.is_none(),
+        may_silence: user.nav.alert_ack && matches!(row.state.as_str(), "firing" | "pending"),
+        durations: &silence_pages::DURATIONS[..3],
+        form: form.unwrap_or_else(|| SilenceForm::for_alert(&row)),
+        errors,
+    };
+    render(status, &page)
+}
+
+/// The silences active now whose matchers match the alert (the alert's
+/// `suppressed_by` only changes when a notification falls due).
+async fn matching_silences(st: &WebState, a: &AlertRow) -> Result<Vec<(String, String)>, UiError> {
+    let now = crate::db::now_ms();
+    let rows: Vec<SilenceRow> = silences::list(&st.db, true, None, 1000)
+        .await?
+        .into_iter()
+        .filter(|s| s.starts_at <= now)
+        .collect();
+    let ends: BTreeMap<&str, i64> = rows.iter().map(|s| (s.id.as_str(), s.ends_at)).collect();
+    Ok(silences::Active::of(&rows)
+        .into_iter()
+        .filter(|s| s.matches(&a.labels))
+        .map(|s| {
+            let until = ends.get(s.id.as_str()).copied().map(rfc3339);
+            (s.id, until.unwrap_or_default())
+        })
+        .collect())
+}
+
+#[get("/alerts/{id}")]
+pub async fn detail(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    detail_page(&st, &user, &id, None, FormErrors::default(), StatusCode::OK).await
+}
+
+#[derive(Deserialize)]
+pub struct AckForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+#[post("/alerts/{id}/ack")]
+pub async fn acknowledge(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<AckForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, ACK).await?;
+    let by = user.session.user.username.clone();
+    match st.alerts.acknowledge(&st.audit, &user.ctx, &id, &by).await {
+        Ok(_) => Ok(see_other(&format!("/alerts/{id}"))),
+        Err(e) => {
+            let errors = FormErrors::from_error(e)?;
+            detail_page(&st, &user, &id, None, errors, StatusCode::CONFLICT).await
+        }
+    }
+}
+
+/// Creates a silence from the alert page and comes back to the alert.
+#[post("/alerts/{id}/silence")]
+pub async fn silence(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<SilenceForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, ACK).await?;
+    let form = form.into_inner();
+    let author = user.session.user.username.clone();
+    let result = match form.spec(crate::db::now_ms()) {
+        Ok(spec) => silences::create(&st.audit, &user.ctx, &author, spec)
+            .await
+            .map(|_| ()),
+        Err(fields) => Err(crate::error::Error::fields(fields)),
+    };
+    match result {
+        Ok(()) => Ok(see_other(&format!("/alerts/{id}"))),
+        Err(e) => {
+            let errors = form.errors(e)?;
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            detail_page(&st, &user, &id, Some(form), errors, status).await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caret_points_at_the_column_of_its_line() {
+        let c = caret("error_rate >", "column 13: expected a number").unwrap();
+        assert_eq!(c.line, "error_rate >");
+        assert_eq!(c.pad.len(), 12);
+        let c = caret("a > 1\nor b >> 2", "column 12: unexpected '>'").unwrap();
+        assert_eq!(c.line, "or b >> 2");
+        assert_eq!(c.pad, "     ");
+        assert!(caret("x", "no column here").is_none());
+    }
+
+    #[test]
+    fn pairs_and_folded_errors() {
+        let p = parse_pairs("team = core\n\nsummary=a=b").unwrap();
+        assert_eq!(p["team"], "core");
+        assert_eq!(p["summary"], "a=b");
+        assert!(parse_pairs("nothing").unwrap_err().contains("line 1"));
+        let mut e = FormErrors::default();
+        e.fields.insert("steps[1].channels[0]".into(), "bad".into());
+        e.fields.insert("stepsx".into(), "other".into());
+        fold(&mut e, "steps", line_of);
+        assert_eq!(e.field("steps").unwrap(), "line 2: bad");
+        assert!(e.has("stepsx"));
+    }
+}
