@@ -142,9 +142,10 @@ fn main() {
         }
         let secs = start.elapsed().as_secs_f64();
         println!(
-            "outbox: {n} notifications delivered and recorded in {secs:.2} s = {:.0} deliveries/s ({} requests received)",
+            "outbox: {n} notifications delivered and recorded in {secs:.2} s = {:.0} deliveries/s; {} requests received ({} repeated)",
             n as f64 / secs,
-            delivered.load(Ordering::Relaxed)
+            delivered.load(Ordering::Relaxed),
+            delivered.load(Ordering::Relaxed).saturating_sub(n)
         );
         running.stop().await;
     });

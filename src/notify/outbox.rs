@@ -197,17 +197,24 @@ impl Outbox {
             .build()
             .expect("the HTTP client builds");
         let permits = Arc::new(Semaphore::new(policy.concurrency.max(1)));
-        let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
+        // Ids claimed and not yet recorded. Only this loop touches it, so a
+        // row leaves it only between two reads: a read that began before
+        // an attempt was committed can never hand that row out again.
+        let mut in_flight: HashSet<String> = HashSet::new();
+        let recorded: Arc<Mutex<Vec<String>>> = Arc::default();
         let (tx, rx) = mpsc::unbounded_channel::<Attempt>();
         let recorder = tokio::spawn(record(
             db.clone(),
             rx,
-            in_flight.clone(),
+            recorded.clone(),
             self.clone(),
             policy,
         ));
         let _stop_recorder = AbortOnDrop(recorder);
         loop {
+            for id in std::mem::take(&mut *recorded.lock().expect("recorded ids")) {
+                in_flight.remove(&id);
+            }
             let now = db::now_ms();
             let rows = match db.read(move |c| repo::due(c, now, BATCH)).await {
                 Ok(r) => r,
@@ -219,11 +226,7 @@ impl Outbox {
             };
             let mut claimed = 0;
             for row in rows {
-                if !in_flight
-                    .lock()
-                    .expect("in-flight set")
-                    .insert(row.id.clone())
-                {
+                if !in_flight.insert(row.id.clone()) {
                     continue;
                 }
                 claimed += 1;
@@ -290,7 +293,7 @@ async fn attempt(
 async fn record(
     db: Db,
     mut rx: mpsc::UnboundedReceiver<Attempt>,
-    in_flight: Arc<Mutex<HashSet<String>>>,
+    recorded: Arc<Mutex<Vec<String>>>,
     outbox: Outbox,
     policy: RetryPolicy,
 ) {
@@ -337,11 +340,9 @@ async fn record(
             // The rows stay pending and are attempted again: at least once.
             tracing::warn!(error = %e, "outbox: could not record delivery attempts");
         }
-        let mut set = in_flight.lock().expect("in-flight set");
-        for id in ids {
-            set.remove(&id);
-        }
-        drop(set);
+        // Handed back only after the commit (or its failure: then the rows
+        // are still pending and are simply attempted again).
+        recorded.lock().expect("recorded ids").extend(ids);
         outbox.wake();
     }
 }

@@ -909,3 +909,79 @@ async fn seeds_validation_and_secrets() {
     login(&s, &vc, "viewer", "viewer password 123").await;
     expect_problem(vc.get(s.url("/api/v1/alerts")).send().await.unwrap(), 403).await;
 }
+
+/// A `quarantine_agent` step disables the agent the alert names and
+/// revokes its keys, audited as done by alerting; an admin re-enables it.
+#[actix_web::test]
+async fn an_escalation_step_quarantines_the_agent() {
+    let s = TestServer::start_with(fast).await;
+    let (c, csrf) = admin(&s).await;
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/escalation-policies",
+        json!({"name": "contain",
+        "description": "cut the agent off at once",
+        "steps": [{"after_seconds": 0, "channels": [], "quarantine_agent": true}]}),
+    )
+    .await;
+    let key = reporter(&s, &c, &csrf, "rogue").await;
+    report(&s, &key, "exfiltration_bytes", json!({}), 1e9).await;
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/alert-rules",
+        json!({"name": "exfiltration",
+        "expression": "exfiltration_bytes > 1e6", "severity": "critical",
+        "escalation_policy": "contain"}),
+    )
+    .await;
+    let agents = until(&c, &s, "/api/v1/agents", 15, |v| {
+        items(v)
+            .iter()
+            .any(|a| a["name"] == "rogue" && a["enabled"] == false)
+    })
+    .await;
+    let rogue = items(&agents)
+        .iter()
+        .find(|a| a["name"] == "rogue")
+        .unwrap()
+        .clone();
+    // Its key no longer works.
+    let res = client()
+        .get(s.url("/api/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let audit = get(&c, &s, "/api/v1/audit?action=agent.quarantine").await;
+    let rec = &items(&audit)[0];
+    assert_eq!(rec["actor_name"], "alerting", "{rec}");
+    let alerts = get(&c, &s, "/api/v1/alerts?state=firing").await;
+    let id = items(&alerts)[0]["id"].as_str().unwrap();
+    let detail = get(&c, &s, &format!("/api/v1/alerts/{id}")).await;
+    assert!(
+        detail["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "quarantine"
+                && e["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("agent rogue quarantined")),
+        "{detail}"
+    );
+    // Reversible by an admin.
+    let res = c
+        .patch(s.url(&format!("/api/v1/agents/{}", rogue["id"].as_str().unwrap())))
+        .header("x-csrf-token", &csrf)
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}

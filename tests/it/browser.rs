@@ -950,15 +950,7 @@ async fn chromium_shows_the_fleet_on_the_dashboard() {
     let driver = start_driver().await;
     let b = browser(&driver).await;
     sign_in(&b, &s).await;
-    let table = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("instances-table"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let table = element_text(&b, "instances-table").await;
     for (name, state) in [
         ("kb-fine", "healthy"),
         ("kb-slow", "degraded"),
@@ -1229,15 +1221,7 @@ async fn chromium_manages_channels_rules_and_policies() {
 
     // The seeded rules name channels that do not exist yet.
     click_link(&b, "Rules").await;
-    let rules = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("rule-agent_down"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let rules = element_text(&b, "rule-agent_down").await;
     assert!(rules.contains("not configured"), "{rules}");
 
     // A rule with a parse error: the message and a caret under the
@@ -1334,15 +1318,7 @@ async fn chromium_manages_channels_rules_and_policies() {
 
     // Escalation policies: the seeded ones, a new one, and a refused delete.
     click_link(&b, "Escalation policies").await;
-    let table = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("policies-table"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let table = element_text(&b, "policies-table").await;
     for want in [
         "immediate",
         "standard",
@@ -1386,15 +1362,7 @@ async fn chromium_manages_channels_rules_and_policies() {
 
     // The test message is in the notification log.
     click_link(&b, "Notification log").await;
-    let log = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("notifications-table"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let log = element_text(&b, "notifications-table").await;
     assert!(
         log.contains("ops-slack") && log.contains("test") && log.contains("delivered"),
         "{log}"
@@ -1508,15 +1476,7 @@ async fn chromium_acknowledges_and_silences_an_alert() {
 
     // The alerts list: acknowledged by admin.
     click_link(&b, "Alerts").await;
-    let list = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("alerts-table"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = element_text(&b, "alerts-table").await;
     assert!(
         list.contains("planner_errors") && list.contains("admin"),
         "{list}"
@@ -1529,15 +1489,7 @@ async fn chromium_acknowledges_and_silences_an_alert() {
 
     // Silences: the one made from the alert, and one made here and ended.
     click_link(&b, "Silences").await;
-    let silences = b
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Id("silences-table"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let silences = element_text(&b, "silences-table").await;
     for want in [
         "alertname=planner_errors",
         "agent=planner",
@@ -1678,4 +1630,16 @@ async fn chromium_shows_alerting_read_only() {
     b.close().await.unwrap();
     drop(driver);
     s.stop().await;
+}
+
+/// The text of element `id` once it is on the page (within 10 s).
+async fn element_text(b: &fantoccini::Client, id: &str) -> String {
+    b.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
