@@ -78,6 +78,7 @@ pub struct Config {
     pub encryption: EncryptionConfig,
     pub monitoring: MonitoringConfig,
     pub alerting: AlertingConfig,
+    pub backup: BackupConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
@@ -267,6 +268,28 @@ impl Default for MonitoringConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// When to take an online backup: a cron expression with seconds
+    /// (`sec min hour day-of-month month day-of-week`, UTC); empty: never.
+    pub schedule: String,
+    /// Where scheduled backups go; default `<data_dir>/backups`.
+    pub dir: Option<PathBuf>,
+    /// How many scheduled backups to keep (1-10000); older ones are deleted.
+    pub keep: u32,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            schedule: "0 0 3 * * *".into(),
+            dir: None,
+            keep: 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct AlertingConfig {
     /// How often every enabled rule is evaluated (1-3600 seconds).
     pub evaluation_interval_seconds: u32,
@@ -329,6 +352,7 @@ impl Default for Config {
             encryption: EncryptionConfig::default(),
             monitoring: MonitoringConfig::default(),
             alerting: AlertingConfig::default(),
+            backup: BackupConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -629,6 +653,21 @@ impl Config {
                 "must be between 1 and 3650",
             ));
         }
+        if !self.backup.schedule.trim().is_empty() {
+            let valid =
+                tokio_cron_scheduler::Job::new_async(self.backup.schedule.as_str(), |_, _| {
+                    Box::pin(async {})
+                });
+            if let Err(e) = valid {
+                return Err(invalid(
+                    "backup.schedule",
+                    format!("not a cron expression with seconds (e.g. \"0 0 3 * * *\"): {e}"),
+                ));
+            }
+        }
+        if !(1..=10_000).contains(&self.backup.keep) {
+            return Err(invalid("backup.keep", "must be between 1 and 10000"));
+        }
         if !(2..=64).contains(&self.database.pool_size) {
             return Err(invalid("database.pool_size", "must be between 2 and 64"));
         }
@@ -652,6 +691,14 @@ impl Config {
 
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("agentry.db")
+    }
+
+    /// Where scheduled backups are written.
+    pub fn backup_dir(&self) -> PathBuf {
+        self.backup
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
     }
 
     /// The effective configuration as TOML (no secrets live in `Config`).

@@ -59,6 +59,19 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
         })?)
         .await?;
 
+    if !app.config.backup.schedule.trim().is_empty() {
+        let backups = app.clone();
+        sched
+            .add(Job::new_async(
+                app.config.backup.schedule.as_str(),
+                move |_, _| {
+                    let app = backups.clone();
+                    Box::pin(async move { scheduled_backup(&app).await })
+                },
+            )?)
+            .await?;
+    }
+
     let stats = app.clone();
     let sampler = crate::monitor::self_stats::Sampler::default();
     sched
@@ -207,5 +220,46 @@ async fn alert_retention(app: &App) {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "alert history pruned"),
         Err(e) => tracing::warn!(error = %e, "alert history pruning failed"),
+    }
+}
+
+/// An online backup into the backup directory, then the oldest beyond
+/// `backup.keep` deleted; audited either way.
+pub async fn scheduled_backup(app: &App) {
+    let source = app.config.database_path();
+    let dir = app.config.backup_dir();
+    let keep = app.config.backup.keep as usize;
+    let taken = tokio::task::spawn_blocking(move || {
+        std::fs::create_dir_all(&dir)?;
+        let target = dir.join(db::backup::scheduled_name(db::now_ms()));
+        let report = db::backup::backup(&source, &target, false)?;
+        let removed = db::backup::prune(&dir, keep)?;
+        Ok::<_, db::backup::BackupError>((report, removed))
+    })
+    .await;
+    let ctx = Context::system("scheduler");
+    let event = match taken {
+        Ok(Ok((report, removed))) => {
+            tracing::info!(path = %report.path.display(), bytes = report.bytes, removed = removed.len(), "scheduled backup written");
+            ctx.event("system.backup", Outcome::Success)
+                .detail("path", report.path.display().to_string())
+                .detail("bytes", report.bytes)
+                .detail("scheduled", true)
+                .detail("removed", removed.len())
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "scheduled backup failed");
+            ctx.event("system.backup", Outcome::Error)
+                .detail("scheduled", true)
+                .reason(e.to_string())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "scheduled backup task failed");
+            ctx.event("system.backup", Outcome::Error)
+                .reason(e.to_string())
+        }
+    };
+    if let Err(e) = app.audit.record(event).await {
+        tracing::warn!(error = %e, "could not record the backup");
     }
 }

@@ -4,6 +4,7 @@
 //! configuration. Passwords are read from a prompt or standard input, never
 //! from arguments (which other users can see in the process list).
 
+mod restore;
 mod rotate_master;
 
 use std::io::{BufRead, IsTerminal};
@@ -58,6 +59,10 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Replace the database with a backup or a file replica of it, after
+    /// checking its integrity, schema and master key; the replaced database
+    /// is kept beside it. Refused while a server runs.
+    Restore { path: PathBuf },
     /// Validate the configuration, print the effective values, and exit.
     CheckConfig,
     /// Manage keys.
@@ -153,6 +158,7 @@ pub fn run() -> ExitCode {
         } => admin_reset_password(&config, a),
         Command::Migrate => run_migrate(&config),
         Command::Backup { path, force } => run_backup(&config, path, force),
+        Command::Restore { path } => restore::run(&config, path),
         Command::Keys {
             command: KeysCommand::RotateSigning,
         } => rotate_signing(&config),

@@ -26,6 +26,14 @@ pub enum BackupError {
     Sqlite(#[from] rusqlite::Error),
     #[error("backup failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("{0} is not an agentry database (it has no schema_migrations table)")]
+    NotAgentry(PathBuf),
+    #[error("{path} has schema v{found}, newer than this binary (v{supported}); restore it with a newer agentry")]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
 }
 
 #[derive(Debug)]
@@ -101,4 +109,117 @@ fn copy_into(src: &Connection, tmp: &Path) -> Result<(), BackupError> {
 fn set_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
+/// Name of a scheduled backup taken at `ms`: sorts by time.
+pub fn scheduled_name(ms: i64) -> String {
+    format!("agentry-{}.db", crate::timefmt::compact_utc(ms))
+}
+
+fn is_scheduled(name: &str) -> bool {
+    name.starts_with("agentry-")
+        && name.ends_with(".db")
+        && name.len() == "agentry-YYYYMMDDTHHMMSSZ.db".len()
+}
+
+/// Deletes the oldest scheduled backups in `dir` beyond `keep`; files not
+/// named like scheduled backups are never touched. Returns what was removed.
+pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| is_scheduled(n))
+        .collect();
+    names.sort();
+    let excess = names.len().saturating_sub(keep);
+    let mut removed = Vec::new();
+    for n in names.into_iter().take(excess) {
+        let p = dir.join(n);
+        std::fs::remove_file(&p)?;
+        removed.push(p);
+    }
+    Ok(removed)
+}
+
+/// Copies a backup (or a file replica such as Litestream's, with its
+/// `-wal` beside it) to `staging`, folds any WAL into it, and checks it:
+/// `PRAGMA integrity_check`, an agentry schema, not newer than this binary.
+/// Returns its schema version. The source is never modified.
+pub fn stage(source: &Path, staging: &Path) -> Result<u32, BackupError> {
+    if !source.is_file() {
+        return Err(BackupError::NoSource(source.to_path_buf()));
+    }
+    let wal_of = |p: &Path| PathBuf::from(format!("{}-wal", p.display()));
+    for p in [
+        staging.to_path_buf(),
+        wal_of(staging),
+        PathBuf::from(format!("{}-shm", staging.display())),
+    ] {
+        let _ = std::fs::remove_file(p);
+    }
+    std::fs::copy(source, staging)?;
+    if wal_of(source).is_file() {
+        std::fs::copy(wal_of(source), wal_of(staging))?;
+    }
+    set_private(staging)?;
+    let checked = (|| {
+        let conn = Connection::open(staging)?;
+        // Folds committed WAL frames into the file, then drops the WAL.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let verdict: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if verdict != "ok" {
+            return Err(BackupError::Integrity(verdict));
+        }
+        let has_schema: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_schema {
+            return Err(BackupError::NotAgentry(source.to_path_buf()));
+        }
+        let found = super::migrate::current_version(&conn)?;
+        let supported = super::migrate::latest_version();
+        if found > supported {
+            return Err(BackupError::TooNew {
+                path: source.to_path_buf(),
+                found,
+                supported,
+            });
+        }
+        Ok(found)
+    })();
+    if checked.is_err() {
+        let _ = std::fs::remove_file(staging);
+        let _ = std::fs::remove_file(wal_of(staging));
+    } else {
+        std::fs::File::open(staging)?.sync_all()?;
+    }
+    checked
+}
+
+/// Puts a staged database in place of `target`. The database it replaces
+/// (with its `-wal` and `-shm`) is kept beside it as
+/// `<target>.pre-restore-<tag>`; returns that path when there was one.
+pub fn swap_in(staging: &Path, target: &Path, tag: &str) -> Result<Option<PathBuf>, BackupError> {
+    let aside = PathBuf::from(format!("{}.pre-restore-{tag}", target.display()));
+    let mut kept = None;
+    if target.exists() {
+        std::fs::rename(target, &aside)?;
+        kept = Some(aside.clone());
+    }
+    for suffix in ["-wal", "-shm"] {
+        let side = PathBuf::from(format!("{}{suffix}", target.display()));
+        if side.exists() {
+            std::fs::rename(&side, format!("{}{suffix}", aside.display()))?;
+        }
+    }
+    std::fs::rename(staging, target)?;
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(kept)
 }
