@@ -22,4 +22,5 @@ mod packaging;
 mod rbac;
 mod storage;
 mod tls;
+mod upgrade;
 mod users;
