@@ -60,8 +60,7 @@ async fn a_first_release_database_migrates_with_every_record_intact() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
         for f in ["agentry.db", "master.key"] {
-            std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600))
-                .unwrap();
+            std::fs::set_permissions(data.join(f), std::fs::Permissions::from_mode(0o600)).unwrap();
         }
     }
     let db = data.join("agentry.db");
@@ -70,7 +69,13 @@ async fn a_first_release_database_migrates_with_every_record_intact() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(before_version, 1, "the fixture is schema v1");
-    let tables = ["users", "agents", "roles", "role_permissions", "role_assignments"];
+    let tables = [
+        "users",
+        "agents",
+        "roles",
+        "role_permissions",
+        "role_assignments",
+    ];
     let before: Vec<(String, Vec<String>, Rows)> = tables
         .iter()
         .filter(|t| !columns(&db, t).is_empty())
