@@ -11,6 +11,7 @@ mod browser;
 mod cli;
 mod crypto;
 mod crypto_keys;
+mod faults;
 mod http_edge;
 mod lifecycle;
 mod login;
