@@ -398,10 +398,24 @@ fn flush(
             if let Ok(mut f) = status.failure.lock() {
                 *f = Some(e.to_string());
             }
+            // Say why in the caller's terms (a full disk, a lock held
+            // elsewhere); the full cause is in the log line above.
+            use rusqlite::ffi::ErrorCode;
+            let why = match &e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::DiskFull => {
+                    "disk is full"
+                }
+                rusqlite::Error::SqliteFailure(f, _)
+                    if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+                {
+                    "database is busy"
+                }
+                _ => "storage error",
+            };
             for reply in replies {
-                let _ = reply.send(Err(Error::Unavailable(
-                    "the audit log cannot be written; the action was not performed".into(),
-                )));
+                let _ = reply.send(Err(Error::Unavailable(format!(
+                    "the audit log cannot be written ({why}); the action was not performed"
+                ))));
             }
         }
     }

@@ -183,3 +183,155 @@ async fn kill_9_under_mixed_load_loses_no_acknowledged_change() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+/// A small tmpfs mounted for one test, unmounted when dropped. Needs root
+/// (the test suite runs as root: it installs packages).
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        let ok = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            ok,
+            "mounting a tmpfs needs root (the test suite runs as root)"
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` to the last byte; returns the file.
+fn fill(dir: &std::path::Path) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).unwrap();
+    let block = vec![0u8; 64 * 1024];
+    loop {
+        match f.write(&block) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    let mut byte = [0u8; 1];
+    while f.write(&byte[..]).map(|n| n > 0).unwrap_or(false) {
+        byte[0] = byte[0].wrapping_add(1);
+    }
+    let _ = f.sync_all();
+    path
+}
+
+/// The disk fills up: writes fail with a clear 503 ("disk is full"), reads
+/// keep working, nothing is corrupted, and writes work again once space
+/// returns.
+#[actix_web::test]
+async fn a_full_disk_fails_writes_clearly_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mount = dir.path().join("fs");
+    std::fs::create_dir_all(&mount).unwrap();
+    let _fs = Tmpfs::mount(&mount, "24m");
+    let mut config = test_config(&mount);
+    config.backup.schedule = String::new();
+    let s = TestServer::start_in(tempfile::tempdir().unwrap(), config).await;
+    let (c, csrf) = admin(&s).await;
+    create_user(&s, &c, &csrf, "before-full", "a long enough password").await;
+
+    let filler = fill(&mount);
+    let mut refused = 0;
+    for i in 0..20 {
+        let res = c
+            .post(s.url("/api/v1/users"))
+            .header("x-csrf-token", &csrf)
+            .json(
+                &json!({"username": format!("while-full-{i}"), "password": "a long enough password",
+                "display_name": "x".repeat(2000)}),
+            )
+            .send()
+            .await
+            .unwrap();
+        match res.status().as_u16() {
+            201 => {}
+            503 => {
+                let p: Value = res.json().await.unwrap();
+                assert!(
+                    p["detail"].as_str().unwrap().contains("disk is full"),
+                    "{p}"
+                );
+                refused += 1;
+            }
+            other => panic!(
+                "a write on a full disk got {other}: {}",
+                res.text().await.unwrap()
+            ),
+        }
+    }
+    assert!(refused > 0, "no write was refused on a full disk");
+    // Reads still work.
+    let res = c.get(s.url("/api/v1/users?limit=5")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let page = c.get(s.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+
+    // Space returns: writes work again, and nothing is damaged.
+    std::fs::remove_file(filler).unwrap();
+    let mut recovered = false;
+    for _ in 0..50 {
+        let res = c
+            .post(s.url("/api/v1/users"))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"username": "after-full", "password": "a long enough password"}))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == 201 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "writes did not come back after space returned");
+    let verify: Value = c
+        .get(s.url("/api/v1/audit/verify"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verify["ok"], true, "{verify}");
+    let db = s.db_path();
+    s.stop().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    for name in ["before-full", "after-full"] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM users WHERE username = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{name}");
+    }
+}
