@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests
-# (including the headless-Chromium UI tests). Installs what the tests need
+# (including the headless-Chromium UI tests), then the OpenAPI fuzz run of
+# tests/fuzz/schemathesis.sh. Installs what the tests need
 # when it is missing: chromium, chromium-driver, systemd (for
 # systemd-analyze) and prometheus (for promtool) from Debian packages, and the third-party OAuth/JWT
-# clients of tests/requirements.txt from PyPI.
+# clients of tests/requirements.txt and the OpenAPI fuzzer of
+# tests/fuzz/requirements.txt from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,3 +32,14 @@ fi
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+
+# OpenAPI fuzz run: schemathesis against /api/v1/openapi.json with an admin
+# API key: no 5xx, and every status, content type and body as documented.
+# Bounded (25 examples per operation, fixed seed): under a minute.
+fuzz_version="$(sed -n 's/^schemathesis==//p' tests/fuzz/requirements.txt)"
+if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesis"))' 2>/dev/null)" != "$fuzz_version" ]; then
+    echo "installing the OpenAPI fuzzer (tests/fuzz/requirements.txt)"
+    python3 -m pip install --quiet -r tests/fuzz/requirements.txt \
+        || python3 -m pip install --quiet --break-system-packages -r tests/fuzz/requirements.txt
+fi
+FUZZ_MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-25}" tests/fuzz/schemathesis.sh

@@ -2,8 +2,13 @@
 //! handlers' `#[utoipa::path]` annotations as routes are registered, so the
 //! document cannot drift from the code.
 
+use utoipa::openapi::content::{Content, ContentBuilder};
+use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi};
+
+use super::problem;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,4 +49,87 @@ impl Modify for SecuritySchemes {
             ))),
         );
     }
+}
+
+/// Completes the assembled document (paths included) with what the shared
+/// extractors and guards answer, so no handler has to repeat it:
+///
+/// - every `Problem` response is `application/problem+json`, as sent;
+/// - an operation with a security requirement can answer 401 (no or bad
+///   credentials) and 403 (permission, CSRF);
+/// - one with a JSON body 400 (malformed JSON), 413 (over the limit), 415
+///   (not JSON) and 422 (wrong shape);
+/// - one with query parameters 400 (bad or unknown parameter);
+/// - one with path parameters 404 (no such resource, or an unparsable id).
+///
+/// Responses a handler documents itself are left as they are.
+pub fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+
+    for item in doc.paths.paths.values_mut() {
+        let ops = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in ops.into_iter().flatten() {
+            for response in op.responses.responses.values_mut() {
+                if let RefOr::T(r) = response {
+                    if r.content.get(JSON).is_some_and(is_problem) {
+                        if let Some(c) = r.content.shift_remove(JSON) {
+                            r.content.insert(problem::CONTENT_TYPE.into(), c);
+                        }
+                    }
+                }
+            }
+            let mut add: Vec<(u16, &str)> = Vec::new();
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add.push((401, "No or bad credentials"));
+                add.push((403, "The caller lacks the permission (or the CSRF token)"));
+            }
+            if op
+                .request_body
+                .as_ref()
+                .is_some_and(|b| b.content.contains_key(JSON))
+            {
+                add.push((400, "The body is not JSON"));
+                add.push((413, "The body is over the limit"));
+                add.push((415, "The body is not application/json"));
+                add.push((422, "The body does not match the schema, or breaks a rule"));
+            }
+            let params = op.parameters.as_deref().unwrap_or_default();
+            if params.iter().any(|p| p.parameter_in == ParameterIn::Query) {
+                add.push((400, "A query parameter is wrong or unknown"));
+            }
+            if params.iter().any(|p| p.parameter_in == ParameterIn::Path) {
+                add.push((404, "No such resource"));
+            }
+            for (status, description) in add {
+                op.responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem_response(description).into());
+            }
+        }
+    }
+}
+
+const JSON: &str = "application/json";
+
+fn is_problem(c: &Content) -> bool {
+    matches!(&c.schema, Some(RefOr::Ref(r)) if r.ref_location == "#/components/schemas/Problem")
+}
+
+fn problem_response(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            problem::CONTENT_TYPE,
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("Problem")))
+                .build(),
+        )
+        .build()
 }

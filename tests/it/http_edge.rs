@@ -362,3 +362,174 @@ async fn every_guarded_operation_refuses_a_principal_without_its_permission() {
     assert!(checked >= 30, "only {checked} guarded operations");
     s.stop().await;
 }
+
+/// What the OpenAPI fuzz run (tests/fuzz/schemathesis.sh) checks, pinned
+/// here: the document describes the requests the server reads and the
+/// responses it sends, including those of the shared extractors and guards.
+#[tokio::test]
+async fn openapi_document_describes_parameters_and_edge_responses() {
+    let s = TestServer::start().await;
+    let doc: serde_json::Value = client()
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let problem = serde_json::json!({"$ref": "#/components/schemas/Problem"});
+    let mut ops = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let at = format!("{} {path}", method.to_uppercase());
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            // Query structs once came out as path parameters (required, and
+            // in no path): a client following the document could not call
+            // GET /api/v1/metrics/query or list alerts, silences or
+            // notifications with a filter.
+            for p in &params {
+                if p["in"] == "path" {
+                    let name = p["name"].as_str().unwrap();
+                    assert!(path.contains(&format!("{{{name}}}")), "{at}: {p}");
+                }
+            }
+            let responses = op["responses"].as_object().unwrap();
+            // Problems are sent as application/problem+json, and documented so.
+            for (status, r) in responses {
+                if let Some(content) = r["content"].as_object() {
+                    if content.values().any(|c| c["schema"] == problem) {
+                        assert_eq!(
+                            content.keys().collect::<Vec<_>>(),
+                            ["application/problem+json"],
+                            "{at} {status}"
+                        );
+                    }
+                }
+            }
+            let has = |status: &str| responses.contains_key(status);
+            if op["security"].as_array().is_some_and(|a| !a.is_empty()) {
+                assert!(has("401") && has("403"), "{at}: 401/403");
+            }
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(has(status), "{at}: {status}");
+                }
+            }
+            if params.iter().any(|p| p["in"] == "query") {
+                assert!(has("400"), "{at}: 400");
+            }
+            ops += 1;
+        }
+    }
+    assert!(ops >= 80, "only {ops} operations");
+
+    // The query parameters really are read from the query.
+    let (c, _) = admin(&s).await;
+    for url in [
+        "/api/v1/metrics/query?name=agent_health&limit=5",
+        "/api/v1/alerts?state=firing&limit=5",
+        "/api/v1/silences?current=true&limit=5",
+        "/api/v1/notifications?status=failed&limit=5",
+    ] {
+        let res = c.get(s.url(url)).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+    }
+    let p = expect_problem(
+        c.get(s.url("/api/v1/alerts?limit=0")).send().await.unwrap(),
+        400,
+    )
+    .await;
+    assert_eq!(p["code"], "bad_query");
+    s.stop().await;
+}
+
+/// Follows a `$ref` into the document's components.
+fn resolve<'a>(doc: &'a serde_json::Value, schema: &'a serde_json::Value) -> &'a serde_json::Value {
+    match schema["$ref"].as_str() {
+        Some(r) => &doc["components"]["schemas"][r.rsplit('/').next().unwrap()],
+        None => schema,
+    }
+}
+
+/// Whether an object with property `key` can match `schema`: some part
+/// documents the key, and no `allOf` part forbids it with
+/// `additionalProperties: false`.
+fn schema_admits(doc: &serde_json::Value, schema: &serde_json::Value, key: &str) -> bool {
+    let schema = resolve(doc, schema);
+    let documents = |s: &serde_json::Value| s["properties"].get(key).is_some();
+    match schema["allOf"].as_array() {
+        Some(parts) => {
+            let parts: Vec<_> = parts.iter().map(|p| resolve(doc, p)).collect();
+            parts
+                .iter()
+                .all(|p| p["additionalProperties"] != false || documents(p))
+                && parts.iter().any(|p| documents(p))
+        }
+        None => documents(schema),
+    }
+}
+
+/// Alert rules and escalation policies are returned with their timestamps;
+/// the documented response schemas once flattened the request schemas,
+/// which refuse unknown properties, so no response could match them.
+#[tokio::test]
+async fn openapi_view_schemas_admit_every_field_the_server_returns() {
+    let s = TestServer::start().await;
+    let doc: serde_json::Value = client()
+        .get(s.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (c, _) = admin(&s).await;
+    let rules: serde_json::Value = c
+        .get(s.url("/api/v1/alert-rules"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rule = rules["items"][0]["name"].as_str().expect("a seeded rule");
+    let policies: serde_json::Value = c
+        .get(s.url("/api/v1/escalation-policies"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let policy = policies["items"][0]["name"]
+        .as_str()
+        .expect("a seeded policy");
+    for (path, url) in [
+        (
+            "/api/v1/alert-rules/{name}",
+            format!("/api/v1/alert-rules/{rule}"),
+        ),
+        (
+            "/api/v1/escalation-policies/{name}",
+            format!("/api/v1/escalation-policies/{policy}"),
+        ),
+    ] {
+        let body: serde_json::Value = c
+            .get(s.url(&url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let schema =
+            &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
+        assert!(schema.is_object(), "{path}");
+        let keys = body.as_object().unwrap().keys().collect::<Vec<_>>();
+        assert!(keys.iter().any(|k| *k == "created_at"), "{body}");
+        for key in keys {
+            assert!(schema_admits(&doc, schema, key), "{path}: {key}");
+        }
+    }
+    s.stop().await;
+}

@@ -1,5 +1,7 @@
 //! `/api/v1/alert-rules`: rules, and the "test this expression now" preview.
 
+use std::collections::BTreeMap;
+
 use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -12,10 +14,24 @@ use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
+/// A rule as stored: its [`RuleSpec`] fields and when it was written. The
+/// fields are spelled out rather than flattened from `RuleSpec`, whose
+/// schema forbids other properties (it is a request body that refuses
+/// unknown fields) and so could not be combined with the timestamps.
 #[derive(Serialize, ToSchema)]
 pub struct RuleView {
-    #[serde(flatten)]
-    pub spec: RuleSpec,
+    pub name: String,
+    /// e.g. `agent_health == 'unhealthy' for 2 minutes`; see the grammar.
+    pub expression: String,
+    /// critical, major, minor, warning or info.
+    pub severity: String,
+    /// Channel names notified when the rule fires.
+    pub channels: Vec<String>,
+    pub escalation_policy: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// `summary` and `description`, with `{{ $labels.x }}` / `{{ $value }}`.
+    pub annotations: BTreeMap<String, String>,
+    pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -23,16 +39,14 @@ pub struct RuleView {
 impl From<RuleRow> for RuleView {
     fn from(r: RuleRow) -> Self {
         RuleView {
-            spec: RuleSpec {
-                name: r.name,
-                expression: r.expression,
-                severity: r.severity,
-                channels: r.channels,
-                escalation_policy: r.escalation_policy,
-                labels: r.labels,
-                annotations: r.annotations,
-                enabled: r.enabled,
-            },
+            name: r.name,
+            expression: r.expression,
+            severity: r.severity,
+            channels: r.channels,
+            escalation_policy: r.escalation_policy,
+            labels: r.labels,
+            annotations: r.annotations,
+            enabled: r.enabled,
             created_at: rfc3339(r.created_at),
             updated_at: rfc3339(r.updated_at),
         }

@@ -93,6 +93,7 @@ pub struct AlertDetail {
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// pending, firing, resolved or inactive.
     pub state: Option<String>,

@@ -5,16 +5,23 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::alerts::policies::{self, PolicySpec};
-use crate::db::alert_rules::PolicyRow;
+use crate::db::alert_rules::{PolicyRow, Step};
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertManage, AlertRead, Guarded};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
+/// A policy as stored: its [`PolicySpec`] fields and when it was written
+/// (spelled out, not flattened: `PolicySpec`'s schema forbids other
+/// properties, so it could not be combined with the timestamps).
 #[derive(Serialize, ToSchema)]
 pub struct PolicyView {
-    #[serde(flatten)]
-    pub spec: PolicySpec,
+    pub name: String,
+    pub description: String,
+    pub steps: Vec<Step>,
+    /// Re-notify every this many seconds after the last step until
+    /// acknowledged; `null`: no repeat.
+    pub repeat_seconds: Option<u64>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -22,12 +29,10 @@ pub struct PolicyView {
 impl From<PolicyRow> for PolicyView {
     fn from(p: PolicyRow) -> Self {
         PolicyView {
-            spec: PolicySpec {
-                name: p.name,
-                description: p.description,
-                steps: p.steps,
-                repeat_seconds: p.repeat_seconds.map(|r| r as u64),
-            },
+            name: p.name,
+            description: p.description,
+            steps: p.steps,
+            repeat_seconds: p.repeat_seconds.map(|r| r as u64),
             created_at: rfc3339(p.created_at),
             updated_at: rfc3339(p.updated_at),
         }

@@ -85,6 +85,7 @@ pub async fn report(
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct QueryParams {
     /// The metric name.
     pub name: String,

@@ -48,6 +48,7 @@ impl From<NotificationRow> for NotificationView {
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct NotificationQuery {
     /// pending, delivered or failed.
     pub status: Option<String>,

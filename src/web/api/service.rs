@@ -56,5 +56,9 @@ pub async fn readyz(req: HttpRequest) -> HttpResponse {
 #[utoipa::path(tag = "service", responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
 #[get("/openapi.json")]
 pub async fn openapi_json(doc: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
-    HttpResponse::Ok().json(doc.get_ref())
+    // Completed here, where the paths are all in: the extractors' and
+    // guards' responses are added to every operation they apply to.
+    let mut doc = doc.get_ref().clone();
+    crate::web::openapi::add_common_responses(&mut doc);
+    HttpResponse::Ok().json(doc)
 }

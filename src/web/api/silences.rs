@@ -50,6 +50,7 @@ impl From<SilenceRow> for SilenceView {
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SilenceQuery {
     /// true: only silences not yet ended.
     pub current: Option<bool>,
