@@ -31,6 +31,8 @@ pub struct App {
     pub lockout_policy: LockoutPolicy,
     pub login_limiter: ClientLimiter,
     pub token_limiter: ClientLimiter,
+    /// Refused bearer credentials per client IP (`api.auth_failures_per_minute`).
+    pub auth_failure_limiter: ClientLimiter,
     pub signing_keys: SigningKeys,
     pub token_cache: TokenCache,
     pub principals: PrincipalCache,
@@ -80,6 +82,7 @@ impl App {
             lockout_policy: LockoutPolicy::from_config(&config.login),
             login_limiter: ClientLimiter::per_minute(config.login.rate_limit_per_minute),
             token_limiter: ClientLimiter::per_minute(config.tokens.rate_limit_per_minute),
+            auth_failure_limiter: ClientLimiter::per_minute(config.api.auth_failures_per_minute),
             signing_keys: SigningKeys::new(master_key.derive(crate::tokens::keys::WRAP_KEY_LABEL)),
             token_cache: TokenCache::default(),
             principals: PrincipalCache::default(),

@@ -73,6 +73,7 @@ pub struct Config {
     pub systemd: SystemdConfig,
     pub audit: AuditConfig,
     pub api_keys: ApiKeysConfig,
+    pub api: ApiConfig,
     pub tokens: TokensConfig,
     pub authz: AuthzConfig,
     pub encryption: EncryptionConfig,
@@ -167,6 +168,23 @@ impl Default for ApiKeysConfig {
     fn default() -> Self {
         ApiKeysConfig {
             max_lifetime_days: 365,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Refused bearer credentials (API keys, access tokens, malformed
+    /// `Authorization` headers) one client IP may send per minute; further
+    /// refusals are answered 429 and not audited one by one.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            auth_failures_per_minute: 60,
         }
     }
 }
@@ -347,6 +365,7 @@ impl Default for Config {
             systemd: SystemdConfig::default(),
             audit: AuditConfig::default(),
             api_keys: ApiKeysConfig::default(),
+            api: ApiConfig::default(),
             tokens: TokensConfig::default(),
             authz: AuthzConfig::default(),
             encryption: EncryptionConfig::default(),
@@ -551,6 +570,12 @@ impl Config {
                 "must be between 0 (no maximum) and 36500",
             ));
         }
+        if !(1..=1_000_000).contains(&self.api.auth_failures_per_minute) {
+            return Err(invalid(
+                "api.auth_failures_per_minute",
+                "must be between 1 and 1000000",
+            ));
+        }
         if !(60..=86_400).contains(&self.tokens.lifetime_seconds) {
             return Err(invalid(
                 "tokens.lifetime_seconds",
@@ -742,6 +767,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen"), "{err}");
+        let err = Config::from_toml_str("[api]\nauth_failures_per_minute = 0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api.auth_failures_per_minute"), "{err}");
         let err = Config::from_toml_str("[tls]\ncert_path = \"/x\"")
             .unwrap_err()
             .to_string();

@@ -107,6 +107,7 @@ pub async fn housekeeping(app: &App) {
     }
     app.login_limiter.prune();
     app.token_limiter.prune();
+    app.auth_failure_limiter.prune();
     let now = db::now_ms();
     if let Err(e) = app
         .db

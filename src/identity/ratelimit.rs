@@ -1,5 +1,6 @@
 //! Per-client-IP rate limiting for the unauthenticated endpoints that cost
-//! the most (login, and later token issuance).
+//! the most: login, the OAuth endpoints, and refused bearer credentials on
+//! the API.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;

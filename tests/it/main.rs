@@ -21,6 +21,7 @@ mod notify;
 mod oauth;
 mod packaging;
 mod rbac;
+mod security;
 mod storage;
 mod tls;
 mod upgrade;
