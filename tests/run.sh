@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests
 # (including the headless-Chromium UI tests), then the OpenAPI fuzz run of
-# tests/fuzz/schemathesis.sh. Installs what the tests need
+# tests/fuzz/schemathesis.sh and the package test of packaging/test-deb.sh.
+# Installs what the tests need
 # when it is missing: chromium, chromium-driver, systemd (for
 # systemd-analyze) and prometheus (for promtool) from Debian packages, and the third-party OAuth/JWT
 # clients of tests/requirements.txt and the OpenAPI fuzzer of
@@ -43,3 +44,13 @@ if [ "$(python3 -c 'import importlib.metadata as m; print(m.version("schemathesi
         || python3 -m pip install --quiet --break-system-packages -r tests/fuzz/requirements.txt
 fi
 FUZZ_MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-25}" tests/fuzz/schemathesis.sh
+
+# The Debian package on a fresh Debian tree (debootstrap): install, the unit
+# checked, the service started as its unit starts it, upgrade keeping config
+# and data and migrating a first-release database, purge keeping data. It
+# builds a chroot, so it needs root (as CI runs); elsewhere it says so.
+if [ "$(id -u)" -eq 0 ]; then
+    packaging/test-deb.sh
+else
+    echo "packaging/test-deb.sh skipped: it needs root (run it with sudo)"
+fi
