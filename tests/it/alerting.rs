@@ -549,19 +549,15 @@ async fn a_receiver_that_is_down_gets_the_notification_when_it_returns() {
 
 /// Starts the real binary on `port` over `dir` with fast alerting.
 fn spawn_server(dir: &std::path::Path, port: u16) -> std::process::Child {
-    command()
-        .current_dir(dir)
-        .env("AGENTRY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("AGENTRY_DATA_DIR", dir.join("data"))
-        .env("AGENTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("AGENTRY_SYSTEMD__NOTIFY", "false")
-        .env("AGENTRY_ALERTING__EVALUATION_INTERVAL_SECONDS", "1")
-        .env("AGENTRY_ALERTING__RETRY_INITIAL_MS", "100")
-        .env("AGENTRY_ALERTING__RETRY_MAX_SECONDS", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+    spawn_agentry(
+        dir,
+        port,
+        &[
+            ("AGENTRY_ALERTING__EVALUATION_INTERVAL_SECONDS", "1"),
+            ("AGENTRY_ALERTING__RETRY_INITIAL_MS", "100"),
+            ("AGENTRY_ALERTING__RETRY_MAX_SECONDS", "1"),
+        ],
+    )
 }
 
 /// `kill -9` while deliveries are in flight: after a restart every queued

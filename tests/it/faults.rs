@@ -81,18 +81,7 @@ async fn kill_9_under_mixed_load_loses_no_acknowledged_change() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let spawn = || {
-        command()
-            .current_dir(dir.path())
-            .env("AGENTRY_LISTEN", format!("127.0.0.1:{port}"))
-            .env("AGENTRY_DATA_DIR", dir.path().join("data"))
-            .env("AGENTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("AGENTRY_SYSTEMD__NOTIFY", "false")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || spawn_agentry(dir.path(), port, &[]);
     let mut child = spawn();
     wait_ready(&base).await;
     let c = client();
@@ -171,17 +160,7 @@ async fn kill_9_under_mixed_load_loses_no_acknowledged_change() {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
-    let verify = command()
-        .env("AGENTRY_DATA_DIR", dir.path().join("data"))
-        .args(["audit", "verify"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert_audit_verifies(dir.path());
 }
 
 /// A small tmpfs mounted for one test, unmounted when dropped. Needs root
@@ -344,16 +323,7 @@ async fn sigterm_under_load_finishes_in_flight_requests() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut child = command()
-        .current_dir(dir.path())
-        .env("AGENTRY_LISTEN", format!("127.0.0.1:{port}"))
-        .env("AGENTRY_DATA_DIR", dir.path().join("data"))
-        .env("AGENTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("AGENTRY_SYSTEMD__NOTIFY", "false")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_agentry(dir.path(), port, &[]);
     wait_ready(&base).await;
     let c = client();
     let csrf = login_at(&base, &c, "admin", ADMIN_PASSWORD).await;
@@ -408,14 +378,5 @@ async fn sigterm_under_load_finishes_in_flight_requests() {
         assert_eq!(n, 1, "acknowledged agent {name} was lost");
     }
     drop(conn);
-    let verify = command()
-        .env("AGENTRY_DATA_DIR", dir.path().join("data"))
-        .args(["audit", "verify"])
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert_audit_verifies(dir.path());
 }

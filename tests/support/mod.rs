@@ -281,3 +281,40 @@ pub async fn create_agent_key(
     let v: serde_json::Value = res.json().await.unwrap();
     v["key"].as_str().unwrap().to_string()
 }
+
+/// Starts the real binary on `127.0.0.1:port` over `<dir>/data` with the
+/// test admin password, quiet, plus `env`; for tests that must kill or
+/// signal a real process.
+pub fn spawn_agentry(
+    dir: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> std::process::Child {
+    let mut cmd = command();
+    cmd.current_dir(dir)
+        .env("AGENTRY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AGENTRY_DATA_DIR", dir.join("data"))
+        .env("AGENTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("AGENTRY_SYSTEMD__NOTIFY", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("the agentry binary starts")
+}
+
+/// `agentry audit verify` over `<dir>/data` succeeds.
+pub fn assert_audit_verifies(dir: &std::path::Path) {
+    let out = command()
+        .env("AGENTRY_DATA_DIR", dir.join("data"))
+        .args(["audit", "verify"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
