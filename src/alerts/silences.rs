@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::expr::{MatchOp, Matcher};
 use super::labels::Labels;
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::silences::{self as repo, MatcherRow, SilenceRow};
@@ -27,53 +28,23 @@ pub struct SilenceSpec {
     pub comment: String,
 }
 
-/// A matcher ready to test labels with.
-pub enum Compiled {
-    Eq(String, String),
-    Ne(String, String),
-    Re(String, regex::Regex),
-    NotRe(String, regex::Regex),
-}
-
-fn anchored(re: &str) -> std::result::Result<regex::Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{re})$"))
-        .size_limit(1 << 20)
-        .build()
-}
-
-pub fn compile(m: &MatcherRow) -> std::result::Result<Compiled, String> {
-    Ok(match m.op.as_str() {
-        "=" => Compiled::Eq(m.name.clone(), m.value.clone()),
-        "!=" => Compiled::Ne(m.name.clone(), m.value.clone()),
-        "=~" => Compiled::Re(
-            m.name.clone(),
-            anchored(&m.value).map_err(|e| e.to_string())?,
-        ),
-        "!~" => Compiled::NotRe(
-            m.name.clone(),
-            anchored(&m.value).map_err(|e| e.to_string())?,
-        ),
+/// A stored matcher as the expression language's matcher (same anchored,
+/// size-limited regexes; a missing label counts as "", as in Alertmanager).
+pub fn compile(m: &MatcherRow) -> std::result::Result<Matcher, String> {
+    let op = match m.op.as_str() {
+        "=" => MatchOp::Eq,
+        "!=" => MatchOp::Ne,
+        "=~" => MatchOp::Re,
+        "!~" => MatchOp::NotRe,
         _ => return Err("op must be =, !=, =~ or !~".into()),
-    })
-}
-
-impl Compiled {
-    /// A missing label counts as the empty string (as in Alertmanager).
-    pub fn matches(&self, labels: &Labels) -> bool {
-        let get = |n: &str| labels.get(n).map(String::as_str).unwrap_or("");
-        match self {
-            Compiled::Eq(n, v) => get(n) == v,
-            Compiled::Ne(n, v) => get(n) != v,
-            Compiled::Re(n, r) => r.is_match(get(n)),
-            Compiled::NotRe(n, r) => !r.is_match(get(n)),
-        }
-    }
+    };
+    Matcher::new(m.name.clone(), op, m.value.clone()).map_err(|e| e.to_string())
 }
 
 /// An active silence, compiled once per evaluation cycle.
 pub struct Active {
     pub id: String,
-    pub matchers: Vec<Compiled>,
+    pub matchers: Vec<Matcher>,
 }
 
 impl Active {
@@ -118,6 +89,7 @@ pub fn validate(s: &SilenceSpec, now: i64) -> std::result::Result<(i64, i64), Fi
             format!("at most {MAX_MATCHERS} matchers"),
         );
     }
+    let mut compiled = Vec::with_capacity(s.matchers.len());
     for (i, m) in s.matchers.iter().enumerate() {
         if !valid_label_name(&m.name) {
             e.insert(
@@ -131,15 +103,19 @@ pub fn validate(s: &SilenceSpec, now: i64) -> std::result::Result<(i64, i64), Fi
                 "at most 256 characters".into(),
             );
         }
-        if let Err(msg) = compile(m) {
-            e.insert(format!("matchers[{i}]"), msg);
+        match compile(m) {
+            Ok(c) => compiled.push(Some(c)),
+            Err(msg) => {
+                e.insert(format!("matchers[{i}]"), msg);
+                compiled.push(None);
+            }
         }
     }
-    if s.matchers.iter().all(|m| {
-        compile(m)
-            .map(|c| c.matches(&Labels::new()))
-            .unwrap_or(false)
-    }) && !s.matchers.is_empty()
+    let empty = Labels::new();
+    if !compiled.is_empty()
+        && compiled
+            .iter()
+            .all(|c| c.as_ref().is_some_and(|c| c.matches(&empty)))
     {
         e.insert(
             "matchers".into(),
