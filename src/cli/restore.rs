@@ -34,18 +34,13 @@ pub fn run(config: &Config, path: PathBuf) -> Result<(), String> {
     }
     let staging = config.data_dir.join(".restore-staging.db");
     let found = backup::stage(&path, &staging).map_err(|e| e.to_string())?;
-    let prepared = prepare(config, &staging, &path, found);
-    if let Err(e) = prepared {
-        for p in [
-            staging.clone(),
-            side(&staging, "-wal"),
-            side(&staging, "-shm"),
-        ] {
-            let _ = std::fs::remove_file(p);
+    let to = match prepare(config, &staging, &path, found) {
+        Ok(to) => to,
+        Err(e) => {
+            backup::remove_with_sidecars(&staging);
+            return Err(e);
         }
-        return Err(e);
-    }
-    let to = prepared.unwrap_or(found);
+    };
     let tag = crate::timefmt::compact_utc(db::now_ms());
     let aside =
         backup::swap_in(&staging, &config.database_path(), &tag).map_err(|e| e.to_string())?;
@@ -63,10 +58,6 @@ pub fn run(config: &Config, path: PathBuf) -> Result<(), String> {
         println!("the database it replaced is kept as {}", a.display());
     }
     Ok(())
-}
-
-fn side(p: &Path, suffix: &str) -> PathBuf {
-    PathBuf::from(format!("{}{suffix}", p.display()))
 }
 
 /// Migrates the staged copy, checks it against the master key, and records

@@ -149,17 +149,10 @@ pub fn stage(source: &Path, staging: &Path) -> Result<u32, BackupError> {
     if !source.is_file() {
         return Err(BackupError::NoSource(source.to_path_buf()));
     }
-    let wal_of = |p: &Path| PathBuf::from(format!("{}-wal", p.display()));
-    for p in [
-        staging.to_path_buf(),
-        wal_of(staging),
-        PathBuf::from(format!("{}-shm", staging.display())),
-    ] {
-        let _ = std::fs::remove_file(p);
-    }
+    remove_with_sidecars(staging);
     std::fs::copy(source, staging)?;
-    if wal_of(source).is_file() {
-        std::fs::copy(wal_of(source), wal_of(staging))?;
+    if sidecar(source, "-wal").is_file() {
+        std::fs::copy(sidecar(source, "-wal"), sidecar(staging, "-wal"))?;
     }
     set_private(staging)?;
     let checked = (|| {
@@ -193,8 +186,7 @@ pub fn stage(source: &Path, staging: &Path) -> Result<u32, BackupError> {
         Ok(found)
     })();
     if checked.is_err() {
-        let _ = std::fs::remove_file(staging);
-        let _ = std::fs::remove_file(wal_of(staging));
+        remove_with_sidecars(staging);
     } else {
         std::fs::File::open(staging)?.sync_all()?;
     }
@@ -212,9 +204,9 @@ pub fn swap_in(staging: &Path, target: &Path, tag: &str) -> Result<Option<PathBu
         kept = Some(aside.clone());
     }
     for suffix in ["-wal", "-shm"] {
-        let side = PathBuf::from(format!("{}{suffix}", target.display()));
+        let side = sidecar(target, suffix);
         if side.exists() {
-            std::fs::rename(&side, format!("{}{suffix}", aside.display()))?;
+            std::fs::rename(&side, sidecar(&aside, suffix))?;
         }
     }
     std::fs::rename(staging, target)?;
@@ -222,4 +214,16 @@ pub fn swap_in(staging: &Path, target: &Path, tag: &str) -> Result<Option<PathBu
         std::fs::File::open(dir)?.sync_all()?;
     }
     Ok(kept)
+}
+
+/// `<db>-wal` or `<db>-shm`: the files SQLite keeps beside a WAL database.
+pub fn sidecar(db: &Path, suffix: &str) -> PathBuf {
+    PathBuf::from(format!("{}{suffix}", db.display()))
+}
+
+/// Removes a database file and its `-wal`/`-shm`, whichever exist.
+pub fn remove_with_sidecars(db: &Path) {
+    for p in [db.to_path_buf(), sidecar(db, "-wal"), sidecar(db, "-shm")] {
+        let _ = std::fs::remove_file(p);
+    }
 }
