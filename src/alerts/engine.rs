@@ -68,11 +68,9 @@ impl Engine {
     pub async fn cycle(&self, db: &Db, audit: &Audit, now: i64) -> Result<CycleReport> {
         let mut guard = self.compiled.lock().await;
         let compiled = std::mem::take(&mut *guard);
-        let read = db.read(move |c| read_and_evaluate(c, compiled, now)).await;
-        let read = match read {
-            Ok(r) => r,
-            Err(e) => return Err(e),
-        };
+        let read = db
+            .read(move |c| read_and_evaluate(c, compiled, now))
+            .await?;
         let Read {
             rules,
             compiled,

@@ -95,6 +95,8 @@ pub fn plan(
     // Alerts after this cycle's transitions, by id, for dispatch.
     let mut current: Vec<AlertRow> = Vec::new();
     let mut changed: BTreeSet<String> = BTreeSet::new();
+    // New alerts: written as inserts, in their final form, after dispatch.
+    let mut inserted: BTreeSet<String> = BTreeSet::new();
 
     for ev in evaluated {
         let rule = ev.rule;
@@ -132,7 +134,7 @@ pub fn plan(
                         updated_at: now,
                     };
                     plan.event(&a.id, &a.state, format!("value {value}"));
-                    plan.inserts.push(a.clone());
+                    inserted.insert(a.id.clone());
                     current.push(a);
                 }
                 Some(mut a) => {
@@ -200,7 +202,6 @@ pub fn plan(
         .filter(|a| a.state == "firing" && a.severity == "critical")
         .map(|a| (a.id.clone(), a.labels.clone()))
         .collect();
-    let inserted: BTreeSet<String> = plan.inserts.iter().map(|a| a.id.clone()).collect();
     for mut a in current {
         let due = a.state == "firing"
             && a.acknowledged_at.is_none()
@@ -268,10 +269,7 @@ pub fn plan(
             }
         }
         if inserted.contains(&a.id) {
-            // Written by its insert; keep the insert up to date.
-            if let Some(slot) = plan.inserts.iter_mut().find(|i| i.id == a.id) {
-                *slot = a;
-            }
+            plan.inserts.push(a);
         } else if changed.contains(&a.id) {
             plan.updates.push(a);
         }

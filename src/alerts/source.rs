@@ -80,13 +80,6 @@ impl Catalog {
     pub fn parse(&self, src: &str) -> Result<expr::Rule, expr::ParseError> {
         expr::parse(src, &|n| self.kind(n))
     }
-
-    /// Reported names, sorted (for the rule form's hints).
-    pub fn reported(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.reported.iter().cloned().collect();
-        v.sort();
-        v
-    }
 }
 
 type Series = Vec<(Arc<Labels>, Value)>;

@@ -66,9 +66,9 @@ pub fn rule_by_name(conn: &Connection, name: &str) -> Result<Option<RuleRow>> {
         .optional()?)
 }
 
-/// Inserts or replaces (by name) a rule; returns whether it existed.
-pub fn upsert_rule(conn: &Connection, r: &RuleRow) -> Result<bool> {
-    let existed = rule_by_name(conn, &r.name)?.is_some();
+/// Inserts or replaces (by name) a rule; `created_at` of an existing row
+/// is kept.
+pub fn upsert_rule(conn: &Connection, r: &RuleRow) -> Result<()> {
     conn.execute(
         "INSERT INTO alert_rules (name, expression, severity, channels, escalation_policy, labels,
                                   annotations, enabled, created_at, updated_at)
@@ -88,7 +88,7 @@ pub fn upsert_rule(conn: &Connection, r: &RuleRow) -> Result<bool> {
             r.updated_at,
         ],
     )?;
-    Ok(existed)
+    Ok(())
 }
 
 pub fn delete_rule(conn: &Connection, name: &str) -> Result<bool> {
@@ -159,8 +159,9 @@ pub fn policy_by_name(conn: &Connection, name: &str) -> Result<Option<PolicyRow>
         .optional()?)
 }
 
-pub fn upsert_policy(conn: &Connection, p: &PolicyRow) -> Result<bool> {
-    let existed = policy_by_name(conn, &p.name)?.is_some();
+/// Inserts or replaces (by name) a policy; `created_at` of an existing row
+/// is kept.
+pub fn upsert_policy(conn: &Connection, p: &PolicyRow) -> Result<()> {
     conn.execute(
         "INSERT INTO escalation_policies (name, description, steps, repeat_seconds, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -174,7 +175,7 @@ pub fn upsert_policy(conn: &Connection, p: &PolicyRow) -> Result<bool> {
             p.updated_at,
         ],
     )?;
-    Ok(existed)
+    Ok(())
 }
 
 pub fn delete_policy(conn: &Connection, name: &str) -> Result<bool> {

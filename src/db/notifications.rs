@@ -1,7 +1,7 @@
 //! The `notifications` table: the outbox the delivery worker drains and
 //! the notification log the UI shows.
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, Row};
 
 use crate::error::Result;
 
@@ -102,16 +102,6 @@ pub fn record_attempt(
     Ok(())
 }
 
-pub fn by_id(conn: &Connection, id: &str) -> Result<Option<NotificationRow>> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM notifications WHERE id = ?1"),
-            [id],
-            row,
-        )
-        .optional()?)
-}
-
 /// Newest first, optionally filtered.
 pub fn list(
     conn: &Connection,
@@ -154,15 +144,4 @@ pub fn prune(conn: &Connection, before: i64) -> Result<usize> {
         "DELETE FROM notifications WHERE status != 'pending' AND created_at < ?1",
         [before],
     )?)
-}
-
-pub fn exists(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn
-        .query_row(
-            "SELECT 1 FROM notifications WHERE id = ?1",
-            [id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some())
 }
