@@ -35,6 +35,17 @@ const BODY_SNIPPET: usize = 200;
 /// Longest error string returned.
 const ERROR_MAX: usize = 500;
 
+/// The HTTP client deliveries go through: redirects are not followed (a
+/// receiver that redirects is misconfigured, and a redirect could carry a
+/// signed body elsewhere), and requests say who sends them.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(AGENT)
+        .build()
+        .expect("the HTTP client builds (rustls with bundled roots)")
+}
+
 /// What the outbox does next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {

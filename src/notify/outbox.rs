@@ -191,11 +191,7 @@ impl Outbox {
     }
 
     async fn run(self, db: Db, store: ChannelStore, policy: RetryPolicy) {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(super::USER_AGENT)
-            .build()
-            .expect("the HTTP client builds");
+        let http = store.http().clone();
         let permits = Arc::new(Semaphore::new(policy.concurrency.max(1)));
         // Ids claimed and not yet recorded. Only this loop touches it, so a
         // row leaves it only between two reads: a read that began before

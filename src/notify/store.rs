@@ -59,6 +59,8 @@ pub struct ChannelStore {
     keyring: KeyRing,
     /// Decrypted settings by channel id, with the `updated_at` they are of.
     cache: Arc<Mutex<HashMap<String, Cached>>>,
+    /// One client (and its connection pool) for every delivery.
+    http: reqwest::Client,
 }
 
 fn context(id: &str) -> String {
@@ -79,7 +81,13 @@ impl ChannelStore {
             audit,
             keyring,
             cache: Arc::default(),
+            http: super::deliver::client(),
         }
+    }
+
+    /// The HTTP client deliveries to these channels go through.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     async fn seal(&self, id: &str, settings: &Settings) -> Result<(String, String)> {
@@ -329,12 +337,7 @@ impl ChannelStore {
         self.audit
             .apply(event, move |c| outbox_repo::insert(c, &insert))
             .await?;
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(super::USER_AGENT)
-            .build()
-            .map_err(Error::internal)?;
-        let outcome = deliver(&http, &settings, &row.name, &msg, policy.timeout).await;
+        let outcome = deliver(&self.http, &settings, &row.name, &msg, policy.timeout).await;
         let done = db::now_ms();
         let (status, next, err) = match &outcome {
             Outcome::Delivered => ("delivered", done, None),

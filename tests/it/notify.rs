@@ -68,8 +68,9 @@ fn email_settings(smtp: &SmtpServer) -> Settings {
     })
 }
 
+/// The client the outbox delivers with.
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    agentry::notify::deliver::client()
 }
 
 fn expect_retry(o: Outcome) -> String {
