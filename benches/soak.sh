@@ -21,7 +21,9 @@
 # INTERVAL seconds (default 30); after each it prints a row: elapsed_s,
 # that interval's req/s, p50 and p99 (ms), responses not 2xx/3xx plus socket
 # errors/timeouts, the server's VmRSS and RssAnon (/proc/PID/status) and
-# the data directory's size, all in MiB, and the server's thread count.
+# the data directory's size, the largest size of the write-ahead log seen in
+# the interval (sampled every second), all in MiB, and the server's thread
+# count.
 # Row 0 is the server before the load (signed in and set up). At the end: throughput, p50/p99 over the whole
 # load (merged from the runs' latency distributions at 0.1 % resolution),
 # the count of responses not 2xx/3xx by status, RSS at the start, max, end.
@@ -70,7 +72,9 @@ AGENTRY_LISTEN="127.0.0.1:$port" AGENTRY_ADMIN_PASSWORD="$password" \
   AGENTRY_TOKENS__LIFETIME_SECONDS=86400 \
   "$bin" >/dev/null 2>"$work/log" &
 pid=$!
+wal_sampler=""
 cleanup() {
+  [ -n "$wal_sampler" ] && kill "$wal_sampler" 2>/dev/null
   kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   rm -rf "$work"
 }
@@ -230,13 +234,24 @@ done = function(summary, latency, requests)
 end
 LUA
 
+# The write-ahead log's size, every second (a 30 s row would miss its peaks);
+# each row shows the largest seen since the row before.
+( while sleep 1; do stat -c %s "$work/data/agentry.db-wal" 2>/dev/null || echo 0; done ) >"$work/wal" &
+wal_sampler=$!
+wal_seen=0
+wal_max_mib() { # largest sample in lines ($1, $2] of the log, in MiB
+  awk -v from="$1" -v to="$2" 'NR > from && NR <= to && $1 > m {m = $1} END {printf "%.1f", m / 1048576}' "$work/wal"
+}
+
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
 anon_kib() { awk '/^RssAnon:/ {print $2}' "/proc/$pid/status"; }
 row() { # elapsed wrk-output|-
-  local rss anon db threads rps=- p50=- p99=- errs=-
+  local rss anon db wal threads rps=- p50=- p99=- errs=-
   [ -r "/proc/$pid/status" ] || { echo "the server has exited:" >&2; tail -20 "$work/log" >&2; exit 1; }
   rss=$(rss_kib); anon=$(anon_kib); threads=$(awk '/^Threads:/ {print $2}' "/proc/$pid/status")
   db=$(du -sk "$work/data" | cut -f1)
+  local seen; seen=$(wc -l <"$work/wal")
+  wal=$(wal_max_mib "$wal_seen" "$seen"); wal_seen=$seen
   if [ "$2" != - ]; then
     get1() { awk -v k="$1" '$1=="SOAK" && $2==k {s += $3} END {print s + 0}' "$2"; }
     rps=$(awk -v r="$(get1 requests "$2")" -v s="$(get1 seconds "$2")" 'BEGIN { printf "%.0f", r / s }')
@@ -244,14 +259,14 @@ row() { # elapsed wrk-output|-
     p99=$(awk '$1=="SOAK" && $2=="p99_ms" {print $3}' "$2")
     errs=$(( $(get1 non_2xx_3xx "$2") + $(get1 socket_errors "$2") ))
   fi
-  awk -v t="$1" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v e="$errs" -v r="$rss" -v a="$anon" -v d="$db" -v th="$threads" \
-    'BEGIN { printf "%9s %8s %8s %9s %6s %8.1f %8.1f %8.1f %7s\n", t, rps, p50, p99, e, r / 1024, a / 1024, d / 1024, th }'
+  awk -v t="$1" -v rps="$rps" -v p50="$p50" -v p99="$p99" -v e="$errs" -v r="$rss" -v a="$anon" -v d="$db" -v w="$wal" -v th="$threads" \
+    'BEGIN { printf "%9s %8s %8s %9s %6s %8.1f %8.1f %8.1f %8s %7s\n", t, rps, p50, p99, e, r / 1024, a / 1024, d / 1024, w, th }'
   echo "$1 $rss" >>"$work/rss"
 }
 
 echo "agentry $("$bin" --version | cut -d' ' -f2), $CONNECTIONS connections, $THREADS wrk threads, weights $WEIGHTS" \
   "(token check encrypt metrics dashboard audit), ${DURATION}s in runs of ${INTERVAL}s, $(nproc) cores"
-printf '%9s %8s %8s %9s %6s %8s %8s %8s %7s\n' elapsed_s req_s p50_ms p99_ms errors rss_mib anon_mib db_mib threads
+printf '%9s %8s %8s %9s %6s %8s %8s %8s %8s %7s\n' elapsed_s req_s p50_ms p99_ms errors rss_mib anon_mib db_mib wal_max threads
 t0=$(date +%s.%N)
 row 0 -
 done_s=0 run=0
@@ -284,6 +299,7 @@ echo "mix          $(awk '$1=="SOAK" && $2 ~ /^sent_/ {k = substr($2, 6); s[k] +
                        END {for (i = 1; i <= n; i++) printf "%s %d  ", name[i], s[name[i]]}' "$work/all")"
 echo "non-2xx/3xx  $bad $(awk '$1=="SOAK" && $2 ~ /^status_/ {s[substr($2, 8)] += $3} END {for (c in s) printf "(HTTP %s: %d) ", c, s[c]}' "$work/all")"
 echo "socket errors/timeouts $sockerr"
+echo "WAL          largest $(wal_max_mib 0 "$(wc -l <"$work/wal")") MiB (sampled every second)"
 { grep '^BODY ' "$work/all" || true; } | head -10 | cut -c6-
 
 # The RSS rule (see the header): thirds by elapsed time.

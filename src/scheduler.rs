@@ -15,6 +15,8 @@ use crate::identity::sessions;
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 const RETENTION: Duration = Duration::from_secs(3600);
+/// How often the write-ahead log's size is looked at (see `db::wal`).
+const WAL_CHECK: Duration = Duration::from_secs(5);
 /// How often the appliance samples itself and its host.
 pub const SELF_STATS: Duration = Duration::from_secs(15);
 
@@ -71,6 +73,17 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
             )?)
             .await?;
     }
+
+    let keeper = std::sync::Arc::new(db::wal::Keeper::new(
+        app.config.database_path(),
+        db::wal::TRUNCATE_ABOVE_BYTES,
+    ));
+    sched
+        .add(Job::new_repeated_async(WAL_CHECK, move |_, _| {
+            let keeper = keeper.clone();
+            Box::pin(async move { keep_wal_bounded(keeper).await })
+        })?)
+        .await?;
 
     let stats = app.clone();
     let sampler = crate::monitor::self_stats::Sampler::default();
@@ -221,6 +234,22 @@ async fn alert_retention(app: &App) {
         Ok(0) => {}
         Ok(n) => tracing::info!(removed = n, "alert history pruned"),
         Err(e) => tracing::warn!(error = %e, "alert history pruning failed"),
+    }
+}
+
+/// Empties the write-ahead log when it has grown (see `db::wal`). A busy
+/// checkpoint is normal under load and is retried at the next tick.
+async fn keep_wal_bounded(keeper: std::sync::Arc<db::wal::Keeper>) {
+    match tokio::task::spawn_blocking(move || keeper.run()).await {
+        Ok(Ok(Some(cp))) => tracing::debug!(
+            busy = cp.busy,
+            log_frames = cp.log_frames,
+            checkpointed = cp.checkpointed_frames,
+            "write-ahead log checkpointed"
+        ),
+        Ok(Ok(None)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "write-ahead log checkpoint failed"),
+        Err(e) => tracing::warn!(error = %e, "write-ahead log checkpoint task failed"),
     }
 }
 

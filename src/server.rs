@@ -140,6 +140,18 @@ pub fn unlock_database(
     }
 }
 
+/// The most threads each runtime (the main one and every HTTP worker's)
+/// keeps for blocking work. Database calls take one of `pool_size` permits
+/// before they ask for a thread and password hashing one per core, so this
+/// leaves room for both plus the occasional export, backup or /proc read.
+/// Without a cap tokio grows a pool towards 512 threads under load (a
+/// thread that has just finished is not yet idle when the next call
+/// arrives), and memory grows with every thread.
+pub fn blocking_threads(config: &Config) -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    config.database.pool_size as usize + cores + 8
+}
+
 pub fn pragmas(config: &Config) -> pool::Pragmas {
     pool::Pragmas {
         busy_timeout: Duration::from_millis(config.database.busy_timeout_ms),

@@ -22,6 +22,7 @@ pub mod sessions;
 pub mod silences;
 pub mod tokens;
 pub mod users;
+pub mod wal;
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
@@ -40,13 +41,21 @@ pub struct Db {
     /// the lock may already be free: under many concurrent writers the
     /// queue keeps the database busy instead of idle.
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// One permit per pooled connection. A task waits for a connection here,
+    /// as a parked future, instead of on a thread of the blocking pool:
+    /// without it every request waiting for a connection held a thread, the
+    /// pool grew towards tokio's 512, and memory (each thread's stack and
+    /// allocator arenas) followed the number of waiting requests.
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl Db {
     pub fn new(pool: Pool) -> Db {
+        let permits = tokio::sync::Semaphore::new(pool.max_size() as usize);
         Db {
             pool,
             write_gate: std::sync::Arc::default(),
+            permits: std::sync::Arc::new(permits),
         }
     }
 
@@ -61,6 +70,7 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let _permit = self.permit().await?;
         spawn_blocking(move || {
             let conn = pool.get()?;
             f(&conn)
@@ -79,11 +89,19 @@ impl Db {
     {
         let pool = self.pool.clone();
         let _turn = self.write_gate.lock().await;
+        let _permit = self.permit().await?;
         spawn_blocking(move || {
             let mut conn = pool.get()?;
             write_tx(&mut conn, f)
         })
         .await
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Unavailable("the database is closing".into()))
     }
 }
 

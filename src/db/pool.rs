@@ -8,6 +8,9 @@ use rusqlite::Connection;
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
+/// What a restarted write-ahead log is truncated back to (64 MiB).
+pub const JOURNAL_SIZE_LIMIT: u64 = 64 * 1024 * 1024;
+
 /// Applied to every connection as it is opened. busy_timeout comes first so
 /// that switching to WAL itself waits for a concurrent writer.
 ///
@@ -31,12 +34,14 @@ impl Pragmas {
         conn.execute_batch(
             // journal_size_limit: when a checkpoint resets the WAL it is
             // truncated to 64 MiB rather than keeping its high-water mark
-            // (a 10-minute soak left 400 MiB). A reader that never pauses
-            // can still keep the WAL from resetting at all.
-            "PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA journal_size_limit = 67108864;",
+            // (a 10-minute soak left 400 MiB). Readers that never pause can
+            // still keep it from restarting at all: `db::wal` sees to that.
+            &format!(
+                "PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT};"
+            ),
         )
     }
 }

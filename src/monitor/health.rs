@@ -168,9 +168,7 @@ pub async fn infrastructure_checks(app: &App) -> BTreeMap<&'static str, String> 
 pub fn database_bytes(app: &App) -> Option<u64> {
     let path = app.config.database_path();
     let main = std::fs::metadata(&path).ok()?.len();
-    let mut wal = path.into_os_string();
-    wal.push("-wal");
-    Some(main + std::fs::metadata(wal).map(|m| m.len()).unwrap_or(0))
+    Some(main + db::wal::size(&path))
 }
 
 fn score_of(state: Health) -> Option<f64> {

@@ -44,6 +44,7 @@ pub fn server(
         secure: tls_on || app.config.session.cookie_secure,
     };
     let limit = app.config.max_body_bytes;
+    let blocking = crate::server::blocking_threads(&app.config);
     let state = web::Data::new(WebState { app, cookies });
 
     let http = HttpServer::new(move || {
@@ -53,7 +54,9 @@ pub fn server(
             .configure(move |c| api::configure(c, limit))
             .split_for_parts();
         app.app_data(state.clone())
-            .app_data(web::Data::new(api))
+            // Completed here, where the paths are all in: the extractors'
+            // and guards' responses are added to every operation.
+            .app_data(web::Data::new(openapi::finish(api)))
             .app_data(
                 web::JsonConfig::default()
                     .limit(limit)
@@ -74,6 +77,7 @@ pub fn server(
             .wrap(from_fn(headers::request_id))
     })
     .disable_signals()
+    .worker_max_blocking_threads(blocking)
     .shutdown_timeout(SHUTDOWN_GRACE_SECS);
 
     let http = match tls {

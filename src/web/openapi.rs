@@ -51,6 +51,19 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The finished document, serialised once per worker at start: it is
+/// served without authentication or a rate limit, so a request must cost no
+/// more than copying bytes (completing and serialising it per request took
+/// a deep clone of the whole document every time).
+pub struct Document(pub actix_web::web::Bytes);
+
+/// Completes the document [`add_common_responses`] and serialises it.
+pub fn finish(mut doc: utoipa::openapi::OpenApi) -> Document {
+    add_common_responses(&mut doc);
+    let json = serde_json::to_vec(&doc).expect("the OpenAPI document serialises");
+    Document(json.into())
+}
+
 /// Completes the assembled document (paths included) with what the shared
 /// extractors and guards answer, so no handler has to repeat it:
 ///
