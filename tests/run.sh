@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: formatting, lints, unit and integration tests
 # (including the headless-Chromium UI tests), then the OpenAPI fuzz run of
-# tests/fuzz/schemathesis.sh and the package test of packaging/test-deb.sh.
+# tests/fuzz/schemathesis.sh and the package tests of packaging/test-deb.sh
+# and packaging/test-boot.sh.
 # Installs what the tests need
 # when it is missing: chromium, chromium-driver, systemd (for
 # systemd-analyze) and prometheus (for promtool) from Debian packages, and the third-party OAuth/JWT
@@ -49,8 +50,12 @@ FUZZ_MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-25}" tests/fuzz/schemathesis.sh
 # checked, the service started as its unit starts it, upgrade keeping config
 # and data and migrating a first-release database, purge keeping data. It
 # builds a chroot, so it needs root (as CI runs); elsewhere it says so.
+# Then the same package on a booted Debian (qemu, systemd as PID 1):
+# systemctl start/restart/stop, the journal, the watchdog, the running
+# unit's systemd-analyze security rating.
 if [ "$(id -u)" -eq 0 ]; then
     packaging/test-deb.sh
+    packaging/test-boot.sh
 else
-    echo "packaging/test-deb.sh skipped: it needs root (run it with sudo)"
+    echo "packaging/test-deb.sh and packaging/test-boot.sh skipped: they need root (run them with sudo)"
 fi
