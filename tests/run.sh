@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: formatting, lints, unit and integration tests
+# Runs the whole test suite: formatting, lints, the dependency policy
+# (cargo-deny), unit and integration tests
 # (including the headless-Chromium UI tests), then the OpenAPI fuzz run of
 # tests/fuzz/schemathesis.sh and the package tests of packaging/test-deb.sh
 # and packaging/test-boot.sh.
@@ -33,6 +34,22 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+
+# Dependency policy (deny.toml): licenses, banned and duplicate crates,
+# sources (crates.io only) always; RustSec advisories when their database
+# (on GitHub) can be reached, and a line saying they were not checked when
+# it cannot: a network without GitHub is not a passing advisory check.
+deny_version=0.20.2
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $deny_version" ]; then
+    echo "installing cargo-deny $deny_version (once)"
+    cargo install --locked --quiet "cargo-deny@$deny_version"
+fi
+if timeout 20 git ls-remote https://github.com/rustsec/advisory-db HEAD >/dev/null 2>&1; then
+    cargo deny --log-level error check
+else
+    cargo deny --log-level error check licenses bans sources
+    echo "cargo deny: advisories NOT checked: the RustSec database (github.com/rustsec/advisory-db) is unreachable from here"
+fi
 cargo test --locked
 
 # OpenAPI fuzz run: schemathesis against /api/v1/openapi.json with an admin
