@@ -33,6 +33,9 @@ pub struct App {
     pub token_limiter: ClientLimiter,
     /// Refused bearer credentials per client IP (`api.auth_failures_per_minute`).
     pub auth_failure_limiter: ClientLimiter,
+    /// For the endpoints that need no credential (`web::anonymous`); `None`
+    /// when `api.anonymous_requests_per_minute` is 0.
+    pub anonymous_limiter: Option<ClientLimiter>,
     pub signing_keys: SigningKeys,
     pub token_cache: TokenCache,
     pub principals: PrincipalCache,
@@ -83,6 +86,8 @@ impl App {
             login_limiter: ClientLimiter::per_minute(config.login.rate_limit_per_minute),
             token_limiter: ClientLimiter::per_minute(config.tokens.rate_limit_per_minute),
             auth_failure_limiter: ClientLimiter::per_minute(config.api.auth_failures_per_minute),
+            anonymous_limiter: (config.api.anonymous_requests_per_minute > 0)
+                .then(|| ClientLimiter::per_minute(config.api.anonymous_requests_per_minute)),
             signing_keys: SigningKeys::new(master_key.derive(crate::tokens::keys::WRAP_KEY_LABEL)),
             token_cache: TokenCache::default(),
             principals: PrincipalCache::default(),

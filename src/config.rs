@@ -179,12 +179,18 @@ pub struct ApiConfig {
     /// `Authorization` headers) one client IP may send per minute; further
     /// refusals are answered 429 and not audited one by one.
     pub auth_failures_per_minute: u32,
+    /// Requests one client IP may send per minute to the endpoints that
+    /// need no credential (probes, published documents, static assets, the
+    /// login page, unknown paths); further ones are answered 429. 0 turns
+    /// the limit off.
+    pub anonymous_requests_per_minute: u32,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
         ApiConfig {
             auth_failures_per_minute: 60,
+            anonymous_requests_per_minute: 6000,
         }
     }
 }
@@ -576,6 +582,12 @@ impl Config {
                 "must be between 1 and 1000000",
             ));
         }
+        if self.api.anonymous_requests_per_minute > 10_000_000 {
+            return Err(invalid(
+                "api.anonymous_requests_per_minute",
+                "must be between 0 (off) and 10000000",
+            ));
+        }
         if !(60..=86_400).contains(&self.tokens.lifetime_seconds) {
             return Err(invalid(
                 "tokens.lifetime_seconds",
@@ -771,6 +783,10 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("api.auth_failures_per_minute"), "{err}");
+        let err = Config::from_toml_str("[api]\nanonymous_requests_per_minute = 10000001")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("api.anonymous_requests_per_minute"), "{err}");
         let err = Config::from_toml_str("[tls]\ncert_path = \"/x\"")
             .unwrap_err()
             .to_string();

@@ -121,6 +121,9 @@ pub async fn housekeeping(app: &App) {
     app.login_limiter.prune();
     app.token_limiter.prune();
     app.auth_failure_limiter.prune();
+    if let Some(l) = &app.anonymous_limiter {
+        l.prune();
+    }
     let now = db::now_ms();
     if let Err(e) = app
         .db

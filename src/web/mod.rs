@@ -2,6 +2,7 @@
 //! headers, embedded assets, OpenAPI. Handlers stay thin: extract, call one
 //! domain function, map the result.
 
+pub mod anonymous;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -73,6 +74,7 @@ pub fn server(
             .configure(ui::configure)
             .service(assets::asset)
             .default_service(web::to(fallback::default_service))
+            .wrap(from_fn(anonymous::limit))
             .wrap(headers::security_headers(tls_on))
             .wrap(from_fn(headers::request_id))
     })

@@ -173,6 +173,51 @@ fn secrets_never_reach_the_log() {
             .await
             .unwrap();
         let access = tok["access_token"].as_str().unwrap().to_string();
+        // Notification secrets, each sent a test delivery to a closed port so
+        // that the failure (and its retry) is logged too.
+        let slack_path = "/services/T0LOG/B0LOG/slackpathsecret";
+        let hook_token = "webhookquerytokensecret";
+        let channels = [
+            serde_json::json!({"name": "log-slack", "type": "slack",
+                "settings": {"url": format!("http://127.0.0.1:1{slack_path}")}}),
+            serde_json::json!({"name": "log-hook", "type": "webhook",
+                "settings": {"url": format!("http://127.0.0.1:1/hook?token={hook_token}"),
+                             "secret": "webhook signing secret value"}}),
+            serde_json::json!({"name": "log-pd", "type": "pagerduty",
+                "settings": {"routing_key": "R0UTINGKEYSECRETVALUE", "url": "http://127.0.0.1:1/v2/enqueue"}}),
+            serde_json::json!({"name": "log-mail", "type": "email",
+                "settings": {"smtp_host": "127.0.0.1", "smtp_port": 1, "tls": "starttls",
+                             "username": "mailer", "password": "smtp password value",
+                             "from": "agentry@example.com", "to": ["ops@example.com"]}}),
+        ];
+        for ch in channels {
+            let res = c
+                .post(format!("{base}/api/v1/channels"))
+                .header("x-csrf-token", &csrf)
+                .json(&ch)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201, "{ch}");
+            let id = res.json::<serde_json::Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            c.post(format!("{base}/api/v1/channels/{id}/test"))
+                .header("x-csrf-token", &csrf)
+                .send()
+                .await
+                .unwrap();
+        }
+        let plaintext = "an agent's plaintext value";
+        let res = c
+            .post(format!("{base}/api/v1/crypto/encrypt"))
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({"data": plaintext, "classification": "internal"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
         for auth in [
             format!("Bearer {key}"),
             format!("Bearer {access}"),
@@ -191,6 +236,12 @@ fn secrets_never_reach_the_log() {
             user_pw.to_string(),
             key[21..].to_string(),
             access,
+            slack_path.to_string(),
+            hook_token.to_string(),
+            "webhook signing secret value".to_string(),
+            "R0UTINGKEYSECRETVALUE".to_string(),
+            "smtp password value".to_string(),
+            plaintext.to_string(),
         ]
     });
     std::process::Command::new("kill")

@@ -32,18 +32,18 @@
 //! | `POST /oauth/token`, `/oauth/introspect`, `/oauth/revoke` | client secret / bearer | `tokens.rate_limit_per_minute`, every request, then 429 + `Retry-After` |
 //! | any `/api/v1/*` call and `GET /metrics` with a bad `Authorization` | API key, access token | `api.auth_failures_per_minute`, refused credentials only, then 429 + `Retry-After` |
 //! | `/api/v1/*` without any credential, or with an unknown session cookie | none / a 256-bit session token | not limited: 401 |
-//! | `GET /healthz`, `/readyz`, `/.well-known/jwks.json`, `/.well-known/oauth-authorization-server`, `/api/v1/openapi.json`, `/static/*`, `GET /login` | none | not limited |
+//! | `GET /healthz`, `/readyz`, `/.well-known/jwks.json`, `/.well-known/oauth-authorization-server`, `/api/v1/openapi.json`, `/static/*`, `GET /login`, any path no route serves | none | `api.anonymous_requests_per_minute` (6,000), every request, then 429 + `Retry-After` |
 //!
-//! Why the last two rows stay unlimited: they check no secret, so there is
-//! nothing to guess; they write nothing (no audit record, no row); each is
-//! cheap (a constant document, an embedded file, one template, at most one
-//! indexed read — `/readyz` a few); and limiting them would let one noisy
-//! client on a shared address (a proxy, a NAT) take probes and the login
-//! page away from everyone behind it, while a flood that large is a
-//! network-level problem (connection limits, a proxy) rather than an
-//! application one. A session cookie is 256 random bits looked up by its
-//! SHA-256 in an index: not guessable, nothing recorded, so an unknown one
-//! is plain 401 like a missing one.
+//! Why the last two rows differ from the others: they check no secret, so
+//! there is nothing to guess, and they write nothing (no audit record, no
+//! row). An unknown session cookie is 256 random bits looked up by its
+//! SHA-256 in an index: not guessable, nothing recorded, so it is plain 401
+//! like a missing one and costs about what a 401 costs. The endpoints of
+//! the last row are not free (`/readyz` reads the database, the login page
+//! renders a template and signs a nonce), so one address gets a budget for
+//! them, set far above what probes and the people behind one proxy send,
+//! so that a noisy neighbour on a shared address does not take the probes
+//! and the login page away from everyone else.
 //!
 //! Refused bearer credentials are limited (not every bearer request: the API
 //! serves agents at high rates) because each refusal is an audit commit;
@@ -1077,7 +1077,8 @@ fn auth_failures_from(s: &TestServer, ip: &str) -> i64 {
 
 /// Every endpoint that checks a credential without a session answers 429
 /// with `Retry-After` after a bounded number of attempts from one client;
-/// the cheap read-only ones do not (see the module comment).
+/// these limits do not spill over onto what needs no credential, which has
+/// its own budget (see the module comment and the next test).
 #[tokio::test]
 async fn every_credential_check_without_a_session_is_rate_limited_per_client() {
     let s = TestServer::start_with(|c| {
@@ -1199,8 +1200,9 @@ async fn every_credential_check_without_a_session_is_rate_limited_per_client() {
         .unwrap();
     assert_eq!(res.status(), 401);
 
-    // Not limited, even for an address that is limited everywhere else
-    // (127.0.0.2 for login, .3 for the OAuth endpoints, .6 for the API).
+    // Still served (within their own budget, 6,000 a minute by default) to
+    // an address that is limited everywhere else (127.0.0.2 for login, .3
+    // for the OAuth endpoints, .6 for the API).
     for n in [2, 3, 6] {
         let c = client_from(n);
         for _ in 0..LIMIT * 3 {
@@ -1231,6 +1233,66 @@ async fn every_credential_check_without_a_session_is_rate_limited_per_client() {
     }
     // The admin's own session (127.0.0.1) was never affected.
     let res = admin_c.get(s.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    s.stop().await;
+}
+
+/// What needs no credential has a budget per client address of its own:
+/// past it every such request is answered 429 with `Retry-After`, as
+/// problem+json for the probes and API paths and as a page for the rest;
+/// other addresses, and requests with a credential from the limited
+/// address, are served as before.
+#[tokio::test]
+async fn what_needs_no_credential_has_a_budget_per_client() {
+    let s = TestServer::start_with(|c| c.api.anonymous_requests_per_minute = LIMIT).await;
+    let (admin_c, csrf) = admin(&s).await;
+    let agent = create_agent(&s, &admin_c, &csrf, "probed", "planner").await;
+    let key = create_agent_key(&s, &admin_c, &csrf, &agent).await;
+
+    for (n, path, served, json) in [
+        (20, "/healthz", 200, true),
+        (21, "/readyz", 200, true),
+        (22, "/.well-known/jwks.json", 200, true),
+        (23, "/.well-known/oauth-authorization-server", 200, true),
+        (24, "/api/v1/openapi.json", 200, true),
+        (25, "/static/css/app.css", 200, false),
+        (26, "/login", 200, false),
+        (27, "/no/such/page", 404, false),
+        (28, "/api/v1/no-such-endpoint", 404, true),
+    ] {
+        let (c, url) = (&client_from(n), s.url(path));
+        let bodies = expect_limited(&format!("GET {path}"), served, || async {
+            c.get(&url).send().await.unwrap()
+        })
+        .await;
+        for body in bodies {
+            if json {
+                let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(problem["status"], 429, "GET {path}: {body}");
+                assert_eq!(problem["code"], "rate_limited", "GET {path}: {body}");
+            } else {
+                assert!(body.contains("Too many"), "GET {path}: {body}");
+            }
+        }
+    }
+
+    // One budget per address for all of them: 127.0.0.20 spent it on
+    // /healthz and is refused the login page too.
+    let res = client_from(20).get(s.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 429);
+    // What needs a credential is not counted: the API with a key from the
+    // limited address, pages with a session.
+    let res = client_from(20)
+        .get(s.url("/api/v1/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = admin_c.get(s.url("/audit")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    // Another address is untouched.
+    let res = client_from(29).get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     s.stop().await;
 }
