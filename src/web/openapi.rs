@@ -73,7 +73,8 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> Document {
 /// - one with a JSON body 400 (malformed JSON), 413 (over the limit), 415
 ///   (not JSON) and 422 (wrong shape);
 /// - one with query parameters 400 (bad or unknown parameter);
-/// - one with path parameters 404 (no such resource, or an unparsable id).
+/// - one with path parameters 404 (no such resource, or an unparsable id);
+/// - every one 429 (a per-address rate limit).
 ///
 /// Responses a handler documents itself are left as they are.
 pub fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
@@ -119,6 +120,13 @@ pub fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
             if params.iter().any(|p| p.parameter_in == ParameterIn::Path) {
                 add.push((404, "No such resource"));
             }
+            // Every operation has a per-address limit: refused credentials
+            // where a credential is needed, the anonymous budget where none is
+            // (`web::anonymous`), every attempt on the OAuth endpoints.
+            add.push((
+                429,
+                "Rate limited for this client address; Retry-After says when to retry",
+            ));
             for (status, description) in add {
                 op.responses
                     .responses
