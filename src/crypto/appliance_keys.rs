@@ -163,15 +163,9 @@ pub fn rewrap_all(conn: &Connection, old: &MasterKey, new: &MasterKey) -> Result
 mod tests {
     use super::*;
 
-    fn database() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate::migrate(&mut conn).unwrap();
-        conn
-    }
-
     #[test]
     fn a_database_from_before_check_values_is_judged_by_its_data_keys() {
-        let conn = database();
+        let conn = crate::db::migrate::in_memory();
         let (a, b) = (
             MasterKey::from_bytes([1; 32]),
             MasterKey::from_bytes([2; 32]),
@@ -197,7 +191,7 @@ mod tests {
 
     #[test]
     fn unlock_stores_the_check_value_and_refuses_another_key() {
-        let mut conn = database();
+        let mut conn = crate::db::migrate::in_memory();
         let (a, b) = (
             MasterKey::from_bytes([1; 32]),
             MasterKey::from_bytes([2; 32]),

@@ -152,15 +152,9 @@ pub fn workflow_latest(conn: &Connection, since: i64) -> Result<Vec<(String, Str
 mod tests {
     use super::*;
 
-    fn migrated() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
-        crate::db::migrate::migrate(&mut conn).unwrap();
-        conn
-    }
-
     #[test]
     fn workflow_latest_reads_the_newest_sample_of_each_workflow_series() {
-        let conn = migrated();
+        let conn = crate::db::migrate::in_memory();
         conn.execute_batch(
             r#"INSERT INTO metric_series (id, name, labels, reporter, created_at) VALUES
                  (1, 'error_rate', '{"workflow":"triage"}', 'r', 0),
@@ -181,7 +175,7 @@ mod tests {
 
     #[test]
     fn workflow_latest_never_walks_all_samples() {
-        let conn = migrated();
+        let conn = crate::db::migrate::in_memory();
         let plan: Vec<String> = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {WORKFLOW_LATEST}"))
             .unwrap()

@@ -133,6 +133,14 @@ pub fn migrate(conn: &mut Connection) -> Result<Report, MigrateError> {
     })
 }
 
+/// An in-memory database with every migration applied, for unit tests.
+#[cfg(test)]
+pub fn in_memory() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("an in-memory database opens");
+    migrate(&mut conn).expect("the migrations apply");
+    conn
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -946,13 +946,7 @@ async fn an_escalation_step_quarantines_the_agent() {
         .unwrap()
         .clone();
     // Its key no longer works.
-    let res = client()
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(me_with_bearer(&s, &client(), &key).await, 401);
     let audit = get(&c, &s, "/api/v1/audit?action=agent.quarantine").await;
     let rec = &items(&audit)[0];
     assert_eq!(rec["actor_name"], "alerting", "{rec}");

@@ -466,13 +466,7 @@ async fn chromium_manages_users_agents_and_keys() {
         .unwrap();
     assert!(key.starts_with("agk_"), "{key}");
     screenshot(&b, "agent-key.png").await;
-    let res = client()
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(me_with_bearer(&s, &client(), &key).await, 200);
     // Opening the agent page again does not show the key.
     let url = b.current_url().await.unwrap();
     let agent_page = url.as_str().trim_end_matches("/keys").to_string();
@@ -503,13 +497,7 @@ async fn chromium_manages_users_agents_and_keys() {
         .for_element(Locator::Css(".status-off"))
         .await
         .unwrap();
-    let res = client()
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(me_with_bearer(&s, &client(), &key).await, 401);
 
     // Signing keys: rotate from the page.
     b.find(Locator::LinkText("Signing keys"))

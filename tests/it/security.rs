@@ -1178,27 +1178,9 @@ async fn every_credential_check_without_a_session_is_rate_limited_per_client() {
     // A valid credential from a limited address still works, and does not
     // reset the budget; another address has its own.
     let limited = client_from(6);
-    let res = limited
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let res = limited
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&bad_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 429);
-    let res = client_from(10)
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&bad_key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
+    assert_eq!(me_with_bearer(&s, &limited, &key).await, 200);
+    assert_eq!(me_with_bearer(&s, &limited, &bad_key).await, 429);
+    assert_eq!(me_with_bearer(&s, &client_from(10), &bad_key).await, 401);
 
     // Still served (within their own budget, 6,000 a minute by default) to
     // an address that is limited everywhere else (127.0.0.2 for login, .3
@@ -1282,13 +1264,7 @@ async fn what_needs_no_credential_has_a_budget_per_client() {
     assert_eq!(res.status(), 429);
     // What needs a credential is not counted: the API with a key from the
     // limited address, pages with a session.
-    let res = client_from(20)
-        .get(s.url("/api/v1/me"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    assert_eq!(me_with_bearer(&s, &client_from(20), &key).await, 200);
     let res = admin_c.get(s.url("/audit")).send().await.unwrap();
     assert_eq!(res.status(), 200);
     // Another address is untouched.

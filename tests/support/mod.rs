@@ -183,6 +183,18 @@ pub async fn admin(server: &TestServer) -> (reqwest::Client, String) {
     (c, csrf)
 }
 
+/// The status of `GET /api/v1/me` sent by `c` with a bearer credential
+/// (API key or access token).
+pub async fn me_with_bearer(s: &TestServer, c: &reqwest::Client, credential: &str) -> u16 {
+    c.get(s.url("/api/v1/me"))
+        .bearer_auth(credential)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
 /// Asserts a problem+json response with `status` and returns its body.
 pub async fn expect_problem(res: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(
