@@ -196,8 +196,19 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// The scheduler library announces every job it registers at info level
+/// ("Job creator created", six times at each start); its own lines are kept
+/// to warnings unless the configured filter names it.
+fn log_directives(level: &str) -> String {
+    if level.contains("tokio_cron_scheduler") {
+        level.to_string()
+    } else {
+        format!("{level},tokio_cron_scheduler=warn")
+    }
+}
+
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+    let filter = tracing_subscriber::EnvFilter::try_new(log_directives(&config.log.level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -544,4 +555,25 @@ fn rotate_ring(config: &Config, classification: &str) -> Result<(), String> {
         "{classification} now encrypts with key version {version}; older versions still decrypt"
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_directives;
+
+    #[test]
+    fn the_scheduler_library_is_quiet_unless_named() {
+        assert_eq!(log_directives("info"), "info,tokio_cron_scheduler=warn");
+        assert_eq!(
+            log_directives("agentry=debug"),
+            "agentry=debug,tokio_cron_scheduler=warn"
+        );
+        assert_eq!(
+            log_directives("debug,tokio_cron_scheduler=debug"),
+            "debug,tokio_cron_scheduler=debug"
+        );
+        for level in ["info", "agentry=debug,actix_web=info"] {
+            tracing_subscriber::EnvFilter::try_new(log_directives(level)).unwrap();
+        }
+    }
 }
