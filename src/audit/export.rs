@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::record::Record;
 use super::CHUNK;
-use crate::db::{audit as repo, Db};
+use crate::db::{audit as repo, Db, LongRead};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +118,18 @@ fn encode(format: Format, records: &[Record], header: bool) -> Result<Vec<u8>> {
 }
 
 /// Starts the export; the receiver yields the body in chunks, oldest record
-/// first, up to the newest record at the time of the call.
-pub fn start(db: &Db, filter: repo::Filter, format: Format) -> mpsc::Receiver<Result<Vec<u8>>> {
+/// first, up to the newest record at the time of the call. `held` (from
+/// [`Db::long_read`]) is kept until the export ends.
+pub fn start(
+    db: &Db,
+    held: LongRead,
+    filter: repo::Filter,
+    format: Format,
+) -> mpsc::Receiver<Result<Vec<u8>>> {
     let (tx, rx) = mpsc::channel(4);
     let pool = db.pool().clone();
     tokio::task::spawn_blocking(move || {
+        let _held = held;
         let run = || -> Result<()> {
             let conn = pool.get()?;
             let up_to = repo::head(&conn)?.map(|(s, _)| s).unwrap_or(0);

@@ -47,16 +47,49 @@ pub struct Db {
     /// pool grew towards tokio's 512, and memory (each thread's stack and
     /// allocator arenas) followed the number of waiting requests.
     permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Slots for long reads (see [`Db::long_read`]).
+    long_reads: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+/// Held by a long read for as long as it runs: its connection's permit
+/// and its long-read slot.
+pub struct LongRead {
+    _connection: tokio::sync::OwnedSemaphorePermit,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl Db {
     pub fn new(pool: Pool) -> Db {
-        let permits = tokio::sync::Semaphore::new(pool.max_size() as usize);
+        let size = pool.max_size() as usize;
         Db {
             pool,
             write_gate: std::sync::Arc::default(),
-            permits: std::sync::Arc::new(permits),
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(size)),
+            long_reads: std::sync::Arc::new(tokio::sync::Semaphore::new((size / 4).max(1))),
         }
+    }
+
+    /// Reserves a connection for a read that lasts as long as a client
+    /// takes to download it (an audit export). At most a quarter of the pool
+    /// (at least one connection) is held that way, so slow downloads cannot
+    /// starve every other request; past that the caller is refused at once
+    /// rather than queued.
+    pub async fn long_read(&self) -> Result<LongRead> {
+        let slot = self.long_reads.clone().try_acquire_owned().map_err(|_| {
+            Error::Unavailable(
+                "too many exports are running at once; try again when one has finished".into(),
+            )
+        })?;
+        let connection = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unavailable("the database is closing".into()))?;
+        Ok(LongRead {
+            _connection: connection,
+            _slot: slot,
+        })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -156,4 +189,45 @@ pub fn json_column<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(idx, rusqlite::types::Type::Text, Box::new(e))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db(pool_size: u32) -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let pragmas = pool::Pragmas {
+            busy_timeout: std::time::Duration::from_secs(1),
+        };
+        let pool = pool::open(&dir.path().join("t.db"), pragmas, pool_size).unwrap();
+        (dir, Db::new(pool))
+    }
+
+    #[tokio::test]
+    async fn long_reads_get_a_quarter_of_the_pool_and_the_rest_is_refused_at_once() {
+        let (_dir, db) = db(8);
+        let a = db.long_read().await.unwrap();
+        let b = db.long_read().await.unwrap();
+        let refused = db.long_read().await.err().unwrap();
+        assert!(matches!(refused, Error::Unavailable(_)), "{refused}");
+        // Ordinary reads still have the other six connections.
+        let n: i64 = db
+            .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(n, 1);
+        drop(a);
+        let _c = db.long_read().await.unwrap();
+        drop(b);
+    }
+
+    #[tokio::test]
+    async fn a_small_pool_still_allows_one_long_read() {
+        let (_dir, db) = db(2);
+        let held = db.long_read().await.unwrap();
+        assert!(db.long_read().await.is_err());
+        drop(held);
+        assert!(db.long_read().await.is_ok());
+    }
 }

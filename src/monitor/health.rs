@@ -244,9 +244,7 @@ pub async fn report(app: &App) -> Result<HealthReport> {
         failed_last_15_minutes,
         locked_accounts,
     } = auth_stats::current(&app.db).await?;
-    let db_bytes = std::fs::metadata(app.config.database_path())
-        .ok()
-        .map(|m| m.len());
+    let db_bytes = database_bytes(app);
     Ok(HealthReport {
         overall_status: overall,
         health_score: score,

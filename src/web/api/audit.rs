@@ -165,13 +165,16 @@ pub async fn list(
 }
 
 /// Export matching records, oldest first, streamed as JSON Lines
-/// (`format=jsonl`, the default; each line verifiable) or CSV.
+/// (`format=jsonl`, the default; each line verifiable) or CSV. Each running
+/// export holds a database connection until its download ends; a quarter of
+/// the pool (at least one) may be held that way at once.
 #[utoipa::path(
     tag = "audit",
     params(AuditQuery),
     responses(
         (status = 200, description = "The records, streamed", content_type = "application/jsonl"),
-        (status = 400, body = Problem), (status = 403, body = Problem)
+        (status = 400, body = Problem), (status = 403, body = Problem),
+        (status = 503, description = "Too many exports are running at once (a quarter of `database.pool_size`); retry after Retry-After", body = Problem)
     ),
     security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
 )]
@@ -195,6 +198,7 @@ pub async fn export_records(
         ));
     }
     let filter = q.filter()?;
+    let held = st.db.long_read().await?;
     st.audit
         .record(
             caller
@@ -204,7 +208,7 @@ pub async fn export_records(
                 .detail("filters", q.described()),
         )
         .await?;
-    let rx = export::start(&st.db, filter, format);
+    let rx = export::start(&st.db, held, filter, format);
     let body = stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| {
             let item = chunk
