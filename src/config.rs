@@ -65,6 +65,10 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// Addresses (`10.0.0.1`) or networks (`10.0.0.0/8`) of reverse proxies
+    /// whose `X-Forwarded-For` is believed. Empty: the peer address is the
+    /// client, whatever the headers say.
+    pub trusted_proxies: Vec<String>,
     pub log: LogConfig,
     pub tls: TlsConfig,
     pub session: SessionConfig,
@@ -86,6 +90,29 @@ pub struct Config {
     /// From `AGENTRY_MASTER_KEY`; replaces the key file when set.
     #[serde(skip)]
     pub master_key: Option<SecretString>,
+}
+
+/// One `trusted_proxies` entry: an address (a network of one) or a CIDR
+/// network.
+fn parse_network(entry: &str) -> Result<ipnet::IpNet, String> {
+    let entry = entry.trim();
+    if let Ok(ip) = entry.parse::<std::net::IpAddr>() {
+        return Ok(ipnet::IpNet::from(ip));
+    }
+    entry
+        .parse::<ipnet::IpNet>()
+        .map(|n| n.trunc())
+        .map_err(|_| format!("{entry:?} is not an IP address or a CIDR network (10.0.0.0/8)"))
+}
+
+impl Config {
+    /// `trusted_proxies` parsed (validated at load, so every entry parses).
+    pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
+        self.trusted_proxies
+            .iter()
+            .filter_map(|e| parse_network(e).ok())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -363,6 +390,7 @@ impl Default for Config {
             admin_user: "admin".into(),
             public_url: None,
             max_body_bytes: 1024 * 1024,
+            trusted_proxies: Vec::new(),
             log: LogConfig::default(),
             tls: TlsConfig::default(),
             session: SessionConfig::default(),
@@ -495,6 +523,13 @@ impl Config {
                 "max_body_bytes",
                 "must be between 1024 and 67108864",
             ));
+        }
+        if self.trusted_proxies.len() > 256 {
+            return Err(invalid("trusted_proxies", "at most 256 entries"));
+        }
+        for (i, entry) in self.trusted_proxies.iter().enumerate() {
+            parse_network(entry)
+                .map_err(|m| invalid("trusted_proxies", format!("entry {}: {m}", i + 1)))?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
@@ -791,6 +826,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("tls.key_path"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_networks() {
+        let c = Config::from_toml_str(
+            "trusted_proxies = [\"10.0.0.1\", \"192.168.0.0/16\", \"fd00::/8\", \"10.1.2.3/8\"]",
+        )
+        .unwrap();
+        let nets: Vec<String> = c
+            .trusted_proxy_networks()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(
+            nets,
+            ["10.0.0.1/32", "192.168.0.0/16", "fd00::/8", "10.0.0.0/8"]
+        );
+        for bad in ["\"10.0.0.0/33\"", "\"proxy.example\"", "\"\""] {
+            let err = Config::from_toml_str(&format!("trusted_proxies = [\"10.0.0.1\", {bad}]"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("trusted_proxies") && err.contains("entry 2"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

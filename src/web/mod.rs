@@ -10,6 +10,7 @@ pub mod context;
 pub mod cookies;
 pub mod csrf;
 pub mod fallback;
+pub mod forwarded;
 pub mod headers;
 pub mod openapi;
 pub mod pagination;
@@ -46,7 +47,12 @@ pub fn server(
     };
     let limit = app.config.max_body_bytes;
     let blocking = crate::server::blocking_threads(&app.config);
-    let state = web::Data::new(WebState { app, cookies });
+    let trusted_proxies = app.config.trusted_proxy_networks();
+    let state = web::Data::new(WebState {
+        app,
+        cookies,
+        trusted_proxies,
+    });
 
     let http = HttpServer::new(move || {
         let (app, api) = actix_web::App::new()

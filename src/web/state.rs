@@ -11,6 +11,8 @@ use crate::app::App;
 pub struct WebState {
     pub app: App,
     pub cookies: CookiePolicy,
+    /// `trusted_proxies`, parsed once.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Deref for WebState {
@@ -27,12 +29,26 @@ pub fn of(req: &HttpRequest) -> web::Data<WebState> {
         .expect("WebState is registered on the App")
 }
 
-/// The client address used for rate limiting and records. agentry does not
-/// trust forwarding headers: behind a proxy, limits apply per proxy.
+/// The client address used for rate limiting and records: the peer, or
+/// what a trusted proxy says in `X-Forwarded-For` (see `web::forwarded`).
 pub fn client_ip(req: &HttpRequest) -> std::net::IpAddr {
-    req.peer_addr()
+    let peer = req
+        .peer_addr()
         .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]))
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    let Some(st) = req.app_data::<web::Data<WebState>>() else {
+        return peer;
+    };
+    if st.trusted_proxies.is_empty() {
+        return peer;
+    }
+    let values: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let joined = (!values.is_empty()).then(|| values.join(","));
+    super::forwarded::client(peer, joined.as_deref(), &st.trusted_proxies)
 }
 
 pub fn user_agent(req: &HttpRequest) -> Option<String> {

@@ -1272,3 +1272,79 @@ async fn what_needs_no_credential_has_a_budget_per_client() {
     assert_eq!(res.status(), 200);
     s.stop().await;
 }
+
+/// A client at `127.0.0.<n>` that sends `X-Forwarded-For: <forwarded>`.
+fn client_via(n: u8, forwarded: &str) -> reqwest::Client {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(IpAddr::from([127, 0, 0, n]))
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
+fn failed_login_sources(s: &TestServer) -> Vec<String> {
+    let conn = rusqlite::Connection::open_with_flags(
+        s.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut stmt = conn
+        .prepare("SELECT source_ip FROM audit_log WHERE action = 'auth.login' AND outcome = 'failure' ORDER BY seq")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
+}
+
+/// Behind a configured proxy the client is the address the proxy names in
+/// `X-Forwarded-For`: each gets its own rate-limit budget and is the
+/// address the audit log records. Anyone else's header is ignored.
+#[tokio::test]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let s = TestServer::start_with(|c| {
+        c.trusted_proxies = vec!["127.0.0.40".into()];
+        c.login.rate_limit_per_minute = LIMIT;
+    })
+    .await;
+    let base = s.base.as_str();
+
+    // Through the proxy (127.0.0.40): 203.0.113.7 spends its budget ...
+    let c = &client_via(40, "198.51.100.1, 203.0.113.7");
+    expect_limited("POST /login via the proxy", 401, || async move {
+        post_login_at(base, c, "admin", "not the password at all").await
+    })
+    .await;
+    // ... and 203.0.113.8 behind the same proxy still has its own.
+    let res = post_login_at(
+        base,
+        &client_via(40, "203.0.113.8"),
+        "admin",
+        "wrong again, but mine",
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+
+    // Not a trusted proxy: its header is ignored, the peer is the client.
+    let res = post_login_at(
+        base,
+        &client_via(41, "203.0.113.9"),
+        "admin",
+        "a third wrong one",
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+
+    let sources = failed_login_sources(&s);
+    let mut want = vec!["203.0.113.7"; LIMIT as usize];
+    want.extend(["203.0.113.8", "127.0.0.41"]);
+    assert_eq!(
+        sources, want,
+        "the rightmost address the proxy added, never what the client wrote"
+    );
+    s.stop().await;
+}
