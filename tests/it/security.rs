@@ -1027,10 +1027,15 @@ async fn the_session_cookie_is_secure_and_host_prefixed_under_tls() {
 /// A client whose connections come from `127.0.0.<n>`: a client IP of its
 /// own, so each endpoint's limit starts from a full budget.
 fn client_from(n: u8) -> reqwest::Client {
+    client_at(n, HeaderMap::new())
+}
+
+fn client_at(n: u8, headers: HeaderMap) -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .local_address(IpAddr::from([127, 0, 0, n]))
+        .default_headers(headers)
         .build()
         .unwrap()
 }
@@ -1277,13 +1282,7 @@ async fn what_needs_no_credential_has_a_budget_per_client() {
 fn client_via(n: u8, forwarded: &str) -> reqwest::Client {
     let mut headers = HeaderMap::new();
     headers.insert("x-forwarded-for", forwarded.parse().unwrap());
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .local_address(IpAddr::from([127, 0, 0, n]))
-        .default_headers(headers)
-        .build()
-        .unwrap()
+    client_at(n, headers)
 }
 
 fn failed_login_sources(s: &TestServer) -> Vec<String> {
