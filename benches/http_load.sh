@@ -6,12 +6,17 @@
 # endpoint and of what needs no credential (/healthz) are lifted.
 #
 #   benches/http_load.sh            # needs wrk (Debian package wrk)
+#   BIN=/path/to/agentry benches/http_load.sh   # another build (A/B), no cargo build
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-5}
 CONNECTIONS=${CONNECTIONS:-64}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
-cargo build --release --quiet
+if [ -z "${BIN:-}" ]; then
+  cargo build --release --quiet
+  BIN=./target/release/agentry
+fi
+[ -x "$BIN" ] || { echo "BIN=$BIN is not an executable" >&2; exit 2; }
 work=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
@@ -19,7 +24,7 @@ password="load test password $$"
 AGENTRY_LISTEN="127.0.0.1:$port" AGENTRY_DATA_DIR="$work/data" AGENTRY_ADMIN_PASSWORD="$password" \
   AGENTRY_LOG__LEVEL=warn AGENTRY_SYSTEMD__NOTIFY=false AGENTRY_TOKENS__RATE_LIMIT_PER_MINUTE=1000000 \
   AGENTRY_API__ANONYMOUS_REQUESTS_PER_MINUTE=0 \
-  ./target/release/agentry >/dev/null 2>"$work/log" &
+  "$BIN" >/dev/null 2>"$work/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.05; done
@@ -110,7 +115,7 @@ run() { # name path [wrk options...]
   fi
   last_rps=$rps
 }
-echo "agentry $(./target/release/agentry --version | cut -d' ' -f2), $CONNECTIONS connections, ${DURATION}s each, $(nproc) cores"
+echo "agentry $("$BIN" --version | cut -d' ' -f2), $CONNECTIONS connections, ${DURATION}s each, $(nproc) cores"
 run "GET /healthz" /healthz; base_rps=$last_rps
 run "GET /api/v1/me (session)" /api/v1/me -H "Cookie: $session"
 run "GET /api/v1/audit/head (audited)" /api/v1/audit/head -H "Cookie: $session"

@@ -41,20 +41,12 @@ pub struct Db {
     /// the lock may already be free: under many concurrent writers the
     /// queue keeps the database busy instead of idle.
     write_gate: std::sync::Arc<tokio::sync::Mutex<()>>,
-    /// One permit per pooled connection. A task waits for a connection here,
-    /// as a parked future, instead of on a thread of the blocking pool:
-    /// without it every request waiting for a connection held a thread, the
-    /// pool grew towards tokio's 512, and memory (each thread's stack and
-    /// allocator arenas) followed the number of waiting requests.
-    permits: std::sync::Arc<tokio::sync::Semaphore>,
     /// Slots for long reads (see [`Db::long_read`]).
     long_reads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
-/// Held by a long read for as long as it runs: its connection's permit
-/// and its long-read slot.
+/// Held by a long read for as long as it runs: its long-read slot.
 pub struct LongRead {
-    _connection: tokio::sync::OwnedSemaphorePermit,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
@@ -64,7 +56,6 @@ impl Db {
         Db {
             pool,
             write_gate: std::sync::Arc::default(),
-            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(size)),
             long_reads: std::sync::Arc::new(tokio::sync::Semaphore::new((size / 4).max(1))),
         }
     }
@@ -74,22 +65,13 @@ impl Db {
     /// (at least one connection) is held that way, so slow downloads cannot
     /// starve every other request; past that the caller is refused at once
     /// rather than queued.
-    pub async fn long_read(&self) -> Result<LongRead> {
+    pub fn long_read(&self) -> Result<LongRead> {
         let slot = self.long_reads.clone().try_acquire_owned().map_err(|_| {
             Error::Unavailable(
                 "too many exports are running at once; try again when one has finished".into(),
             )
         })?;
-        let connection = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Unavailable("the database is closing".into()))?;
-        Ok(LongRead {
-            _connection: connection,
-            _slot: slot,
-        })
+        Ok(LongRead { _slot: slot })
     }
 
     pub fn pool(&self) -> &Pool {
@@ -103,7 +85,6 @@ impl Db {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let _permit = self.permit().await?;
         spawn_blocking(move || {
             let conn = pool.get()?;
             f(&conn)
@@ -122,19 +103,11 @@ impl Db {
     {
         let pool = self.pool.clone();
         let _turn = self.write_gate.lock().await;
-        let _permit = self.permit().await?;
         spawn_blocking(move || {
             let mut conn = pool.get()?;
             write_tx(&mut conn, f)
         })
         .await
-    }
-
-    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
-        self.permits
-            .acquire()
-            .await
-            .map_err(|_| Error::Unavailable("the database is closing".into()))
     }
 }
 
@@ -207,9 +180,9 @@ mod tests {
     #[tokio::test]
     async fn long_reads_get_a_quarter_of_the_pool_and_the_rest_is_refused_at_once() {
         let (_dir, db) = db(8);
-        let a = db.long_read().await.unwrap();
-        let b = db.long_read().await.unwrap();
-        let refused = db.long_read().await.err().unwrap();
+        let a = db.long_read().unwrap();
+        let b = db.long_read().unwrap();
+        let refused = db.long_read().err().unwrap();
         assert!(matches!(refused, Error::Unavailable(_)), "{refused}");
         // Ordinary reads still have the other six connections.
         let n: i64 = db
@@ -218,16 +191,16 @@ mod tests {
             .unwrap();
         assert_eq!(n, 1);
         drop(a);
-        let _c = db.long_read().await.unwrap();
+        let _c = db.long_read().unwrap();
         drop(b);
     }
 
     #[tokio::test]
     async fn a_small_pool_still_allows_one_long_read() {
         let (_dir, db) = db(2);
-        let held = db.long_read().await.unwrap();
-        assert!(db.long_read().await.is_err());
+        let held = db.long_read().unwrap();
+        assert!(db.long_read().is_err());
         drop(held);
-        assert!(db.long_read().await.is_ok());
+        assert!(db.long_read().is_ok());
     }
 }

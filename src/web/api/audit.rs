@@ -198,7 +198,7 @@ pub async fn export_records(
         ));
     }
     let filter = q.filter()?;
-    let held = st.db.long_read().await?;
+    let held = st.db.long_read()?;
     st.audit
         .record(
             caller
