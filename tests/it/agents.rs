@@ -107,14 +107,7 @@ async fn agent_crud_and_validation() {
         .await
         .unwrap();
     assert_eq!(patched["agent_type"], "orchestrator");
-    let list: Value = c
-        .get(s.url("/api/v1/agents?limit=1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&c, &s, "/api/v1/agents?limit=1").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert!(list["next_cursor"].is_string());
     let res = c
@@ -152,14 +145,7 @@ async fn keys_are_shown_once_and_authenticate_the_agent() {
         created["expires_at"].is_string(),
         "keys default to the maximum lifetime"
     );
-    let listed: Value = c
-        .get(s.url(&format!("/api/v1/agents/{id}/keys")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&c, &s, &format!("/api/v1/agents/{id}/keys")).await;
     assert_eq!(listed["items"][0]["id"], key_id);
     assert!(
         !listed.to_string().contains(&key[21..]),
@@ -176,14 +162,7 @@ async fn keys_are_shown_once_and_authenticate_the_agent() {
     // The scheme is case-insensitive (RFC 7235).
     assert_eq!(me_with(&s, &format!("bearer {key}")).await.status(), 200);
     // Used keys show when they were last used.
-    let listed: Value = c
-        .get(s.url(&format!("/api/v1/agents/{id}/keys")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&c, &s, &format!("/api/v1/agents/{id}/keys")).await;
     assert!(listed["items"][0]["last_used_at"].is_string());
     // Without agent:manage an agent cannot manage agents; with a role it gets its grants.
     let res = client()
@@ -418,14 +397,7 @@ async fn users_have_personal_keys_and_no_key_is_stored_in_plaintext() {
     assert_eq!(me["principal"]["name"], "gina");
     // Another user's keys are out of reach without user:manage.
     let admin_id = {
-        let me: Value = c
-            .get(s.url("/api/v1/me"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let me: Value = get_json(&c, &s, "/api/v1/me").await;
         me["principal"]["id"].as_str().unwrap().to_string()
     };
     expect_problem(

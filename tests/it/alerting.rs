@@ -19,49 +19,9 @@ pub(crate) fn fast(c: &mut agentry::Config) {
     c.alerting.delivery_timeout_ms = 2000;
 }
 
-pub(crate) async fn post(
-    c: &reqwest::Client,
-    csrf: &str,
-    s: &TestServer,
-    path: &str,
-    body: Value,
-) -> Value {
-    let res = c
-        .post(s.url(path))
-        .header("x-csrf-token", csrf)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "POST {path}: {status} {v}");
-    v
-}
-
-async fn put(c: &reqwest::Client, csrf: &str, s: &TestServer, path: &str, body: Value) -> Value {
-    let res = c
-        .put(s.url(path))
-        .header("x-csrf-token", csrf)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "PUT {path}: {status} {v}");
-    v
-}
-
-async fn get(c: &reqwest::Client, s: &TestServer, path: &str) -> Value {
-    let res = c.get(s.url(path)).send().await.unwrap();
-    assert_eq!(res.status(), 200, "GET {path}");
-    res.json().await.unwrap()
-}
-
 /// Changes a seeded rule's expression (keeps the rest).
 async fn set_expression(c: &reqwest::Client, csrf: &str, s: &TestServer, name: &str, expr: &str) {
-    let mut rule = get(c, s, &format!("/api/v1/alert-rules/{name}")).await;
+    let mut rule = get_json(c, s, &format!("/api/v1/alert-rules/{name}")).await;
     let obj = rule.as_object_mut().unwrap();
     obj.remove("created_at");
     obj.remove("updated_at");
@@ -79,7 +39,7 @@ pub(crate) async fn until(
 ) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
     loop {
-        let v = get(c, s, path).await;
+        let v = get_json(c, s, path).await;
         if ok(&v) {
             return v;
         }
@@ -213,7 +173,7 @@ async fn agent_down_reaches_email_slack_and_pagerduty_then_resolves() {
         body.contains("Agent planner instance inst-1 is unhealthy"),
         "{body}"
     );
-    let alerts = get(&c, &s, "/api/v1/alerts?state=firing").await;
+    let alerts = get_json(&c, &s, "/api/v1/alerts?state=firing").await;
     let alert = &items(&alerts)[0];
     assert_eq!(alert["rule"], "agent_down");
     assert_eq!(alert["labels"]["instance"], "inst-1");
@@ -250,7 +210,7 @@ async fn agent_down_reaches_email_slack_and_pagerduty_then_resolves() {
         got[1].header("idempotency-key")
     );
 
-    let detail = get(
+    let detail = get_json(
         &c,
         &s,
         &format!("/api/v1/alerts/{}", alert["id"].as_str().unwrap()),
@@ -264,7 +224,7 @@ async fn agent_down_reaches_email_slack_and_pagerduty_then_resolves() {
         .collect();
     assert_eq!(&kinds[..2], &["pending", "firing"], "{kinds:?}");
     assert!(kinds.contains(&"resolved"), "{kinds:?}");
-    let log = get(
+    let log = get_json(
         &c,
         &s,
         &format!(
@@ -326,7 +286,7 @@ async fn an_acknowledged_alert_stops_escalating() {
         "ingest holds 50"
     );
     assert_eq!(body["alerts"][0]["labels"]["agent"], "queue-worker");
-    let alerts = get(&c, &s, "/api/v1/alerts?state=firing").await;
+    let alerts = get_json(&c, &s, "/api/v1/alerts?state=firing").await;
     let id = items(&alerts)[0]["id"].as_str().unwrap().to_string();
     let acked = post(
         &c,
@@ -359,7 +319,7 @@ async fn an_acknowledged_alert_stops_escalating() {
         "escalated after acknowledgement"
     );
     assert_eq!(first.requests().len(), 2);
-    let detail = get(&c, &s, &format!("/api/v1/alerts/{id}")).await;
+    let detail = get_json(&c, &s, &format!("/api/v1/alerts/{id}")).await;
     let steps = detail["history"]
         .as_array()
         .unwrap()
@@ -516,7 +476,7 @@ async fn a_receiver_that_is_down_gets_the_notification_when_it_returns() {
 
     // A 500 is retried too; a 400 fails at once and is shown as failed.
     hook.set_reply(Reply::status(400).body("bad payload"));
-    let channel = get(&c, &s, "/api/v1/channels").await;
+    let channel = get_json(&c, &s, "/api/v1/channels").await;
     let id = items(&channel)[0]["id"].as_str().unwrap().to_string();
     let test = post(
         &c,
@@ -531,7 +491,7 @@ async fn a_receiver_that_is_down_gets_the_notification_when_it_returns() {
         test["last_error"].as_str().unwrap().contains("400"),
         "{test}"
     );
-    let failed = get(&c, &s, "/api/v1/notifications?status=failed").await;
+    let failed = get_json(&c, &s, "/api/v1/notifications?status=failed").await;
     assert_eq!(items(&failed).len(), 1);
     let metrics = c
         .get(s.url("/metrics"))
@@ -700,7 +660,7 @@ async fn notifications_survive_kill_9() {
 async fn seeds_validation_and_secrets() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let rules = get(&c, &s, "/api/v1/alert-rules").await;
+    let rules = get_json(&c, &s, "/api/v1/alert-rules").await;
     let names: Vec<&str> = items(&rules)
         .iter()
         .map(|r| r["name"].as_str().unwrap())
@@ -715,7 +675,7 @@ async fn seeds_validation_and_secrets() {
             "workflow_failure"
         ]
     );
-    let breach = get(&c, &s, "/api/v1/alert-rules/security_breach").await;
+    let breach = get_json(&c, &s, "/api/v1/alert-rules/security_breach").await;
     assert_eq!(
         breach["expression"],
         "failed_auth_attempts > 10 in 1 minute"
@@ -725,7 +685,7 @@ async fn seeds_validation_and_secrets() {
         json!(["slack", "email", "pagerduty", "security_team"])
     );
     assert_eq!(breach["escalation_policy"], "immediate");
-    let policies = get(&c, &s, "/api/v1/escalation-policies").await;
+    let policies = get_json(&c, &s, "/api/v1/escalation-policies").await;
     let names: Vec<&str> = items(&policies)
         .iter()
         .map(|p| p["name"].as_str().unwrap())
@@ -947,12 +907,12 @@ async fn an_escalation_step_quarantines_the_agent() {
         .clone();
     // Its key no longer works.
     assert_eq!(me_with_bearer(&s, &client(), &key).await, 401);
-    let audit = get(&c, &s, "/api/v1/audit?action=agent.quarantine").await;
+    let audit = get_json(&c, &s, "/api/v1/audit?action=agent.quarantine").await;
     let rec = &items(&audit)[0];
     assert_eq!(rec["actor_name"], "alerting", "{rec}");
-    let alerts = get(&c, &s, "/api/v1/alerts?state=firing").await;
+    let alerts = get_json(&c, &s, "/api/v1/alerts?state=firing").await;
     let id = items(&alerts)[0]["id"].as_str().unwrap();
-    let detail = get(&c, &s, &format!("/api/v1/alerts/{id}")).await;
+    let detail = get_json(&c, &s, &format!("/api/v1/alerts/{id}")).await;
     assert!(
         detail["history"]
             .as_array()

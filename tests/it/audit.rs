@@ -177,28 +177,14 @@ async fn each_event_kind_is_recorded_once_with_its_outcome() {
     assert_eq!(count_action(&db, "user.delete", "success"), 1);
 
     // Reading the log is recorded too, and the read sees itself.
-    let page: Value = c
-        .get(s.url("/api/v1/audit?limit=5"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = get_json(&c, &s, "/api/v1/audit?limit=5").await;
     assert_eq!(page["items"][0]["action"], "audit.read");
     assert_eq!(page["items"][0]["actor_name"], "admin");
     assert!(page["items"][0]["request_id"].is_string());
     assert!(page["items"][0]["source_ip"].is_string());
     assert_eq!(count_action(&db, "audit.read", "success"), 1);
 
-    let report: Value = c
-        .get(s.url("/api/v1/audit/verify"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = get_json(&c, &s, "/api/v1/audit/verify").await;
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(count_action(&db, "audit.verify", "success"), 1);
     let _dir = s.stop().await;
@@ -414,14 +400,7 @@ async fn retention_prunes_behind_a_checkpoint_that_keeps_the_chain_verifiable() 
     let cutoff = agentry::db::now_ms() + 1;
     let removed = s.running().app.audit.prune(cutoff).await.unwrap();
     assert_eq!(removed, before);
-    let r: Value = c
-        .get(s.url("/api/v1/audit/verify"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = get_json(&c, &s, "/api/v1/audit/verify").await;
     assert_eq!(r["ok"], true, "{r}");
     // Records after the prune continue the chain from the checkpoint.
     let first_left = records(&db)[0].0;
@@ -440,14 +419,7 @@ async fn retention_prunes_behind_a_checkpoint_that_keeps_the_chain_verifiable() 
     // Moving the checkpoint is detected.
     conn.execute("UPDATE audit_checkpoint SET seq = seq - 1", [])
         .unwrap();
-    let r: Value = c
-        .get(s.url("/api/v1/audit/verify"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = get_json(&c, &s, "/api/v1/audit/verify").await;
     assert_eq!(r["ok"], false, "{r}");
     s.stop().await;
 }
@@ -787,14 +759,7 @@ async fn when_the_audit_log_cannot_be_written_the_action_fails() {
             .status(),
         200
     );
-    let r: Value = c
-        .get(s.url("/api/v1/audit/verify"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r: Value = get_json(&c, &s, "/api/v1/audit/verify").await;
     assert_eq!(r["ok"], true);
     s.stop().await;
 }

@@ -158,14 +158,8 @@ async fn scheduled_backups_run_and_only_the_newest_stay() {
     let (c, _) = admin(&s).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let audit: serde_json::Value = c
-            .get(s.url("/api/v1/audit?action=system.backup&outcome=success"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let audit: serde_json::Value =
+            get_json(&c, &s, "/api/v1/audit?action=system.backup&outcome=success").await;
         if audit["items"].as_array().unwrap().len() >= 4 {
             assert_eq!(audit["items"][0]["details"]["scheduled"], true);
             break;

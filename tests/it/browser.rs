@@ -920,14 +920,8 @@ async fn chromium_shows_the_fleet_on_the_dashboard() {
             continue;
         }
         for _ in 0..150 {
-            let v: serde_json::Value = c
-                .get(s.url(&format!("/api/v1/instances/{id}/checks")))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v: serde_json::Value =
+                get_json(&c, &s, &format!("/api/v1/instances/{id}/checks")).await;
             if v["items"].as_array().unwrap().len() >= 2 {
                 break;
             }

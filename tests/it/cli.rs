@@ -193,14 +193,7 @@ async fn admin_create_and_reset_password_read_stdin() {
     assert!(s.running().seeded.admin.is_none());
     let c = client();
     login(&s, &c, "ops", "ops second password").await;
-    let me: serde_json::Value = c
-        .get(s.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = get_json(&c, &s, "/api/v1/me").await;
     assert_eq!(me["roles"][0], "system_admin");
     s.stop().await;
 }

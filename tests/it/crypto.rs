@@ -144,14 +144,7 @@ async fn rotation_rewrap_and_minimum_version() {
         .await
         .unwrap();
     expect_problem(res, 422).await;
-    let keys: Value = c
-        .get(s.url("/api/v1/crypto/keys"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let keys: Value = get_json(&c, &s, "/api/v1/crypto/keys").await;
     let internal = keys["items"]
         .as_array()
         .unwrap()

@@ -442,14 +442,7 @@ async fn the_master_key_rotates_and_everything_old_still_opens() {
         .unwrap();
     assert_eq!(res.status(), 200);
     packages.push(encrypt(&c, &csrf, &s, json!("v2"), "internal", None).await);
-    let jwks: Value = c
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&c, &s, "/.well-known/jwks.json").await;
     let data_dir = s.running().app.config.data_dir.clone();
     let config = s.running().app.config.as_ref().clone();
 
@@ -504,23 +497,9 @@ async fn the_master_key_rotates_and_everything_old_still_opens() {
         let res = decrypt(&c, &csrf, &s, p, ctx).await;
         assert_eq!(res.status(), 200, "{p}");
     }
-    let after: Value = c
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let after: Value = get_json(&c, &s, "/.well-known/jwks.json").await;
     assert_eq!(after, jwks);
-    let report: Value = c
-        .get(s.url("/api/v1/audit/verify"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report: Value = get_json(&c, &s, "/api/v1/audit/verify").await;
     assert_eq!(report["ok"], true, "{report}");
     let dir = s.stop().await;
 

@@ -61,14 +61,7 @@ async fn a_database_locked_by_another_process_gives_503s_not_hangs() {
 
     assert!(locker.wait().unwrap().success());
     // Nothing half-written, and writes work again.
-    let users: Value = c
-        .get(s.url("/api/v1/users"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: Value = get_json(&c, &s, "/api/v1/users").await;
     assert!(!users.to_string().contains("while-locked"));
     create_user(&s, &c, &csrf, "after-lock", "a long enough password").await;
 }
@@ -287,14 +280,7 @@ async fn a_full_disk_fails_writes_clearly_and_recovers() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "writes did not come back after space returned");
-    let verify: Value = c
-        .get(s.url("/api/v1/audit/verify"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let verify: Value = get_json(&c, &s, "/api/v1/audit/verify").await;
     assert_eq!(verify["ok"], true, "{verify}");
     let db = s.db_path();
     s.stop().await;

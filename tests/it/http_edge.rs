@@ -68,14 +68,7 @@ async fn every_response_has_request_id_and_security_headers() {
 #[tokio::test]
 async fn openapi_document_lists_every_endpoint() {
     let s = TestServer::start().await;
-    let doc: serde_json::Value = client()
-        .get(s.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = get_json(&client(), &s, "/api/v1/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
     for p in [
@@ -247,14 +240,7 @@ async fn bad_bodies_get_4xx_problem_json_and_write_nothing() {
     assert!(p["errors"]["password"].is_string());
 
     // Nothing was created by any of the above.
-    let list: serde_json::Value = c
-        .get(s.url("/api/v1/users"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: serde_json::Value = get_json(&c, &s, "/api/v1/users").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1, "{list}");
     s.stop().await;
 }
@@ -314,14 +300,7 @@ async fn every_guarded_operation_refuses_a_principal_without_its_permission() {
         .await
         .unwrap();
     let key = key["key"].as_str().unwrap().to_string();
-    let doc: serde_json::Value = client()
-        .get(s.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = get_json(&client(), &s, "/api/v1/openapi.json").await;
     let mut checked = 0;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
@@ -369,14 +348,7 @@ async fn every_guarded_operation_refuses_a_principal_without_its_permission() {
 #[tokio::test]
 async fn openapi_document_describes_parameters_and_edge_responses() {
     let s = TestServer::start().await;
-    let doc: serde_json::Value = client()
-        .get(s.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = get_json(&client(), &s, "/api/v1/openapi.json").await;
     let problem = serde_json::json!({"$ref": "#/components/schemas/Problem"});
     let mut ops = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -475,32 +447,11 @@ fn schema_admits(doc: &serde_json::Value, schema: &serde_json::Value, key: &str)
 #[tokio::test]
 async fn openapi_view_schemas_admit_every_field_the_server_returns() {
     let s = TestServer::start().await;
-    let doc: serde_json::Value = client()
-        .get(s.url("/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: serde_json::Value = get_json(&client(), &s, "/api/v1/openapi.json").await;
     let (c, _) = admin(&s).await;
-    let rules: serde_json::Value = c
-        .get(s.url("/api/v1/alert-rules"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rules: serde_json::Value = get_json(&c, &s, "/api/v1/alert-rules").await;
     let rule = rules["items"][0]["name"].as_str().expect("a seeded rule");
-    let policies: serde_json::Value = c
-        .get(s.url("/api/v1/escalation-policies"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let policies: serde_json::Value = get_json(&c, &s, "/api/v1/escalation-policies").await;
     let policy = policies["items"][0]["name"]
         .as_str()
         .expect("a seeded policy");
@@ -514,14 +465,7 @@ async fn openapi_view_schemas_admit_every_field_the_server_returns() {
             format!("/api/v1/escalation-policies/{policy}"),
         ),
     ] {
-        let body: serde_json::Value = c
-            .get(s.url(&url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: serde_json::Value = get_json(&c, &s, &url).await;
         let schema =
             &doc["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"];
         assert!(schema.is_object(), "{path}");

@@ -32,14 +32,7 @@ async fn login_success_shows_dashboard_and_sets_a_strict_cookie() {
         .unwrap();
     assert!(page.contains("id=\"dashboard-user\">admin<"), "{page}");
     assert!(page.contains("system_admin"));
-    let me: serde_json::Value = c
-        .get(s.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = get_json(&c, &s, "/api/v1/me").await;
     assert_eq!(me["principal"]["name"], "admin");
     assert_eq!(me["principal"]["type"], "user");
     assert_eq!(me["roles"][0], "system_admin");
@@ -133,14 +126,7 @@ async fn lockout_after_repeated_failures_then_admin_unlock() {
             .status(),
         401
     );
-    let u: serde_json::Value = admin_c
-        .get(s.url(&format!("/api/v1/users/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let u: serde_json::Value = get_json(&admin_c, &s, &format!("/api/v1/users/{id}")).await;
     assert_eq!(u["locked"], true, "{u}");
 
     let res = admin_c

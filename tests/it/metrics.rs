@@ -71,14 +71,7 @@ async fn agents_report_series_and_read_them_back() {
     assert_eq!(series[0]["reporter"], agent_id.as_str());
     assert_eq!(series[0]["samples"].as_array().unwrap().len(), 250);
     // The health summary's workflows come from series labelled `workflow`.
-    let health: Value = c
-        .get(s.url("/api/v1/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&c, &s, "/api/v1/health").await;
     let wf = &health["component_health"]["workflows"];
     assert_eq!(wf["billing"]["error_rate"], 0.0, "{wf}");
     assert_eq!(wf["payroll"]["error_rate"], 0.1, "{wf}");
@@ -208,14 +201,12 @@ async fn the_appliance_samples_itself_into_metric_series() {
         let v = samples.last().unwrap()["value"].as_f64().unwrap();
         assert!((check.0..=check.1).contains(&v), "{name} = {v}");
     }
-    let q: Value = c
-        .get(s.url("/api/v1/metrics/query?name=encryption_key_age_seconds&reporter=agentry"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let q: Value = get_json(
+        &c,
+        &s,
+        "/api/v1/metrics/query?name=encryption_key_age_seconds&reporter=agentry",
+    )
+    .await;
     assert_eq!(
         q["series"].as_array().unwrap().len(),
         4,

@@ -126,14 +126,7 @@ async fn third_party_clients_obtain_and_verify_tokens_across_a_rotation() {
     assert_eq!(keys["items"][0]["status"], "active");
     assert_eq!(keys["items"][1]["status"], "retired");
     assert_eq!(me(&s, &old_token).await, 200);
-    let jwks: Value = client()
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&client(), &s, "/.well-known/jwks.json").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     let after =
         tokio::task::block_in_place(|| python_client(&s, &id, &secret, "client_secret_basic"));
@@ -404,14 +397,7 @@ async fn a_token_grants_only_its_scope() {
     assert_eq!(get("/api/v1/agents").await.unwrap().status(), 403);
     let me: Value = get("/api/v1/me").await.unwrap().json().await.unwrap();
     assert_eq!(me["permissions"], json!(["audit:read"]));
-    let meta: Value = client()
-        .get(s.url("/.well-known/oauth-authorization-server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meta: Value = get_json(&client(), &s, "/.well-known/oauth-authorization-server").await;
     assert_eq!(meta["issuer"], s.base.as_str());
     assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
     for k in [
@@ -444,14 +430,7 @@ async fn the_cli_rotates_the_signing_key_and_the_server_follows() {
     );
     // The scheduled housekeeping (run here directly) picks the new key up.
     agentry::scheduler::housekeeping(&s.running().app).await;
-    let jwks: Value = client()
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&client(), &s, "/.well-known/jwks.json").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     let new = access_token(&s, &id, &secret).await;
     let kid = |t: &str| {
@@ -520,14 +499,7 @@ async fn the_signing_key_rotates_on_schedule() {
     )
     .unwrap();
     app.signing_keys.reload(&app.db).await.unwrap();
-    let jwks: Value = client()
-        .get(s.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = get_json(&client(), &s, "/.well-known/jwks.json").await;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     s.stop().await;
 }

@@ -62,7 +62,7 @@ use reqwest::header::HeaderMap;
 use reqwest::Url;
 use serde_json::{json, Value};
 
-use crate::alerting::{fast, post, until};
+use crate::alerting::{fast, until};
 use crate::support::receivers::HttpReceiver;
 use crate::support::*;
 

@@ -93,14 +93,7 @@ async fn a_first_release_database_migrates_with_every_record_intact() {
     let c = client();
     // The first release's admin signs in with the password it had.
     let csrf = login(&s, &c, "admin", V1_ADMIN_PASSWORD).await;
-    let users: serde_json::Value = c
-        .get(s.url("/api/v1/users?limit=100"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let users: serde_json::Value = get_json(&c, &s, "/api/v1/users?limit=100").await;
     let names: Vec<&str> = users["items"]
         .as_array()
         .unwrap()

@@ -75,14 +75,7 @@ async fn create_read_update_delete() {
 async fn the_last_admin_cannot_be_deleted_or_disabled() {
     let s = TestServer::start().await;
     let (c, csrf) = admin(&s).await;
-    let me: serde_json::Value = c
-        .get(s.url("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: serde_json::Value = get_json(&c, &s, "/api/v1/me").await;
     let id = me["principal"]["id"].as_str().unwrap();
     let res = c
         .delete(s.url(&format!("/api/v1/users/{id}")))

@@ -195,6 +195,55 @@ pub async fn me_with_bearer(s: &TestServer, c: &reqwest::Client, credential: &st
         .as_u16()
 }
 
+/// `GET path` as `c`; asserts 200 and returns the JSON body.
+pub async fn get_json(c: &reqwest::Client, s: &TestServer, path: &str) -> serde_json::Value {
+    let res = c.get(s.url(path)).send().await.unwrap();
+    assert_eq!(res.status(), 200, "GET {path}");
+    res.json().await.unwrap()
+}
+
+/// `POST path` with a JSON body and the CSRF header; asserts a 2xx and
+/// returns the JSON body (null when there is none).
+pub async fn post(
+    c: &reqwest::Client,
+    csrf: &str,
+    s: &TestServer,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    send_json(c.post(s.url(path)), "POST", csrf, path, body).await
+}
+
+/// `PUT path`, as [`post`].
+pub async fn put(
+    c: &reqwest::Client,
+    csrf: &str,
+    s: &TestServer,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    send_json(c.put(s.url(path)), "PUT", csrf, path, body).await
+}
+
+async fn send_json(
+    req: reqwest::RequestBuilder,
+    method: &str,
+    csrf: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let res = req
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status();
+    let v: serde_json::Value = res.json().await.unwrap_or(serde_json::Value::Null);
+    assert!(status.is_success(), "{method} {path}: {status} {v}");
+    v
+}
+
 /// Asserts a problem+json response with `status` and returns its body.
 pub async fn expect_problem(res: reqwest::Response, status: u16) -> serde_json::Value {
     assert_eq!(
