@@ -29,27 +29,11 @@ pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.05; done
 
-# Sign in once; every request below reuses the session cookie.
+# Sign in once (every request below reuses the session cookie); an agent
+# with an API key, encryption and metrics rights, and an access token.
 jar="$work/cookies"
-token=$(curl -s -c "$jar" "$base/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p')
-curl -s -o /dev/null -b "$jar" -c "$jar" --data-urlencode "username=admin" --data-urlencode "password=$password" \
-  --data-urlencode "csrf_token=$token" "$base/login"
-session=$(awk '$6 ~ /agentry_session/ {print $6"="$7}' "$jar")
-csrf=$(curl -s -b "$jar" "$base/" | sed -n 's/.*<meta name="csrf-token" content="\([^"]*\)".*/\1/p')
-
-# An agent with an API key, and an access token for it.
-agent=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-  -d '{"name":"load-agent","agent_type":"planner"}' "$base/api/v1/agents" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p')
-key=$(curl -s -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' -d '{}' \
-  "$base/api/v1/agents/$agent/keys" | sed -n 's/.*"key":"\([^"]*\)".*/\1/p')
-# Encryption rights for the agent (the role and assignment are audited).
-curl -s -o /dev/null -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-  -d '{"name":"crypto_client","permissions":["crypto:encrypt","crypto:decrypt","metrics:report"]}' "$base/api/v1/roles"
-curl -s -o /dev/null -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
-  -d "{\"subject\":{\"type\":\"agent\",\"id\":\"$agent\"},\"role\":\"crypto_client\"}" "$base/api/v1/role-assignments"
-basic=$(printf '%s:%s' "$agent" "$key" | base64 -w0)
-access=$(curl -s -u "$agent:$key" -d grant_type=client_credentials "$base/oauth/token" \
-  | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+. benches/setup-agent.sh
+setup_agent load-agent crypto_client
 cat > "$work/check.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '{"permission":"metrics:report","resource":{"type":"workflow","id":"billing-42"}}'
