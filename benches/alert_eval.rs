@@ -10,31 +10,15 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentry::alerts::expr::{evaluate, parse, Labels, MetricKind, Rule, Source, Value};
+use agentry::alerts::expr::{
+    evaluate, parse, Labels, MemorySource as Mem, MetricKind, Rule, Value,
+};
 use criterion::{criterion_group, criterion_main, Criterion};
 
 const METRICS: usize = 100;
 const SERIES: usize = 100;
 const RULES: usize = 1_000;
 const AGENT_TYPES: [&str; 4] = ["planner", "executor", "retriever", "critic"];
-
-type Sums = HashMap<(String, Duration), Vec<(Arc<Labels>, f64)>>;
-
-struct Mem {
-    current: HashMap<String, Vec<(Arc<Labels>, Value)>>,
-    sums: Sums,
-}
-
-impl Source for Mem {
-    fn current(&self, metric: &str) -> &[(Arc<Labels>, Value)] {
-        self.current.get(metric).map_or(&[], Vec::as_slice)
-    }
-    fn sum_over(&self, metric: &str, window: Duration) -> &[(Arc<Labels>, f64)] {
-        self.sums
-            .get(&(metric.to_string(), window))
-            .map_or(&[], Vec::as_slice)
-    }
-}
 
 /// Deterministic values in [0, 1).
 struct Rng(u64);

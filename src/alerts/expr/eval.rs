@@ -67,6 +67,28 @@ pub trait Source {
     fn sum_over(&self, metric: &str, window: Duration) -> &[(Arc<Labels>, f64)];
 }
 
+/// Windowed sums keyed by (metric, window), as [`Source::sum_over`] answers.
+pub type WindowSums = HashMap<(String, Duration), Vec<(Arc<Labels>, f64)>>;
+
+/// A [`Source`] held in memory, filled by the caller: for tests, benchmarks
+/// and anything that evaluates against figures it already has.
+#[derive(Debug, Default)]
+pub struct MemorySource {
+    pub current: HashMap<String, Vec<(Arc<Labels>, Value)>>,
+    pub sums: WindowSums,
+}
+
+impl Source for MemorySource {
+    fn current(&self, metric: &str) -> &[(Arc<Labels>, Value)] {
+        self.current.get(metric).map_or(&[], Vec::as_slice)
+    }
+    fn sum_over(&self, metric: &str, window: Duration) -> &[(Arc<Labels>, f64)] {
+        self.sums
+            .get(&(metric.to_string(), window))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
 /// A series for which the condition holds now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hit {

@@ -2,24 +2,7 @@
 use super::*;
 use crate::alerts::expr::{parse, MetricKind};
 
-type Sums = HashMap<(String, Duration), Vec<(Arc<Labels>, f64)>>;
-
-#[derive(Default)]
-struct Src {
-    current: HashMap<String, Vec<(Arc<Labels>, Value)>>,
-    sums: Sums,
-}
-
-impl Source for Src {
-    fn current(&self, metric: &str) -> &[(Arc<Labels>, Value)] {
-        self.current.get(metric).map_or(&[], Vec::as_slice)
-    }
-    fn sum_over(&self, metric: &str, window: Duration) -> &[(Arc<Labels>, f64)] {
-        self.sums
-            .get(&(metric.to_string(), window))
-            .map_or(&[], Vec::as_slice)
-    }
-}
+type Src = crate::alerts::expr::MemorySource;
 
 fn labels(pairs: &[(&str, &str)]) -> Labels {
     pairs

@@ -21,5 +21,5 @@ mod parser;
 pub use ast::{CmpOp, Comparison, Expr, Literal, MatchOp, Matcher, MetricKind, Rule, Selector};
 pub use duration::{format_duration, MAX_DURATION, MIN_DURATION};
 pub use error::{ErrorKind, ParseError};
-pub use eval::{evaluate, Hit, Labels, Source, Value};
+pub use eval::{evaluate, Hit, Labels, MemorySource, Source, Value, WindowSums};
 pub use parser::{parse, MAX_DEPTH, MAX_LEN};
