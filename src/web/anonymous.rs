@@ -15,7 +15,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::Method;
 use actix_web::middleware::Next;
-use actix_web::ResponseError;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 
 use super::fallback::is_api_path;
 use super::problem::ApiError;
@@ -32,25 +32,33 @@ fn is_anonymous_route(method: &Method, path: &str) -> bool {
         || (path == "/login" && (method == Method::GET || method == Method::HEAD))
 }
 
+/// The 429 answer when `req`'s address has spent its budget; `None` when
+/// it may go on (or the budget is off).
+pub fn refusal(req: &HttpRequest) -> Option<HttpResponse> {
+    let st = state::of(req);
+    let limiter = st.anonymous_limiter.as_ref()?;
+    let retry_after_secs = limiter.check(state::client_ip(req)).err()?;
+    let e = Error::RateLimited { retry_after_secs };
+    let path = req.path();
+    Some(
+        if is_api_path(path) || path == "/healthz" || path == "/readyz" {
+            ApiError::from(e).error_response()
+        } else {
+            UiError::from(e).error_response()
+        },
+    )
+}
+
+/// Middleware for the routes above. Paths no route serves are counted by
+/// the fallback handler (`web::fallback`), which only runs for them, so
+/// ordinary requests pay for a few string comparisons and nothing more.
 pub async fn limit(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    let st = state::of(req.request());
-    if let Some(limiter) = &st.anonymous_limiter {
-        let path = req.path();
-        let anonymous =
-            is_anonymous_route(req.method(), path) || !req.resource_map().has_resource(path);
-        if anonymous {
-            if let Err(retry_after_secs) = limiter.check(state::client_ip(req.request())) {
-                let e = Error::RateLimited { retry_after_secs };
-                let res = if is_api_path(path) || path == "/healthz" || path == "/readyz" {
-                    ApiError::from(e).error_response()
-                } else {
-                    UiError::from(e).error_response()
-                };
-                return Ok(req.into_response(res).map_into_right_body());
-            }
+    if is_anonymous_route(req.method(), req.path()) {
+        if let Some(res) = refusal(req.request()) {
+            return Ok(req.into_response(res).map_into_right_body());
         }
     }
     Ok(next.call(req).await?.map_into_left_body())

@@ -16,6 +16,11 @@ pub fn is_api_path(path: &str) -> bool {
 }
 
 pub async fn default_service(req: HttpRequest) -> HttpResponse {
+    // Unknown paths need no credential: they count against the address's
+    // anonymous budget (`web::anonymous`).
+    if let Some(refused) = super::anonymous::refusal(&req) {
+        return refused;
+    }
     let path = req.path().to_string();
     // A path that exists for some other method is a 405, not a 404.
     let known = req.resource_map().has_resource(&path);
