@@ -499,8 +499,13 @@ async fn populate(
 
     let agent = create_agent(s, c, csrf, "crawler", "planner").await;
     let agent_key = create_agent_key(s, c, csrf, &agent).await;
-    // The secret half alone must not show either.
-    let secret_half = agent_key.rsplit('_').next().unwrap().to_string();
+    // The secret half alone must not show either. It is everything after
+    // `agk_<id>_`: the secret is base64url and may itself contain `_`.
+    let secret_half = agent_key.splitn(3, '_').nth(2).unwrap().to_string();
+    assert!(
+        secret_half.len() >= 40,
+        "{agent_key}: secret half {secret_half}"
+    );
     secrets.push(("agent API key", agent_key));
     secrets.push(("agent API key secret", secret_half));
 
