@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod identity;
 pub mod monitor;
+pub mod names;
 pub mod notify;
 pub mod rbac;
 pub mod scheduler;

@@ -21,11 +21,7 @@ pub const MAX_DESCRIPTION: usize = 1024;
 /// lower_snake: a lower-case letter, then lower-case letters, digits and
 /// `_`, at most 64 characters.
 pub fn validate_agent_type(t: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&t.len())
-        && t.starts_with(|c: char| c.is_ascii_lowercase())
-        && t.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
+    if crate::names::is_lower_snake(t) {
         Ok(())
     } else {
         Err(format!(

@@ -16,13 +16,6 @@ pub struct NewAssignment {
     pub scope: Option<(String, String)>,
 }
 
-fn valid_scope_type(t: &str) -> bool {
-    (1..=64).contains(&t.len())
-        && t.starts_with(|c: char| c.is_ascii_lowercase())
-        && t.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 fn valid_glob(p: &str) -> bool {
     (1..=128).contains(&p.len())
         && p.chars()
@@ -47,7 +40,7 @@ pub async fn create(audit: &Audit, ctx: &Context, new: NewAssignment) -> Result<
         errors.insert("subject.type".into(), "must be user or agent".into());
     }
     if let Some((t, p)) = &new.scope {
-        if !valid_scope_type(t) {
+        if !crate::names::is_lower_snake(t) {
             errors.insert(
                 "scope.resource_type".into(),
                 "must be lower_snake, at most 64 characters".into(),

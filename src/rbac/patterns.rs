@@ -20,15 +20,8 @@ pub fn grants(pattern: &str, permission: &str) -> bool {
 /// A permission to check: `resource:action` (more `:`-separated parts
 /// allowed, as in `crypto:decrypt:restricted`), each part lower_snake.
 pub fn valid_permission(p: &str) -> bool {
-    let part_ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.starts_with(|c: char| c.is_ascii_lowercase())
-            && s.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-    };
     let parts: Vec<&str> = p.split(':').collect();
-    parts.len() >= 2 && parts.len() <= 4 && parts.iter().all(|s| part_ok(s))
+    (2..=4).contains(&parts.len()) && parts.iter().all(|s| crate::names::is_lower_snake(s))
 }
 
 /// A grantable pattern: a permission, `resource:*`, or `*`.

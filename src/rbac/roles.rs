@@ -23,16 +23,9 @@ pub struct RoleInput {
     pub inherits: Vec<String>,
 }
 
-fn valid_name(n: &str) -> bool {
-    (1..=64).contains(&n.len())
-        && n.starts_with(|c: char| c.is_ascii_lowercase())
-        && n.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-}
-
 fn check_input(input: &RoleInput) -> FieldErrors {
     let mut e = FieldErrors::new();
-    if !valid_name(&input.name) {
+    if !crate::names::is_lower_snake(&input.name) {
         e.insert(
             "name".into(),
             "must be lower_snake (a-z, 0-9, _), starting with a letter, at most 64".into(),

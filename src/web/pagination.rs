@@ -16,8 +16,10 @@ pub const MAX_LIMIT: u32 = 1000;
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1-1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(max_length = 512, pattern = r"^azE6[A-Za-z0-9_-]*$")]
     pub cursor: Option<String>,
 }
 
