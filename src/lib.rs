@@ -12,6 +12,7 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod error;
+pub mod formats;
 pub mod identity;
 pub mod monitor;
 pub mod names;

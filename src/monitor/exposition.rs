@@ -203,7 +203,7 @@ async fn alerting(app: &App, r: &Registry) -> Result<()> {
         "Alerts by state (pending, firing, resolved, inactive), as kept in the history.",
         &["state"],
     )?;
-    for st in ["pending", "firing", "resolved", "inactive"] {
+    for st in crate::alerts::STATES {
         let n = alerts.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
         by_state.with_label_values(&[st]).set(n as f64);
     }
@@ -213,7 +213,7 @@ async fn alerting(app: &App, r: &Registry) -> Result<()> {
         "Notifications by status: pending (the outbox depth), delivered, failed (given up).",
         &["status"],
     )?;
-    for st in ["pending", "delivered", "failed"] {
+    for st in crate::notify::STATUSES {
         let n = notes.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
         by_status.with_label_values(&[st]).set(n as f64);
     }

@@ -20,6 +20,9 @@
 //! webhook body, `Message-ID: <id@agentry>` and `X-Agentry-Notification-Id`
 //! on email. Delivery is at least once; receivers deduplicate on it.
 
+/// Every delivery status of a notification (the filter values of its list).
+pub const STATUSES: &[&str] = &["pending", "delivered", "failed"];
+
 pub mod channel;
 pub mod deliver;
 pub mod email;

@@ -16,7 +16,7 @@ pub struct NewAssignment {
     pub scope: Option<(String, String)>,
 }
 
-fn valid_glob(p: &str) -> bool {
+pub(crate) fn valid_glob(p: &str) -> bool {
     (1..=128).contains(&p.len())
         && p.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.:*?/".contains(c))

@@ -18,7 +18,27 @@ use super::problem;
                        RFC 9457 problem+json documents.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(super::problem::Problem)),
+    // The named formats are registered here because parameters refer to
+    // them by `$ref` and nothing else would add them.
+    components(schemas(
+        super::problem::Problem,
+        super::pagination::PageLimit,
+        super::pagination::Cursor,
+        crate::formats::Username,
+        crate::formats::LowerSnake,
+        crate::formats::Permission,
+        crate::formats::PermissionPattern,
+        crate::formats::ResourceGlob,
+        crate::formats::Classification,
+        crate::formats::AlertingName,
+        crate::formats::MetricName,
+        crate::formats::Timestamp,
+        crate::formats::Severity,
+        crate::formats::AlertState,
+        crate::formats::NotificationStatus,
+        crate::formats::InstanceKind,
+        crate::formats::ExportFormat,
+    )),
     modifiers(&SecuritySchemes),
     tags(
         (name = "service", description = "Liveness, readiness and this document"),

@@ -102,8 +102,6 @@ pub struct AlertQuery {
     pub cursor: Option<String>,
 }
 
-const STATES: &[&str] = &["pending", "firing", "resolved", "inactive"];
-
 /// Alerts, newest first.
 #[utoipa::path(tag = "alerting", params(AlertQuery),
     responses((status = 200, body = Page<AlertView>), (status = 400, body = Problem)),
@@ -116,10 +114,17 @@ pub async fn list(
 ) -> Result<web::Json<Page<AlertView>>, ApiError> {
     let st = state::of(&req);
     let q = q?.into_inner();
-    if let Some(s) = q.state.as_deref().filter(|s| !STATES.contains(s)) {
+    if let Some(s) = q
+        .state
+        .as_deref()
+        .filter(|s| !crate::alerts::STATES.contains(s))
+    {
         return Err(ApiError::bad_request(
             "bad_query",
-            format!("state {s:?} is not one of {}", STATES.join(", ")),
+            format!(
+                "state {s:?} is not one of {}",
+                crate::alerts::STATES.join(", ")
+            ),
         ));
     }
     let page = PageParams {

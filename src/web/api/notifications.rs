@@ -57,8 +57,6 @@ pub struct NotificationQuery {
     pub cursor: Option<String>,
 }
 
-const STATUSES: &[&str] = &["pending", "delivered", "failed"];
-
 /// Notifications, newest first.
 #[utoipa::path(tag = "alerting", params(NotificationQuery),
     responses((status = 200, body = Page<NotificationView>), (status = 400, body = Problem)),
@@ -71,10 +69,17 @@ pub async fn list(
 ) -> Result<web::Json<Page<NotificationView>>, ApiError> {
     let st = state::of(&req);
     let q = q?.into_inner();
-    if let Some(s) = q.status.as_deref().filter(|s| !STATUSES.contains(s)) {
+    if let Some(s) = q
+        .status
+        .as_deref()
+        .filter(|s| !crate::notify::STATUSES.contains(s))
+    {
         return Err(ApiError::bad_request(
             "bad_query",
-            format!("status {s:?} is not one of {}", STATUSES.join(", ")),
+            format!(
+                "status {s:?} is not one of {}",
+                crate::notify::STATUSES.join(", ")
+            ),
         ));
     }
     let page = PageParams {
