@@ -17,13 +17,17 @@ pub const MAX_AFTER_SECONDS: u64 = 7 * 24 * 3600;
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicySpec {
+    #[schema(value_type = crate::formats::AlertingName)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 500)]
     pub description: String,
+    #[schema(min_items = 1, max_items = 10)]
     pub steps: Vec<Step>,
     /// Re-notify every this many seconds after the last step until
     /// acknowledged (60-604800); absent: no repeat.
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 604800)]
     pub repeat_seconds: Option<u64>,
 }
 

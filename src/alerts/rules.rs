@@ -18,15 +18,20 @@ use crate::monitor::metrics::valid_label_name;
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSpec {
+    #[schema(value_type = crate::formats::AlertingName)]
     pub name: String,
     /// e.g. `agent_health == 'unhealthy' for 2 minutes`; see the grammar.
+    #[schema(min_length = 1, max_length = 2000)]
     pub expression: String,
     /// critical, major, minor, warning or info.
+    #[schema(value_type = crate::formats::Severity)]
     pub severity: String,
     /// Channel names notified when the rule fires (or `@rule` in a policy).
     #[serde(default)]
+    #[schema(value_type = Vec<crate::formats::AlertingName>, max_items = 20)]
     pub channels: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::formats::AlertingName>)]
     pub escalation_policy: Option<String>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,

@@ -19,12 +19,16 @@ pub const MAX_SPAN_MS: i64 = 366 * 24 * 3_600_000;
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceSpec {
+    #[schema(min_items = 1, max_items = 20)]
     pub matchers: Vec<MatcherRow>,
     /// RFC 3339; now when absent.
     #[serde(default)]
+    #[schema(value_type = Option<crate::formats::Timestamp>)]
     pub starts_at: Option<String>,
     /// RFC 3339, after `starts_at`.
+    #[schema(value_type = crate::formats::Timestamp)]
     pub ends_at: String,
+    #[schema(min_length = 1, max_length = 1000)]
     pub comment: String,
 }
 

@@ -108,9 +108,11 @@ pub fn rules_using_policy(conn: &Connection, policy: &str) -> Result<Vec<String>
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// Seconds after the alert started firing.
+    #[schema(maximum = 604800)]
     pub after_seconds: u64,
     /// Channel names; `@rule` stands for the channels of the rule that fired.
     #[serde(default)]
+    #[schema(max_items = 20)]
     pub channels: Vec<String>,
     /// Disable the agent named by the alert's `agent` label and revoke its
     /// tokens and keys.

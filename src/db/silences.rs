@@ -10,10 +10,12 @@ use crate::error::Result;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MatcherRow {
+    #[schema(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
     pub name: String,
     /// `=`, `!=`, `=~` or `!~`.
     #[serde(default = "equals")]
     pub op: String,
+    #[schema(max_length = 256)]
     pub value: String,
 }
 

@@ -25,6 +25,7 @@ pub const CLASSIFICATION: &str = "restricted";
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChannelSpec {
+    #[schema(value_type = crate::formats::AlertingName)]
     pub name: String,
     /// email, slack, pagerduty or webhook.
     #[serde(rename = "type")]

@@ -41,11 +41,14 @@ impl From<AgentRow> for AgentView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAgent {
+    #[schema(value_type = crate::formats::Username)]
     pub name: String,
     /// `orchestrator`, `planner`, `validator`, `programmer`,
     /// `documentation`, `knowledge_base`, or any lower_snake name.
+    #[schema(value_type = crate::formats::LowerSnake)]
     pub agent_type: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -126,8 +129,11 @@ pub async fn get(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAgent {
+    #[schema(value_type = Option<crate::formats::Username>)]
     pub name: Option<String>,
+    #[schema(value_type = Option<crate::formats::LowerSnake>)]
     pub agent_type: Option<String>,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
     /// `true` re-enables a quarantined agent (issue it new keys).
     pub enabled: Option<bool>,

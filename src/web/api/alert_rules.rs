@@ -135,6 +135,7 @@ pub async fn remove(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreviewRequest {
+    #[schema(min_length = 1, max_length = 2000)]
     pub expression: String,
 }
 

@@ -96,9 +96,13 @@ pub struct AlertDetail {
 #[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// pending, firing, resolved or inactive.
+    #[param(value_type = Option<crate::formats::AlertState>)]
     pub state: Option<String>,
+    #[param(value_type = Option<crate::formats::AlertingName>)]
     pub rule: Option<String>,
+    #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<crate::web::pagination::Cursor>)]
     pub cursor: Option<String>,
 }
 

@@ -22,22 +22,31 @@ const MAX_FILTER_LEN: usize = 256;
 #[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Actor id or name.
+    #[param(max_length = 256)]
     pub actor: Option<String>,
     /// Exact action, or a prefix ending in `*` (`auth.*`).
+    #[param(max_length = 256)]
     pub action: Option<String>,
     /// `success`, `failure`, `denied` or `error`.
+    #[param(value_type = Option<crate::audit::record::Outcome>)]
     pub outcome: Option<String>,
     /// Target id.
+    #[param(max_length = 256)]
     pub target: Option<String>,
     /// RFC 3339; records at or after.
+    #[param(value_type = Option<crate::formats::Timestamp>)]
     pub since: Option<String>,
     /// RFC 3339; records before.
+    #[param(value_type = Option<crate::formats::Timestamp>)]
     pub until: Option<String>,
     /// Items per page, 1-1000 (list only).
+    #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page (list only).
+    #[param(value_type = Option<crate::web::pagination::Cursor>)]
     pub cursor: Option<String>,
     /// `jsonl` or `csv` (export only).
+    #[param(value_type = Option<crate::formats::ExportFormat>)]
     pub format: Option<String>,
 }
 
@@ -234,8 +243,10 @@ pub async fn export_records(
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
     /// Sequence number of a head saved earlier.
+    #[param(minimum = 1)]
     pub head_seq: Option<i64>,
     /// Hash of that head (64 hex characters).
+    #[param(pattern = r"^[0-9a-f]{64}$")]
     pub head_hash: Option<String>,
 }
 

@@ -24,7 +24,9 @@ pub const MAX_BATCH: usize = 1000;
 pub struct SubjectRef {
     /// `user` or `agent`.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::identity::PrincipalKind)]
     pub kind: String,
+    #[schema(min_length = 1, max_length = 128)]
     pub id: String,
 }
 
@@ -32,7 +34,9 @@ pub struct SubjectRef {
 #[serde(deny_unknown_fields)]
 pub struct ResourceRef {
     #[serde(rename = "type")]
+    #[schema(min_length = 1, max_length = 64)]
     pub kind: String,
+    #[schema(min_length = 1, max_length = 256)]
     pub id: String,
 }
 
@@ -43,6 +47,7 @@ pub struct CheckRequest {
     /// `authz:check`).
     pub subject: Option<SubjectRef>,
     /// `resource:action`, e.g. `workflow:execute`.
+    #[schema(value_type = crate::formats::Permission)]
     pub permission: String,
     /// The resource acted on, for scoped assignments.
     pub resource: Option<ResourceRef>,
@@ -192,6 +197,7 @@ pub async fn check(
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
     /// 1-1000 checks.
+    #[schema(min_items = 1, max_items = 1000)]
     pub checks: Vec<CheckRequest>,
 }
 

@@ -26,8 +26,10 @@ pub struct EncryptRequest {
     #[schema(value_type = Object)]
     pub data: Box<serde_json::value::RawValue>,
     /// `public`, `internal`, `confidential`, `restricted`, or another ring.
+    #[schema(value_type = crate::formats::Classification)]
     pub classification: String,
     /// Bound as associated data: decryption must present the same context.
+    #[schema(max_length = 1024)]
     pub context: Option<String>,
 }
 
@@ -35,6 +37,7 @@ pub struct EncryptRequest {
 #[serde(deny_unknown_fields)]
 pub struct DecryptRequest {
     pub package: Package,
+    #[schema(max_length = 1024)]
     pub context: Option<String>,
 }
 
@@ -47,7 +50,9 @@ pub struct Decrypted {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DataKeyRequest {
+    #[schema(value_type = crate::formats::Classification)]
     pub classification: String,
+    #[schema(max_length = 1024)]
     pub context: Option<String>,
 }
 
@@ -67,6 +72,7 @@ pub struct DataKey {
 pub struct BatchRequest {
     /// 1 to 1000 items, each shaped like the single request.
     #[schema(value_type = Vec<Object>)]
+    #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<Box<serde_json::value::RawValue>>,
 }
 

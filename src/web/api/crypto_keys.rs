@@ -39,6 +39,7 @@ pub async fn keys(
 pub struct RingCreate {
     /// 1-32 characters: a lower-case letter, then lower-case letters,
     /// digits, `_` or `-`.
+    #[schema(value_type = crate::formats::Classification)]
     pub classification: String,
     /// Decrypting needs `crypto:decrypt:<classification>`, not only
     /// `crypto:decrypt`. Default true: new classifications are for data
@@ -47,6 +48,7 @@ pub struct RingCreate {
     pub requires_specific_permission: bool,
     /// Days between scheduled rotations (0: on demand only); absent or
     /// null: the configured default.
+    #[schema(minimum = 0, maximum = 3650)]
     pub rotation_days: Option<i64>,
 }
 
@@ -100,6 +102,7 @@ pub struct RingChange {
     /// configured default.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
+    #[schema(minimum = 0, maximum = 3650)]
     pub rotation_days: Option<Option<i64>>,
 }
 

@@ -90,25 +90,34 @@ fn yes() -> bool {
 #[serde(deny_unknown_fields)]
 pub struct CreateInstance {
     pub agent_id: String,
+    #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// `http` (polled) or `heartbeat` (the agent calls in).
+    #[schema(value_type = crate::formats::InstanceKind)]
     pub kind: String,
     /// http(s) URL to GET; required for `http`, absent for `heartbeat`.
+    #[schema(max_length = 2048)]
     pub url: Option<String>,
     /// 5-86400, default 30.
     #[serde(default = "default_interval")]
+    #[schema(minimum = 5, maximum = 86400)]
     pub interval_seconds: i64,
     /// 100-60000 and below the interval, default 5000.
     #[serde(default = "default_timeout")]
+    #[schema(minimum = 100, maximum = 60000)]
     pub timeout_ms: i64,
     /// Codes and ranges, default `200-399`.
     #[serde(default = "default_expected")]
     pub expected_status: String,
+    #[schema(min_length = 1, max_length = 1024)]
     pub body_contains: Option<String>,
     #[serde(default = "default_failures")]
+    #[schema(minimum = 1, maximum = 100)]
     pub failure_threshold: i64,
     #[serde(default = "default_successes")]
+    #[schema(minimum = 1, maximum = 100)]
     pub success_threshold: i64,
+    #[schema(minimum = 1, maximum = 60000)]
     pub degraded_latency_ms: Option<i64>,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -148,8 +157,11 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct InstanceQuery {
     /// Only this agent's instances.
+    #[param(max_length = 128)]
     pub agent_id: Option<String>,
+    #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<crate::web::pagination::Cursor>)]
     pub cursor: Option<String>,
 }
 
@@ -195,20 +207,28 @@ pub async fn get(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateInstance {
+    #[schema(min_length = 1, max_length = 64)]
     pub name: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(max_length = 2048)]
     pub url: Option<Option<String>>,
+    #[schema(minimum = 5, maximum = 86400)]
     pub interval_seconds: Option<i64>,
+    #[schema(minimum = 100, maximum = 60000)]
     pub timeout_ms: Option<i64>,
     pub expected_status: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
+    #[schema(min_length = 1, max_length = 1024)]
     pub body_contains: Option<Option<String>>,
+    #[schema(minimum = 1, maximum = 100)]
     pub failure_threshold: Option<i64>,
+    #[schema(minimum = 1, maximum = 100)]
     pub success_threshold: Option<i64>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
+    #[schema(minimum = 1, maximum = 60000)]
     pub degraded_latency_ms: Option<Option<i64>>,
     pub enabled: Option<bool>,
 }
@@ -287,8 +307,10 @@ pub struct CheckList {
 #[serde(deny_unknown_fields)]
 pub struct CheckQuery {
     /// 1-1000, default 100.
+    #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
     /// Only checks before this RFC 3339 time (to page back).
+    #[param(value_type = Option<crate::formats::Timestamp>)]
     pub before: Option<String>,
 }
 

@@ -57,9 +57,11 @@ impl From<NewKey> for CreatedKey {
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub name: String,
     /// Lifetime in days; defaults to (and may not exceed) the configured
     /// maximum.
+    #[schema(minimum = 1)]
     pub expires_in_days: Option<u32>,
 }
 

@@ -18,11 +18,13 @@ use crate::web::state;
 #[serde(deny_unknown_fields)]
 pub struct ReportedSample {
     /// Prometheus naming; `*_rate` and `*_utilization` are ratios 0..1.
+    #[schema(value_type = crate::formats::MetricName)]
     pub name: String,
     pub value: f64,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// RFC 3339; default now. At most 5 minutes ahead.
+    #[schema(value_type = Option<crate::formats::Timestamp>)]
     pub timestamp: Option<String>,
 }
 
@@ -30,6 +32,7 @@ pub struct ReportedSample {
 #[serde(deny_unknown_fields)]
 pub struct MetricsReport {
     /// 1 to 5000 samples, stored all or none.
+    #[schema(min_items = 1, max_items = 5000)]
     pub metrics: Vec<ReportedSample>,
 }
 
@@ -88,16 +91,21 @@ pub async fn report(
 #[into_params(parameter_in = Query)]
 pub struct QueryParams {
     /// The metric name.
+    #[param(value_type = crate::formats::MetricName)]
     pub name: String,
     /// Only series reported by this principal id.
+    #[param(max_length = 128)]
     pub reporter: Option<String>,
     /// A JSON object of labels every returned series must carry.
     pub labels: Option<String>,
     /// RFC 3339; default an hour before `to`.
+    #[param(value_type = Option<crate::formats::Timestamp>)]
     pub from: Option<String>,
     /// RFC 3339; default now.
+    #[param(value_type = Option<crate::formats::Timestamp>)]
     pub to: Option<String>,
     /// Samples per series, 1-10000, default 1000 (oldest first).
+    #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<u32>,
 }
 

@@ -51,9 +51,13 @@ impl From<NotificationRow> for NotificationView {
 #[into_params(parameter_in = Query)]
 pub struct NotificationQuery {
     /// pending, delivered or failed.
+    #[param(value_type = Option<crate::formats::NotificationStatus>)]
     pub status: Option<String>,
+    #[param(max_length = 128)]
     pub alert_id: Option<String>,
+    #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<crate::web::pagination::Cursor>)]
     pub cursor: Option<String>,
 }
 

@@ -42,14 +42,18 @@ impl From<RoleRow> for RoleView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleBody {
+    #[schema(value_type = crate::formats::LowerSnake)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 1024)]
     pub description: String,
     /// Patterns: `resource:action`, `resource:*`, or `*`.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::formats::PermissionPattern>, max_items = 256)]
     pub permissions: Vec<String>,
     /// Parent roles; the graph must stay acyclic.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::formats::LowerSnake>)]
     pub inherits: Vec<String>,
 }
 
@@ -150,8 +154,10 @@ pub async fn remove(
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ScopeRef {
+    #[schema(value_type = crate::formats::LowerSnake)]
     pub resource_type: String,
     /// Glob over resource ids: `*` any run, `?` one character.
+    #[schema(value_type = crate::formats::ResourceGlob)]
     pub resource_pattern: String,
 }
 
@@ -201,6 +207,7 @@ impl From<AssignmentRow> for AssignmentView {
 #[serde(deny_unknown_fields)]
 pub struct AssignmentBody {
     pub subject: SubjectRef,
+    #[schema(value_type = crate::formats::LowerSnake)]
     pub role: String,
     pub scope: Option<ScopeRef>,
 }
@@ -210,11 +217,16 @@ pub struct AssignmentBody {
 #[into_params(parameter_in = Query)]
 pub struct AssignmentQuery {
     /// Only assignments of this role.
+    #[param(value_type = Option<crate::formats::LowerSnake>)]
     pub role: Option<String>,
     /// With `subject_id`: only this subject's assignments (`user` or `agent`).
+    #[param(value_type = Option<crate::identity::PrincipalKind>)]
     pub subject_type: Option<String>,
+    #[param(max_length = 128)]
     pub subject_id: Option<String>,
+    #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<crate::web::pagination::Cursor>)]
     pub cursor: Option<String>,
 }
 

@@ -54,7 +54,9 @@ impl From<SilenceRow> for SilenceView {
 pub struct SilenceQuery {
     /// true: only silences not yet ended.
     pub current: Option<bool>,
+    #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
+    #[param(value_type = Option<crate::web::pagination::Cursor>)]
     pub cursor: Option<String>,
 }
 

@@ -53,11 +53,15 @@ impl From<UserRow> for UserView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(value_type = crate::formats::Username)]
     pub username: String,
     /// At least 12 characters, not the user name, not a common password.
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     #[serde(default)]
+    #[schema(max_length = 128)]
     pub display_name: String,
+    #[schema(max_length = 254)]
     pub email: Option<String>,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -149,6 +153,7 @@ pub async fn get(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(max_length = 128)]
     pub display_name: Option<String>,
     /// `null` removes the address.
     #[serde(default, deserialize_with = "double_option")]
@@ -206,8 +211,10 @@ pub async fn remove(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetPassword {
+    #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
     /// Required when changing your own password.
+    #[schema(max_length = 1024)]
     pub current_password: Option<String>,
 }
 
