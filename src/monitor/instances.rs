@@ -103,7 +103,7 @@ fn validate(s: &InstanceSpec) -> FieldErrors {
     }
     if !(100..=60_000).contains(&s.timeout_ms) {
         e.insert("timeout_ms".into(), "must be between 100 and 60000".into());
-    } else if s.timeout_ms >= s.interval_seconds * 1000 {
+    } else if s.timeout_ms >= s.interval_seconds.saturating_mul(1000) {
         e.insert(
             "timeout_ms".into(),
             "must be shorter than the interval".into(),

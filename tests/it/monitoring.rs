@@ -340,6 +340,15 @@ async fn bad_instances_are_refused_field_by_field() {
         (with("url", Value::Null), "url"),
         (with("kind", json!("ping")), "kind"),
         (with("interval_seconds", json!(4)), "interval_seconds"),
+        // Far out of range: the timeout check must not overflow on it.
+        (
+            with("interval_seconds", json!(i64::MIN)),
+            "interval_seconds",
+        ),
+        (
+            with("interval_seconds", json!(-9_223_372_036_854_776_i64)),
+            "interval_seconds",
+        ),
         (with("timeout_ms", json!(50)), "timeout_ms"),
         (with("timeout_ms", json!(30000)), "timeout_ms"),
         (with("expected_status", json!("2xx")), "expected_status"),
