@@ -157,7 +157,6 @@ pub async fn create(
 #[serde(deny_unknown_fields)]
 pub struct InstanceQuery {
     /// Only this agent's instances.
-    #[param(max_length = 128)]
     pub agent_id: Option<String>,
     #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,

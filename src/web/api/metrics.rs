@@ -94,7 +94,6 @@ pub struct QueryParams {
     #[param(value_type = crate::formats::MetricName)]
     pub name: String,
     /// Only series reported by this principal id.
-    #[param(max_length = 128)]
     pub reporter: Option<String>,
     /// A JSON object of labels every returned series must carry.
     pub labels: Option<String>,

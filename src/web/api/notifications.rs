@@ -53,7 +53,6 @@ pub struct NotificationQuery {
     /// pending, delivered or failed.
     #[param(value_type = Option<crate::formats::NotificationStatus>)]
     pub status: Option<String>,
-    #[param(max_length = 128)]
     pub alert_id: Option<String>,
     #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,

@@ -222,7 +222,6 @@ pub struct AssignmentQuery {
     /// With `subject_id`: only this subject's assignments (`user` or `agent`).
     #[param(value_type = Option<crate::identity::PrincipalKind>)]
     pub subject_type: Option<String>,
-    #[param(max_length = 128)]
     pub subject_id: Option<String>,
     #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,
