@@ -110,6 +110,20 @@ async fn openapi_document_lists_every_endpoint() {
         assert!(paths.contains_key(p), "missing {p}");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    // Every operation has an operationId, unique in the document as
+    // OpenAPI requires (code generators name their methods after it).
+    let mut ids = std::collections::BTreeSet::new();
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            if !["get", "put", "post", "delete", "patch"].contains(&method.as_str()) {
+                continue;
+            }
+            let id = op["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(ids.insert(id.to_string()), "operationId {id} is used twice");
+        }
+    }
     // Every reference resolves: a dangling `$ref` breaks code generators
     // and validators that read the document.
     let mut refs = Vec::new();

@@ -60,6 +60,7 @@ fn yes() -> bool {
 
 /// Create an agent.
 #[utoipa::path(
+    operation_id = "agents.create",
     tag = "identity",
     request_body = CreateAgent,
     responses((status = 201, body = AgentView), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -85,6 +86,7 @@ pub async fn create(
 
 /// List agents, oldest first.
 #[utoipa::path(
+    operation_id = "agents.list",
     tag = "identity",
     params(PageParams),
     responses((status = 200, body = Page<AgentView>), (status = 400, body = Problem)),
@@ -109,6 +111,7 @@ pub async fn list(
 
 /// Get an agent (an agent may read itself).
 #[utoipa::path(
+    operation_id = "agents.get",
     tag = "identity",
     responses((status = 200, body = AgentView), (status = 404, body = Problem)),
     security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
@@ -141,6 +144,7 @@ pub struct UpdateAgent {
 
 /// Update an agent.
 #[utoipa::path(
+    operation_id = "agents.update",
     tag = "identity",
     request_body = UpdateAgent,
     responses((status = 200, body = AgentView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -170,6 +174,7 @@ pub async fn update(
 
 /// Delete an agent and its keys.
 #[utoipa::path(
+    operation_id = "agents.remove",
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem)),
     security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
@@ -187,6 +192,7 @@ pub async fn remove(
 
 /// List an agent's keys (never their secrets).
 #[utoipa::path(
+    operation_id = "agents.list_keys",
     tag = "identity",
     responses((status = 200, body = KeyList), (status = 404, body = Problem)),
     security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
@@ -208,6 +214,7 @@ pub async fn list_keys(
 /// Create an API key for an agent. The response carries the key; it is
 /// never shown again.
 #[utoipa::path(
+    operation_id = "agents.create_key",
     tag = "identity",
     request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -237,6 +244,7 @@ pub async fn create_key(
 
 /// Revoke one of an agent's keys.
 #[utoipa::path(
+    operation_id = "agents.revoke_key",
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
@@ -269,6 +277,7 @@ pub struct Quarantined {
 /// Quarantine an agent: disable it and revoke all its keys at once.
 /// Reverse with PATCH `{"enabled": true}` and new keys.
 #[utoipa::path(
+    operation_id = "agents.quarantine",
     tag = "identity",
     request_body(content = Option<QuarantineBody>),
     responses((status = 200, body = Quarantined), (status = 404, body = Problem)),

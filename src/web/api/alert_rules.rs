@@ -54,7 +54,7 @@ impl From<RuleRow> for RuleView {
 }
 
 /// Every rule, by name.
-#[utoipa::path(tag = "alerting", params(PageParams),
+#[utoipa::path(operation_id = "alert_rules.list", tag = "alerting", params(PageParams),
     responses((status = 200, body = Page<RuleView>), (status = 400, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/alert-rules")]
@@ -75,7 +75,7 @@ pub async fn list(
 }
 
 /// Create a rule; a parse error names the column (`expression`).
-#[utoipa::path(tag = "alerting", request_body = RuleSpec,
+#[utoipa::path(operation_id = "alert_rules.create", tag = "alerting", request_body = RuleSpec,
     responses((status = 201, body = RuleView), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[post("/alert-rules")]
@@ -89,7 +89,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(RuleView::from(row)))
 }
 
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "alert_rules.get", tag = "alerting",
     responses((status = 200, body = RuleView), (status = 404, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/alert-rules/{name}")]
@@ -103,7 +103,7 @@ pub async fn get(
 }
 
 /// Replace a rule (enable or disable it with `enabled`).
-#[utoipa::path(tag = "alerting", request_body = RuleSpec,
+#[utoipa::path(operation_id = "alert_rules.replace", tag = "alerting", request_body = RuleSpec,
     responses((status = 200, body = RuleView), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[put("/alert-rules/{name}")]
@@ -119,7 +119,7 @@ pub async fn replace(
 }
 
 /// Delete a rule; its open alerts resolve at the next evaluation.
-#[utoipa::path(tag = "alerting", responses((status = 204), (status = 404, body = Problem)),
+#[utoipa::path(operation_id = "alert_rules.remove", tag = "alerting", responses((status = 204), (status = 404, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[delete("/alert-rules/{name}")]
 pub async fn remove(
@@ -140,7 +140,7 @@ pub struct PreviewRequest {
 }
 
 /// Evaluate an expression once against current data, without saving.
-#[utoipa::path(tag = "alerting", request_body = PreviewRequest,
+#[utoipa::path(operation_id = "alert_rules.preview", tag = "alerting", request_body = PreviewRequest,
     responses((status = 200, body = Preview), (status = 422, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[post("/alert-rules/preview")]

@@ -107,7 +107,7 @@ pub struct AlertQuery {
 }
 
 /// Alerts, newest first.
-#[utoipa::path(tag = "alerting", params(AlertQuery),
+#[utoipa::path(operation_id = "alerts.list", tag = "alerting", params(AlertQuery),
     responses((status = 200, body = Page<AlertView>), (status = 400, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/alerts")]
@@ -146,7 +146,7 @@ pub async fn list(
 }
 
 /// One alert with its history.
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "alerts.get", tag = "alerting",
     responses((status = 200, body = AlertDetail), (status = 404, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/alerts/{id}")]
@@ -165,7 +165,7 @@ pub async fn get(
 
 /// Acknowledge a firing alert: escalation stops; channels told it fired
 /// are told (PagerDuty gets `acknowledge`).
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "alerts.acknowledge", tag = "alerting",
     responses((status = 200, body = AlertView), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
 #[post("/alerts/{id}/ack")]

@@ -152,6 +152,7 @@ pub async fn list_records(
 
 /// Search the audit log, newest first.
 #[utoipa::path(
+    operation_id = "audit.list",
     tag = "audit",
     params(AuditQuery),
     responses((status = 200, body = Page<Record>), (status = 400, body = Problem), (status = 403, body = Problem)),
@@ -178,6 +179,7 @@ pub async fn list(
 /// export holds a database connection until its download ends; a quarter of
 /// the pool (at least one) may be held that way at once.
 #[utoipa::path(
+    operation_id = "audit.export_records",
     tag = "audit",
     params(AuditQuery),
     responses(
@@ -299,6 +301,7 @@ pub async fn run_verify(
 /// Verify the whole retained chain (and, given a saved head, that no newer
 /// record was removed).
 #[utoipa::path(
+    operation_id = "audit.verify",
     tag = "audit",
     params(VerifyQuery),
     responses((status = 200, body = VerifyReport), (status = 400, body = Problem), (status = 403, body = Problem)),
@@ -318,6 +321,7 @@ pub async fn verify(
 /// The newest record's seq and hash (including the record of this read):
 /// keep it off the box to detect truncation later.
 #[utoipa::path(
+    operation_id = "audit.head",
     tag = "audit",
     responses((status = 200, body = Head), (status = 403, body = Problem)),
     security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))

@@ -171,6 +171,7 @@ async fn decide(
 
 /// May a principal (the caller by default) do something, on a resource?
 #[utoipa::path(
+    operation_id = "authz.check",
     tag = "authz",
     request_body = CheckRequest,
     responses((status = 200, body = CheckResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
@@ -209,6 +210,7 @@ pub struct BatchResponse {
 
 /// Up to 1000 checks in one call; results in the same order.
 #[utoipa::path(
+    operation_id = "authz.check_batch",
     tag = "authz",
     request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
@@ -253,6 +255,7 @@ pub struct EffectivePermissions {
 
 /// Every permission a principal holds (unscoped), and through which roles.
 #[utoipa::path(
+    operation_id = "authz.permissions",
     tag = "authz",
     responses((status = 200, body = EffectivePermissions), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("session" = ["authz:check"]), ("bearer" = ["authz:check"]))

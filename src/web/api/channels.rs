@@ -12,7 +12,7 @@ use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
 /// Every channel, by name.
-#[utoipa::path(tag = "alerting", params(PageParams),
+#[utoipa::path(operation_id = "channels.list", tag = "alerting", params(PageParams),
     responses((status = 200, body = Page<ChannelView>), (status = 400, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/channels")]
@@ -33,7 +33,7 @@ pub async fn list(
 }
 
 /// Create a channel: `email`, `slack`, `pagerduty` or `webhook`.
-#[utoipa::path(tag = "alerting", request_body = ChannelSpec,
+#[utoipa::path(operation_id = "channels.create", tag = "alerting", request_body = ChannelSpec,
     responses((status = 201, body = ChannelView), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[post("/channels")]
@@ -47,7 +47,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(view))
 }
 
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "channels.get", tag = "alerting",
     responses((status = 200, body = ChannelView), (status = 404, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/channels/{id}")]
@@ -61,7 +61,7 @@ pub async fn get(
 }
 
 /// Replace a channel's settings; secret fields left out keep their value.
-#[utoipa::path(tag = "alerting", request_body = ChannelSpec,
+#[utoipa::path(operation_id = "channels.replace", tag = "alerting", request_body = ChannelSpec,
     responses((status = 200, body = ChannelView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[put("/channels/{id}")]
@@ -79,7 +79,7 @@ pub async fn replace(
     ))
 }
 
-#[utoipa::path(tag = "alerting", responses((status = 204), (status = 404, body = Problem)),
+#[utoipa::path(operation_id = "channels.remove", tag = "alerting", responses((status = 204), (status = 404, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[delete("/channels/{id}")]
 pub async fn remove(
@@ -94,7 +94,7 @@ pub async fn remove(
 
 /// Send a test notification now (one attempt; a retryable failure stays
 /// queued). The result is in the notification log too.
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "channels.test", tag = "alerting",
     responses((status = 200, body = NotificationView), (status = 404, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[post("/channels/{id}/test")]

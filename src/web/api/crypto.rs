@@ -252,7 +252,7 @@ pub(crate) async fn finish<T>(st: &WebState, step: Step<T>) -> Result<T, ApiErro
 }
 
 /// Encrypt a JSON value under the newest key of a classification.
-#[utoipa::path(tag = "crypto", request_body = EncryptRequest,
+#[utoipa::path(operation_id = "crypto.encrypt", tag = "crypto", request_body = EncryptRequest,
     responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
 #[post("/encrypt")]
@@ -283,7 +283,7 @@ async fn require_some_decrypt(
 }
 
 /// Decrypt a package (with the context it was encrypted with).
-#[utoipa::path(tag = "crypto", request_body = DecryptRequest,
+#[utoipa::path(operation_id = "crypto.decrypt", tag = "crypto", request_body = DecryptRequest,
     responses((status = 200, body = Decrypted), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:decrypt"]), ("bearer" = ["crypto:decrypt"])))]
 #[post("/decrypt")]
@@ -304,7 +304,7 @@ pub async fn decrypt(
 
 /// Re-encrypt a package under the newest key version, without returning
 /// the data.
-#[utoipa::path(tag = "crypto", request_body = DecryptRequest,
+#[utoipa::path(operation_id = "crypto.rewrap", tag = "crypto", request_body = DecryptRequest,
     responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
 #[post("/rewrap")]
@@ -321,7 +321,7 @@ pub async fn rewrap(
 
 /// A fresh 256-bit data key for encrypting large payloads locally: the key
 /// in plaintext, and encrypted under the classification for storage.
-#[utoipa::path(tag = "crypto", request_body = DataKeyRequest,
+#[utoipa::path(operation_id = "crypto.datakey", tag = "crypto", request_body = DataKeyRequest,
     responses((status = 200, body = DataKey), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
 #[post("/datakey")]
@@ -400,7 +400,7 @@ where
 
 /// Encrypt up to 1000 values; each item is `{"data", "classification",
 /// "context"?}` and fails on its own.
-#[utoipa::path(tag = "crypto", request_body = BatchRequest,
+#[utoipa::path(operation_id = "crypto.encrypt_batch", tag = "crypto", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
 #[post("/encrypt/batch")]
@@ -430,7 +430,7 @@ struct ClassOf {
 
 /// Decrypt up to 1000 packages; each item is `{"package", "context"?}` and
 /// fails on its own (including a missing per-classification permission).
-#[utoipa::path(tag = "crypto", request_body = BatchRequest,
+#[utoipa::path(operation_id = "crypto.decrypt_batch", tag = "crypto", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:decrypt"]), ("bearer" = ["crypto:decrypt"])))]
 #[post("/decrypt/batch")]
@@ -456,7 +456,7 @@ pub async fn decrypt_batch(
 /// Re-encrypt up to 1000 packages under their classification's newest key
 /// version, without returning data; each item is `{"package", "context"?}`
 /// and fails on its own.
-#[utoipa::path(tag = "crypto", request_body = BatchRequest,
+#[utoipa::path(operation_id = "crypto.rewrap_batch", tag = "crypto", request_body = BatchRequest,
     responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
 #[post("/rewrap/batch")]

@@ -24,7 +24,7 @@ async fn list(st: &WebState) -> Result<web::Json<RingList>, ApiError> {
 }
 
 /// Key rings: versions, use counts, minimum decryption versions, rotation.
-#[utoipa::path(tag = "crypto", responses((status = 200, body = RingList)),
+#[utoipa::path(operation_id = "crypto_keys.keys", tag = "crypto", responses((status = 200, body = RingList)),
     security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
 #[get("/keys")]
 pub async fn keys(
@@ -57,7 +57,7 @@ fn yes() -> bool {
 }
 
 /// Add a classification, with its first key version.
-#[utoipa::path(tag = "crypto", request_body = RingCreate,
+#[utoipa::path(operation_id = "crypto_keys.create", tag = "crypto", request_body = RingCreate,
     responses((status = 201, body = RingList), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
 #[post("/keys")]
@@ -78,7 +78,7 @@ pub async fn create(
 }
 
 /// Add a new key version to a classification; new encryptions use it.
-#[utoipa::path(tag = "crypto", responses((status = 200, body = RingList), (status = 404, body = Problem)),
+#[utoipa::path(operation_id = "crypto_keys.rotate", tag = "crypto", responses((status = 200, body = RingList), (status = 404, body = Problem)),
     security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
 #[post("/keys/{classification}/rotate")]
 pub async fn rotate(
@@ -107,7 +107,7 @@ pub struct RingChange {
 }
 
 /// Set a classification's minimum decryption version and/or rotation period.
-#[utoipa::path(tag = "crypto", request_body = RingChange, responses((status = 200, body = RingList), (status = 404, body = Problem), (status = 422, body = Problem)),
+#[utoipa::path(operation_id = "crypto_keys.update", tag = "crypto", request_body = RingChange, responses((status = 200, body = RingList), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
 #[patch("/keys/{classification}")]
 pub async fn update(

@@ -45,7 +45,7 @@ pub struct PolicyList {
 }
 
 /// Every escalation policy.
-#[utoipa::path(tag = "alerting", responses((status = 200, body = PolicyList)),
+#[utoipa::path(operation_id = "escalation_policies.list", tag = "alerting", responses((status = 200, body = PolicyList)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/escalation-policies")]
 pub async fn list(
@@ -63,7 +63,7 @@ pub async fn list(
 
 /// Create a policy. Steps: `{after_seconds, channels, quarantine_agent}`;
 /// `@rule` in `channels` stands for the firing rule's channels.
-#[utoipa::path(tag = "alerting", request_body = PolicySpec,
+#[utoipa::path(operation_id = "escalation_policies.create", tag = "alerting", request_body = PolicySpec,
     responses((status = 201, body = PolicyView), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[post("/escalation-policies")]
@@ -77,7 +77,7 @@ pub async fn create(
     Ok(HttpResponse::Created().json(PolicyView::from(row)))
 }
 
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "escalation_policies.get", tag = "alerting",
     responses((status = 200, body = PolicyView), (status = 404, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/escalation-policies/{name}")]
@@ -91,7 +91,7 @@ pub async fn get(
 }
 
 /// Replace a policy.
-#[utoipa::path(tag = "alerting", request_body = PolicySpec,
+#[utoipa::path(operation_id = "escalation_policies.replace", tag = "alerting", request_body = PolicySpec,
     responses((status = 200, body = PolicyView), (status = 404, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[put("/escalation-policies/{name}")]
@@ -107,7 +107,7 @@ pub async fn replace(
 }
 
 /// Delete a policy no rule uses.
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "escalation_policies.remove", tag = "alerting",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
 #[delete("/escalation-policies/{name}")]

@@ -10,7 +10,7 @@ use crate::web::state;
 /// Overall status and score, per agent type instance health,
 /// infrastructure and security figures, active alerts. The score is
 /// explained in the README.
-#[utoipa::path(tag = "monitoring", responses((status = 200, body = HealthReport), (status = 403, body = Problem)),
+#[utoipa::path(operation_id = "health.get", tag = "monitoring", responses((status = 200, body = HealthReport), (status = 403, body = Problem)),
     security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
 #[get("/health")]
 pub async fn get(

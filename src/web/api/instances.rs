@@ -124,7 +124,7 @@ pub struct CreateInstance {
 }
 
 /// Register an instance of an agent to check.
-#[utoipa::path(tag = "monitoring", request_body = CreateInstance,
+#[utoipa::path(operation_id = "instances.create", tag = "monitoring", request_body = CreateInstance,
     responses((status = 201, body = InstanceView), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["monitor:manage"]), ("bearer" = ["monitor:manage"])))]
 #[post("/instances")]
@@ -165,7 +165,7 @@ pub struct InstanceQuery {
 }
 
 /// List instances with their state.
-#[utoipa::path(tag = "monitoring", params(InstanceQuery),
+#[utoipa::path(operation_id = "instances.list", tag = "monitoring", params(InstanceQuery),
     responses((status = 200, body = Page<InstanceView>), (status = 400, body = Problem)),
     security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
 #[get("/instances")]
@@ -191,7 +191,7 @@ pub async fn list(
 }
 
 /// Get an instance with its state.
-#[utoipa::path(tag = "monitoring", responses((status = 200, body = InstanceView), (status = 404, body = Problem)),
+#[utoipa::path(operation_id = "instances.get", tag = "monitoring", responses((status = 200, body = InstanceView), (status = 404, body = Problem)),
     security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
 #[get("/instances/{id}")]
 pub async fn get(
@@ -233,7 +233,7 @@ pub struct UpdateInstance {
 }
 
 /// Change an instance's check (its kind and agent are fixed).
-#[utoipa::path(tag = "monitoring", request_body = UpdateInstance,
+#[utoipa::path(operation_id = "instances.update", tag = "monitoring", request_body = UpdateInstance,
     responses((status = 200, body = InstanceView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
     security(("session" = ["monitor:manage"]), ("bearer" = ["monitor:manage"])))]
 #[patch("/instances/{id}")]
@@ -262,7 +262,7 @@ pub async fn update(
 }
 
 /// Remove an instance and its history.
-#[utoipa::path(tag = "monitoring", responses((status = 204), (status = 404, body = Problem)),
+#[utoipa::path(operation_id = "instances.remove", tag = "monitoring", responses((status = 204), (status = 404, body = Problem)),
     security(("session" = ["monitor:manage"]), ("bearer" = ["monitor:manage"])))]
 #[delete("/instances/{id}")]
 pub async fn remove(
@@ -314,7 +314,7 @@ pub struct CheckQuery {
 }
 
 /// An instance's recent check results, newest first.
-#[utoipa::path(tag = "monitoring", params(CheckQuery),
+#[utoipa::path(operation_id = "instances.checks", tag = "monitoring", params(CheckQuery),
     responses((status = 200, body = CheckList), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
 #[get("/instances/{id}/checks")]
@@ -347,7 +347,7 @@ pub async fn checks(
 
 /// A heartbeat from a `heartbeat` instance: its agent calls this at least
 /// once per interval. The agent itself, or a holder of `monitor:manage`.
-#[utoipa::path(tag = "monitoring", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
+#[utoipa::path(operation_id = "instances.heartbeat", tag = "monitoring", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
     security(("bearer" = []), ("session" = ["monitor:manage"])))]
 #[post("/instances/{id}/heartbeat")]
 pub async fn heartbeat(

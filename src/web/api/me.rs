@@ -21,6 +21,7 @@ pub struct Me {
 }
 
 #[utoipa::path(
+    operation_id = "me.me",
     tag = "identity",
     responses((status = 200, body = Me), (status = 401, body = Problem)),
     security(("session" = []), ("bearer" = []))

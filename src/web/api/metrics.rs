@@ -42,7 +42,7 @@ pub struct Accepted {
 }
 
 /// Report metric samples (needs `metrics:report`).
-#[utoipa::path(tag = "monitoring", request_body = MetricsReport,
+#[utoipa::path(operation_id = "metrics.report", tag = "monitoring", request_body = MetricsReport,
     responses((status = 200, body = Accepted), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
     security(("bearer" = ["metrics:report"]), ("session" = ["metrics:report"])))]
 #[post("/metrics")]
@@ -114,7 +114,7 @@ pub struct QueryResult {
 }
 
 /// A metric's series over a window.
-#[utoipa::path(tag = "monitoring", params(QueryParams),
+#[utoipa::path(operation_id = "metrics.query", tag = "monitoring", params(QueryParams),
     responses((status = 200, body = QueryResult), (status = 400, body = Problem)),
     security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
 #[get("/metrics/query")]

@@ -1,6 +1,9 @@
 //! JSON API handlers, one module per resource. Every handler carries a
 //! `#[utoipa::path]` and is registered through [`configure`], which is how
-//! it reaches the OpenAPI document.
+//! it reaches the OpenAPI document. Its `operation_id` is
+//! `<module>.<function>` (utoipa's default, the bare function name, repeats
+//! across modules, and OpenAPI requires it unique: code generators name
+//! their methods after it).
 
 pub mod agents;
 pub mod alert_rules;

@@ -61,7 +61,7 @@ pub struct NotificationQuery {
 }
 
 /// Notifications, newest first.
-#[utoipa::path(tag = "alerting", params(NotificationQuery),
+#[utoipa::path(operation_id = "notifications.list", tag = "alerting", params(NotificationQuery),
     responses((status = 200, body = Page<NotificationView>), (status = 400, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/notifications")]

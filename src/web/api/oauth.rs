@@ -172,6 +172,7 @@ fn rate_limited(st: &WebState, req: &HttpRequest) -> Option<HttpResponse> {
 /// OAuth 2.0 token endpoint (client-credentials grant). The client id is
 /// the agent's id, the client secret one of its API keys.
 #[utoipa::path(
+    operation_id = "oauth.issue_token",
     tag = "oauth",
     request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
     responses(
@@ -264,6 +265,7 @@ pub struct Introspection {
 
 /// RFC 7662 token introspection (needs an authenticated caller).
 #[utoipa::path(
+    operation_id = "oauth.introspect",
     tag = "oauth",
     request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = Introspection), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody))
@@ -307,6 +309,7 @@ pub async fn introspect(req: HttpRequest, body: web::Bytes) -> HttpResponse {
 /// RFC 7009 revocation: by the client the token was issued to, or by a
 /// caller holding `key:manage`. A revoked token is refused until it expires.
 #[utoipa::path(
+    operation_id = "oauth.revoke",
     tag = "oauth",
     request_body(content = OAuthForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200), (status = 400, body = OAuthErrorBody), (status = 401, body = OAuthErrorBody))
@@ -346,7 +349,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes) -> HttpResponse {
 
 /// The public signing keys (RFC 7517), including retired keys whose tokens
 /// have not all expired yet.
-#[utoipa::path(tag = "oauth", responses((status = 200, body = Jwks)))]
+#[utoipa::path(operation_id = "oauth.jwks", tag = "oauth", responses((status = 200, body = Jwks)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(req: HttpRequest) -> HttpResponse {
     let st = state::of(&req);
@@ -372,7 +375,7 @@ pub struct ServerMetadata {
 }
 
 /// RFC 8414 authorization server metadata.
-#[utoipa::path(tag = "oauth", responses((status = 200, body = ServerMetadata)))]
+#[utoipa::path(operation_id = "oauth.metadata", tag = "oauth", responses((status = 200, body = ServerMetadata)))]
 #[get("/.well-known/oauth-authorization-server")]
 pub async fn metadata(req: HttpRequest) -> HttpResponse {
     let st = state::of(&req);

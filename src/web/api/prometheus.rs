@@ -9,7 +9,7 @@ use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
 
 /// The appliance's figures and instance health, Prometheus text format 0.0.4.
-#[utoipa::path(tag = "monitoring",
+#[utoipa::path(operation_id = "prometheus.metrics", tag = "monitoring",
     responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"), (status = 401, body = Problem), (status = 403, body = Problem)),
     security(("bearer" = ["health:view"]), ("session" = ["health:view"])))]
 #[get("/metrics")]

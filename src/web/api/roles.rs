@@ -69,7 +69,7 @@ impl From<RoleBody> for RoleInput {
 }
 
 /// List roles by name.
-#[utoipa::path(tag = "authz", params(PageParams), responses((status = 200, body = Page<RoleView>)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.list", tag = "authz", params(PageParams), responses((status = 200, body = Page<RoleView>)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[get("/roles")]
 pub async fn list(
     req: HttpRequest,
@@ -88,7 +88,7 @@ pub async fn list(
 }
 
 /// Create a custom role.
-#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 201, body = RoleView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.create", tag = "authz", request_body = RoleBody, responses((status = 201, body = RoleView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[post("/roles")]
 pub async fn create(
     req: HttpRequest,
@@ -101,7 +101,7 @@ pub async fn create(
 }
 
 /// Get a role.
-#[utoipa::path(tag = "authz", responses((status = 200, body = RoleView), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.get", tag = "authz", responses((status = 200, body = RoleView), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[get("/roles/{name}")]
 pub async fn get(
     req: HttpRequest,
@@ -114,7 +114,7 @@ pub async fn get(
 
 /// Replace a role's description, permissions and parents (system roles:
 /// description only).
-#[utoipa::path(tag = "authz", request_body = RoleBody, responses((status = 200, body = RoleView), (status = 404, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.replace", tag = "authz", request_body = RoleBody, responses((status = 200, body = RoleView), (status = 404, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[put("/roles/{name}")]
 pub async fn replace(
     req: HttpRequest,
@@ -139,7 +139,7 @@ pub async fn replace(
 }
 
 /// Delete a custom role nothing uses (409 names what uses it).
-#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.remove", tag = "authz", responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[delete("/roles/{name}")]
 pub async fn remove(
     req: HttpRequest,
@@ -230,7 +230,7 @@ pub struct AssignmentQuery {
 }
 
 /// List assignments, per role and/or per subject.
-#[utoipa::path(tag = "authz", params(AssignmentQuery), responses((status = 200, body = Page<AssignmentView>), (status = 400, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.list_assignments", tag = "authz", params(AssignmentQuery), responses((status = 200, body = Page<AssignmentView>), (status = 400, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[get("/role-assignments")]
 pub async fn list_assignments(
     req: HttpRequest,
@@ -265,7 +265,7 @@ pub async fn list_assignments(
 }
 
 /// Bind a role to a user or agent, optionally scoped to resources.
-#[utoipa::path(tag = "authz", request_body = AssignmentBody, responses((status = 201, body = AssignmentView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.create_assignment", tag = "authz", request_body = AssignmentBody, responses((status = 201, body = AssignmentView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[post("/role-assignments")]
 pub async fn create_assignment(
     req: HttpRequest,
@@ -285,7 +285,7 @@ pub async fn create_assignment(
 }
 
 /// Remove an assignment.
-#[utoipa::path(tag = "authz", responses((status = 204), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.delete_assignment", tag = "authz", responses((status = 204), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
 #[delete("/role-assignments/{id}")]
 pub async fn delete_assignment(
     req: HttpRequest,

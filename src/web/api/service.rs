@@ -15,7 +15,7 @@ pub struct Liveness {
 }
 
 /// Liveness: the process is up. Touches nothing else.
-#[utoipa::path(tag = "service", responses((status = 200, body = Liveness)))]
+#[utoipa::path(operation_id = "service.healthz", tag = "service", responses((status = 200, body = Liveness)))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Liveness { status: "ok" })
@@ -33,6 +33,7 @@ pub struct Readiness {
 /// Readiness: the database answers, its schema is the binary's, and the
 /// scheduler is alive. 503 otherwise.
 #[utoipa::path(
+    operation_id = "service.readyz",
     tag = "service",
     responses((status = 200, body = Readiness), (status = 503, body = Readiness))
 )]
@@ -53,7 +54,7 @@ pub async fn readyz(req: HttpRequest) -> HttpResponse {
 }
 
 /// This OpenAPI 3 document.
-#[utoipa::path(tag = "service", responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
+#[utoipa::path(operation_id = "service.openapi_json", tag = "service", responses((status = 200, description = "OpenAPI 3 document", content_type = "application/json")))]
 #[get("/openapi.json")]
 pub async fn openapi_json(doc: web::Data<crate::web::openapi::Document>) -> HttpResponse {
     HttpResponse::Ok()

@@ -51,6 +51,7 @@ fn list_view(st: &state::WebState) -> SigningKeyList {
 
 /// List the published signing keys, newest first.
 #[utoipa::path(
+    operation_id = "signing_keys.list",
     tag = "oauth",
     responses((status = 200, body = SigningKeyList), (status = 403, body = Problem)),
     security(("session" = ["key:manage"]), ("bearer" = ["key:manage"]))
@@ -67,6 +68,7 @@ pub async fn list(
 /// Rotate now: a new key signs from here on; the previous one stays in the
 /// JWKS until every token it signed has expired.
 #[utoipa::path(
+    operation_id = "signing_keys.rotate",
     tag = "oauth",
     responses((status = 200, body = SigningKeyList), (status = 403, body = Problem)),
     security(("session" = ["key:manage"]), ("bearer" = ["key:manage"]))

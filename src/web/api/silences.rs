@@ -61,7 +61,7 @@ pub struct SilenceQuery {
 }
 
 /// Silences, newest first.
-#[utoipa::path(tag = "alerting", params(SilenceQuery),
+#[utoipa::path(operation_id = "silences.list", tag = "alerting", params(SilenceQuery),
     responses((status = 200, body = Page<SilenceView>), (status = 400, body = Problem)),
     security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
 #[get("/silences")]
@@ -93,7 +93,7 @@ pub async fn list(
 }
 
 /// Create a silence (the caller is its author).
-#[utoipa::path(tag = "alerting", request_body = SilenceSpec,
+#[utoipa::path(operation_id = "silences.create", tag = "alerting", request_body = SilenceSpec,
     responses((status = 201, body = SilenceView), (status = 422, body = Problem)),
     security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
 #[post("/silences")]
@@ -109,7 +109,7 @@ pub async fn create(
 }
 
 /// End a silence now (it stays in the history).
-#[utoipa::path(tag = "alerting",
+#[utoipa::path(operation_id = "silences.expire", tag = "alerting",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
 #[delete("/silences/{id}")]

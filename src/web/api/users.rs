@@ -73,6 +73,7 @@ fn yes() -> bool {
 
 /// Create a user.
 #[utoipa::path(
+    operation_id = "users.create",
     tag = "identity",
     request_body = CreateUser,
     responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -99,6 +100,7 @@ pub async fn create(
 
 /// List users, oldest first.
 #[utoipa::path(
+    operation_id = "users.list",
     tag = "identity",
     params(PageParams),
     responses((status = 200, body = Page<UserView>), (status = 400, body = Problem)),
@@ -135,6 +137,7 @@ async fn require_self_or_manage(
 
 /// Get a user.
 #[utoipa::path(
+    operation_id = "users.get",
     tag = "identity",
     responses((status = 200, body = UserView), (status = 404, body = Problem)),
     security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
@@ -165,6 +168,7 @@ pub struct UpdateUser {
 
 /// Update a user's profile or enabled flag.
 #[utoipa::path(
+    operation_id = "users.update",
     tag = "identity",
     request_body = UpdateUser,
     responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
@@ -193,6 +197,7 @@ pub async fn update(
 
 /// Delete a user (never the last enabled system_admin).
 #[utoipa::path(
+    operation_id = "users.remove",
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
@@ -222,6 +227,7 @@ pub struct SetPassword {
 /// an administrator resetting another user's does not. Ends the user's other
 /// sessions and clears any lockout.
 #[utoipa::path(
+    operation_id = "users.set_password",
     tag = "identity",
     request_body = SetPassword,
     responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -277,6 +283,7 @@ pub async fn set_password(
 
 /// Clear a brute-force lockout.
 #[utoipa::path(
+    operation_id = "users.unlock",
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem)),
     security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
@@ -299,6 +306,7 @@ pub struct SessionsEnded {
 
 /// End every session of a user.
 #[utoipa::path(
+    operation_id = "users.revoke_sessions",
     tag = "identity",
     responses((status = 200, body = SessionsEnded), (status = 404, body = Problem)),
     security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
@@ -317,6 +325,7 @@ pub async fn revoke_sessions(
 
 /// List a user's personal API keys (the user themself, or user:manage).
 #[utoipa::path(
+    operation_id = "users.list_keys",
     tag = "identity",
     responses((status = 200, body = KeyList), (status = 404, body = Problem)),
     security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
@@ -338,6 +347,7 @@ pub async fn list_keys(
 
 /// Create a personal API key (same format as agents' keys); shown once.
 #[utoipa::path(
+    operation_id = "users.create_key",
     tag = "identity",
     request_body = CreateKey,
     responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
@@ -368,6 +378,7 @@ pub async fn create_key(
 
 /// Revoke a personal API key.
 #[utoipa::path(
+    operation_id = "users.revoke_key",
     tag = "identity",
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
