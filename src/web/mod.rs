@@ -13,6 +13,7 @@ pub mod fallback;
 pub mod forwarded;
 pub mod headers;
 pub mod openapi;
+pub mod openapi_links;
 pub mod pagination;
 pub mod problem;
 pub mod state;

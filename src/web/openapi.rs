@@ -77,10 +77,13 @@ impl Modify for SecuritySchemes {
 /// a deep clone of the whole document every time).
 pub struct Document(pub actix_web::web::Bytes);
 
-/// Completes the document [`add_common_responses`] and serialises it.
+/// Completes the document ([`add_common_responses`], then the links of
+/// [`super::openapi_links`]) and serialises it.
 pub fn finish(mut doc: utoipa::openapi::OpenApi) -> Document {
     add_common_responses(&mut doc);
-    let json = serde_json::to_vec(&doc).expect("the OpenAPI document serialises");
+    let mut value = serde_json::to_value(&doc).expect("the OpenAPI document serialises");
+    super::openapi_links::add(&mut value);
+    let json = serde_json::to_vec(&value).expect("the OpenAPI document serialises");
     Document(json.into())
 }
 

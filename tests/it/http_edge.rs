@@ -124,6 +124,26 @@ async fn openapi_document_lists_every_endpoint() {
             assert!(ids.insert(id.to_string()), "operationId {id} is used twice");
         }
     }
+    // Every link names an operation of the document; creating a user links
+    // to reading it by the id in the answer.
+    let mut links = 0;
+    for ops in paths.values() {
+        for op in ops.as_object().unwrap().values() {
+            for (_, response) in op["responses"].as_object().into_iter().flatten() {
+                for (_, link) in response["links"].as_object().into_iter().flatten() {
+                    let target = link["operationId"].as_str().unwrap();
+                    assert!(ids.contains(target), "link to unknown {target}");
+                    links += 1;
+                }
+            }
+        }
+    }
+    assert!(links > 20, "{links} links");
+    assert_eq!(
+        doc["paths"]["/api/v1/users"]["post"]["responses"]["201"]["links"]["users.get"]
+            ["parameters"]["id"],
+        "$response.body#/id"
+    );
     // Every reference resolves: a dangling `$ref` breaks code generators
     // and validators that read the document.
     let mut refs = Vec::new();
