@@ -16,6 +16,7 @@ pub const MAX_AFTER_SECONDS: u64 = 7 * 24 * 3600;
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "on-call", "description": "Team channel first, then page", "steps": [{"after_seconds": 0, "channels": ["@rule"]}, {"after_seconds": 900, "channels": ["@rule"], "quarantine_agent": false}], "repeat_seconds": 3600}))]
 pub struct PolicySpec {
     #[schema(value_type = crate::formats::AlertingName)]
     pub name: String,

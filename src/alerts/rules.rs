@@ -17,6 +17,7 @@ use crate::monitor::metrics::valid_label_name;
 /// A rule as an admin writes it (SPEC §8).
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "high-error-rate", "expression": "error_rate > 5% for 5 minutes", "severity": "major", "channels": [], "annotations": {"summary": "{{ $labels.agent }} fails {{ $value }} of its work"}}))]
 pub struct RuleSpec {
     #[schema(value_type = crate::formats::AlertingName)]
     pub name: String,

@@ -18,6 +18,7 @@ pub const MAX_SPAN_MS: i64 = 366 * 24 * 3_600_000;
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"matchers": [{"name": "agent", "op": "=", "value": "planner-1"}], "starts_at": "2030-01-01T00:00:00Z", "ends_at": "2030-01-01T02:00:00Z", "comment": "planned maintenance"}))]
 pub struct SilenceSpec {
     #[schema(min_items = 1, max_items = 20)]
     pub matchers: Vec<MatcherRow>,

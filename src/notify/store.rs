@@ -24,6 +24,7 @@ pub const CLASSIFICATION: &str = "restricted";
 
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ops-webhook", "type": "webhook", "settings": {"url": "https://hooks.example.com/agentry", "secret": "a long random signing secret"}}))]
 pub struct ChannelSpec {
     #[schema(value_type = crate::formats::AlertingName)]
     pub name: String,

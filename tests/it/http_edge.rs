@@ -535,3 +535,46 @@ async fn openapi_view_schemas_admit_every_field_the_server_returns() {
     }
     s.stop().await;
 }
+
+/// The request examples of the OpenAPI document are what a reader copies
+/// first: each one, sent as it stands (the instance's `agent_id` swapped
+/// for a real agent), must be accepted.
+#[tokio::test]
+async fn the_documented_request_examples_are_accepted() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let doc = get_json(&c, &s, "/api/v1/openapi.json").await;
+    let example = |schema: &str| {
+        let e = doc["components"]["schemas"][schema]["example"].clone();
+        assert!(e.is_object(), "{schema} has no example");
+        e
+    };
+    let me = get_json(&c, &s, "/api/v1/me").await;
+    let my_id = me["principal"]["id"].as_str().unwrap().to_string();
+    let agent = post(&c, &csrf, &s, "/api/v1/agents", example("CreateAgent")).await;
+    let mut instance = example("CreateInstance");
+    instance["agent_id"] = agent["id"].clone();
+    // Channels first: the rule's example may name none, the policy's `@rule`.
+    for (path, body) in [
+        ("/api/v1/users".to_string(), example("CreateUser")),
+        (format!("/api/v1/users/{my_id}/keys"), example("CreateKey")),
+        ("/api/v1/roles".into(), example("RoleBody")),
+        ("/api/v1/authz/check".into(), example("CheckRequest")),
+        ("/api/v1/crypto/encrypt".into(), example("EncryptRequest")),
+        ("/api/v1/crypto/datakey".into(), example("DataKeyRequest")),
+        ("/api/v1/crypto/keys".into(), example("RingCreate")),
+        ("/api/v1/instances".into(), instance),
+        ("/api/v1/metrics".into(), example("MetricsReport")),
+        ("/api/v1/channels".into(), example("ChannelSpec")),
+        (
+            "/api/v1/alert-rules/preview".into(),
+            example("PreviewRequest"),
+        ),
+        ("/api/v1/alert-rules".into(), example("RuleSpec")),
+        ("/api/v1/escalation-policies".into(), example("PolicySpec")),
+        ("/api/v1/silences".into(), example("SilenceSpec")),
+    ] {
+        post(&c, &csrf, &s, &path, body).await;
+    }
+    s.stop().await;
+}

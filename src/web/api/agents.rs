@@ -40,6 +40,7 @@ impl From<AgentRow> for AgentView {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "docs-writer", "agent_type": "documentation", "description": "Writes the release notes"}))]
 pub struct CreateAgent {
     #[schema(value_type = crate::formats::Username)]
     pub name: String,

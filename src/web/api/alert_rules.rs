@@ -134,6 +134,7 @@ pub async fn remove(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"expression": "error_rate > 5% for 5 minutes"}))]
 pub struct PreviewRequest {
     #[schema(min_length = 1, max_length = 2000)]
     pub expression: String,

@@ -42,6 +42,7 @@ pub struct ResourceRef {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"permission": "workflow:execute", "resource": {"type": "workflow", "id": "nightly-build"}}))]
 pub struct CheckRequest {
     /// Whom to ask about; the caller when absent (another principal needs
     /// `authz:check`).

@@ -21,6 +21,7 @@ pub const MAX_BATCH: usize = 1000;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"data": {"card": "4111 1111 1111 1111"}, "classification": "confidential", "context": "order-42"}))]
 pub struct EncryptRequest {
     /// Any JSON value.
     #[schema(value_type = Object)]
@@ -49,6 +50,7 @@ pub struct Decrypted {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"classification": "internal", "context": "export-2026-11"}))]
 pub struct DataKeyRequest {
     #[schema(value_type = crate::formats::Classification)]
     pub classification: String,

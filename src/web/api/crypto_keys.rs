@@ -36,6 +36,7 @@ pub async fn keys(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"classification": "payments", "rotation_days": 90}))]
 pub struct RingCreate {
     /// 1-32 characters: a lower-case letter, then lower-case letters,
     /// digits, `_` or `-`.

@@ -88,6 +88,7 @@ fn yes() -> bool {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"agent_id": "01a21408-c579-7189-8498-d332af50f421", "name": "primary", "kind": "http", "url": "https://planner.example.com/healthz", "interval_seconds": 30}))]
 pub struct CreateInstance {
     pub agent_id: String,
     #[schema(min_length = 1, max_length = 64)]

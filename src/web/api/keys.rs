@@ -55,6 +55,7 @@ impl From<NewKey> for CreatedKey {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "ci-runner", "expires_in_days": 90}))]
 pub struct CreateKey {
     #[serde(default)]
     #[schema(max_length = 128)]

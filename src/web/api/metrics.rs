@@ -30,6 +30,7 @@ pub struct ReportedSample {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"metrics": [{"name": "error_rate", "value": 0.02, "labels": {"workflow": "nightly"}}, {"name": "workflow_success_rate", "value": 0.97, "labels": {"workflow": "nightly"}}]}))]
 pub struct MetricsReport {
     /// 1 to 5000 samples, stored all or none.
     #[schema(min_items = 1, max_items = 5000)]

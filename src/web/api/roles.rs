@@ -41,6 +41,7 @@ impl From<RoleRow> for RoleView {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "workflow_runner", "description": "Runs workflows and reads the knowledge base", "permissions": ["workflow:execute", "knowledge:read"], "inherits": []}))]
 pub struct RoleBody {
     #[schema(value_type = crate::formats::LowerSnake)]
     pub name: String,

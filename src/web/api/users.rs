@@ -52,6 +52,7 @@ impl From<UserRow> for UserView {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "ops.jane", "password": "correct horse battery staple", "display_name": "Jane Ops", "email": "jane@example.com"}))]
 pub struct CreateUser {
     #[schema(value_type = crate::formats::Username)]
     pub username: String,
