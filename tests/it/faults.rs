@@ -38,11 +38,13 @@ async fn a_database_locked_by_another_process_gives_503s_not_hangs() {
     .unwrap();
     assert_eq!(line.trim(), "locked");
 
+    // An agent, not a user: a user's password hash would add its own time
+    // to the wait measured here.
     let started = Instant::now();
     let res = c
-        .post(s.url("/api/v1/users"))
+        .post(s.url("/api/v1/agents"))
         .header("x-csrf-token", &csrf)
-        .json(&json!({"username": "while-locked", "password": "a long enough password"}))
+        .json(&json!({"name": "while-locked", "agent_type": "planner"}))
         .timeout(Duration::from_secs(10))
         .send()
         .await
@@ -61,8 +63,8 @@ async fn a_database_locked_by_another_process_gives_503s_not_hangs() {
 
     assert!(locker.wait().unwrap().success());
     // Nothing half-written, and writes work again.
-    let users: Value = get_json(&c, &s, "/api/v1/users").await;
-    assert!(!users.to_string().contains("while-locked"));
+    let agents: Value = get_json(&c, &s, "/api/v1/agents").await;
+    assert!(!agents.to_string().contains("while-locked"));
     create_user(&s, &c, &csrf, "after-lock", "a long enough password").await;
 }
 
