@@ -200,58 +200,64 @@ mod tests {
         out
     }
 
-    fn agrees(name: &str, pattern: &str, max: usize, validator: impl Fn(&str) -> bool) {
-        let re = Regex::new(pattern).unwrap();
-        for p in probes(max) {
-            assert_eq!(
-                re.is_match(&p),
-                validator(&p),
-                "{name}: pattern and validator disagree on {p:?}"
-            );
-        }
-    }
+    type Validator = fn(&str) -> bool;
 
-    #[test]
-    fn patterns_agree_with_the_domain_validators() {
-        agrees("username", USERNAME, 64, |s| {
+    /// Each documented pattern, the longest string its validator takes, and
+    /// the validator.
+    const FORMATS: &[(&str, &str, usize, Validator)] = &[
+        ("username", USERNAME, 64, |s| {
             crate::identity::validate_username(s).is_ok()
-        });
-        agrees("lower_snake", LOWER_SNAKE, 64, crate::names::is_lower_snake);
-        agrees(
+        }),
+        ("lower_snake", LOWER_SNAKE, 64, crate::names::is_lower_snake),
+        (
             "permission",
             PERMISSION,
             64,
             crate::rbac::patterns::valid_permission,
-        );
-        agrees(
+        ),
+        (
             "permission pattern",
             PERMISSION_PATTERN,
             64,
             crate::rbac::patterns::valid_pattern,
-        );
-        agrees(
+        ),
+        (
             "resource glob",
             RESOURCE_GLOB,
             128,
             crate::rbac::assignments::valid_glob,
-        );
-        agrees(
+        ),
+        (
             "classification",
             CLASSIFICATION,
             32,
             crate::crypto::keyring::valid_classification,
-        );
-        agrees(
+        ),
+        (
             "alerting name",
             ALERTING_NAME,
             64,
             crate::alerts::rules::valid_name,
-        );
-        agrees(
+        ),
+        (
             "metric name",
             METRIC_NAME,
             crate::monitor::metrics::MAX_NAME,
             crate::monitor::metrics::valid_name,
-        );
+        ),
+    ];
+
+    #[test]
+    fn patterns_agree_with_the_domain_validators() {
+        for (name, pattern, max, validator) in FORMATS {
+            let re = Regex::new(pattern).unwrap();
+            for p in probes(*max) {
+                assert_eq!(
+                    re.is_match(&p),
+                    validator(&p),
+                    "{name}: pattern and validator disagree on {p:?}"
+                );
+            }
+        }
     }
 }
