@@ -12,7 +12,9 @@
 //! alphabet of edge characters and at the length limits, so the two cannot
 //! drift apart silently. Enumerations are built from the domain's own lists.
 
-use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::openapi::RefOr;
 
 /// A string schema with a pattern and length bounds.
@@ -32,6 +34,29 @@ fn one_of(description: &str, values: &[&str]) -> RefOr<Schema> {
         .schema_type(Type::String)
         .description(Some(description))
         .enum_values(Some(values.iter().copied()))
+        .into()
+}
+
+/// An RFC 3339 time.
+fn timestamp() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .description(Some("RFC 3339, e.g. 2026-01-31T12:00:00Z"))
+        .into()
+}
+
+/// `schema`, or an empty string. The audit filters share their parsing with
+/// the audit page's GET form, which submits an unused field empty; empty
+/// means "no filter" there, and the document says so.
+fn or_empty(description: &str, schema: RefOr<Schema>) -> RefOr<Schema> {
+    let empty = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(0));
+    AnyOfBuilder::new()
+        .item(schema)
+        .item(empty)
+        .description(Some(description))
         .into()
 }
 
@@ -137,11 +162,20 @@ schema_format!(
 
 schema_format!(
     /// An RFC 3339 time.
-    Timestamp => ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
-        .description(Some("RFC 3339, e.g. 2026-01-31T12:00:00Z"))
-        .into()
+    Timestamp => timestamp()
+);
+
+schema_format!(
+    /// A time bound of the audit filters.
+    TimeBound => or_empty("RFC 3339; empty: no bound", timestamp())
+);
+
+schema_format!(
+    /// The outcome filter of the audit trail.
+    OutcomeFilter => or_empty(
+        "only records with this outcome; empty: any",
+        one_of("outcome", &crate::audit::record::Outcome::ALL.map(|o| o.as_str())),
+    )
 );
 
 schema_format!(

@@ -48,6 +48,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Success,
+        Outcome::Failure,
+        Outcome::Denied,
+        Outcome::Error,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -58,13 +65,7 @@ impl Outcome {
     }
 
     pub fn parse(s: &str) -> Option<Outcome> {
-        Some(match s {
-            "success" => Outcome::Success,
-            "failure" => Outcome::Failure,
-            "denied" => Outcome::Denied,
-            "error" => Outcome::Error,
-            _ => return None,
-        })
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
     }
 }
 

@@ -33,6 +33,8 @@ use super::problem;
         crate::formats::AlertingName,
         crate::formats::MetricName,
         crate::formats::Timestamp,
+        crate::formats::TimeBound,
+        crate::formats::OutcomeFilter,
         crate::formats::Severity,
         crate::formats::AlertState,
         crate::formats::NotificationStatus,

@@ -98,7 +98,7 @@ pub struct AlertQuery {
     /// pending, firing, resolved or inactive.
     #[param(value_type = Option<crate::formats::AlertState>)]
     pub state: Option<String>,
-    #[param(value_type = Option<crate::formats::AlertingName>)]
+    /// Only alerts of this rule.
     pub rule: Option<String>,
     #[param(value_type = Option<crate::web::pagination::PageLimit>)]
     pub limit: Option<u32>,

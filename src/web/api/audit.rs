@@ -28,16 +28,16 @@ pub struct AuditQuery {
     #[param(max_length = 256)]
     pub action: Option<String>,
     /// `success`, `failure`, `denied` or `error`.
-    #[param(value_type = Option<crate::audit::record::Outcome>)]
+    #[param(value_type = Option<crate::formats::OutcomeFilter>)]
     pub outcome: Option<String>,
     /// Target id.
     #[param(max_length = 256)]
     pub target: Option<String>,
     /// RFC 3339; records at or after.
-    #[param(value_type = Option<crate::formats::Timestamp>)]
+    #[param(value_type = Option<crate::formats::TimeBound>)]
     pub since: Option<String>,
     /// RFC 3339; records before.
-    #[param(value_type = Option<crate::formats::Timestamp>)]
+    #[param(value_type = Option<crate::formats::TimeBound>)]
     pub until: Option<String>,
     /// Items per page, 1-1000 (list only).
     #[param(value_type = Option<crate::web::pagination::PageLimit>)]
@@ -183,7 +183,8 @@ pub async fn list(
     tag = "audit",
     params(AuditQuery),
     responses(
-        (status = 200, description = "The records, streamed", content_type = "application/jsonl"),
+        (status = 200, description = "The records, streamed (JSON Lines, or CSV with format=csv)",
+            content(("application/jsonl"), ("text/csv"))),
         (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 503, description = "Too many exports are running at once (a quarter of `database.pool_size`); retry after Retry-After", body = Problem)
     ),

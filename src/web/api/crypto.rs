@@ -24,7 +24,7 @@ pub const MAX_BATCH: usize = 1000;
 #[schema(example = json!({"data": {"card": "4111 1111 1111 1111"}, "classification": "confidential", "context": "order-42"}))]
 pub struct EncryptRequest {
     /// Any JSON value.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub data: Box<serde_json::value::RawValue>,
     /// `public`, `internal`, `confidential`, `restricted`, or another ring.
     #[schema(value_type = crate::formats::Classification)]
@@ -44,7 +44,8 @@ pub struct DecryptRequest {
 
 #[derive(Serialize, ToSchema)]
 pub struct Decrypted {
-    #[schema(value_type = Object)]
+    /// The JSON value that was encrypted, as it was.
+    #[schema(value_type = Value)]
     pub data: Box<serde_json::value::RawValue>,
 }
 

@@ -218,7 +218,6 @@ pub struct AssignmentBody {
 #[into_params(parameter_in = Query)]
 pub struct AssignmentQuery {
     /// Only assignments of this role.
-    #[param(value_type = Option<crate::formats::LowerSnake>)]
     pub role: Option<String>,
     /// With `subject_id`: only this subject's assignments (`user` or `agent`).
     #[param(value_type = Option<crate::identity::PrincipalKind>)]
