@@ -128,7 +128,9 @@ pub fn validate(s: &SilenceSpec, now: i64) -> std::result::Result<(i64, i64), Fi
         );
     }
     let comment = s.comment.trim();
-    if comment.is_empty() || comment.chars().count() > 1000 {
+    // The limit applies to what was sent, as documented; surrounding
+    // spaces are trimmed off what is stored.
+    if comment.is_empty() || s.comment.chars().count() > 1000 {
         e.insert("comment".into(), "say why, in 1-1000 characters".into());
     }
     let starts = match &s.starts_at {
@@ -220,4 +222,34 @@ pub async fn get(db: &Db, id: &str) -> Result<SilenceRow> {
     db.read(move |c| repo::by_id(c, &i))
         .await?
         .ok_or_else(|| Error::NotFound(format!("silence {id}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn with_comment(comment: &str) -> SilenceSpec {
+        SilenceSpec {
+            matchers: vec![MatcherRow {
+                name: "agent".into(),
+                op: "=".into(),
+                value: "planner-1".into(),
+            }],
+            starts_at: None,
+            ends_at: crate::timefmt::rfc3339(NOW + 3_600_000),
+            comment: comment.into(),
+        }
+    }
+
+    #[test]
+    fn the_comment_limit_counts_what_was_sent() {
+        assert!(validate(&with_comment(&"a".repeat(1000)), NOW).is_ok());
+        assert!(validate(&with_comment(" maintenance "), NOW).is_ok());
+        for bad in ["", "   ", &format!("{} ", "a".repeat(1000))] {
+            let e = validate(&with_comment(bad), NOW).unwrap_err();
+            assert!(e.contains_key("comment"), "{bad:?}: {e:?}");
+        }
+    }
 }

@@ -219,8 +219,8 @@ pub async fn remove(
 pub struct SetPassword {
     #[schema(min_length = 12, max_length = 1024)]
     pub password: String,
-    /// Required when changing your own password.
-    #[schema(max_length = 1024)]
+    /// Required when changing your own password (it must verify); ignored
+    /// when an administrator sets another user's.
     pub current_password: Option<String>,
 }
 
