@@ -203,7 +203,10 @@ schema_format!(
 
 schema_format!(
     /// Format of an audit export.
-    ExportFormat => one_of("jsonl (default) or csv", &["jsonl", "csv"])
+    ExportFormat => one_of(
+        "jsonl (default) or csv",
+        &crate::audit::export::Format::ALL.map(|f| f.extension()),
+    )
 );
 
 #[cfg(test)]

@@ -19,12 +19,11 @@ pub enum Format {
 }
 
 impl Format {
+    pub const ALL: [Format; 2] = [Format::Jsonl, Format::Csv];
+
+    /// The format named as in `format=` (its file extension).
     pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "jsonl" => Some(Format::Jsonl),
-            "csv" => Some(Format::Csv),
-            _ => None,
-        }
+        Format::ALL.into_iter().find(|f| f.extension() == s)
     }
 
     pub fn content_type(self) -> &'static str {

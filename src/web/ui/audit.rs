@@ -61,7 +61,7 @@ async fn list_page(
         next: None,
         filters,
         verify,
-        outcomes: ["success", "failure", "denied", "error"],
+        outcomes: Outcome::ALL.map(Outcome::as_str),
         q,
     };
     // Bad filters are shown next to the form, keeping what was typed.
