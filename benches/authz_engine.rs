@@ -5,6 +5,7 @@
 
 use std::hint::black_box;
 
+use agentry::identity::PrincipalKind;
 use agentry::rbac::engine::{Assignment, Policy, PolicyData, Subject};
 use criterion::{criterion_group, criterion_main, Criterion};
 
@@ -26,7 +27,11 @@ fn policy_data() -> PolicyData {
     let mut n = 0u64;
     for s in 0..10_000 {
         let subject = Subject {
-            kind: if s % 3 == 0 { "user" } else { "agent" },
+            kind: if s % 3 == 0 {
+                PrincipalKind::User
+            } else {
+                PrincipalKind::Agent
+            },
             id: format!("subject{s}"),
         };
         for k in 0..5 {
@@ -99,7 +104,7 @@ fn bench(c: &mut Criterion) {
     let data = policy_data();
     let policy = Policy::compile(data.clone());
     let subject = Subject {
-        kind: "agent",
+        kind: PrincipalKind::Agent,
         id: "subject4242".into(),
     };
     // Find a permission this subject holds through its deepest role, and one it lacks.

@@ -15,6 +15,7 @@ use crate::identity::passwords::Hasher;
 use crate::identity::principals::PrincipalCache;
 use crate::identity::ratelimit::ClientLimiter;
 use crate::identity::sessions::SessionPolicy;
+use crate::rbac::decide::{Decider, Purpose};
 use crate::rbac::view::PolicyView;
 use crate::tokens::cache::TokenCache;
 use crate::tokens::oauth::Issuer;
@@ -125,6 +126,25 @@ impl App {
 }
 
 impl App {
+    /// The one decision path (`rbac::decide`).
+    pub fn decider(&self) -> Decider<'_> {
+        Decider {
+            db: &self.db,
+            audit: &self.audit,
+            policy: &self.policy,
+            principals: &self.principals,
+        }
+    }
+
+    /// The purpose of a question put to the decision API or the "check
+    /// access" page: allowed answers are recorded when
+    /// `authz.audit_decisions` is `all`.
+    pub fn query_purpose(&self) -> Purpose {
+        Purpose::Query {
+            record_allowed: self.config.authz.audit_decisions == crate::config::AuditDecisions::All,
+        }
+    }
+
     /// What API-key verification reads.
     pub fn key_lookup(&self) -> KeyLookup<'_> {
         KeyLookup {

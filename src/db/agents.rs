@@ -13,9 +13,12 @@ pub struct AgentRow {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// When it was quarantined; cleared when it is enabled again.
+    pub quarantined_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, agent_type, description, enabled, created_at, updated_at";
+const COLUMNS: &str =
+    "id, name, agent_type, description, enabled, created_at, updated_at, quarantined_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
     Ok(AgentRow {
@@ -26,12 +29,13 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<AgentRow> {
         enabled: r.get(4)?,
         created_at: r.get(5)?,
         updated_at: r.get(6)?,
+        quarantined_at: r.get(7)?,
     })
 }
 
 pub fn insert(conn: &Connection, a: &AgentRow) -> rusqlite::Result<()> {
     conn.execute(
-        &format!("INSERT INTO agents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+        &format!("INSERT INTO agents ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
         params![
             a.id,
             a.name,
@@ -39,7 +43,8 @@ pub fn insert(conn: &Connection, a: &AgentRow) -> rusqlite::Result<()> {
             a.description,
             a.enabled,
             a.created_at,
-            a.updated_at
+            a.updated_at,
+            a.quarantined_at
         ],
     )?;
     Ok(())
@@ -63,11 +68,31 @@ pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Ag
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The agent with this name, ignoring case (names are unique that way).
+pub fn by_name(conn: &Connection, name: &str) -> Result<Option<AgentRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM agents WHERE name = ?1 COLLATE NOCASE"),
+            [name],
+            from_row,
+        )
+        .optional()?)
+}
+
 /// Writes every editable field; returns false when the agent is gone.
 pub fn update(conn: &Connection, a: &AgentRow) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE agents SET name = ?2, agent_type = ?3, description = ?4, enabled = ?5, updated_at = ?6 WHERE id = ?1",
-        params![a.id, a.name, a.agent_type, a.description, a.enabled, a.updated_at],
+        "UPDATE agents SET name = ?2, agent_type = ?3, description = ?4, enabled = ?5, updated_at = ?6,
+                quarantined_at = ?7 WHERE id = ?1",
+        params![
+            a.id,
+            a.name,
+            a.agent_type,
+            a.description,
+            a.enabled,
+            a.updated_at,
+            a.quarantined_at
+        ],
     )? == 1)
 }
 

@@ -163,11 +163,11 @@ pub fn policy_data(conn: &Connection) -> Result<crate::rbac::engine::PolicyData>
         let (role, user, agent, stype, spattern) = row?;
         let subject = match (user, agent) {
             (Some(u), _) => Subject {
-                kind: "user",
+                kind: crate::identity::PrincipalKind::User,
                 id: u,
             },
             (_, Some(a)) => Subject {
-                kind: "agent",
+                kind: crate::identity::PrincipalKind::Agent,
                 id: a,
             },
             _ => continue,

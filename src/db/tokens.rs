@@ -88,6 +88,27 @@ pub fn void_agent_tokens(conn: &Connection, agent_id: &str, at: i64) -> Result<(
     Ok(())
 }
 
+/// Voids every token of a user issued before `at`.
+pub fn void_user_tokens(conn: &Connection, user_id: &str, at: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE users SET tokens_not_before = ?2 WHERE id = ?1",
+        params![user_id, at],
+    )?;
+    Ok(())
+}
+
+/// The instant before which a user's tokens are void, if any.
+pub fn user_tokens_not_before(conn: &Connection, user_id: &str) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT tokens_not_before FROM users WHERE id = ?1",
+            [user_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten())
+}
+
 /// (enabled, tokens_not_before) of an agent.
 pub fn agent_token_state(conn: &Connection, agent_id: &str) -> Result<Option<(bool, Option<i64>)>> {
     Ok(conn

@@ -82,6 +82,7 @@ pub async fn create(audit: &Audit, ctx: &Context, new: NewAgent) -> Result<Agent
         enabled: new.enabled,
         created_at: now,
         updated_at: now,
+        quarantined_at: None,
     };
     let event = ctx
         .event("agent.create", Outcome::Success)
@@ -166,10 +167,11 @@ pub async fn update(
             if let Some(d) = changes.description {
                 a.description = d;
             }
+            let now = db::now_ms();
             if let Some(e) = changes.enabled {
-                a.enabled = e;
+                set_enabled(c, &mut a, e, now)?;
             }
-            a.updated_at = db::now_ms();
+            a.updated_at = now;
             agents::update(c, &a).map_err(conflict(&a.name))?;
             Ok(a)
         })
@@ -212,11 +214,25 @@ pub async fn quarantine(
             let mut a =
                 agents::by_id(c, &id)?.ok_or_else(|| Error::NotFound(format!("agent {id}")))?;
             let now = db::now_ms();
-            a.enabled = false;
+            set_enabled(c, &mut a, false, now)?;
+            a.quarantined_at = Some(now);
             a.updated_at = now;
             agents::update(c, &a)?;
-            crate::db::tokens::void_agent_tokens(c, &id, now)?;
             api_keys::revoke_all_of_agent(c, &id, now)
         })
         .await
+}
+
+/// Disabling voids every token issued so far (the "tokens valid after"
+/// instant), so enabling the agent again does not bring old tokens back;
+/// enabling ends a quarantine (its keys stay revoked).
+fn set_enabled(c: &rusqlite::Connection, a: &mut AgentRow, enabled: bool, now: i64) -> Result<()> {
+    if a.enabled && !enabled {
+        crate::db::tokens::void_agent_tokens(c, &a.id, now)?;
+    }
+    if enabled {
+        a.quarantined_at = None;
+    }
+    a.enabled = enabled;
+    Ok(())
 }

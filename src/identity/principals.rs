@@ -25,8 +25,11 @@ pub struct PrincipalState {
     pub id: String,
     pub name: String,
     pub enabled: bool,
-    /// Tokens issued before this time (ms) are void (quarantine).
+    /// Tokens issued before this time (ms) are void (set by a disable or a
+    /// quarantine, kept when the principal is enabled again).
     pub tokens_not_before: Option<i64>,
+    /// When an agent was quarantined (it is then disabled too).
+    pub quarantined_at: Option<i64>,
     /// Roles bound without a scope (for display; decisions come from the
     /// compiled policy).
     pub roles: Vec<String>,
@@ -42,6 +45,18 @@ impl Default for PrincipalCache {
     fn default() -> Self {
         PrincipalCache {
             states: GenerationCache::new(TTL, MAX_ENTRIES),
+        }
+    }
+}
+
+impl PrincipalState {
+    /// Why no decision may allow this principal anything, if it is
+    /// contained: the reason every refusal about it gives.
+    pub fn contained(&self) -> Option<&'static str> {
+        match (self.enabled, self.quarantined_at) {
+            (true, _) => None,
+            (false, Some(_)) => Some("subject is disabled (quarantined)"),
+            (false, None) => Some("subject is disabled"),
         }
     }
 }
@@ -67,6 +82,27 @@ impl PrincipalCache {
     }
 }
 
+/// The principal of this kind whose id or name (ignoring case) is `key`,
+/// as `(id, name)`: pages let people type a name where an id is expected.
+pub async fn find(db: &Db, kind: PrincipalKind, key: &str) -> Result<Option<(String, String)>> {
+    let key = key.to_string();
+    db.read(move |c| {
+        Ok(match kind {
+            PrincipalKind::Agent => match agents::by_id(c, &key)? {
+                Some(a) => Some(a),
+                None => agents::by_name(c, &key)?,
+            }
+            .map(|a| (a.id, a.name)),
+            PrincipalKind::User => match users::by_id(c, &key)? {
+                Some(u) => Some(u),
+                None => users::by_username(c, &key)?,
+            }
+            .map(|u| (u.id, u.username)),
+        })
+    })
+    .await
+}
+
 fn load(c: &rusqlite::Connection, kind: PrincipalKind, id: &str) -> Result<Option<PrincipalState>> {
     Ok(match kind {
         PrincipalKind::Agent => match agents::by_id(c, id)? {
@@ -76,6 +112,7 @@ fn load(c: &rusqlite::Connection, kind: PrincipalKind, id: &str) -> Result<Optio
                 roles: roles::unscoped_roles_of_agent(c, id)?,
                 tokens_not_before: crate::db::tokens::agent_token_state(c, id)?
                     .and_then(|(_, t)| t),
+                quarantined_at: a.quarantined_at,
                 id: a.id,
                 name: a.name,
                 enabled: a.enabled,
@@ -86,7 +123,8 @@ fn load(c: &rusqlite::Connection, kind: PrincipalKind, id: &str) -> Result<Optio
             Some(u) => Some(PrincipalState {
                 kind,
                 roles: roles::unscoped_roles_of_user(c, id)?,
-                tokens_not_before: None,
+                tokens_not_before: crate::db::tokens::user_tokens_not_before(c, id)?,
+                quarantined_at: None,
                 id: u.id,
                 name: u.username,
                 enabled: u.enabled,

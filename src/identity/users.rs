@@ -178,11 +178,13 @@ pub async fn update(
                         "cannot disable the last enabled system_admin user".into(),
                     ));
                 }
-                u.enabled = enabled;
-                if !enabled {
-                    // A disabled account keeps no live session.
+                if u.enabled && !enabled {
+                    // A disabled account keeps no live session, and tokens
+                    // issued before now stay void after it is enabled again.
                     sessions::delete_for_user(c, &u.id)?;
+                    crate::db::tokens::void_user_tokens(c, &u.id, db::now_ms())?;
                 }
+                u.enabled = enabled;
             }
             let now = db::now_ms();
             users::update_profile(c, &u, now)?;

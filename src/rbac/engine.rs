@@ -10,12 +10,12 @@
 use std::collections::{HashMap, HashSet};
 
 use super::glob::glob_match;
+use crate::identity::PrincipalKind;
 
-/// Who is asking about whom.
+/// Whom a decision is about.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Subject {
-    /// `user` or `agent`.
-    pub kind: &'static str,
+    pub kind: PrincipalKind,
     pub id: String,
 }
 
@@ -352,7 +352,7 @@ mod tests {
                 }
                 for (s, r, scope) in assignments {
                     let subject = Subject {
-                        kind: "agent",
+                        kind: PrincipalKind::Agent,
                         id: format!("s{s}"),
                     };
                     let scope =
@@ -377,7 +377,7 @@ mod tests {
             let compiled = Policy::compile(data.clone());
             let resources: [Option<(&str, &str)>; 5] = [None, Some(("w", "w-1")), Some(("w", "w-2")), Some(("v", "x1")), Some(("w", "x1"))];
             for s in 0..3 {
-                let subject = Subject { kind: "agent", id: format!("s{s}") };
+                let subject = Subject { kind: PrincipalKind::Agent, id: format!("s{s}") };
                 for permission in PERMISSIONS {
                     for resource in resources {
                         let d = compiled.check(&subject, permission, resource);

@@ -51,7 +51,9 @@ pub enum TokenFailure {
     WrongAudience,
     Revoked,
     AgentDisabled,
-    AgentQuarantined,
+    /// Issued before the agent was last disabled or quarantined: void for
+    /// good, even once it is enabled again.
+    Voided,
 }
 
 impl TokenFailure {
@@ -67,7 +69,7 @@ impl TokenFailure {
             TokenFailure::WrongAudience => "wrong_audience",
             TokenFailure::Revoked => "token_revoked",
             TokenFailure::AgentDisabled => "agent_disabled",
-            TokenFailure::AgentQuarantined => "agent_quarantined",
+            TokenFailure::Voided => "token_voided",
         }
     }
 }
@@ -171,10 +173,12 @@ pub async fn verify(
         None => Ok(Err(TokenFailure::AgentDisabled)),
         Some(s) if !s.enabled => Ok(Err(TokenFailure::AgentDisabled)),
         Some(s)
+            // `iat` is in whole seconds: a token issued in the second of
+            // the cut-off is void too (it may have been issued before it).
             if s.tokens_not_before
-                .is_some_and(|cutoff| claims.iat * 1000 < cutoff) =>
+                .is_some_and(|cutoff| claims.iat * 1000 <= cutoff) =>
         {
-            Ok(Err(TokenFailure::AgentQuarantined))
+            Ok(Err(TokenFailure::Voided))
         }
         Some(s) => Ok(Ok((claims, s))),
     }

@@ -215,6 +215,16 @@ impl Issuer<'_> {
                 granted
             }
         };
+        if granted.is_empty() {
+            // A token that carries nothing is refused, not issued empty.
+            let ev = agent_ctx
+                .event("oauth.token", Outcome::Denied)
+                .reason("the client holds no permission");
+            self.audit.record(ev).await?;
+            return Err(OAuthError::InvalidScope(
+                "the client holds no permission to put in a token; assign it a role first".into(),
+            ));
+        }
         let aud = match resource {
             None => self.issuer.to_string(),
             Some(r) if valid_resource(r) => r.to_string(),

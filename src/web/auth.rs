@@ -22,6 +22,7 @@ use crate::identity::api_keys;
 use crate::identity::sessions::{self, ActiveSession};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac;
+use crate::rbac::decide::{Purpose, Question};
 
 /// A logged-in browser session.
 /// Which admin areas the signed-in user may use (the navigation shows only
@@ -265,28 +266,27 @@ impl Caller {
     /// `Ok` when the caller holds `permission`; a denial is audited and
     /// answered 403.
     pub async fn require(&self, st: &WebState, permission: &str) -> Result<(), ApiError> {
-        let in_scope = self
-            .scope
-            .as_ref()
-            .is_none_or(|s| rbac::patterns::any_grants(s, permission));
-        let decision = if in_scope {
-            rbac::require(&st.policy, &st.db, &st.audit, &self.principal, permission).await
-        } else {
-            Err(crate::error::Error::Forbidden(format!(
-                "the token's scope does not include {permission}"
-            )))
+        let subject = rbac::subject_of(&self.principal);
+        let question = Question {
+            subject: &subject,
+            permission,
+            resource: None,
+            scope: self.scope.as_deref(),
         };
-        match decision {
-            Ok(()) => Ok(()),
-            Err(e @ crate::error::Error::Forbidden(_)) => {
-                let ev = self
-                    .ctx
-                    .event("authz.check", Outcome::Denied)
-                    .detail("permission", permission);
-                Err(st.audit.fail(ev, e).await.into())
-            }
-            Err(e) => Err(e.into()),
+        let answer = st
+            .decider()
+            .decide(&self.ctx, Purpose::Guard, question)
+            .await?;
+        if answer.decision.allowed {
+            return Ok(());
         }
+        if let Some(record) = answer.record {
+            st.audit.record(record).await?;
+        }
+        Err(ApiError::forbidden(format!(
+            "this requires the {permission} permission: {}",
+            answer.decision.reason
+        )))
     }
 }
 

@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod browser;
 mod cli;
+mod containment;
 mod crypto;
 mod crypto_keys;
 mod faults;

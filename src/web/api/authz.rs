@@ -6,9 +6,9 @@ use actix_web::{get, post, web, HttpRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::audit::Outcome;
-use crate::config::AuditDecisions;
 use crate::error::{Error, FieldErrors};
+use crate::identity::PrincipalKind;
+use crate::rbac::decide::Question;
 use crate::rbac::engine::{Decision, Subject};
 use crate::rbac::{self, patterns};
 use crate::web::auth::Caller;
@@ -72,14 +72,6 @@ impl From<Decision> for CheckResponse {
     }
 }
 
-fn subject_kind(kind: &str) -> Option<&'static str> {
-    match kind {
-        "user" => Some("user"),
-        "agent" => Some("agent"),
-        _ => None,
-    }
-}
-
 /// Validates one check; errors are keyed under `prefix`.
 fn validate(c: &CheckRequest, prefix: &str, errors: &mut FieldErrors) {
     if !patterns::valid_permission(&c.permission) {
@@ -89,7 +81,7 @@ fn validate(c: &CheckRequest, prefix: &str, errors: &mut FieldErrors) {
         );
     }
     if let Some(s) = &c.subject {
-        if subject_kind(&s.kind).is_none() {
+        if PrincipalKind::parse(&s.kind).is_none() {
             errors.insert(
                 format!("{prefix}subject.type"),
                 "must be user or agent".into(),
@@ -112,61 +104,52 @@ fn validate(c: &CheckRequest, prefix: &str, errors: &mut FieldErrors) {
     }
 }
 
-/// Decides the checks (already validated) and audits them per config.
+/// Decides the checks (already validated) through the one decision path
+/// and audits them per config.
 async fn decide(
     st: &WebState,
     caller: &Caller,
     checks: &[CheckRequest],
 ) -> Result<Vec<CheckResponse>, ApiError> {
     let me = rbac::subject_of(&caller.principal);
-    if checks.iter().any(|c| {
-        c.subject
-            .as_ref()
-            .is_some_and(|s| s.kind != me.kind || s.id != me.id)
-    }) {
-        caller.require(st, CHECK_OTHERS).await?;
-    }
-    let policy = st.policy.get(&st.db, &st.audit).await?;
-    let mut out = Vec::with_capacity(checks.len());
-    let mut events = Vec::new();
-    for c in checks {
-        let subject = match &c.subject {
+    let subjects: Vec<Subject> = checks
+        .iter()
+        .map(|c| match &c.subject {
             None => me.clone(),
             Some(s) => Subject {
-                kind: subject_kind(&s.kind).unwrap_or("user"),
+                kind: PrincipalKind::parse(&s.kind).unwrap_or(PrincipalKind::User),
                 id: s.id.clone(),
             },
-        };
-        let resource = c
-            .resource
-            .as_ref()
-            .map(|r| (r.kind.as_str(), r.id.as_str()));
-        let d = policy.check(&subject, &c.permission, resource);
-        if !d.allowed || st.config.authz.audit_decisions == AuditDecisions::All {
-            let mut ev = caller
-                .ctx
-                .event(
-                    "authz.decision",
-                    if d.allowed {
-                        Outcome::Success
-                    } else {
-                        Outcome::Denied
-                    },
-                )
-                .target(subject.kind, &subject.id)
-                .detail("permission", &c.permission)
-                .detail("granted_by", &d.granted_by);
-            if let Some(r) = &c.resource {
-                ev = ev.detail("resource", r);
-            }
-            if !d.allowed {
-                ev = ev.reason(d.reason.clone());
-            }
-            events.push(ev);
-        }
-        out.push(d.into());
+        })
+        .collect();
+    if subjects.iter().any(|s| *s != me) {
+        caller.require(st, CHECK_OTHERS).await?;
     }
-    st.audit.record_many(events).await?;
+    let questions: Vec<Question> = checks
+        .iter()
+        .zip(&subjects)
+        .map(|(c, subject)| Question {
+            subject,
+            permission: &c.permission,
+            resource: c
+                .resource
+                .as_ref()
+                .map(|r| (r.kind.as_str(), r.id.as_str())),
+            scope: None,
+        })
+        .collect();
+    let purpose = st.query_purpose();
+    let answers = st
+        .decider()
+        .decide_all(&caller.ctx, purpose, &questions)
+        .await?;
+    let mut out = Vec::with_capacity(answers.len());
+    let mut records = Vec::new();
+    for a in answers {
+        records.extend(a.record);
+        out.push(a.decision.into());
+    }
+    st.audit.record_many(records).await?;
     Ok(out)
 }
 
@@ -269,20 +252,15 @@ pub async fn permissions(
 ) -> Result<web::Json<EffectivePermissions>, ApiError> {
     let st = state::of(&req);
     let (kind, id) = path.into_inner();
-    let kind = subject_kind(&kind)
+    let kind = PrincipalKind::parse(&kind)
         .ok_or_else(|| ApiError::not_found("principal type must be user or agent"))?;
     let me = rbac::subject_of(&caller.principal);
     if me.kind != kind || me.id != id {
         caller.require(&st, CHECK_OTHERS).await?;
     }
-    let pkind = if kind == "user" {
-        crate::identity::PrincipalKind::User
-    } else {
-        crate::identity::PrincipalKind::Agent
-    };
     if st
         .principals
-        .get(&st.db, &st.audit, pkind, &id)
+        .get(&st.db, &st.audit, kind, &id)
         .await?
         .is_none()
     {
@@ -303,7 +281,7 @@ pub async fn permissions(
         .collect();
     Ok(web::Json(EffectivePermissions {
         subject: SubjectRef {
-            kind: kind.into(),
+            kind: kind.as_str().into(),
             id,
         },
         permissions,

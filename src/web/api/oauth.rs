@@ -13,11 +13,19 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::Context;
+use crate::identity::{Principal, PrincipalKind};
+use crate::rbac::decide::{Purpose, Question};
+use crate::tokens::jwt::Claims;
 use crate::tokens::keys::Jwks;
 use crate::tokens::oauth::{ClientCredentials, OAuthError, TokenResponse};
 use crate::web::auth::Caller;
 use crate::web::context::audit_context;
 use crate::web::state::{self, WebState};
+
+/// Lets a caller introspect tokens that are neither its own nor addressed
+/// to it.
+const TOKEN_INTROSPECT: &str = "token:introspect";
 
 /// Form fields of the token, introspection and revocation endpoints.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -212,8 +220,50 @@ pub async fn issue_token(req: HttpRequest, body: web::Bytes) -> HttpResponse {
 /// The caller of introspection or revocation: an authenticated OAuth client,
 /// or any API caller (bearer or session).
 enum Authorized {
-    Client(String),
+    Client(Principal, Context),
     Caller(Box<Caller>),
+}
+
+impl Authorized {
+    fn ctx(&self) -> &Context {
+        match self {
+            Authorized::Client(_, ctx) => ctx,
+            Authorized::Caller(c) => &c.ctx,
+        }
+    }
+
+    /// Whether this caller holds `permission` (within its token's scope),
+    /// through the one decision path; a refusal is recorded.
+    async fn holds(&self, st: &WebState, permission: &str) -> Result<bool, OAuthError> {
+        let (principal, scope) = match self {
+            Authorized::Client(p, _) => (p, None),
+            Authorized::Caller(c) => (&c.principal, c.scope.as_deref()),
+        };
+        let subject = crate::rbac::subject_of(principal);
+        let question = Question {
+            subject: &subject,
+            permission,
+            resource: None,
+            scope,
+        };
+        let answer = st
+            .decider()
+            .decide(self.ctx(), Purpose::Guard, question)
+            .await?;
+        if let Some(record) = answer.record {
+            st.audit.record(record).await?;
+        }
+        Ok(answer.decision.allowed)
+    }
+
+    /// The agent this caller is, if it is one.
+    fn agent_id(&self) -> Option<&str> {
+        let p = match self {
+            Authorized::Client(p, _) => p,
+            Authorized::Caller(c) => &c.principal,
+        };
+        (p.kind == PrincipalKind::Agent).then_some(p.id.as_str())
+    }
 }
 
 async fn authorize(
@@ -228,7 +278,8 @@ async fn authorize(
             .issuer()
             .authenticate_client(&ctx, &creds, action)
             .await?;
-        return Ok(Authorized::Client(agent.id));
+        let ctx = audit_context(req, Some(&agent));
+        return Ok(Authorized::Client(agent, ctx));
     }
     match Caller::from_request(req, &mut Payload::None).await {
         Ok(c) => Ok(Authorized::Caller(Box::new(c))),
@@ -236,6 +287,23 @@ async fn authorize(
             "authentication is required".into(),
         )),
     }
+}
+
+/// RFC 7662 §4: an active token's contents are told only to its own
+/// client, to the resource server it is addressed to, or to a holder of
+/// `token:introspect`; to anyone else the token is simply inactive, so
+/// introspection is no oracle for other principals' tokens.
+async fn may_introspect(
+    st: &WebState,
+    who: &Authorized,
+    claims: &Claims,
+) -> Result<bool, OAuthError> {
+    // Tokens are issued for agentry's own API, whose only resource server
+    // is agentry itself: no other caller is "the resource server".
+    if who.agent_id() == Some(claims.client_id.as_str()) {
+        return Ok(true);
+    }
+    who.holds(st, TOKEN_INTROSPECT).await
 }
 
 #[derive(Serialize, ToSchema, Default)]
@@ -263,7 +331,10 @@ pub struct Introspection {
     pub token_type: Option<&'static str>,
 }
 
-/// RFC 7662 token introspection (needs an authenticated caller).
+/// RFC 7662 token introspection (needs an authenticated caller). An
+/// active token is described only to its own client, the resource server
+/// it is addressed to, or a holder of `token:introspect`; anyone else is
+/// told `{"active": false}`.
 #[utoipa::path(
     operation_id = "oauth.introspect",
     tag = "oauth",
@@ -278,12 +349,16 @@ pub async fn introspect(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     }
     let run = async {
         let form = parse_form(&req, &body)?;
-        authorize(&req, &st, &form, "oauth.introspect").await?;
+        let who = authorize(&req, &st, &form, "oauth.introspect").await?;
         let token = form
             .token
             .as_deref()
             .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
-        Ok::<_, OAuthError>(match st.issuer().introspect(token).await? {
+        let claims = match st.issuer().introspect(token).await? {
+            Some(c) if may_introspect(&st, &who, &c).await? => Some(c),
+            _ => None,
+        };
+        Ok::<_, OAuthError>(match claims {
             None => Introspection::default(),
             Some(c) => Introspection {
                 active: true,
@@ -328,7 +403,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes) -> HttpResponse {
             .as_deref()
             .ok_or_else(|| OAuthError::InvalidRequest("token is required".into()))?;
         let (ctx, admin, client) = match &who {
-            Authorized::Client(id) => (audit_context(&req, None), false, Some(id.clone())),
+            Authorized::Client(agent, ctx) => (ctx.clone(), false, Some(agent.id.clone())),
             Authorized::Caller(c) => (
                 c.ctx.clone(),
                 c.require(&st, "key:manage").await.is_ok(),

@@ -10,7 +10,9 @@ use super::error::UiError;
 use super::forms::FormErrors;
 use super::layout::Layout;
 use super::{render, see_other};
+use crate::identity::{principals, PrincipalKind};
 use crate::rbac::assignments::{self, NewAssignment};
+use crate::rbac::decide::Question;
 use crate::rbac::engine::Subject;
 use crate::rbac::roles::{self, RoleInput};
 use crate::web::api::roles::{AssignmentView, RoleView};
@@ -324,39 +326,44 @@ pub async fn access(
         );
         return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
     }
-    let me = crate::rbac::subject_of(&user.caller().principal);
-    let subject = match (
-        page.q.subject_type.as_deref().map(str::trim),
-        page.q.subject_id.as_deref().map(str::trim),
-    ) {
-        (_, None | Some("")) => me.clone(),
-        (Some("agent"), Some(id)) => Subject {
-            kind: "agent",
-            id: id.to_string(),
-        },
-        (_, Some(id)) => Subject {
-            kind: "user",
-            id: id.to_string(),
+    let caller = user.caller();
+    let me = crate::rbac::subject_of(&caller.principal);
+    let kind = match page.q.subject_type.as_deref().map(str::trim) {
+        Some("agent") => PrincipalKind::Agent,
+        _ => PrincipalKind::User,
+    };
+    let subject = match page.q.subject_id.as_deref().map(str::trim) {
+        None | Some("") => me.clone(),
+        Some(key) => match principals::find(&st.db, kind, key).await? {
+            Some((id, _)) => Subject { kind, id },
+            None => {
+                page.error = Some(format!("There is no {kind} with the name or id {key}."));
+                return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
+            }
         },
     };
     if subject != me {
-        user.caller().require(&st, "authz:check").await?;
+        caller.require(&st, "authz:check").await?;
     }
     let resource = match (
         page.q.resource_type.as_deref().map(str::trim),
         page.q.resource_id.as_deref().map(str::trim),
     ) {
-        (Some(t), Some(i)) if !t.is_empty() && !i.is_empty() => {
-            Some((t.to_string(), i.to_string()))
-        }
+        (Some(t), Some(i)) if !t.is_empty() && !i.is_empty() => Some((t, i)),
         _ => None,
     };
-    let policy = st.policy.get(&st.db, &st.audit).await?;
-    let d = policy.check(
-        &subject,
-        permission.trim(),
-        resource.as_ref().map(|(t, i)| (t.as_str(), i.as_str())),
-    );
+    let question = Question {
+        subject: &subject,
+        permission: permission.trim(),
+        resource,
+        scope: None,
+    };
+    let purpose = st.query_purpose();
+    let answer = st.decider().decide(&caller.ctx, purpose, question).await?;
+    if let Some(record) = answer.record {
+        st.audit.record(record).await?;
+    }
+    let d = answer.decision;
     page.decision = Some((d.allowed, d.reason, d.granted_by.join(" → ")));
     render(StatusCode::OK, &page)
 }
