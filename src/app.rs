@@ -52,6 +52,8 @@ pub struct App {
     pub alerts: crate::alerts::engine::Engine,
     /// Notification channels (settings with secrets encrypted).
     pub channels: crate::notify::store::ChannelStore,
+    /// Where outbound requests an admin aimed may go (`[network]`).
+    pub outbound_rules: Arc<crate::net::OutboundRules>,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
             },
         );
         let issuer_url = Arc::new(config.base_url());
+        let outbound_rules = Arc::new(config.network.rules());
         App {
             alerts: crate::alerts::engine::Engine::new(
                 crate::notify::outbox::Outbox::default(),
@@ -81,7 +84,9 @@ impl App {
                 db.clone(),
                 audit.clone(),
                 keyring.clone(),
+                outbound_rules.clone(),
             ),
+            outbound_rules,
             session_policy: SessionPolicy::from_config(&config.session),
             lockout_policy: LockoutPolicy::from_config(&config.login),
             login_limiter: ClientLimiter::per_minute(config.login.rate_limit_per_minute),

@@ -10,6 +10,7 @@
 //! bootstrap inputs, read where they are used and never stored in [`Config`]:
 //! [`ENV_ADMIN_PASSWORD`], [`ENV_MASTER_KEY`] and [`ENV_CONFIG`].
 
+use crate::net::rules::parse_network;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -84,25 +85,13 @@ pub struct Config {
     pub monitoring: MonitoringConfig,
     pub alerting: AlertingConfig,
     pub backup: BackupConfig,
+    pub network: NetworkConfig,
     /// From `AGENTRY_ADMIN_PASSWORD`; used once, on first start.
     #[serde(skip)]
     pub admin_password: Option<SecretString>,
     /// From `AGENTRY_MASTER_KEY`; replaces the key file when set.
     #[serde(skip)]
     pub master_key: Option<SecretString>,
-}
-
-/// One `trusted_proxies` entry: an address (a network of one) or a CIDR
-/// network.
-fn parse_network(entry: &str) -> Result<ipnet::IpNet, String> {
-    let entry = entry.trim();
-    if let Ok(ip) = entry.parse::<std::net::IpAddr>() {
-        return Ok(ipnet::IpNet::from(ip));
-    }
-    entry
-        .parse::<ipnet::IpNet>()
-        .map(|n| n.trunc())
-        .map_err(|_| format!("{entry:?} is not an IP address or a CIDR network (10.0.0.0/8)"))
 }
 
 impl Config {
@@ -317,6 +306,44 @@ impl Default for MonitoringConfig {
     }
 }
 
+/// Where outbound requests that an admin can aim (health checks,
+/// notification channels) may go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetworkConfig {
+    /// Networks (CIDR) or addresses never connected to, checked on the
+    /// resolved address of every connection and redirect hop. Default:
+    /// link-local and the cloud metadata addresses.
+    pub outbound_deny: Vec<String>,
+    /// Whether loopback and private networks (RFC 1918, RFC 6598, unique
+    /// local IPv6) may be reached; agents live there.
+    pub outbound_allow_private: bool,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            outbound_deny: crate::net::rules::DEFAULT_DENY
+                .iter()
+                .map(|n| n.to_string())
+                .collect(),
+            outbound_allow_private: true,
+        }
+    }
+}
+
+impl NetworkConfig {
+    /// The rules (validated at load, so every entry parses).
+    pub fn rules(&self) -> crate::net::OutboundRules {
+        let deny: Vec<ipnet::IpNet> = self
+            .outbound_deny
+            .iter()
+            .filter_map(|e| parse_network(e).ok())
+            .collect();
+        crate::net::OutboundRules::new(&deny, self.outbound_allow_private)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupConfig {
@@ -406,6 +433,7 @@ impl Default for Config {
             monitoring: MonitoringConfig::default(),
             alerting: AlertingConfig::default(),
             backup: BackupConfig::default(),
+            network: NetworkConfig::default(),
             admin_password: None,
             master_key: None,
         }
@@ -530,6 +558,13 @@ impl Config {
         for (i, entry) in self.trusted_proxies.iter().enumerate() {
             parse_network(entry)
                 .map_err(|m| invalid("trusted_proxies", format!("entry {}: {m}", i + 1)))?;
+        }
+        if self.network.outbound_deny.len() > 1024 {
+            return Err(invalid("network.outbound_deny", "at most 1024 entries"));
+        }
+        for (i, entry) in self.network.outbound_deny.iter().enumerate() {
+            parse_network(entry)
+                .map_err(|m| invalid("network.outbound_deny", format!("entry {}: {m}", i + 1)))?;
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| invalid("log.level", e.to_string()))?;
@@ -852,6 +887,26 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn outbound_deny_entries_are_networks() {
+        let c =
+            Config::from_toml_str("[network]\noutbound_deny = [\"169.254.0.0/16\", \"10.9.9.9\"]")
+                .unwrap();
+        assert!(c
+            .network
+            .rules()
+            .check_ip("10.9.9.9".parse().unwrap())
+            .is_err());
+        let err =
+            Config::from_toml_str("[network]\noutbound_deny = [\"169.254.0.0/16\", \"nope\"]")
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("network.outbound_deny") && err.contains("entry 2"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod formats;
 pub mod identity;
 pub mod monitor;
 pub mod names;
+pub mod net;
 pub mod notify;
 pub mod rbac;
 pub mod scheduler;

@@ -19,11 +19,14 @@ use super::state::{advance, Health, Streaks, Thresholds, Verdict};
 use super::status_spec::StatusSpec;
 use crate::audit::Audit;
 use crate::db::{self, instances as repo, Db};
+use crate::net::{Outbound, OutboundRules};
 
 const TICK: Duration = Duration::from_millis(100);
 const BATCH: usize = 500;
 /// How much of a body is searched for `body_contains`.
 const BODY_LIMIT: usize = 256 * 1024;
+/// Redirects a check follows, each hop under the outbound rules.
+const MAX_REDIRECTS: usize = 3;
 
 /// What the checker counts, for `/metrics` and the benchmark.
 pub struct CheckerStats {
@@ -111,13 +114,19 @@ fn def_of(r: &repo::InstanceRow) -> Option<Def> {
 }
 
 impl Checker {
-    pub fn start(db: Db, audit: Audit, max_concurrent: usize, stats: Arc<CheckerStats>) -> Checker {
+    pub fn start(
+        db: Db,
+        audit: Audit,
+        max_concurrent: usize,
+        stats: Arc<CheckerStats>,
+        rules: Arc<OutboundRules>,
+    ) -> Checker {
         let (stop, stopped) = watch::channel(false);
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(3))
-            .user_agent(concat!("agentry-health/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("HTTP client with the built-in TLS roots");
+        let client = Outbound::new(
+            rules,
+            MAX_REDIRECTS,
+            concat!("agentry-health/", env!("CARGO_PKG_VERSION")),
+        );
         let (tx, rx) = mpsc::channel(BATCH * 4);
         let writer = tokio::spawn(write_results(db.clone(), rx));
         let st = stats.clone();
@@ -150,7 +159,7 @@ async fn load(db: &Db) -> Vec<repo::InstanceRow> {
 async fn schedule(
     db: Db,
     audit: Audit,
-    client: reqwest::Client,
+    client: Outbound,
     max_concurrent: usize,
     tx: mpsc::Sender<Finished>,
     mut stopped: watch::Receiver<bool>,
@@ -222,7 +231,7 @@ async fn schedule(
     let _ = permits.acquire_many(max_concurrent as u32).await;
 }
 
-async fn check(client: &reqwest::Client, db: &Db, def: Def, at: i64) -> Finished {
+async fn check(client: &Outbound, db: &Db, def: Def, at: i64) -> Finished {
     let (verdict, status, latency_ms, error) = match def.kind.as_str() {
         "heartbeat" => heartbeat_check(db, &def, at).await,
         _ => http_check(client, &def).await,
@@ -262,14 +271,18 @@ async fn heartbeat_check(db: &Db, def: &Def, now: i64) -> Outcome {
     }
 }
 
-async fn http_check(client: &reqwest::Client, def: &Def) -> Outcome {
+async fn http_check(client: &Outbound, def: &Def) -> Outcome {
     let Some(url) = def.url.as_deref() else {
         return (Verdict::Fail, None, None, Some("no URL".into()));
+    };
+    let request = match client.request(reqwest::Method::GET, url) {
+        Ok(r) => r,
+        Err(refusal) => return (Verdict::Fail, None, None, Some(refusal.to_string())),
     };
     let started = Instant::now();
     let timeout = Duration::from_millis(def.timeout_ms as u64);
     let result = tokio::time::timeout(timeout, async {
-        let mut res = client.get(url).send().await?;
+        let mut res = request.send().await?;
         let status = res.status().as_u16();
         let mut found = def.body_contains.is_none();
         if let Some(needle) = def.body_contains.as_deref() {

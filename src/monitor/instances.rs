@@ -3,6 +3,7 @@
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::{self, agents, instances as repo, Db};
 use crate::error::{Error, FieldErrors, Result};
+use crate::net::OutboundRules;
 
 use super::status_spec::StatusSpec;
 
@@ -64,7 +65,10 @@ pub fn validate_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate(s: &InstanceSpec) -> FieldErrors {
+/// Checks a spec; `rules` are the outbound rules its URL must obey (an
+/// address they refuse is refused here, naming the rule, as well as at
+/// every connection).
+fn validate(s: &InstanceSpec, rules: &OutboundRules) -> FieldErrors {
     let mut e = FieldErrors::new();
     let name_ok = (1..=64).contains(&s.name.chars().count())
         && !s.name.chars().any(char::is_control)
@@ -77,7 +81,11 @@ fn validate(s: &InstanceSpec) -> FieldErrors {
     }
     match (s.kind.as_str(), &s.url) {
         ("http", Some(u)) => {
-            if let Err(m) = validate_url(u) {
+            let checked = validate_url(u).and_then(|()| {
+                let parsed = reqwest::Url::parse(u).map_err(|e| e.to_string())?;
+                rules.check_url(&parsed).map_err(|r| r.to_string())
+            });
+            if let Err(m) = checked {
                 e.insert("url".into(), m);
             }
         }
@@ -101,9 +109,12 @@ fn validate(s: &InstanceSpec) -> FieldErrors {
             "must be between 5 and 86400".into(),
         );
     }
+    // A heartbeat waits for the agent, not for a request: its timeout
+    // bounds nothing, so the default (5000 ms) may meet the minimum
+    // interval (5 s).
     if !(100..=60_000).contains(&s.timeout_ms) {
         e.insert("timeout_ms".into(), "must be between 100 and 60000".into());
-    } else if s.timeout_ms >= s.interval_seconds.saturating_mul(1000) {
+    } else if s.kind == "http" && s.timeout_ms >= s.interval_seconds.saturating_mul(1000) {
         e.insert(
             "timeout_ms".into(),
             "must be shorter than the interval".into(),
@@ -147,7 +158,12 @@ fn conflict(e: rusqlite::Error) -> Error {
     }
 }
 
-pub async fn create(audit: &Audit, ctx: &Context, s: InstanceSpec) -> Result<InstanceRow> {
+pub async fn create(
+    audit: &Audit,
+    ctx: &Context,
+    rules: &OutboundRules,
+    s: InstanceSpec,
+) -> Result<InstanceRow> {
     let id = db::new_id();
     let event = ctx
         .event("instance.create", Outcome::Success)
@@ -155,7 +171,7 @@ pub async fn create(audit: &Audit, ctx: &Context, s: InstanceSpec) -> Result<Ins
         .detail("agent_id", &s.agent_id)
         .detail("name", &s.name)
         .detail("kind", &s.kind);
-    let errors = validate(&s);
+    let errors = validate(&s, rules);
     if !errors.is_empty() {
         return Err(audit.fail(event, Error::fields(errors)).await);
     }
@@ -219,6 +235,7 @@ pub async fn update(
     db: &Db,
     audit: &Audit,
     ctx: &Context,
+    rules: &OutboundRules,
     id: &str,
     ch: InstanceChanges,
 ) -> Result<InstanceRow> {
@@ -251,7 +268,7 @@ pub async fn update(
         degraded_latency_ms: row.degraded_latency_ms,
         enabled: row.enabled,
     };
-    let errors = validate(&spec);
+    let errors = validate(&spec, rules);
     if !errors.is_empty() {
         return Err(audit.fail(event, Error::fields(errors)).await);
     }

@@ -591,6 +591,29 @@ impl Settings {
         Settings::parse(existing.kind(), &Value::Object(merged))
     }
 
+    /// Whether the outbound rules let deliveries reach this channel's
+    /// destination, judged from what it names (an address literal, a
+    /// metadata host); the resolved address is checked again at every
+    /// delivery. `Err((field, message))`.
+    pub fn check_destination(
+        &self,
+        rules: &crate::net::OutboundRules,
+    ) -> Result<(), (&'static str, String)> {
+        let (field, checked) = match self {
+            Settings::Email(e) => ("smtp_host", rules.check_host_str(&e.smtp_host)),
+            Settings::Slack(SlackSettings { url })
+            | Settings::Pagerduty(PagerdutySettings { url, .. })
+            | Settings::Webhook(WebhookSettings { url, .. }) => (
+                "url",
+                match reqwest::Url::parse(url) {
+                    Ok(u) => rules.check_url(&u),
+                    Err(_) => Ok(()),
+                },
+            ),
+        };
+        checked.map_err(|r| (field, r.to_string()))
+    }
+
     pub fn kind(&self) -> ChannelType {
         match self {
             Settings::Email(_) => ChannelType::Email,

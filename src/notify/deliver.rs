@@ -19,13 +19,17 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls as SmtpTls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 
 use super::channel::{EmailSettings, Settings, Tls};
 use super::message::{truncate, Message, USER_AGENT as AGENT};
 use super::{email, pagerduty, slack, webhook};
+use crate::net::{Outbound, OutboundRules, ResolveError};
 
 /// The `Idempotency-Key` header: the message id, stable across retries.
 pub const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -35,15 +39,12 @@ const BODY_SNIPPET: usize = 200;
 /// Longest error string returned.
 const ERROR_MAX: usize = 500;
 
-/// The HTTP client deliveries go through: redirects are not followed (a
-/// receiver that redirects is misconfigured, and a redirect could carry a
-/// signed body elsewhere), and requests say who sends them.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(AGENT)
-        .build()
-        .expect("the HTTP client builds (rustls with bundled roots)")
+/// The HTTP client deliveries go through, under the outbound rules:
+/// redirects are not followed (a receiver that redirects is misconfigured,
+/// and a redirect could carry a signed body elsewhere), and requests say
+/// who sends them.
+pub fn client(rules: Arc<OutboundRules>) -> Outbound {
+    Outbound::new(rules, 0, AGENT)
 }
 
 /// What the outbox does next.
@@ -76,7 +77,7 @@ impl Outcome {
 /// included; the whole SMTP exchange, each of its steps within half of
 /// it).
 pub async fn deliver(
-    http: &reqwest::Client,
+    http: &Outbound,
     settings: &Settings,
     channel_name: &str,
     msg: &Message,
@@ -99,7 +100,7 @@ pub async fn deliver(
             let signature = w.secret.as_deref().map(|s| webhook::signature(s, &body));
             post(http, &w.url, body, signature, msg, timeout).await
         }
-        Settings::Email(e) => send_email(e, msg, timeout).await,
+        Settings::Email(e) => send_email(http.rules(), e, msg, timeout).await,
     }
 }
 
@@ -108,15 +109,18 @@ fn to_bytes(v: &serde_json::Value) -> Vec<u8> {
 }
 
 async fn post(
-    http: &reqwest::Client,
+    http: &Outbound,
     url: &str,
     body: Vec<u8>,
     signature: Option<String>,
     msg: &Message,
     timeout: Duration,
 ) -> Outcome {
-    let mut req = http
-        .post(url)
+    let req = match http.request(reqwest::Method::POST, url) {
+        Ok(r) => r,
+        Err(refusal) => return Outcome::Fail(refusal.to_string()),
+    };
+    let mut req = req
         .timeout(timeout)
         .header(CONTENT_TYPE, "application/json")
         .header(USER_AGENT, AGENT)
@@ -246,17 +250,32 @@ fn scrub(outcome: Outcome, url: &str) -> Outcome {
     }
 }
 
-async fn send_email(s: &EmailSettings, msg: &Message, timeout: Duration) -> Outcome {
+async fn send_email(
+    rules: &OutboundRules,
+    s: &EmailSettings,
+    msg: &Message,
+    timeout: Duration,
+) -> Outcome {
     let email = match email::compose(msg, s) {
         Ok(e) => e,
         Err(e) => return Outcome::Fail(e),
     };
+    // lettre connects by itself: resolve the host under the outbound rules
+    // and hand it the address, keeping the host name for the certificate.
+    let addr = match crate::net::resolve(rules, &s.smtp_host, s.smtp_port).await {
+        Ok(addrs) => addrs[0].ip().to_string(),
+        Err(ResolveError::Refused(r)) => return Outcome::Fail(r.to_string()),
+        Err(e) => return Outcome::Retry(format!("SMTP: {e}")),
+    };
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(addr);
     let builder = match s.tls {
-        Tls::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
-            s.smtp_host.as_str(),
-        )),
-        Tls::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.smtp_host),
-        Tls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.smtp_host),
+        Tls::None => Ok(transport),
+        Tls::Starttls => {
+            TlsParameters::new(s.smtp_host.clone()).map(|p| transport.tls(SmtpTls::Required(p)))
+        }
+        Tls::Tls => {
+            TlsParameters::new(s.smtp_host.clone()).map(|p| transport.tls(SmtpTls::Wrapper(p)))
+        }
     };
     // Each SMTP step gets half the budget: after a refusal lettre still
     // waits for the reply to its QUIT, and the refusal must not be lost to

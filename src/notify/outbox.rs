@@ -266,7 +266,7 @@ impl Drop for AbortOnDrop {
 }
 
 async fn attempt(
-    http: &reqwest::Client,
+    http: &crate::net::Outbound,
     store: &ChannelStore,
     row: &NotificationRow,
     timeout: Duration,

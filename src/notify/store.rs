@@ -19,6 +19,7 @@ use crate::db::channels::{self as repo, ChannelRow};
 use crate::db::notifications::{self as outbox_repo, NotificationRow};
 use crate::db::{self, Db};
 use crate::error::{Error, FieldErrors, Result};
+use crate::net::{Outbound, OutboundRules};
 
 pub const CLASSIFICATION: &str = "restricted";
 
@@ -61,8 +62,9 @@ pub struct ChannelStore {
     keyring: KeyRing,
     /// Decrypted settings by channel id, with the `updated_at` they are of.
     cache: Arc<Mutex<HashMap<String, Cached>>>,
-    /// One client (and its connection pool) for every delivery.
-    http: reqwest::Client,
+    /// One client (and its connection pool) for every delivery, under the
+    /// outbound rules.
+    http: Outbound,
 }
 
 fn context(id: &str) -> String {
@@ -77,18 +79,18 @@ fn prefixed(errors: Vec<super::FieldError>) -> FieldErrors {
 }
 
 impl ChannelStore {
-    pub fn new(db: Db, audit: Audit, keyring: KeyRing) -> ChannelStore {
+    pub fn new(db: Db, audit: Audit, keyring: KeyRing, rules: Arc<OutboundRules>) -> ChannelStore {
         ChannelStore {
             db,
             audit,
             keyring,
             cache: Arc::default(),
-            http: super::deliver::client(),
+            http: super::deliver::client(rules),
         }
     }
 
     /// The HTTP client deliveries to these channels go through.
-    pub fn http(&self) -> &reqwest::Client {
+    pub fn http(&self) -> &Outbound {
         &self.http
     }
 
@@ -160,6 +162,7 @@ impl ChannelStore {
     }
 
     fn check(
+        &self,
         spec: &ChannelSpec,
         existing: Option<&Settings>,
     ) -> std::result::Result<Settings, FieldErrors> {
@@ -183,6 +186,12 @@ impl ChannelStore {
                 .map_err(|errs| e.extend(prefixed(errs)))
                 .ok(),
         };
+        if let Some(Err((field, message))) = settings
+            .as_ref()
+            .map(|s| s.check_destination(self.http.rules()))
+        {
+            e.insert(format!("settings.{field}"), message);
+        }
         match settings {
             Some(s) if e.is_empty() => Ok(s),
             _ => Err(e),
@@ -196,7 +205,7 @@ impl ChannelStore {
             .target("channel", &id)
             .detail("name", &spec.name)
             .detail("type", &spec.kind);
-        let settings = match Self::check(&spec, None) {
+        let settings = match self.check(&spec, None) {
             Ok(s) => s,
             Err(errors) => return Err(self.audit.fail(event, Error::fields(errors)).await),
         };
@@ -230,7 +239,7 @@ impl ChannelStore {
             .detail("name", &spec.name);
         let old = self.row(id).await?;
         let existing = self.open(&old).await?;
-        let settings = match Self::check(&spec, Some(&existing)) {
+        let settings = match self.check(&spec, Some(&existing)) {
             Ok(s) => s,
             Err(errors) => return Err(self.audit.fail(event, Error::fields(errors)).await),
         };

@@ -151,6 +151,15 @@ fn secrets_never_reach_the_log() {
             .await
             .unwrap();
         let id = agent["id"].as_str().unwrap().to_string();
+        // A token needs a permission to carry.
+        let res = c
+            .post(format!("{base}/api/v1/role-assignments"))
+            .header("x-csrf-token", &csrf)
+            .json(&serde_json::json!({"subject": {"type": "agent", "id": id}, "role": "agent_service"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 201);
         let key: serde_json::Value = c
             .post(format!("{base}/api/v1/agents/{id}/keys"))
             .header("x-csrf-token", &csrf)

@@ -20,6 +20,7 @@ mod metrics;
 mod monitoring;
 mod notify;
 mod oauth;
+mod outbound;
 mod packaging;
 mod rbac;
 mod security;

@@ -68,9 +68,9 @@ fn email_settings(smtp: &SmtpServer) -> Settings {
     })
 }
 
-/// The client the outbox delivers with.
-fn client() -> reqwest::Client {
-    agentry::notify::deliver::client()
+/// The client the outbox delivers with, under the default outbound rules.
+fn client() -> agentry::net::Outbound {
+    agentry::notify::deliver::client(std::sync::Arc::default())
 }
 
 fn expect_retry(o: Outcome) -> String {

@@ -150,7 +150,7 @@ pub async fn create(
         degraded_latency_ms: b.degraded_latency_ms,
         enabled: b.enabled,
     };
-    let row = instances::create(&st.audit, &caller.ctx, spec).await?;
+    let row = instances::create(&st.audit, &caller.ctx, &st.outbound_rules, spec).await?;
     Ok(HttpResponse::Created().json(InstanceView::from(row)))
 }
 
@@ -258,7 +258,8 @@ pub async fn update(
         degraded_latency_ms: b.degraded_latency_ms,
         enabled: b.enabled,
     };
-    let row = instances::update(&st.db, &st.audit, &caller.ctx, &id, ch).await?;
+    let row =
+        instances::update(&st.db, &st.audit, &caller.ctx, &st.outbound_rules, &id, ch).await?;
     Ok(web::Json(row.into()))
 }
 

@@ -189,7 +189,7 @@ pub async fn create(
                 degraded_latency_ms: degraded,
                 enabled: checked(&form.enabled),
             };
-            instances::create(&st.audit, &user.ctx, spec).await
+            instances::create(&st.audit, &user.ctx, &st.outbound_rules, spec).await
         }
         Err(e) => Err(e),
     };
@@ -308,9 +308,16 @@ pub async fn update(
                 degraded_latency_ms: Some(degraded),
                 enabled: Some(checked(&form.enabled)),
             };
-            instances::update(&st.db, &st.audit, &user.ctx, &id, changes)
-                .await
-                .map(|_| ())
+            instances::update(
+                &st.db,
+                &st.audit,
+                &user.ctx,
+                &st.outbound_rules,
+                &id,
+                changes,
+            )
+            .await
+            .map(|_| ())
         }
         Err(e) => Err(e),
     };
