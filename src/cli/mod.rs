@@ -4,6 +4,7 @@
 //! configuration. Passwords are read from a prompt or standard input, never
 //! from arguments (which other users can see in the process list).
 
+mod logging;
 mod restore;
 mod rotate_master;
 
@@ -17,7 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::writer::{self, Item};
 use crate::audit::{self, Audit, ChainKey, Context, Event, Head, Outcome};
-use crate::config::{Config, LogFormat};
+use crate::config::Config;
 use crate::crypto::keyring::{KeyRing, Limits};
 use crate::crypto::MasterKey;
 use crate::db::{self, backup, migrate, sessions, users};
@@ -147,7 +148,7 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&config);
+    logging::init(&config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::Admin {
@@ -194,29 +195,6 @@ pub fn run() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// The scheduler library announces every job it registers at info level
-/// ("Job creator created", six times at each start); its own lines are kept
-/// to warnings unless the configured filter names it.
-fn log_directives(level: &str) -> String {
-    if level.contains("tokio_cron_scheduler") {
-        level.to_string()
-    } else {
-        format!("{level},tokio_cron_scheduler=warn")
-    }
-}
-
-fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(log_directives(&config.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = match config.log.format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Plain => builder.try_init(),
-    };
 }
 
 fn serve(config: Config) -> Result<(), String> {
@@ -555,25 +533,4 @@ fn rotate_ring(config: &Config, classification: &str) -> Result<(), String> {
         "{classification} now encrypts with key version {version}; older versions still decrypt"
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::log_directives;
-
-    #[test]
-    fn the_scheduler_library_is_quiet_unless_named() {
-        assert_eq!(log_directives("info"), "info,tokio_cron_scheduler=warn");
-        assert_eq!(
-            log_directives("agentry=debug"),
-            "agentry=debug,tokio_cron_scheduler=warn"
-        );
-        assert_eq!(
-            log_directives("debug,tokio_cron_scheduler=debug"),
-            "debug,tokio_cron_scheduler=debug"
-        );
-        for level in ["info", "agentry=debug,actix_web=info"] {
-            tracing_subscriber::EnvFilter::try_new(log_directives(level)).unwrap();
-        }
-    }
 }

@@ -190,4 +190,59 @@ mod tests {
             other => panic!("expected TooNew, got {other:?}"),
         }
     }
+
+    #[test]
+    fn agent_names_that_differ_only_in_case_are_renamed_by_v12() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for m in migrations().into_iter().filter(|m| m.version < 12) {
+            conn.execute_batch(&m.sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .unwrap();
+        }
+        for (id, name, at) in [
+            ("0001-aaaaaaaaaaaa", "svc-agent", 1),
+            ("0002-bbbbbbbbbbbb", "SVC-AGENT", 2),
+            ("0003-cccccccccccc", "Svc-Agent", 3),
+            ("0004-dddddddddddd", "other", 1),
+        ] {
+            conn.execute(
+                "INSERT INTO agents (id, name, agent_type, description, enabled, created_at, updated_at)
+                 VALUES (?1, ?2, 'planner', '', 1, ?3, ?3)",
+                rusqlite::params![id, name, at],
+            )
+            .unwrap();
+        }
+        let r = migrate(&mut conn).unwrap();
+        assert_eq!(r.to, latest_version());
+        let names: Vec<String> = conn
+            .prepare("SELECT name FROM agents ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            names,
+            [
+                "svc-agent",
+                "SVC-AGENT-bbbbbbbbbbbb",
+                "Svc-Agent-cccccccccccc",
+                "other"
+            ]
+        );
+        let dup = conn.execute(
+            "INSERT INTO agents (id, name, agent_type, description, enabled, created_at, updated_at)
+             VALUES ('x', 'OTHER', 'planner', '', 1, 0, 0)",
+            [],
+        );
+        assert!(dup.is_err(), "the index refuses a case variant");
+    }
 }

@@ -305,3 +305,126 @@ async fn a_client_holding_nothing_gets_invalid_scope_not_an_empty_token() {
     assert_eq!(body["error"], "invalid_scope", "{body}");
     s.stop().await;
 }
+
+#[test]
+fn a_sign_in_with_control_characters_in_the_name_leaves_one_escaped_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let log = dir.path().join("agentry.log");
+    let mut child = command()
+        .current_dir(dir.path())
+        .env("AGENTRY_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AGENTRY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("AGENTRY_SYSTEMD__NOTIFY", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let forged =
+        "2026-12-01T00:00:00.000000Z  INFO agentry::web::ui::login: login succeeded user=admin";
+    let name = format!("mallory\n{forged}\r\n\u{1b}[2J\u{1b}[31mred");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let base = format!("http://127.0.0.1:{port}");
+        wait_ready(&base).await;
+        let c = client();
+        let res = post_login_at(&base, &c, &name, "not the password").await;
+        assert_ne!(res.status(), 303, "the sign-in must fail");
+    });
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = logged.lines().filter(|l| l.contains("mallory")).collect();
+    assert_eq!(lines.len(), 1, "{logged}");
+    assert!(
+        lines[0].contains("login failed") && lines[0].contains("mallory\\n2026-12-01"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        !logged.lines().any(|l| l.starts_with("2026-12-01T00:00:00")),
+        "a forged line reached the log:\n{logged}"
+    );
+    assert!(
+        !logged.contains('\u{1b}'),
+        "an escape sequence reached the log"
+    );
+    assert!(!logged.contains('\r'), "a carriage return reached the log");
+}
+
+#[tokio::test]
+async fn agent_names_are_unique_ignoring_case() {
+    let s = TestServer::start().await;
+    let a = Admin::new(&s).await;
+    let first = create_agent(&s, &a.c, &a.csrf, "svc-agent", "planner").await;
+    let send = |body: Value| {
+        a.c.post(s.url("/api/v1/agents"))
+            .header("x-csrf-token", &a.csrf)
+            .json(&body)
+            .send()
+    };
+    for name in ["SVC-AGENT", "Svc-Agent", "svc-agent"] {
+        let res = send(json!({"name": name, "agent_type": "planner"}))
+            .await
+            .unwrap();
+        let p = expect_problem(res, 409).await;
+        assert!(
+            p["detail"].as_str().unwrap().contains("already exists"),
+            "{p}"
+        );
+    }
+    // A rename onto another agent's name in other case is refused too.
+    let second = create_agent(&s, &a.c, &a.csrf, "other", "planner").await;
+    let res =
+        a.c.patch(s.url(&format!("/api/v1/agents/{second}")))
+            .header("x-csrf-token", &a.csrf)
+            .json(&json!({"name": "SVC-agent"}))
+            .send()
+            .await
+            .unwrap();
+    expect_problem(res, 409).await;
+    // Renaming an agent to its own name in another case is fine.
+    let res =
+        a.c.patch(s.url(&format!("/api/v1/agents/{first}")))
+            .header("x-csrf-token", &a.csrf)
+            .json(&json!({"name": "SVC-Agent"}))
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(res.status(), 200);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_heartbeat_instance_at_the_minimum_interval_takes_the_defaults() {
+    let s = TestServer::start().await;
+    let a = Admin::new(&s).await;
+    let agent = create_agent(&s, &a.c, &a.csrf, "planner-1", "planner").await;
+    let i = post(
+        &a.c,
+        &a.csrf,
+        &s,
+        "/api/v1/instances",
+        json!({"agent_id": agent, "name": "beat", "kind": "heartbeat", "interval_seconds": 5}),
+    )
+    .await;
+    assert_eq!(i["interval_seconds"], 5, "{i}");
+    // An http instance still needs its timeout below the interval.
+    let res =
+        a.c.post(s.url("/api/v1/instances"))
+            .header("x-csrf-token", &a.csrf)
+            .json(&json!({"agent_id": agent, "name": "web", "kind": "http",
+                      "url": "http://127.0.0.1:9/health", "interval_seconds": 5}))
+            .send()
+            .await
+            .unwrap();
+    let p = expect_problem(res, 422).await;
+    assert!(p["errors"]["timeout_ms"].is_string(), "{p}");
+    s.stop().await;
+}
