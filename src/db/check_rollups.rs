@@ -32,6 +32,18 @@ pub fn raw_before(conn: &Connection, before: i64) -> Result<Vec<RawResult>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// One instance's raw results since `since`, oldest first.
+pub fn raw_since(conn: &Connection, instance_id: &str, since: i64) -> Result<Vec<RawResult>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT instance_id, at, ok, latency_ms FROM check_results
+         WHERE instance_id = ?1 AND at >= ?2 ORDER BY at",
+    )?;
+    let rows = stmt.query_map(params![instance_id, since], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn rollups_before(conn: &Connection, bucket_ms: i64, before: i64) -> Result<Vec<RollupRow>> {
     let mut stmt = conn.prepare(
         "SELECT instance_id, bucket_ms, start, checks, failures, p50_ms, p95_ms FROM check_rollups

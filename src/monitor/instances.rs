@@ -11,6 +11,8 @@ pub use repo::{CheckRow, InstanceRow};
 
 pub const MAX_BODY_CONTAINS: usize = 1024;
 pub const MAX_URL: usize = 2048;
+/// The timeout of a check when none is given (ms).
+pub const DEFAULT_TIMEOUT_MS: i64 = 5000;
 
 /// What a caller gives for a new instance (defaults filled in).
 #[derive(Debug, Clone)]
@@ -317,13 +319,12 @@ pub async fn checks(db: &Db, id: &str, before: Option<i64>, limit: u32) -> Resul
 
 /// Rollups of an instance's checks (`bucket_ms`: a minute or an hour) since
 /// `since`, oldest first.
+/// An instance's hourly history since `since`, newest first, from every
+/// tier the store keeps it in (see [`super::rollup::hourly`]).
 pub async fn history(
     db: &Db,
     id: &str,
-    bucket_ms: i64,
     since: i64,
 ) -> Result<Vec<crate::db::check_rollups::RollupRow>> {
-    let id = id.to_string();
-    db.read(move |c| crate::db::check_rollups::history(c, &id, bucket_ms, since))
-        .await
+    super::rollup::hourly(db, id, since).await
 }

@@ -115,6 +115,48 @@ fn fold_minutes(rows: &[RollupRow]) -> Vec<RollupRow> {
     out
 }
 
+/// One instance's history since `since` in hours, newest first, from every
+/// tier the store holds it in: hour rollups, minute rollups and raw results
+/// (folded here as the downsampling job would fold them), so the history
+/// has no gap where one tier ends and the next begins.
+pub async fn hourly(db: &Db, instance_id: &str, since: i64) -> Result<Vec<RollupRow>> {
+    let id = instance_id.to_string();
+    let since = since - since.rem_euclid(HOUR);
+    let (raw, mut minutes, hours) = db
+        .read(move |c| {
+            Ok((
+                repo::raw_since(c, &id, since)?,
+                repo::history(c, &id, MINUTE, since)?,
+                repo::history(c, &id, HOUR, since)?,
+            ))
+        })
+        .await?;
+    minutes.extend(fold_raw(raw));
+    minutes.sort_by_key(|m| m.start);
+    Ok(merge_hours(hours, fold_minutes(&minutes)))
+}
+
+/// Joins hour rows of the same instance, as [`repo::merge`] does in the
+/// database (a bucket can be split across tiers); newest first.
+fn merge_hours(stored: Vec<RollupRow>, folded: Vec<RollupRow>) -> Vec<RollupRow> {
+    let mut by_start: std::collections::BTreeMap<i64, RollupRow> =
+        std::collections::BTreeMap::new();
+    for r in stored.into_iter().chain(folded) {
+        match by_start.get_mut(&r.start) {
+            None => {
+                by_start.insert(r.start, r);
+            }
+            Some(h) => {
+                h.checks += r.checks;
+                h.failures += r.failures;
+                h.p50_ms = h.p50_ms.max(r.p50_ms);
+                h.p95_ms = h.p95_ms.max(r.p95_ms);
+            }
+        }
+    }
+    by_start.into_values().rev().collect()
+}
+
 /// One pass, as of `now` (ms).
 pub async fn run(db: &Db, now: i64, w: Windows) -> Result<Folded> {
     let raw_cut = now - w.raw_hours * HOUR;
@@ -170,6 +212,35 @@ mod tests {
         assert_eq!(hours.len(), 1);
         assert_eq!((hours[0].checks, hours[0].failures), (180, 18));
         assert!(hours[0].p50_ms.unwrap() <= hours[0].p95_ms.unwrap());
+    }
+
+    #[test]
+    fn hours_split_across_tiers_are_joined() {
+        let row = |start, checks, failures, p95| RollupRow {
+            instance_id: "a".into(),
+            bucket_ms: HOUR,
+            start,
+            checks,
+            failures,
+            p50_ms: Some(1),
+            p95_ms: Some(p95),
+        };
+        let merged = merge_hours(
+            vec![row(0, 10, 1, 5), row(HOUR, 3, 0, 7)],
+            vec![row(HOUR, 2, 2, 9), row(2 * HOUR, 4, 0, 3)],
+        );
+        let got: Vec<_> = merged
+            .iter()
+            .map(|r| (r.start, r.checks, r.failures, r.p95_ms))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (2 * HOUR, 4, 0, Some(3)),
+                (HOUR, 5, 2, Some(9)),
+                (0, 10, 1, Some(5))
+            ]
+        );
     }
 
     #[test]

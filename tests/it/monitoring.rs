@@ -532,3 +532,116 @@ async fn a_simulated_month_of_checks_is_downsampled_without_losing_a_check() {
     assert_eq!(counts(&conn), (0, 0, 0));
     s.stop().await;
 }
+
+/// The `(checks, failures)` of each row of the monitor page's hourly
+/// history table.
+fn history_rows(html: &str) -> Vec<(i64, i64)> {
+    let table = html
+        .split("id=\"hours-table\"")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("the page has the hourly history");
+    table
+        .split("<tr><td>")
+        .skip(1)
+        .filter_map(|row| {
+            let cells: Vec<&str> = row
+                .split("</td><td>")
+                .map(|c| c.split("</td>").next().unwrap_or(c))
+                .collect();
+            Some((cells.get(1)?.parse().ok()?, cells.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_simulated_week_shows_in_the_hourly_history_from_every_tier() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let agent_id = create_agent(&s, &c, &csrf, "history", "planner").await;
+    let body = json!({"agent_id": agent_id, "name": "week", "kind": "http",
+        "url": "http://127.0.0.1:9/h", "enabled": false});
+    let id = create(&c, &csrf, &s, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    const EVERY: i64 = 10 * 60_000;
+    const HOUR: i64 = 3_600_000;
+    const DAY: i64 = 24 * HOUR;
+    let now = agentry::db::now_ms();
+    // Nine days of one check every ten minutes, every fifth one failed.
+    let times: Vec<i64> = (1..=9 * DAY / EVERY).map(|k| now - k * EVERY).collect();
+    {
+        let mut conn = rusqlite::Connection::open(s.db_path()).unwrap();
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        let tx = conn.transaction().unwrap();
+        for (k, at) in times.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO check_results (instance_id, at, ok, latency_ms) VALUES (?1, ?2, ?3, 25)",
+                rusqlite::params![id, at, k % 5 != 0],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    // What a week of the downsampling job leaves: 48 h raw, minutes up to
+    // 7 days, hours beyond.
+    let m = &s.running().app.config.monitoring;
+    let windows = agentry::monitor::rollup::Windows {
+        raw_hours: i64::from(m.raw_retention_hours),
+        minute_days: i64::from(m.minute_rollup_days),
+        hour_days: i64::from(m.hour_rollup_days),
+    };
+    agentry::monitor::rollup::run(&s.running().app.db, now, windows)
+        .await
+        .unwrap();
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let tiers: Vec<i64> = [
+        "SELECT COUNT(*) FROM check_results",
+        "SELECT COUNT(*) FROM check_rollups WHERE bucket_ms = 60000",
+        "SELECT COUNT(*) FROM check_rollups WHERE bucket_ms = 3600000",
+    ]
+    .iter()
+    .map(|q| conn.query_row(q, [], |r| r.get(0)).unwrap())
+    .collect();
+    assert!(
+        tiers.iter().all(|n| *n > 0),
+        "every tier holds some: {tiers:?}"
+    );
+
+    let before = agentry::db::now_ms();
+    let html = c
+        .get(s.url(&format!("/monitors/{id}")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let after = agentry::db::now_ms();
+    let rows = history_rows(&html);
+    // One row per hour of the last 7 days (plus the current hour).
+    assert!(
+        (7 * 24..=7 * 24 + 2).contains(&rows.len()),
+        "{} rows",
+        rows.len()
+    );
+    let shown: i64 = rows.iter().map(|r| r.0).sum();
+    let shown_failures: i64 = rows.iter().map(|r| r.1).sum();
+    // Every check since the window's first hour, whichever tier holds it.
+    let expected = |page_now: i64| {
+        let since = page_now - 7 * DAY;
+        let since = since - since.rem_euclid(HOUR);
+        let in_window: Vec<usize> = (0..times.len()).filter(|&k| times[k] >= since).collect();
+        (
+            in_window.len() as i64,
+            in_window.iter().filter(|&&k| k % 5 == 0).count() as i64,
+        )
+    };
+    assert!(
+        [expected(before), expected(after)].contains(&(shown, shown_failures)),
+        "shown {shown}/{shown_failures}, expected {:?}",
+        expected(before)
+    );
+    s.stop().await;
+}

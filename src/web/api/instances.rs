@@ -71,7 +71,7 @@ fn default_interval() -> i64 {
     30
 }
 fn default_timeout() -> i64 {
-    5000
+    instances::DEFAULT_TIMEOUT_MS
 }
 fn default_expected() -> String {
     "200-399".into()

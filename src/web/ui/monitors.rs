@@ -92,8 +92,10 @@ impl MonitorForm {
         Some(text.trim().to_string()).filter(|t| !t.is_empty())
     }
 
-    /// The numbers, or a message per field that is not one.
-    fn numbers(&self) -> Result<[Option<i64>; 5], Error> {
+    /// The numbers, or a message per field that is not one. A heartbeat's
+    /// page has no timeout or latency fields: left out, they stay as they
+    /// are.
+    fn numbers(&self, http: bool) -> Result<[Option<i64>; 5], Error> {
         let mut errors = FieldErrors::new();
         let mut out = [None; 5];
         let fields = [
@@ -106,6 +108,7 @@ impl MonitorForm {
         for (i, (name, text)) in fields.iter().enumerate() {
             match text.trim() {
                 "" if *name == "degraded_latency_ms" => {}
+                "" if !http && *name == "timeout_ms" => {}
                 t => match t.parse() {
                     Ok(n) => out[i] = Some(n),
                     Err(_) => {
@@ -173,7 +176,7 @@ pub async fn create(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    let result = match form.numbers() {
+    let result = match form.numbers(form.kind == "http") {
         Ok([interval, timeout, failures, successes, degraded]) => {
             let spec = InstanceSpec {
                 agent_id: form.agent_id.clone(),
@@ -181,7 +184,7 @@ pub async fn create(
                 kind: form.kind.clone(),
                 url: MonitorForm::optional(&form.url),
                 interval_seconds: interval.unwrap_or_default(),
-                timeout_ms: timeout.unwrap_or_default(),
+                timeout_ms: timeout.unwrap_or(instances::DEFAULT_TIMEOUT_MS),
                 expected_status: form.expected_status.trim().to_string(),
                 body_contains: MonitorForm::optional(&form.body_contains),
                 failure_threshold: failures.unwrap_or_default(),
@@ -247,10 +250,9 @@ async fn detail_page(
         .collect();
     latencies.reverse();
     let since = crate::db::now_ms() - 7 * 24 * HOUR;
-    let hours = instances::history(&st.db, id, HOUR, since)
+    let hours = instances::history(&st.db, id, since)
         .await?
         .into_iter()
-        .rev()
         .map(|r: RollupRow| HourRow {
             start: rfc3339(r.start),
             checks: r.checks,
@@ -294,18 +296,20 @@ pub async fn update(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    let result = match form.numbers() {
+    let http = instances::get(&st.db, &id).await?.kind == "http";
+    // Fields only an http check has are not on a heartbeat's form.
+    let result = match form.numbers(http) {
         Ok([interval, timeout, failures, successes, degraded]) => {
             let changes = InstanceChanges {
                 name: Some(form.name.trim().to_string()),
-                url: Some(MonitorForm::optional(&form.url)),
+                url: http.then_some(MonitorForm::optional(&form.url)),
                 interval_seconds: interval,
                 timeout_ms: timeout,
-                expected_status: Some(form.expected_status.trim().to_string()),
-                body_contains: Some(MonitorForm::optional(&form.body_contains)),
+                expected_status: http.then_some(form.expected_status.trim().to_string()),
+                body_contains: http.then_some(MonitorForm::optional(&form.body_contains)),
                 failure_threshold: failures,
                 success_threshold: successes,
-                degraded_latency_ms: Some(degraded),
+                degraded_latency_ms: http.then_some(degraded),
                 enabled: Some(checked(&form.enabled)),
             };
             instances::update(
