@@ -136,8 +136,30 @@ impl FromRequest for SessionUser {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { current_session(&req).await?.ok_or(UiError::LoginRequired) })
+        Box::pin(async move {
+            current_session(&req)
+                .await?
+                .ok_or_else(|| UiError::LoginRequired {
+                    next: return_path(&req),
+                })
+        })
     }
+}
+
+/// Where to come back to after signing in: the page asked for, when it was
+/// a page read (a form post cannot be replayed).
+fn return_path(req: &HttpRequest) -> Option<String> {
+    if req.method() != Method::GET {
+        return None;
+    }
+    let path = match req.query_string() {
+        "" => req.path().to_string(),
+        q => format!("{}?{q}", req.path()),
+    };
+    // The dashboard is where signing in lands anyway.
+    super::ui::login::local_path(&path)
+        .filter(|p| *p != "/")
+        .map(str::to_string)
 }
 
 /// An optional session, for pages that behave differently when logged in

@@ -12,6 +12,7 @@ pub mod csrf;
 pub mod fallback;
 pub mod forwarded;
 pub mod headers;
+pub mod once;
 pub mod openapi;
 pub mod openapi_links;
 pub mod pagination;
@@ -53,6 +54,7 @@ pub fn server(
         app,
         cookies,
         trusted_proxies,
+        show_once: once::ShowOnce::default(),
     });
 
     let http = HttpServer::new(move || {
@@ -81,6 +83,7 @@ pub fn server(
             .configure(ui::configure)
             .service(assets::asset)
             .default_service(web::to(fallback::default_service))
+            .wrap(from_fn(ui::error::with_navigation))
             .wrap(from_fn(anonymous::limit))
             .wrap(headers::security_headers(tls_on))
             .wrap(from_fn(headers::request_id))

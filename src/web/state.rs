@@ -13,6 +13,8 @@ pub struct WebState {
     pub cookies: CookiePolicy,
     /// `trusted_proxies`, parsed once.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// New secrets waiting for the page that shows them once.
+    pub show_once: super::once::ShowOnce,
 }
 
 impl Deref for WebState {

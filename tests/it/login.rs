@@ -79,6 +79,56 @@ async fn unauthenticated_pages_redirect_to_login() {
     let res = client().get(s.url("/")).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/login");
+    // A deeper page is returned to after signing in; only local paths are.
+    let res = client()
+        .get(s.url("/alerts?state=all"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(location, "/login?next=%2Falerts%3Fstate%3Dall");
+    let c = client();
+    let page = c
+        .get(s.url(&location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains(r#"name="next" value="/alerts?state=all""#),
+        "{page}"
+    );
+    for (next, lands) in [
+        ("/alerts?state=all", "/alerts?state=all"),
+        ("//evil.example/", "/"),
+    ] {
+        let c = client();
+        let page = c
+            .get(s.url("/login"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let token = form_csrf(&page);
+        let res = c
+            .post(s.url("/login"))
+            .form(&[
+                ("username", "admin"),
+                ("password", ADMIN_PASSWORD),
+                ("csrf_token", token.as_str()),
+                ("next", next),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303);
+        assert_eq!(res.headers()["location"], lands, "next={next}");
+    }
     s.stop().await;
 }
 

@@ -137,8 +137,15 @@ struct DetailPage {
     form: AgentForm,
     errors: FormErrors,
     /// A key just created: shown on this response only.
-    new_key: Option<String>,
+    new_key: Option<NewKey>,
     max_days: u32,
+}
+
+/// What the page says about a key just created.
+pub enum NewKey {
+    Show(String),
+    /// The page was opened again: the key cannot be shown twice.
+    ShownAlready,
 }
 
 async fn detail_page(
@@ -147,7 +154,7 @@ async fn detail_page(
     id: &str,
     form: Option<AgentForm>,
     errors: FormErrors,
-    new_key: Option<String>,
+    new_key: Option<NewKey>,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
     user.caller().require(st, MANAGE).await?;
@@ -186,6 +193,33 @@ pub async fn detail(
         None,
         FormErrors::default(),
         None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+/// The page a new key is shown on: the agent's page with the key, the
+/// first time only; afterwards (a reload, a shared link) the agent's page
+/// says it was shown already.
+#[get("/agents/{id}/keys/{key_id}/new")]
+pub async fn show_new_key(
+    req: HttpRequest,
+    user: SessionUser,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, UiError> {
+    let st = state::of(&req);
+    let (id, key_id) = path.into_inner();
+    let shown = match st.show_once.take(&user.session.id_hash, &key_id) {
+        Some(key) => NewKey::Show(key.to_string()),
+        None => NewKey::ShownAlready,
+    };
+    detail_page(
+        &st,
+        &user,
+        &id,
+        None,
+        FormErrors::default(),
+        Some(shown),
         StatusCode::OK,
     )
     .await
@@ -239,8 +273,7 @@ pub async fn update(
     after_change(&req, &user, &id, form, result, &format!("/agents/{id}")).await
 }
 
-/// Creates a key and shows it on this response, once; reloading the page
-/// does not show it again.
+/// Creates a key and redirects to the page that shows it, once.
 #[post("/agents/{id}/keys")]
 pub async fn create_key(
     req: HttpRequest,
@@ -285,16 +318,11 @@ pub async fn create_key(
     .await
     {
         Ok(k) => {
-            detail_page(
-                &st,
-                &user,
-                &id,
-                None,
-                FormErrors::default(),
-                Some(k.key.to_string()),
-                StatusCode::CREATED,
-            )
-            .await
+            // Shown by the page the redirect leads to, once: reloading it
+            // neither shows the key again nor creates another.
+            st.show_once
+                .put(&user.session.id_hash, &k.row.id, k.key.to_string());
+            Ok(see_other(&format!("/agents/{id}/keys/{}/new", k.row.id)))
         }
         Err(e) => {
             let errors = FormErrors::from_error(e)?;

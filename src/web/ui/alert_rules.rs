@@ -10,8 +10,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::alerts::{
-    caret, fold, index, names, page_request, pairs_text, parse_pairs, AlertItem, Caret, MANAGE,
-    VIEW,
+    caret, fold, index, names, page_request, pairs_text, parse_pairs, AlertItem, Caret, InForce,
+    MANAGE, VIEW,
 };
 use super::channels::configured_names;
 use super::error::UiError;
@@ -264,11 +264,14 @@ async fn form_page(
         .collect();
     let configured = configured_names(st).await?;
     let recent = match editing {
-        Some(name) => engine::list(&st.db, None, Some(name.to_string()), None, 10)
-            .await?
-            .iter()
-            .map(AlertItem::from)
-            .collect(),
+        Some(name) => {
+            let in_force = InForce::load(st).await?;
+            engine::list(&st.db, None, Some(name.to_string()), None, 10)
+                .await?
+                .iter()
+                .map(|a| AlertItem::new(a, &in_force))
+                .collect()
+        }
         None => Vec::new(),
     };
     let caret = errors

@@ -185,8 +185,13 @@ fn muted(by: &str) -> (String, String) {
     }
 }
 
-impl From<&AlertRow> for AlertItem {
-    fn from(a: &AlertRow) -> Self {
+impl AlertItem {
+    /// An alert as the pages show it. Whether it is muted is read from the
+    /// silences in force now (the stored `suppressed_by` only changes when a
+    /// notification falls due, so it lags behind a new or ended silence);
+    /// an alert that is no longer active is muted by nothing.
+    pub fn new(a: &AlertRow, in_force: &InForce) -> AlertItem {
+        let active = matches!(a.state.as_str(), "firing" | "pending");
         let since = match a.state.as_str() {
             "firing" => a.fired_at.unwrap_or(a.active_since),
             "resolved" => a.resolved_at.unwrap_or(a.updated_at),
@@ -201,19 +206,67 @@ impl From<&AlertRow> for AlertItem {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
+        let silenced = in_force.matching(a).into_iter().next();
+        let muted = match (active, silenced) {
+            (false, _) => None,
+            (true, Some((id, _))) => Some(muted(&format!("silence:{id}"))),
+            (true, None) => a
+                .suppressed_by
+                .as_deref()
+                .filter(|by| by.starts_with("inhibited:"))
+                .map(muted),
+        };
         AlertItem {
             id: a.id.clone(),
             rule: a.rule.clone(),
             severity: a.severity.clone(),
             state: a.state.clone(),
             since: rfc3339(since),
-            value: a.value.clone().unwrap_or_default(),
+            // A value is what the rule measures while the alert is active;
+            // an inactive or resolved alert's last value is history.
+            value: if active {
+                a.value.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
             acknowledged_by: a.acknowledged_by.clone(),
-            muted: a.suppressed_by.as_deref().map(muted),
+            muted,
             key_labels: pick(true),
             other_labels: pick(false),
             summary: a.annotations.get("summary").cloned().unwrap_or_default(),
         }
+    }
+}
+
+/// The silences in force now, to tell which alerts they mute.
+pub struct InForce(Vec<(silences::Active, i64)>);
+
+impl InForce {
+    pub async fn load(st: &WebState) -> Result<InForce, UiError> {
+        let now = crate::db::now_ms();
+        let rows: Vec<SilenceRow> = silences::list(&st.db, true, None, 1000)
+            .await?
+            .into_iter()
+            .filter(|s| s.starts_at <= now)
+            .collect();
+        let ends: BTreeMap<&str, i64> = rows.iter().map(|s| (s.id.as_str(), s.ends_at)).collect();
+        let active = silences::Active::of(&rows)
+            .into_iter()
+            .map(|s| {
+                let until = ends.get(s.id.as_str()).copied().unwrap_or_default();
+                (s, until)
+            })
+            .collect();
+        Ok(InForce(active))
+    }
+
+    /// The silences that match the alert: (id, ends at).
+    pub fn matching(&self, a: &AlertRow) -> Vec<(String, i64)> {
+        self.0
+            .iter()
+            .filter(|(s, _)| s.matches(&a.labels))
+            .map(|(s, until)| (s.id.clone(), *until))
+            .collect()
     }
 }
 
@@ -254,7 +307,13 @@ pub async fn list(
     let page = page_request(q.cursor)?;
     let state = (tab != "all").then(|| tab.clone());
     let rows = engine::list(&st.db, state, None, page.after.clone(), page.limit + 1).await?;
-    let p = Page::from_rows(rows, &page, |a| a.id.clone(), |a| AlertItem::from(&a));
+    let in_force = InForce::load(&st).await?;
+    let p = Page::from_rows(
+        rows,
+        &page,
+        |a| a.id.clone(),
+        |a| AlertItem::new(&a, &in_force),
+    );
     let page = ListPage {
         layout: Layout::for_session("Alerts", &user, "alerts"),
         tab,
@@ -326,10 +385,20 @@ async fn detail_page(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     other_annotations.sort();
-    let silenced_by = matching_silences(st, &row).await?;
+    let in_force = InForce::load(st).await?;
+    let active = matches!(row.state.as_str(), "firing" | "pending");
+    let silenced_by: Vec<(String, String)> = if active {
+        in_force
+            .matching(&row)
+            .into_iter()
+            .map(|(id, until)| (id, rfc3339(until)))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let page = DetailPage {
         layout: Layout::for_session(format!("Alert {}", row.rule), user, "alerts"),
-        a: AlertItem::from(&row),
+        a: AlertItem::new(&row, &in_force),
         fingerprint: row.fingerprint.clone(),
         labels: row
             .labels
@@ -346,7 +415,11 @@ async fn detail_page(
         fired_at: row.fired_at.map(rfc3339),
         resolved_at: row.resolved_at.map(rfc3339),
         acknowledged_at: row.acknowledged_at.map(rfc3339),
-        next_notification: row.next_notify_at.map(rfc3339),
+        // Nothing is sent while a silence holds it, nor once it is over.
+        next_notification: row
+            .next_notify_at
+            .filter(|_| active && silenced_by.is_empty())
+            .map(rfc3339),
         silenced_by,
         events: events.into_iter().map(EventItem::from).collect(),
         notifications: notifications
@@ -360,26 +433,6 @@ async fn detail_page(
         errors,
     };
     render(status, &page)
-}
-
-/// The silences active now whose matchers match the alert (the alert's
-/// `suppressed_by` only changes when a notification falls due).
-async fn matching_silences(st: &WebState, a: &AlertRow) -> Result<Vec<(String, String)>, UiError> {
-    let now = crate::db::now_ms();
-    let rows: Vec<SilenceRow> = silences::list(&st.db, true, None, 1000)
-        .await?
-        .into_iter()
-        .filter(|s| s.starts_at <= now)
-        .collect();
-    let ends: BTreeMap<&str, i64> = rows.iter().map(|s| (s.id.as_str(), s.ends_at)).collect();
-    Ok(silences::Active::of(&rows)
-        .into_iter()
-        .filter(|s| s.matches(&a.labels))
-        .map(|s| {
-            let until = ends.get(s.id.as_str()).copied().map(rfc3339);
-            (s.id, until.unwrap_or_default())
-        })
-        .collect())
 }
 
 #[get("/alerts/{id}")]

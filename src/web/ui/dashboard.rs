@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{get, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::alerts::AlertItem;
+use super::alerts::{AlertItem, InForce};
 use super::error::UiError;
 use super::layout::Layout;
 use super::render;
@@ -93,10 +93,11 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         let rows =
             crate::alerts::engine::list(&st.db, firing, None, None, ALERTS_SHOWN + 1).await?;
         let more = rows.len() > ALERTS_SHOWN as usize;
+        let in_force = InForce::load(&st).await?;
         let items = rows
             .iter()
             .take(ALERTS_SHOWN as usize)
-            .map(AlertItem::from)
+            .map(|a| AlertItem::new(a, &in_force))
             .collect();
         (Some(items), more)
     } else {

@@ -1,16 +1,24 @@
 //! Errors on UI pages: a friendly HTML page (or a redirect to the login
 //! page), never a stack trace or an internal cause.
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpResponse, ResponseError};
 use askama::Template;
 
 use super::layout::Layout;
 use crate::error::Error;
+use crate::web::auth::MaybeSession;
 
 #[derive(Debug)]
 pub enum UiError {
-    LoginRequired,
+    /// No session: to the login page, and back to `next` (a local path)
+    /// after signing in.
+    LoginRequired {
+        next: Option<String>,
+    },
     Csrf,
     RateLimited {
         retry_after_secs: u64,
@@ -50,31 +58,70 @@ struct ErrorPage<'a> {
     message: &'a str,
 }
 
-/// Renders the error page. Used for every non-API error response.
-pub fn error_page(status: StatusCode, message: &str, retry_after: Option<u64>) -> HttpResponse {
+/// What an error page says, kept on its response so that
+/// [`with_navigation`] can draw it again with the signed-in user's
+/// navigation (error responses are made without the request at hand).
+#[derive(Debug, Clone)]
+struct Shown {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+fn draw(shown: &Shown, layout: Layout) -> HttpResponse {
+    let reason = shown.status.canonical_reason().unwrap_or("Error");
     let page = ErrorPage {
-        layout: Layout::new(
-            status.canonical_reason().unwrap_or("Error"),
-            None,
-            String::new(),
-            "",
-        ),
-        status: status.as_u16(),
-        reason: status.canonical_reason().unwrap_or("Error"),
-        message,
+        layout,
+        status: shown.status.as_u16(),
+        reason,
+        message: &shown.message,
     };
-    let mut res = HttpResponse::build(status);
+    let mut res = HttpResponse::build(shown.status);
     res.insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"));
-    if let Some(secs) = retry_after {
+    if let Some(secs) = shown.retry_after {
         res.insert_header((header::RETRY_AFTER, secs.to_string()));
     }
-    res.body(page.render().unwrap_or_else(|_| message.to_string()))
+    let mut res = res.body(page.render().unwrap_or_else(|_| shown.message.clone()));
+    res.extensions_mut().insert(shown.clone());
+    res
+}
+
+/// Renders the error page. Used for every non-API error response; a
+/// signed-in user gets it with the navigation ([`with_navigation`]).
+pub fn error_page(status: StatusCode, message: &str, retry_after: Option<u64>) -> HttpResponse {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let shown = Shown {
+        status,
+        message: message.to_string(),
+        retry_after,
+    };
+    draw(&shown, Layout::new(reason, None, String::new(), ""))
+}
+
+/// Middleware: an error page answered to a signed-in user is drawn again
+/// with the navigation bar, so a 403 or a 404 is not a dead end.
+pub async fn with_navigation(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let res = next.call(req).await?;
+    let shown = res.response().extensions().get::<Shown>().cloned();
+    let Some(shown) = shown else {
+        return Ok(res.map_into_left_body());
+    };
+    let session = match MaybeSession::extract(res.request()).await {
+        Ok(MaybeSession(Some(user))) => user,
+        _ => return Ok(res.map_into_left_body()),
+    };
+    let reason = shown.status.canonical_reason().unwrap_or("Error");
+    let page = draw(&shown, Layout::for_session(reason, &session, ""));
+    Ok(res.into_response(page).map_into_right_body())
 }
 
 impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            UiError::LoginRequired => StatusCode::SEE_OTHER,
+            UiError::LoginRequired { .. } => StatusCode::SEE_OTHER,
             UiError::Csrf => StatusCode::FORBIDDEN,
             UiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             UiError::Internal(e) => crate::web::problem::status_of(e).0,
@@ -84,7 +131,13 @@ impl ResponseError for UiError {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            UiError::LoginRequired => super::see_other("/login"),
+            UiError::LoginRequired { next } => match next {
+                Some(path) => super::see_other(&format!(
+                    "/login?next={}",
+                    percent_encoding::utf8_percent_encode(path, percent_encoding::NON_ALPHANUMERIC)
+                )),
+                None => super::see_other("/login"),
+            },
             UiError::Csrf => error_page(
                 StatusCode::FORBIDDEN,
                 "The form was missing its security token or it had expired. Go back, reload the page and try again.",

@@ -30,6 +30,22 @@ struct LoginPage {
     layout: Layout,
     username: String,
     error: Option<&'static str>,
+    /// Where to go after signing in (a local path), if not the dashboard.
+    next: Option<String>,
+}
+
+/// `path` when it is a path of this site to return to after signing in:
+/// absolute, not protocol-relative (`//host`, `/\host`), no control
+/// characters, at most 2048 bytes, and not the login or logout page.
+/// Anything else would make the login page an open redirect.
+pub fn local_path(path: &str) -> Option<&str> {
+    let ok = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.starts_with("/\\")
+        && path.len() <= 2048
+        && !path.chars().any(|c| c.is_control() || c == '\\')
+        && !matches!(path.split('?').next(), Some("/login" | "/logout"));
+    ok.then_some(path)
 }
 
 /// The pre-login nonce cookie lives this long: a login form older than
@@ -42,6 +58,7 @@ fn login_page(
     status: StatusCode,
     username: String,
     error: Option<&'static str>,
+    next: Option<String>,
 ) -> Result<HttpResponse, UiError> {
     let page = LoginPage {
         layout: Layout::new(
@@ -52,6 +69,7 @@ fn login_page(
         ),
         username,
         error,
+        next,
     };
     let mut res = render(status, &page)?;
     res.add_cookie(
@@ -62,10 +80,20 @@ fn login_page(
     Ok(res)
 }
 
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
 #[get("/login")]
-pub async fn show(req: HttpRequest, session: MaybeSession) -> Result<HttpResponse, UiError> {
+pub async fn show(
+    req: HttpRequest,
+    session: MaybeSession,
+    q: web::Query<LoginQuery>,
+) -> Result<HttpResponse, UiError> {
+    let next = q.into_inner().next.filter(|n| local_path(n).is_some());
     if session.0.is_some() {
-        return Ok(see_other("/"));
+        return Ok(see_other(next.as_deref().unwrap_or("/")));
     }
     let st = state::of(&req);
     let nonce = st
@@ -73,7 +101,7 @@ pub async fn show(req: HttpRequest, session: MaybeSession) -> Result<HttpRespons
         .read(&req, cookies::LOGIN_NONCE)
         .filter(|n| n.len() == 43)
         .unwrap_or_else(random::token);
-    login_page(&st, &nonce, StatusCode::OK, String::new(), None)
+    login_page(&st, &nonce, StatusCode::OK, String::new(), None, next)
 }
 
 #[derive(Deserialize)]
@@ -84,6 +112,8 @@ pub struct LoginForm {
     password: String,
     #[serde(default)]
     csrf_token: String,
+    #[serde(default)]
+    next: String,
 }
 
 #[post("/login")]
@@ -95,6 +125,7 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
         .map_err(|retry_after_secs| UiError::RateLimited { retry_after_secs })?;
 
     let form = form.into_inner();
+    let next = local_path(&form.next).map(str::to_string);
     let nonce = st
         .cookies
         .read(&req, cookies::LOGIN_NONCE)
@@ -128,7 +159,7 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
             let ctx = audit_context(&req, Some(&principal));
             let session = sessions::create(&st.audit, &ctx, &user.id, st.session_policy).await?;
             tracing::info!(user = %user.username, user_id = %user.id, %ip, "login succeeded");
-            let mut res = see_other("/");
+            let mut res = see_other(next.as_deref().unwrap_or("/"));
             let max_age = Duration::milliseconds(st.session_policy.absolute_ms);
             let cookie =
                 st.cookies
@@ -147,6 +178,7 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
                 StatusCode::UNAUTHORIZED,
                 username,
                 Some(FAILED),
+                next,
             )
         }
     }
@@ -172,4 +204,35 @@ pub async fn logout(
     res.add_cookie(&st.cookies.removal(cookies::SESSION))
         .map_err(|e| UiError::Internal(crate::error::Error::internal(e)))?;
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        for ok in [
+            "/",
+            "/alerts?state=all",
+            "/monitors/abc",
+            "/access?permission=a%3Ab",
+        ] {
+            assert_eq!(local_path(ok), Some(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "alerts",
+            "//evil.example/",
+            "/\\evil.example/",
+            "https://evil.example/",
+            "/x\nSet-Cookie: a=b",
+            "/a\\b",
+            "/login",
+            "/login?next=/",
+            "/logout",
+        ] {
+            assert_eq!(local_path(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -66,6 +66,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(agents::detail)
         .service(agents::update)
         .service(agents::create_key)
+        .service(agents::show_new_key)
         .service(agents::revoke_key)
         .service(agents::quarantine)
         .service(agents::delete)
