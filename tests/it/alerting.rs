@@ -935,3 +935,58 @@ async fn an_escalation_step_quarantines_the_agent() {
         .unwrap();
     assert_eq!(res.status(), 200);
 }
+
+/// An alert that is no longer active shows no current value and promises
+/// no notification, whatever its row still holds.
+#[tokio::test]
+async fn an_inactive_alert_shows_no_stale_value_or_next_notification() {
+    let s = TestServer::start().await;
+    let (c, _) = admin(&s).await;
+    let now = agentry::db::now_ms();
+    {
+        let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+        for (id, state) in [("a-inactive", "inactive"), ("a-resolved", "resolved")] {
+            conn.execute(
+                "INSERT INTO alerts (id, rule, fingerprint, labels, annotations, severity, state, value,
+                 active_since, resolved_at, last_eval_at, next_notify_at, suppressed_by, updated_at)
+                 VALUES (?1, 'agent_down', ?1, '{\"alertname\":\"agent_down\",\"agent\":\"planner\"}', '{}',
+                 'critical', ?2, 'unhealthy', ?3, ?3, ?3, ?4, 'silence:gone', ?3)",
+                rusqlite::params![id, state, now - 60_000, now + 60_000],
+            )
+            .unwrap();
+        }
+    }
+    for id in ["a-inactive", "a-resolved"] {
+        let page = c
+            .get(s.url(&format!("/alerts/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("id=\"alert-state\""), "{page}");
+        for absent in [
+            "id=\"alert-value\"",
+            "unhealthy",
+            "id=\"next-notification\"",
+            "muted-by",
+        ] {
+            assert!(!page.contains(absent), "{id} shows {absent}");
+        }
+    }
+    let list = c
+        .get(s.url("/alerts?state=all"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("agent_down"), "{list}");
+    assert!(
+        !list.contains("unhealthy") && !list.contains("muted-by"),
+        "{list}"
+    );
+    s.stop().await;
+}

@@ -467,9 +467,23 @@ async fn chromium_manages_users_agents_and_keys() {
     assert!(key.starts_with("agk_"), "{key}");
     screenshot(&b, "agent-key.png").await;
     assert_eq!(me_with_bearer(&s, &client(), &key).await, 200);
+    // Reloading the page that showed it neither shows it again nor makes a
+    // second key.
+    b.refresh().await.unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("key-shown-already"))
+        .await
+        .unwrap();
+    assert!(b.find(Locator::Id("new-key")).await.is_err());
+    let live = b
+        .find_all(Locator::Css("#keys-table tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(live.len(), 1, "one key after a reload");
     // Opening the agent page again does not show the key.
     let url = b.current_url().await.unwrap();
-    let agent_page = url.as_str().trim_end_matches("/keys").to_string();
+    let agent_page = url.as_str().split("/keys/").next().unwrap().to_string();
     b.goto(&agent_page).await.unwrap();
     b.wait()
         .at_most(wait)
@@ -477,6 +491,13 @@ async fn chromium_manages_users_agents_and_keys() {
         .await
         .unwrap();
     assert!(b.find(Locator::Id("new-key")).await.is_err());
+    // Revoking asks first; declining keeps the key working.
+    b.execute("window.confirm = () => false;", vec![])
+        .await
+        .unwrap();
+    click_css(&b, "#keys-table form button").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(me_with_bearer(&s, &client(), &key).await, 200);
     b.execute("window.confirm = () => true;", vec![])
         .await
         .unwrap();
@@ -667,6 +688,76 @@ async fn chromium_manages_roles_and_checks_access() {
             .unwrap();
         assert!(d.text().await.unwrap().starts_with(expect), "{rid}");
     }
+    // By name instead of id: the same decision; a name nobody has is said
+    // to be unknown, not "no role assignments".
+    b.goto(&s.url(
+        "/access?subject_type=agent&subject_id=SCOPED-BOT&permission=workflow:execute&resource_type=workflow&resource_id=billing-42",
+    ))
+    .await
+    .unwrap();
+    let d = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("decision"))
+        .await
+        .unwrap();
+    assert!(d.text().await.unwrap().starts_with("Allowed"));
+    b.goto(&s.url("/access?subject_type=agent&subject_id=no-such-bot&permission=workflow:execute"))
+        .await
+        .unwrap();
+    let e = b
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Id("access-error"))
+        .await
+        .unwrap();
+    assert_eq!(
+        e.text().await.unwrap(),
+        "There is no agent with the name or id no-such-bot."
+    );
+    assert!(b.find(Locator::Id("decision")).await.is_err());
+    screenshot(&b, "access-unknown-name.png").await;
+
+    // Removing the assignment asks first; declining keeps it.
+    b.goto(&s.url("/roles/billing_ops")).await.unwrap();
+    b.execute("window.confirm = () => false;", vec![])
+        .await
+        .unwrap();
+    click_css(&b, "#assignments-table form button").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        b.find_all(Locator::Css("#assignments-table form"))
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "declined: still assigned"
+    );
+    b.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click_css(&b, "#assignments-table form button").await;
+    text_until(&b, "assignments-table", |t| t.contains("Not assigned")).await;
+
+    // An error page keeps the navigation for a signed-in user.
+    b.goto(&s.url("/agents/no-such-agent")).await.unwrap();
+    let main = b
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(main.contains("404"), "{main}");
+    let nav = b
+        .find(Locator::Css("header nav"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(nav.contains("Agents") && nav.contains("Roles"), "{nav}");
+    screenshot(&b, "error-with-navigation.png").await;
 
     // A user without permissions sees none of the admin areas, and the
     // server refuses them anyway.
@@ -1077,6 +1168,89 @@ async fn chromium_manages_monitors() {
         .unwrap();
     b.accept_alert().await.unwrap();
     text_until(&b, "monitors-table", |t| t.contains("No instances yet")).await;
+
+    // A heartbeat monitor at the minimum interval, its page without what
+    // only an http check has; its form still saves.
+    let agents = get_json(&c, &s, "/api/v1/agents").await;
+    let agent_id = agents["items"][0]["id"].as_str().unwrap().to_string();
+    let hb = post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/instances",
+        json!({"agent_id": agent_id, "name": "docs-beat", "kind": "heartbeat", "interval_seconds": 5}),
+    )
+    .await;
+    let hb_page = s.url(&format!("/monitors/{}", hb["id"].as_str().unwrap()));
+    b.goto(&hb_page).await.unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("edit-monitor"))
+        .await
+        .unwrap();
+    for absent in [
+        "f-url",
+        "f-timeout_ms",
+        "f-expected_status",
+        "f-body_contains",
+        "f-degraded_latency_ms",
+    ] {
+        assert!(
+            b.find(Locator::Id(absent)).await.is_err(),
+            "{absent} on a heartbeat page"
+        );
+    }
+    assert!(
+        b.find(Locator::Css("svg.spark")).await.is_err(),
+        "a latency chart on a heartbeat page"
+    );
+    let head = element_text(&b, "checks-table").await;
+    assert!(!head.contains("Response time"), "{head}");
+    assert!(element_text(&b, "hours-table")
+        .await
+        .contains("No checks yet"));
+    set("f-name", "docs-heartbeat").await;
+    click_css(&b, "#edit-monitor button[type=submit]").await;
+    text_until(&b, "monitor-state", |_| true).await;
+    let title = b
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(title.contains("docs-heartbeat"), "{title}");
+    screenshot(&b, "monitor-heartbeat.png").await;
+
+    // The session ends (expired, or signed out elsewhere): signing in again
+    // returns to the page asked for, not the dashboard.
+    b.delete_all_cookies().await.unwrap();
+    b.goto(&hb_page).await.unwrap();
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("username"))
+        .await
+        .unwrap();
+    b.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    b.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    click_css(&b, "button[type=submit]").await;
+    b.wait()
+        .at_most(wait)
+        .for_element(Locator::Id("edit-monitor"))
+        .await
+        .unwrap();
+    assert_eq!(b.current_url().await.unwrap().as_str(), hb_page);
+
     b.close().await.unwrap();
     drop(driver);
     s.stop().await;
@@ -1456,15 +1630,29 @@ async fn chromium_acknowledges_and_silences_an_alert() {
     left_path(&b, &format!("{alert_path}/silence")).await;
     assert_eq!(b.current_url().await.unwrap().path(), alert_path);
     text_until(&b, "alert-silences", |t| t.contains("silence until")).await;
+    // Silenced: nothing is sent, so no next notification is promised.
+    assert!(b.find(Locator::Id("next-notification")).await.is_err());
     screenshot(&b, "alert.png").await;
 
-    // The alerts list: acknowledged by admin.
+    // The alerts list: acknowledged by admin, and muted by the silence,
+    // as the alert's page says.
     click_link(&b, "Alerts").await;
     let list = element_text(&b, "alerts-table").await;
     assert!(
         list.contains("planner_errors") && list.contains("admin"),
         "{list}"
     );
+    let muted = b
+        .find(Locator::Css("#alerts-table a.muted-by"))
+        .await
+        .unwrap();
+    assert_eq!(muted.text().await.unwrap(), "silenced");
+    assert!(muted
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap_or_default()
+        .starts_with("/silences/"));
     assert!(list.contains("agent=planner"), "{list}");
     click_css(&b, "#tab-resolved").await;
     text_until(&b, "alerts-table", |t| t.contains("No resolved alerts")).await;
