@@ -957,14 +957,7 @@ async fn an_inactive_alert_shows_no_stale_value_or_next_notification() {
         }
     }
     for id in ["a-inactive", "a-resolved"] {
-        let page = c
-            .get(s.url(&format!("/alerts/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get_text(&c, &s, &format!("/alerts/{id}")).await;
         assert!(page.contains("id=\"alert-state\""), "{page}");
         for absent in [
             "id=\"alert-value\"",
@@ -975,14 +968,7 @@ async fn an_inactive_alert_shows_no_stale_value_or_next_notification() {
             assert!(!page.contains(absent), "{id} shows {absent}");
         }
     }
-    let list = c
-        .get(s.url("/alerts?state=all"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let list = get_text(&c, &s, "/alerts?state=all").await;
     assert!(list.contains("agent_down"), "{list}");
     assert!(
         !list.contains("unhealthy") && !list.contains("muted-by"),

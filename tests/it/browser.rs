@@ -91,19 +91,18 @@ async fn browser(driver: &Driver) -> fantoccini::Client {
         .expect("connect to chromedriver")
 }
 
-/// Signs in as the admin through the login form and waits for the dashboard.
-async fn sign_in(b: &fantoccini::Client, s: &TestServer) {
-    b.goto(&s.url("/login")).await.unwrap();
+/// Types `user` and `password` into the login form on screen and submits it.
+async fn submit_sign_in(b: &fantoccini::Client, user: &str, password: &str) {
     b.find(Locator::Id("username"))
         .await
         .unwrap()
-        .send_keys("admin")
+        .send_keys(user)
         .await
         .unwrap();
     b.find(Locator::Id("password"))
         .await
         .unwrap()
-        .send_keys(ADMIN_PASSWORD)
+        .send_keys(password)
         .await
         .unwrap();
     b.find(Locator::Css("button[type=submit]"))
@@ -112,6 +111,12 @@ async fn sign_in(b: &fantoccini::Client, s: &TestServer) {
         .click()
         .await
         .unwrap();
+}
+
+/// Signs in as the admin through the login form and waits for the dashboard.
+async fn sign_in(b: &fantoccini::Client, s: &TestServer) {
+    b.goto(&s.url("/login")).await.unwrap();
+    submit_sign_in(b, "admin", ADMIN_PASSWORD).await;
     b.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Id("dashboard-user"))
@@ -772,24 +777,7 @@ async fn chromium_manages_roles_and_checks_access() {
         .for_element(Locator::Id("username"))
         .await
         .unwrap();
-    b.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("plain")
-        .await
-        .unwrap();
-    b.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys("plain user password")
-        .await
-        .unwrap();
-    b.find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_sign_in(&b, "plain", "plain user password").await;
     b.wait()
         .at_most(wait)
         .for_element(Locator::Id("dashboard-user"))
@@ -1231,19 +1219,7 @@ async fn chromium_manages_monitors() {
         .for_element(Locator::Id("username"))
         .await
         .unwrap();
-    b.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    b.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
-    click_css(&b, "button[type=submit]").await;
+    submit_sign_in(&b, "admin", ADMIN_PASSWORD).await;
     b.wait()
         .at_most(wait)
         .for_element(Locator::Id("edit-monitor"))

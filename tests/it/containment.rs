@@ -291,6 +291,10 @@ async fn introspection_is_not_an_oracle() {
             .await
             .unwrap();
     assert_eq!(res.json::<Value>().await.unwrap()["active"], true);
+    // The API document says who may introspect what.
+    let doc = get_json(&client(), &s, "/api/v1/openapi.json").await;
+    let introspect = doc["paths"]["/oauth/introspect"]["post"].to_string();
+    assert!(introspect.contains("token:introspect"), "{introspect}");
     s.stop().await;
 }
 

@@ -88,15 +88,7 @@ async fn unauthenticated_pages_redirect_to_login() {
     assert_eq!(res.status(), 303);
     let location = res.headers()["location"].to_str().unwrap().to_string();
     assert_eq!(location, "/login?next=%2Falerts%3Fstate%3Dall");
-    let c = client();
-    let page = c
-        .get(s.url(&location))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&client(), &s, &location).await;
     assert!(
         page.contains(r#"name="next" value="/alerts?state=all""#),
         "{page}"
@@ -106,15 +98,7 @@ async fn unauthenticated_pages_redirect_to_login() {
         ("//evil.example/", "/"),
     ] {
         let c = client();
-        let page = c
-            .get(s.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let token = form_csrf(&page);
+        let token = form_csrf(&get_text(&c, &s, "/login").await);
         let res = c
             .post(s.url("/login"))
             .form(&[

@@ -610,14 +610,7 @@ async fn a_simulated_week_shows_in_the_hourly_history_from_every_tier() {
     );
 
     let before = agentry::db::now_ms();
-    let html = c
-        .get(s.url(&format!("/monitors/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = get_text(&c, &s, &format!("/monitors/{id}")).await;
     let after = agentry::db::now_ms();
     let rows = history_rows(&html);
     // One row per hour of the last 7 days (plus the current hour).

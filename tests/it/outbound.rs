@@ -106,6 +106,27 @@ async fn every_surface_refuses_the_metadata_address_in_every_spelling() {
     s.stop().await;
 }
 
+/// Creates a webhook channel to `url` and sends it a test; returns the
+/// test notification.
+async fn send_test(c: &reqwest::Client, csrf: &str, s: &TestServer, url: &str) -> Value {
+    let ch = post(
+        c,
+        csrf,
+        s,
+        "/api/v1/channels",
+        json!({"name": "hook", "type": "webhook", "settings": {"url": url}}),
+    )
+    .await;
+    post(
+        c,
+        csrf,
+        s,
+        &format!("/api/v1/channels/{}/test", ch["id"].as_str().unwrap()),
+        json!({}),
+    )
+    .await
+}
+
 /// Waits until the instance's last check failed with an error; returns it.
 async fn last_error(c: &reqwest::Client, s: &TestServer, id: &str) -> String {
     for _ in 0..100 {
@@ -147,22 +168,7 @@ async fn a_redirect_to_the_metadata_address_is_not_followed() {
 
     // A delivery does not follow redirects at all; the send-test says so
     // and shows nothing of what lies behind the redirect.
-    let ch = post(
-        &c,
-        &csrf,
-        &s,
-        "/api/v1/channels",
-        json!({"name": "hook", "type": "webhook", "settings": {"url": redirector.url("/hook")}}),
-    )
-    .await;
-    let test = post(
-        &c,
-        &csrf,
-        &s,
-        &format!("/api/v1/channels/{}/test", ch["id"].as_str().unwrap()),
-        json!({}),
-    )
-    .await;
+    let test = send_test(&c, &csrf, &s, &redirector.url("/hook")).await;
     assert_eq!(test["status"], "failed", "{test}");
     assert!(
         test["last_error"]
@@ -205,22 +211,7 @@ async fn names_are_checked_at_connection_time_with_private_networks_refused() {
     let e = last_error(&c, &s, i["id"].as_str().unwrap()).await;
     assert!(e.contains("outbound_allow_private = false"), "{e}");
 
-    let ch = post(
-        &c,
-        &csrf,
-        &s,
-        "/api/v1/channels",
-        json!({"name": "hook", "type": "webhook", "settings": {"url": by_name}}),
-    )
-    .await;
-    let test = post(
-        &c,
-        &csrf,
-        &s,
-        &format!("/api/v1/channels/{}/test", ch["id"].as_str().unwrap()),
-        json!({}),
-    )
-    .await;
+    let test = send_test(&c, &csrf, &s, &by_name).await;
     assert_ne!(test["status"], "delivered", "{test}");
     assert!(
         test["last_error"]

@@ -202,6 +202,18 @@ pub async fn get_json(c: &reqwest::Client, s: &TestServer, path: &str) -> serde_
     res.json().await.unwrap()
 }
 
+/// `GET path` as `c`; returns the body as text, whatever the status (a
+/// page, usually).
+pub async fn get_text(c: &reqwest::Client, s: &TestServer, path: &str) -> String {
+    c.get(s.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// `POST path` with a JSON body and the CSRF header; asserts a 2xx and
 /// returns the JSON body (null when there is none).
 pub async fn post(
