@@ -184,11 +184,6 @@ schema_format!(
 );
 
 schema_format!(
-    /// State of an alert.
-    AlertState => one_of("alert state", crate::alerts::STATES)
-);
-
-schema_format!(
     /// Delivery status of a notification.
     NotificationStatus => one_of("delivery status", crate::notify::STATUSES)
 );

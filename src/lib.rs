@@ -8,6 +8,7 @@ pub mod app;
 pub mod audit;
 pub mod cache;
 pub mod cli;
+pub mod closed_set;
 pub mod config;
 pub mod crypto;
 pub mod db;

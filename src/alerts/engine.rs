@@ -14,6 +14,7 @@ use super::expr;
 use super::plan::{self, Evaluated, Plan};
 use super::silences::Active;
 use super::source::{Catalog, Snapshot};
+use super::AlertState;
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::alert_rules as rules_repo;
 use crate::db::alerts::{self as repo, AlertRow};
@@ -109,13 +110,13 @@ impl Engine {
             .inserts
             .iter()
             .chain(&p.updates)
-            .filter(|a| a.state == "firing")
+            .filter(|a| a.state == AlertState::Firing)
             .count();
         report.pending = p
             .inserts
             .iter()
             .chain(&p.updates)
-            .filter(|a| a.state == "pending")
+            .filter(|a| a.state == AlertState::Pending)
             .count();
         let quarantine = p.quarantine.clone();
         let url = self.external_url.clone();
@@ -180,7 +181,7 @@ impl Engine {
             .apply(event, move |c| {
                 let mut a =
                     repo::by_id(c, &id)?.ok_or_else(|| Error::NotFound(format!("alert {id}")))?;
-                if a.state != "firing" {
+                if a.state != AlertState::Firing {
                     return Err(Error::Conflict(format!(
                         "only firing alerts can be acknowledged; this one is {}",
                         a.state
@@ -314,21 +315,13 @@ fn write_plan(c: &Connection, p: Plan, url: &str, now: i64) -> Result<usize> {
 /// The alert list for the API and UI.
 pub async fn list(
     db: &Db,
-    state: Option<String>,
+    state: Option<AlertState>,
     rule: Option<String>,
     before: Option<String>,
     limit: u32,
 ) -> Result<Vec<AlertRow>> {
-    db.read(move |c| {
-        repo::list(
-            c,
-            state.as_deref(),
-            rule.as_deref(),
-            before.as_deref(),
-            limit,
-        )
-    })
-    .await
+    db.read(move |c| repo::list(c, state, rule.as_deref(), before.as_deref(), limit))
+        .await
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<(AlertRow, Vec<repo::EventRow>)> {

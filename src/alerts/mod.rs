@@ -8,8 +8,7 @@
 //! - [`plan`]: one cycle's decisions, pure; [`engine`] reads, plans, writes.
 //! - [`labels`]: alert labels, fingerprints, annotation templates, inhibition.
 
-/// Every state an alert can be in (the filter values of the alert lists).
-pub const STATES: &[&str] = &["pending", "firing", "resolved", "inactive"];
+pub use crate::db::alerts::AlertState;
 
 pub mod engine;
 pub mod expr;

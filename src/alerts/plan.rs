@@ -9,6 +9,7 @@ use super::expr::Hit;
 use super::labels::{self, Labels};
 use super::policies::RULE_CHANNELS;
 use super::silences::Active;
+use super::AlertState;
 use crate::db::alert_rules::{PolicyRow, RuleRow, Step};
 use crate::db::alerts::AlertRow;
 use crate::notify::Kind;
@@ -120,7 +121,11 @@ pub fn plan(
                         labels,
                         annotations,
                         severity: rule.severity.clone(),
-                        state: if firing { "firing" } else { "pending" }.into(),
+                        state: if firing {
+                            AlertState::Firing
+                        } else {
+                            AlertState::Pending
+                        },
                         value: Some(value.clone()),
                         active_since: now,
                         fired_at: firing.then_some(now),
@@ -133,18 +138,18 @@ pub fn plan(
                         suppressed_by: None,
                         updated_at: now,
                     };
-                    plan.event(&a.id, &a.state, format!("value {value}"));
+                    plan.event(&a.id, a.state.as_str(), format!("value {value}"));
                     inserted.insert(a.id.clone());
                     current.push(a);
                 }
                 Some(mut a) => {
                     let mut dirty = false;
-                    if a.state == "pending" && now - a.active_since >= ev.for_ms {
-                        a.state = "firing".into();
+                    if a.state == AlertState::Pending && now - a.active_since >= ev.for_ms {
+                        a.state = AlertState::Firing;
                         a.fired_at = Some(now);
                         a.next_notify_at = Some(now);
                         a.escalation_step = 0;
-                        plan.event(&a.id, "firing", format!("value {value}"));
+                        plan.event(&a.id, AlertState::Firing.as_str(), format!("value {value}"));
                         dirty = true;
                     }
                     if a.value.as_deref() != Some(value.as_str()) || a.annotations != annotations {
@@ -184,13 +189,13 @@ pub fn plan(
         a.updated_at = now;
         a.last_eval_at = now;
         a.next_notify_at = None;
-        if a.state == "pending" {
-            a.state = "inactive".into();
-            plan.event(&a.id, "inactive", why);
+        if a.state == AlertState::Pending {
+            a.state = AlertState::Inactive;
+            plan.event(&a.id, AlertState::Inactive.as_str(), why);
         } else {
-            a.state = "resolved".into();
+            a.state = AlertState::Resolved;
             a.resolved_at = Some(now);
-            plan.event(&a.id, "resolved", why);
+            plan.event(&a.id, AlertState::Resolved.as_str(), why);
             plan.resolved.push(a.clone());
         }
         plan.updates.push(a);
@@ -199,11 +204,11 @@ pub fn plan(
     // Dispatch: run due escalation steps of firing, unacknowledged alerts.
     let criticals: Vec<(String, Labels)> = current
         .iter()
-        .filter(|a| a.state == "firing" && a.severity == "critical")
+        .filter(|a| a.state == AlertState::Firing && a.severity == "critical")
         .map(|a| (a.id.clone(), a.labels.clone()))
         .collect();
     for mut a in current {
-        let due = a.state == "firing"
+        let due = a.state == AlertState::Firing
             && a.acknowledged_at.is_none()
             && a.next_notify_at.is_some_and(|t| t <= now);
         if due {
@@ -376,7 +381,7 @@ mod tests {
             self.n = n;
             for a in p.inserts.iter().chain(p.updates.iter()) {
                 self.open.retain(|o| o.id != a.id);
-                if a.state == "pending" || a.state == "firing" {
+                if a.state.is_active() {
                     self.open.push(a.clone());
                 }
             }
@@ -388,20 +393,20 @@ mod tests {
     fn pending_then_firing_after_for_then_resolved() {
         let mut run = Run::new(vec![rule("r", "major", None)]);
         let p = run.step("r", 2000, vec![hit("a", 5.0)], &[], 1000);
-        assert_eq!(p.inserts[0].state, "pending");
+        assert_eq!(p.inserts[0].state, AlertState::Pending);
         assert!(p.notify.is_empty());
         assert_eq!(p.inserts[0].annotations["summary"], "a at 5");
         let p = run.step("r", 2000, vec![hit("a", 6.0)], &[], 2000);
         assert!(p.notify.is_empty(), "1 s of 2 s");
         let p = run.step("r", 2000, vec![hit("a", 6.0)], &[], 3000);
-        assert_eq!(p.updates[0].state, "firing");
+        assert_eq!(p.updates[0].state, AlertState::Firing);
         assert_eq!(p.notify.len(), 1);
         assert_eq!(
             p.notify[0].2,
             vec!["slack".to_string(), "email".to_string()]
         );
         let p = run.step("r", 2000, vec![], &[], 4000);
-        assert_eq!(p.updates[0].state, "resolved");
+        assert_eq!(p.updates[0].state, AlertState::Resolved);
         assert_eq!(p.resolved.len(), 1);
     }
 
@@ -410,7 +415,7 @@ mod tests {
         let mut run = Run::new(vec![rule("r", "major", None)]);
         run.step("r", 60_000, vec![hit("a", 5.0)], &[], 0);
         let p = run.step("r", 60_000, vec![], &[], 1000);
-        assert_eq!(p.updates[0].state, "inactive");
+        assert_eq!(p.updates[0].state, AlertState::Inactive);
         assert!(p.resolved.is_empty() && p.notify.is_empty());
     }
 
@@ -505,7 +510,7 @@ mod tests {
                 n.to_string()
             },
         );
-        assert_eq!(p.updates[0].state, "resolved");
+        assert_eq!(p.updates[0].state, AlertState::Resolved);
         assert_eq!(p.events[0].2, "rule disabled");
     }
 }

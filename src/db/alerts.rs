@@ -7,6 +7,25 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use super::json_column;
 use crate::error::Result;
 
+crate::closed_set! {
+    /// Where an alert is in its life: pending (the condition holds, not yet
+    /// for long enough), firing, then resolved; a pending alert whose
+    /// condition stops holding becomes inactive.
+    pub enum AlertState {
+        Pending = "pending",
+        Firing = "firing",
+        Resolved = "resolved",
+        Inactive = "inactive",
+    }
+}
+
+impl AlertState {
+    /// Pending or firing: the condition holds.
+    pub fn is_active(self) -> bool {
+        matches!(self, AlertState::Pending | AlertState::Firing)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRow {
     pub id: String,
@@ -15,7 +34,7 @@ pub struct AlertRow {
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     pub severity: String,
-    pub state: String,
+    pub state: AlertState,
     pub value: Option<String>,
     pub active_since: i64,
     pub fired_at: Option<i64>,
@@ -132,7 +151,7 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<AlertRow>> {
 /// of one rule, before the cursor id.
 pub fn list(
     conn: &Connection,
-    state: Option<&str>,
+    state: Option<AlertState>,
     rule: Option<&str>,
     before: Option<&str>,
     limit: u32,
@@ -182,7 +201,7 @@ pub fn events(conn: &Connection, alert_id: &str) -> Result<Vec<EventRow>> {
 }
 
 /// (state, count) over all alerts.
-pub fn counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
+pub fn counts(conn: &Connection) -> Result<Vec<(AlertState, i64)>> {
     let mut stmt = conn.prepare_cached("SELECT state, COUNT(*) FROM alerts GROUP BY state")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -12,34 +12,13 @@ pub mod ratelimit;
 pub mod sessions;
 pub mod users;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// Kind of an authenticated principal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PrincipalKind {
-    User,
-    Agent,
-}
-
-impl PrincipalKind {
-    pub const ALL: [PrincipalKind; 2] = [PrincipalKind::User, PrincipalKind::Agent];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PrincipalKind::User => "user",
-            PrincipalKind::Agent => "agent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<PrincipalKind> {
-        PrincipalKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for PrincipalKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+crate::closed_set! {
+    /// Kind of an authenticated principal.
+    pub enum PrincipalKind {
+        User = "user",
+        Agent = "agent",
     }
 }
 

@@ -203,9 +203,9 @@ async fn alerting(app: &App, r: &Registry) -> Result<()> {
         "Alerts by state (pending, firing, resolved, inactive), as kept in the history.",
         &["state"],
     )?;
-    for st in crate::alerts::STATES {
+    for st in crate::alerts::AlertState::ALL {
         let n = alerts.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
-        by_state.with_label_values(&[st]).set(n as f64);
+        by_state.with_label_values(&[st.as_str()]).set(n as f64);
     }
     let by_status = vec(
         r,

@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::state::Health;
+use crate::alerts::AlertState;
 use crate::app::App;
 use crate::db::{self, agents, instances, migrate};
 use crate::error::Result;
@@ -270,7 +271,7 @@ pub async fn report(app: &App) -> Result<HealthReport> {
 /// Firing alerts in the health report (at most 100, newest first).
 async fn active_alerts(app: &App) -> Result<Vec<serde_json::Value>> {
     let firing =
-        crate::alerts::engine::list(&app.db, Some("firing".into()), None, None, 100).await?;
+        crate::alerts::engine::list(&app.db, Some(AlertState::Firing), None, None, 100).await?;
     Ok(firing
         .into_iter()
         .map(|a| {

@@ -36,7 +36,7 @@ use super::problem;
         crate::formats::TimeBound,
         crate::formats::OutcomeFilter,
         crate::formats::Severity,
-        crate::formats::AlertState,
+        crate::alerts::AlertState,
         crate::formats::NotificationStatus,
         crate::formats::InstanceKind,
         crate::formats::ExportFormat,

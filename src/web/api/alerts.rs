@@ -7,7 +7,7 @@ use actix_web::{get, post, web, HttpRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::alerts::engine;
+use crate::alerts::{engine, AlertState};
 use crate::db::alerts::{AlertRow, EventRow};
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertAcknowledge, AlertRead, Guarded};
@@ -22,7 +22,7 @@ pub struct AlertView {
     /// Stable per (rule, label set); PagerDuty's `dedup_key`.
     pub fingerprint: String,
     /// `pending`, `firing`, `resolved`, or `inactive` (stopped before firing).
-    pub state: String,
+    pub state: AlertState,
     pub severity: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
@@ -96,7 +96,7 @@ pub struct AlertDetail {
 #[into_params(parameter_in = Query)]
 pub struct AlertQuery {
     /// pending, firing, resolved or inactive.
-    #[param(value_type = Option<crate::formats::AlertState>)]
+    #[param(value_type = Option<AlertState>)]
     pub state: Option<String>,
     /// Only alerts of this rule.
     pub rule: Option<String>,
@@ -118,25 +118,22 @@ pub async fn list(
 ) -> Result<web::Json<Page<AlertView>>, ApiError> {
     let st = state::of(&req);
     let q = q?.into_inner();
-    if let Some(s) = q
-        .state
-        .as_deref()
-        .filter(|s| !crate::alerts::STATES.contains(s))
-    {
-        return Err(ApiError::bad_request(
-            "bad_query",
-            format!(
-                "state {s:?} is not one of {}",
-                crate::alerts::STATES.join(", ")
-            ),
-        ));
-    }
+    let state = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(AlertState::parse(s).ok_or_else(|| {
+            let all: Vec<&str> = AlertState::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::bad_request(
+                "bad_query",
+                format!("state {s:?} is not one of {}", all.join(", ")),
+            )
+        })?),
+    };
     let page = PageParams {
         limit: q.limit,
         cursor: q.cursor,
     }
     .resolve()?;
-    let rows = engine::list(&st.db, q.state, q.rule, page.after.clone(), page.limit + 1).await?;
+    let rows = engine::list(&st.db, state, q.rule, page.after.clone(), page.limit + 1).await?;
     Ok(web::Json(Page::from_rows(
         rows,
         &page,

@@ -18,6 +18,7 @@ use super::layout::Layout;
 use super::notifications::NotificationItem;
 use super::silences::{self as silence_pages, SilenceForm};
 use super::{render, see_other};
+use crate::alerts::AlertState;
 use crate::alerts::{engine, silences};
 use crate::db::alerts::{AlertRow, EventRow};
 use crate::db::silences::SilenceRow;
@@ -161,7 +162,7 @@ pub struct AlertItem {
     pub id: String,
     pub rule: String,
     pub severity: String,
-    pub state: String,
+    pub state: AlertState,
     /// When it entered its current state.
     pub since: String,
     pub value: String,
@@ -191,12 +192,12 @@ impl AlertItem {
     /// notification falls due, so it lags behind a new or ended silence);
     /// an alert that is no longer active is muted by nothing.
     pub fn new(a: &AlertRow, in_force: &InForce) -> AlertItem {
-        let active = matches!(a.state.as_str(), "firing" | "pending");
-        let since = match a.state.as_str() {
-            "firing" => a.fired_at.unwrap_or(a.active_since),
-            "resolved" => a.resolved_at.unwrap_or(a.updated_at),
-            "inactive" => a.updated_at,
-            _ => a.active_since,
+        let active = a.state.is_active();
+        let since = match a.state {
+            AlertState::Firing => a.fired_at.unwrap_or(a.active_since),
+            AlertState::Resolved => a.resolved_at.unwrap_or(a.updated_at),
+            AlertState::Inactive => a.updated_at,
+            AlertState::Pending => a.active_since,
         };
         let pick = |key: bool| -> Vec<(String, String)> {
             a.labels
@@ -220,7 +221,7 @@ impl AlertItem {
             id: a.id.clone(),
             rule: a.rule.clone(),
             severity: a.severity.clone(),
-            state: a.state.clone(),
+            state: a.state,
             since: rfc3339(since),
             // A value is what the rule measures while the alert is active;
             // an inactive or resolved alert's last value is history.
@@ -272,7 +273,12 @@ impl InForce {
 
 // --------------------------------------------------------------- list ---
 
-const TABS: [&str; 4] = ["firing", "pending", "resolved", "all"];
+const TABS: [&str; 4] = [
+    AlertState::Firing.as_str(),
+    AlertState::Pending.as_str(),
+    AlertState::Resolved.as_str(),
+    "all",
+];
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -303,9 +309,10 @@ pub async fn list(
     let tab = q
         .state
         .filter(|s| TABS.contains(&s.as_str()))
-        .unwrap_or_else(|| "firing".into());
+        .unwrap_or_else(|| AlertState::Firing.to_string());
     let page = page_request(q.cursor)?;
-    let state = (tab != "all").then(|| tab.clone());
+    // Every tab but "all" is a state.
+    let state = AlertState::parse(&tab);
     let rows = engine::list(&st.db, state, None, page.after.clone(), page.limit + 1).await?;
     let in_force = InForce::load(&st).await?;
     let p = Page::from_rows(
@@ -386,7 +393,7 @@ async fn detail_page(
         .collect();
     other_annotations.sort();
     let in_force = InForce::load(st).await?;
-    let active = matches!(row.state.as_str(), "firing" | "pending");
+    let active = row.state.is_active();
     let silenced_by: Vec<(String, String)> = if active {
         in_force
             .matching(&row)
@@ -426,8 +433,10 @@ async fn detail_page(
             .into_iter()
             .map(NotificationItem::from)
             .collect(),
-        may_ack: user.nav.alert_ack && row.state == "firing" && row.acknowledged_at.is_none(),
-        may_silence: user.nav.alert_ack && matches!(row.state.as_str(), "firing" | "pending"),
+        may_ack: user.nav.alert_ack
+            && row.state == AlertState::Firing
+            && row.acknowledged_at.is_none(),
+        may_silence: user.nav.alert_ack && active,
         durations: &silence_pages::DURATIONS[..3],
         form: form.unwrap_or_else(|| SilenceForm::for_alert(&row)),
         errors,

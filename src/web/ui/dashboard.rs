@@ -89,7 +89,7 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         Vec::new()
     };
     let (alerts, alerts_more) = if user.nav.alerts {
-        let firing = Some("firing".to_string());
+        let firing = Some(crate::alerts::AlertState::Firing);
         let rows =
             crate::alerts::engine::list(&st.db, firing, None, None, ALERTS_SHOWN + 1).await?;
         let more = rows.len() > ALERTS_SHOWN as usize;
