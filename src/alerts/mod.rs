@@ -1,4 +1,4 @@
-//! Alerting (SPEC §8): rule expressions, rules, evaluation and the alert
+//! Alerting (README, "Alerting"): rule expressions, rules, evaluation and the alert
 //! lifecycle, silences, inhibition and escalation. Notifications leave
 //! through `notify`'s outbox.
 //!

@@ -14,7 +14,7 @@ use crate::db::{self, Db};
 use crate::error::{Error, FieldErrors, Result};
 use crate::monitor::metrics::valid_label_name;
 
-/// A rule as an admin writes it (SPEC §8).
+/// A rule as an admin writes it (README, "Alerting").
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "high-error-rate", "expression": "error_rate > 5% for 5 minutes", "severity": "major", "channels": [], "annotations": {"summary": "{{ $labels.agent }} fails {{ $value }} of its work"}}))]

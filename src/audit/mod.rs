@@ -1,4 +1,4 @@
-//! The audit trail (SPEC §5): append-only, keyed hash chain, group-committed
+//! The audit trail (README, "Audit log"): append-only, keyed hash chain, group-committed
 //! by one writer, searchable, exportable, verifiable, pruned by retention
 //! behind a MAC'd checkpoint.
 

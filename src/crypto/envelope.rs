@@ -1,4 +1,4 @@
-//! Envelope encryption of JSON values (SPEC §6).
+//! Envelope encryption of JSON values (README, "Encryption service").
 //!
 //! A value is serialised to JSON and sealed with AES-256-GCM under the
 //! newest data key of its classification. The associated data binds the
@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 
 pub const ALGORITHM: &str = "AES-256-GCM";
 
-/// What encrypt returns and decrypt takes (SPEC §6).
+/// What encrypt returns and decrypt takes (README, "Encryption service").
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Package {

@@ -1,4 +1,4 @@
-//! The appliance measures itself and its host (SPEC §7) and stores the
+//! The appliance measures itself and its host (README, "Monitoring") and stores the
 //! figures as metric series reported by `agentry`, like agents' metrics:
 //! they appear in `GET /api/v1/metrics/query?reporter=agentry` and feed
 //! alert rules.

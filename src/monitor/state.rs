@@ -1,5 +1,5 @@
 //! An instance's health state machine: results move the state only after
-//! the configured number of consecutive results (SPEC §7).
+//! the configured number of consecutive results (README, "Monitoring").
 //!
 //! - `failure_threshold` consecutive failures make it `unhealthy`;
 //! - from `unknown` or `unhealthy`, `success_threshold` consecutive

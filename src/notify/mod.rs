@@ -1,7 +1,9 @@
 //! Notification channels: their settings, the payload each one sends, and
 //! the delivery of one message.
 //!
-//! Pure domain code: no HTTP server, no database. The outbox (persisted,
+//! Domain code, no HTTP server: the payloads and [`deliver`] are pure apart
+//! from the network; [`store`] keeps channels (secrets encrypted) and
+//! [`outbox`] the notifications, both through `db`. The outbox (persisted,
 //! retried with backoff) stores a [`Message`] as JSON and calls [`deliver`]
 //! for each attempt; [`Outcome`] tells it whether to mark the row delivered,
 //! retry it later or mark it failed.

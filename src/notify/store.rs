@@ -32,7 +32,7 @@ pub struct ChannelSpec {
     /// email, slack, pagerduty or webhook.
     #[serde(rename = "type")]
     pub kind: String,
-    /// Per type (SPEC §8). On update, secret fields left out keep their
+    /// Per type (README, "Alerting"). On update, secret fields left out keep their
     /// stored value.
     #[schema(value_type = Object)]
     pub settings: serde_json::Value,

@@ -1,4 +1,4 @@
-//! The system roles seeded at first start (SPEC §4). Their grants are data:
+//! The system roles seeded at first start (README, "Roles and authorization decisions"). Their grants are data:
 //! an admin may edit descriptions; seeding never overwrites an existing row.
 
 use rusqlite::Connection;

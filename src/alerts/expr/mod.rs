@@ -1,4 +1,4 @@
-//! The alert rule expression language (SPEC §8; reference in
+//! The alert rule expression language (README, "Alerting"; reference in
 //! `docs/alert-expressions.md`).
 //!
 //! A rule such as `cpu_utilization > 90% or memory_utilization > 95% for 3 minutes`

@@ -479,3 +479,7 @@ impl Parser<'_> {
 #[cfg(test)]
 #[path = "parser_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "parser_props.rs"]
+mod props;
