@@ -32,32 +32,17 @@ const WEBHOOK_SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=256;
 
 const REDACTED: &str = "<redacted>";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ChannelType {
-    Email,
-    Slack,
-    Pagerduty,
-    Webhook,
+crate::closed_set! {
+    /// The kinds of notification channel.
+    pub enum ChannelType {
+        Email = "email",
+        Slack = "slack",
+        Pagerduty = "pagerduty",
+        Webhook = "webhook",
+    }
 }
 
 impl ChannelType {
-    pub const ALL: [ChannelType; 4] = [
-        ChannelType::Email,
-        ChannelType::Slack,
-        ChannelType::Pagerduty,
-        ChannelType::Webhook,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelType::Email => "email",
-            ChannelType::Slack => "slack",
-            ChannelType::Pagerduty => "pagerduty",
-            ChannelType::Webhook => "webhook",
-        }
-    }
-
     /// The names of this type's secret fields, set or not.
     pub fn secret_fields(self) -> &'static [&'static str] {
         match self {
@@ -66,23 +51,6 @@ impl ChannelType {
             ChannelType::Pagerduty => &["routing_key"],
             ChannelType::Webhook => &["secret"],
         }
-    }
-}
-
-impl fmt::Display for ChannelType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ChannelType {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ChannelType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| "must be one of email, slack, pagerduty, webhook".to_string())
     }
 }
 

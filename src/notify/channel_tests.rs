@@ -24,7 +24,7 @@ fn errors(kind: ChannelType, json: Value) -> Vec<FieldError> {
 
 #[test]
 fn channel_type_strings() {
-    for t in ChannelType::ALL {
+    for &t in ChannelType::ALL {
         assert_eq!(t.as_str().parse::<ChannelType>(), Ok(t));
         assert_eq!(serde_json::to_value(t).unwrap(), json!(t.as_str()));
     }

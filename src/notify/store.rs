@@ -173,10 +173,7 @@ impl ChannelStore {
         let kind: Option<ChannelType> = spec.kind.parse().ok();
         let settings = match (kind, existing) {
             (None, _) => {
-                e.insert(
-                    "type".into(),
-                    "must be email, slack, pagerduty or webhook".into(),
-                );
+                e.insert("type".into(), format!("must be {}", ChannelType::choices()));
                 None
             }
             (Some(k), Some(old)) if old.kind() == k => Settings::parse_update(old, &spec.settings)

@@ -20,12 +20,11 @@ use crate::db::channels as repo;
 use crate::error::Error;
 use crate::notify::outbox::RetryPolicy;
 use crate::notify::store::{ChannelSpec, ChannelView};
-use crate::notify::PAGERDUTY_EVENTS_URL;
+use crate::notify::{ChannelType, PAGERDUTY_EVENTS_URL};
 use crate::web::auth::SessionUser;
 use crate::web::pagination::Page;
 use crate::web::state::{self, WebState};
 
-pub const TYPES: [&str; 4] = ["email", "slack", "pagerduty", "webhook"];
 const TLS: [&str; 3] = ["starttls", "tls", "none"];
 
 /// Names of every configured channel (rules name channels by name).
@@ -92,7 +91,7 @@ fn put_secret(map: &mut Map<String, Value>, key: &str, text: &str, clear: bool) 
 impl ChannelForm {
     fn new_defaults() -> ChannelForm {
         ChannelForm {
-            kind: "slack".into(),
+            kind: ChannelType::Slack.to_string(),
             email_smtp_port: "587".into(),
             email_tls: "starttls".into(),
             pagerduty_url: PAGERDUTY_EVENTS_URL.into(),
@@ -117,8 +116,8 @@ impl ChannelForm {
             kind: c.kind.clone(),
             ..ChannelForm::new_defaults()
         };
-        match c.kind.as_str() {
-            "email" => {
+        match ChannelType::parse(&c.kind) {
+            Some(ChannelType::Email) => {
                 f.email_smtp_host = s("smtp_host");
                 f.email_smtp_port = s("smtp_port");
                 f.email_tls = s("tls");
@@ -126,9 +125,9 @@ impl ChannelForm {
                 f.email_from = s("from");
                 f.email_to = s("to");
             }
-            "pagerduty" => f.pagerduty_url = s("url"),
-            "webhook" => f.webhook_url = s("url"),
-            _ => {}
+            Some(ChannelType::Pagerduty) => f.pagerduty_url = s("url"),
+            Some(ChannelType::Webhook) => f.webhook_url = s("url"),
+            Some(ChannelType::Slack) | None => {}
         }
         f
     }
@@ -136,8 +135,8 @@ impl ChannelForm {
     /// The settings object of the chosen type, from that type's fields only.
     fn settings(&self) -> Value {
         let mut m = Map::new();
-        match self.kind.as_str() {
-            "email" => {
+        match ChannelType::parse(&self.kind) {
+            Some(ChannelType::Email) => {
                 put(&mut m, "smtp_host", &self.email_smtp_host);
                 let port = self.email_smtp_port.trim();
                 if !port.is_empty() {
@@ -162,8 +161,8 @@ impl ChannelForm {
                     m.insert("to".into(), Value::Array(to));
                 }
             }
-            "slack" => put_secret(&mut m, "url", self.slack_url.trim(), false),
-            "pagerduty" => {
+            Some(ChannelType::Slack) => put_secret(&mut m, "url", self.slack_url.trim(), false),
+            Some(ChannelType::Pagerduty) => {
                 put_secret(
                     &mut m,
                     "routing_key",
@@ -172,12 +171,12 @@ impl ChannelForm {
                 );
                 put(&mut m, "url", &self.pagerduty_url);
             }
-            "webhook" => {
+            Some(ChannelType::Webhook) => {
                 put(&mut m, "url", &self.webhook_url);
                 let clear = self.webhook_secret_clear.is_some();
                 put_secret(&mut m, "secret", &self.webhook_secret, clear);
             }
-            _ => {}
+            None => {}
         }
         Value::Object(m)
     }
@@ -262,16 +261,14 @@ struct ChannelItem {
 }
 
 fn secret_fields(kind: &str) -> &'static [&'static str] {
-    kind.parse::<crate::notify::ChannelType>()
-        .map(|t| t.secret_fields())
-        .unwrap_or(&[])
+    ChannelType::parse(kind).map_or(&[], |t| t.secret_fields())
 }
 
 impl From<ChannelView> for ChannelItem {
     fn from(c: ChannelView) -> Self {
         let s = |k: &str| c.settings.get(k).and_then(Value::as_str).unwrap_or("");
-        let summary = match c.kind.as_str() {
-            "email" => {
+        let summary = match ChannelType::parse(&c.kind) {
+            Some(ChannelType::Email) => {
                 let to: Vec<&str> = c
                     .settings
                     .get("to")
@@ -286,9 +283,9 @@ impl From<ChannelView> for ChannelItem {
                     to.join(", ")
                 )
             }
-            "slack" => "incoming webhook (the URL is a secret)".into(),
-            "pagerduty" | "webhook" => s("url").to_string(),
-            _ => String::new(),
+            Some(ChannelType::Slack) => "incoming webhook (the URL is a secret)".into(),
+            Some(ChannelType::Pagerduty | ChannelType::Webhook) => s("url").to_string(),
+            None => String::new(),
         };
         ChannelItem {
             secrets_unset: secret_fields(&c.kind)
@@ -353,7 +350,7 @@ struct FormPage {
     updated_at: String,
     form: ChannelForm,
     errors: FormErrors,
-    types: [&'static str; 4],
+    types: &'static [ChannelType],
     tls: [&'static str; 3],
     default_pagerduty_url: &'static str,
     test: Option<NotificationItem>,
@@ -412,7 +409,7 @@ async fn form_page(
         updated_at,
         form,
         errors,
-        types: TYPES,
+        types: ChannelType::ALL,
         tls: TLS,
         default_pagerduty_url: PAGERDUTY_EVENTS_URL,
         test,
