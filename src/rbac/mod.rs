@@ -7,6 +7,7 @@ pub mod decide;
 pub mod engine;
 pub mod glob;
 pub mod patterns;
+pub mod permissions;
 pub mod roles;
 pub mod system_roles;
 pub mod view;
@@ -17,6 +18,8 @@ use crate::error::Result;
 use crate::identity::Principal;
 use engine::Subject;
 use view::PolicyView;
+
+pub use permissions::Permission;
 
 pub fn subject_of(p: &Principal) -> Subject {
     Subject {

@@ -5,6 +5,7 @@ use rusqlite::Connection;
 
 use crate::db::roles;
 use crate::error::Result;
+use crate::rbac::Permission;
 
 pub const SYSTEM_ADMIN: &str = "system_admin";
 
@@ -50,7 +51,7 @@ pub const SYSTEM_ROLES: &[SystemRole] = &[
             "workflow:create",
             "workflow:delete",
             "workflow:modify",
-            "agent:manage",
+            Permission::AgentManage.as_str(),
             "agent:configure",
             "validation:override",
         ],
@@ -64,7 +65,7 @@ pub const SYSTEM_ROLES: &[SystemRole] = &[
             "knowledge:write",
             "validation:execute",
             "workflow:update_status",
-            "metrics:report",
+            Permission::MetricsReport.as_str(),
         ],
     },
     SystemRole {
@@ -83,7 +84,7 @@ pub const SYSTEM_ROLES: &[SystemRole] = &[
         name: "auditor",
         description: "Read-only access to the audit log",
         inherits: &[],
-        permissions: &["audit:read"],
+        permissions: &[Permission::AuditRead.as_str()],
     },
 ];
 

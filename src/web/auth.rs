@@ -23,6 +23,7 @@ use crate::identity::sessions::{self, ActiveSession};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac;
 use crate::rbac::decide::{Purpose, Question};
+use crate::rbac::Permission;
 
 /// A logged-in browser session.
 /// Which admin areas the signed-in user may use (the navigation shows only
@@ -111,16 +112,16 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
     let subject = rbac::subject_of(&principal);
     let may = |p: &str| policy.check(&subject, p, None).allowed;
     let nav = Nav {
-        users: may("user:manage"),
-        agents: may("agent:manage"),
-        roles: may("role:manage"),
-        keys: may("key:manage"),
-        audit: may("audit:read"),
-        health: may("health:view"),
-        monitor: may("monitor:manage"),
-        alerts: may("alert:read"),
-        alert_ack: may("alert:acknowledge"),
-        alert_manage: may("alert:manage"),
+        users: may(Permission::UserManage.as_str()),
+        agents: may(Permission::AgentManage.as_str()),
+        roles: may(Permission::RoleManage.as_str()),
+        keys: may(Permission::KeyManage.as_str()),
+        audit: may(Permission::AuditRead.as_str()),
+        health: may(Permission::HealthView.as_str()),
+        monitor: may(Permission::MonitorManage.as_str()),
+        alerts: may(Permission::AlertRead.as_str()),
+        alert_ack: may(Permission::AlertAcknowledge.as_str()),
+        alert_manage: may(Permission::AlertManage.as_str()),
     };
     Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
@@ -358,33 +359,33 @@ impl FromRequest for Caller {
 }
 
 /// A permission named at the type level, for [`Guarded`].
-pub trait Permission {
+pub trait Required {
     const NAME: &'static str;
 }
 
-macro_rules! permissions {
-    ($($ty:ident = $name:literal),* $(,)?) => {
+macro_rules! guards {
+    ($($ty:ident),* $(,)?) => {
         $(
-            #[doc = concat!("The `", $name, "` permission.")]
+            #[doc = concat!("The [`Permission::", stringify!($ty), "`] permission.")]
             pub struct $ty;
-            impl Permission for $ty {
-                const NAME: &'static str = $name;
+            impl Required for $ty {
+                const NAME: &'static str = Permission::$ty.as_str();
             }
         )*
     };
 }
 
-permissions!(
-    UserManage = "user:manage",
-    AgentManage = "agent:manage",
-    RoleManage = "role:manage",
-    KeyManage = "key:manage",
-    AuditRead = "audit:read",
-    MonitorManage = "monitor:manage",
-    HealthView = "health:view",
-    AlertRead = "alert:read",
-    AlertAcknowledge = "alert:acknowledge",
-    AlertManage = "alert:manage",
+guards!(
+    UserManage,
+    AgentManage,
+    RoleManage,
+    KeyManage,
+    AuditRead,
+    MonitorManage,
+    HealthView,
+    AlertRead,
+    AlertAcknowledge,
+    AlertManage,
 );
 
 /// The one guard of agentry's own API: an authenticated caller who holds
@@ -399,7 +400,7 @@ impl<P> std::ops::Deref for Guarded<P> {
     }
 }
 
-impl<P: Permission + 'static> FromRequest for Guarded<P> {
+impl<P: Required + 'static> FromRequest for Guarded<P> {
     type Error = ApiError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 

@@ -124,6 +124,26 @@ async fn openapi_document_lists_every_endpoint() {
             assert!(ids.insert(id.to_string()), "operationId {id} is used twice");
         }
     }
+    // Every permission a security requirement names is one agentry checks
+    // (the attribute literals are held to `rbac::Permission`).
+    let mut scopes = 0;
+    for (path, ops) in paths {
+        for (method, op) in ops.as_object().unwrap() {
+            for requirement in op["security"].as_array().into_iter().flatten() {
+                for (_, names) in requirement.as_object().unwrap() {
+                    for name in names.as_array().unwrap() {
+                        let name = name.as_str().unwrap();
+                        assert!(
+                            agentry::rbac::Permission::parse(name).is_some(),
+                            "{method} {path} requires unknown permission {name}"
+                        );
+                        scopes += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(scopes > 50, "{scopes} permission requirements");
     // Every link names an operation of the document; creating a user links
     // to reading it by the id in the answer.
     let mut links = 0;

@@ -8,7 +8,7 @@ use super::keys::{CreateKey, CreatedKey, KeyList};
 use crate::identity::agents::{self, AgentChanges, AgentRow, NewAgent};
 use crate::identity::api_keys::{self, Owner};
 use crate::timefmt::rfc3339;
-use crate::web::auth::{AgentManage, Caller, Guarded, Permission};
+use crate::web::auth::{AgentManage, Caller, Guarded, Required};
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;

@@ -8,12 +8,13 @@ use utoipa::IntoParams;
 
 use crate::audit::{self, export, Head, Outcome, Record, VerifyReport};
 use crate::db::audit::Filter;
+use crate::rbac::Permission;
 use crate::web::auth::Caller;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state::{self, WebState};
 
-pub const READ: &str = "audit:read";
+pub const READ: &str = Permission::AuditRead.as_str();
 const MAX_FILTER_LEN: usize = 256;
 
 /// Filters shared by the list and the export.

@@ -10,13 +10,14 @@ use crate::error::{Error, FieldErrors};
 use crate::identity::PrincipalKind;
 use crate::rbac::decide::Question;
 use crate::rbac::engine::{Decision, Subject};
+use crate::rbac::Permission;
 use crate::rbac::{self, patterns};
 use crate::web::auth::Caller;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state::{self, WebState};
 
 /// Needed to ask about another principal.
-const CHECK_OTHERS: &str = "authz:check";
+const CHECK_OTHERS: &str = Permission::AuthzCheck.as_str();
 pub const MAX_BATCH: usize = 1000;
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::audit::{Event, Outcome};
 use crate::crypto::envelope::{Package, ALGORITHM};
 use crate::error::Error;
+use crate::rbac::Permission;
 use crate::web::auth::Caller;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state::{self, WebState};
@@ -149,7 +150,7 @@ async fn require_decrypt(
     if needs_specific {
         return caller.require(st, &specific).await;
     }
-    match caller.require(st, "crypto:decrypt").await {
+    match caller.require(st, Permission::CryptoDecrypt.as_str()).await {
         Ok(()) => Ok(()),
         Err(_) => caller.require(st, &specific).await,
     }
@@ -265,7 +266,9 @@ pub async fn encrypt(
     body: Body<EncryptRequest>,
 ) -> Result<web::Json<Package>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, "crypto:encrypt").await?;
+    caller
+        .require(&st, Permission::CryptoEncrypt.as_str())
+        .await?;
     let step = encrypt_one(&st, &caller, body?.into_inner()).await;
     finish(&st, step).await.map(web::Json)
 }
@@ -277,7 +280,11 @@ async fn require_some_decrypt(
     caller: &Caller,
     classification: Option<&str>,
 ) -> Result<(), ApiError> {
-    if caller.require(st, "crypto:decrypt").await.is_ok() {
+    if caller
+        .require(st, Permission::CryptoDecrypt.as_str())
+        .await
+        .is_ok()
+    {
         return Ok(());
     }
     require_decrypt(st, caller, classification.unwrap_or_default())
@@ -317,7 +324,9 @@ pub async fn rewrap(
     body: Body<DecryptRequest>,
 ) -> Result<web::Json<Package>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, "crypto:encrypt").await?;
+    caller
+        .require(&st, Permission::CryptoEncrypt.as_str())
+        .await?;
     let step = rewrap_one(&st, &caller, body?.into_inner()).await;
     finish(&st, step).await.map(web::Json)
 }
@@ -334,7 +343,9 @@ pub async fn datakey(
     body: Body<DataKeyRequest>,
 ) -> Result<web::Json<DataKey>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, "crypto:encrypt").await?;
+    caller
+        .require(&st, Permission::CryptoEncrypt.as_str())
+        .await?;
     let b = body?.into_inner();
     let event = caller
         .ctx
@@ -413,7 +424,9 @@ pub async fn encrypt_batch(
     body: Body<BatchRequest>,
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, "crypto:encrypt").await?;
+    caller
+        .require(&st, Permission::CryptoEncrypt.as_str())
+        .await?;
     let items = body?.into_inner().items;
     batch(&st, items, |b| encrypt_one(&st, &caller, b))
         .await
@@ -469,7 +482,9 @@ pub async fn rewrap_batch(
     body: Body<BatchRequest>,
 ) -> Result<web::Json<BatchResponse>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, "crypto:encrypt").await?;
+    caller
+        .require(&st, Permission::CryptoEncrypt.as_str())
+        .await?;
     let items = body?.into_inner().items;
     batch(&st, items, |b| rewrap_one(&st, &caller, b))
         .await

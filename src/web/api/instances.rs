@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::monitor::instances::{self, CheckRow, InstanceChanges, InstanceRow, InstanceSpec};
 use crate::timefmt::rfc3339;
 use crate::web::api::double_option;
-use crate::web::auth::{Caller, Guarded, HealthView, MonitorManage, Permission};
+use crate::web::auth::{Caller, Guarded, HealthView, MonitorManage, Required};
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::{Error, FieldErrors};
 use crate::monitor::metrics::{self, Sample, Series};
+use crate::rbac::Permission;
 use crate::timefmt::parse_rfc3339;
 use crate::web::auth::{Caller, Guarded, HealthView};
 use crate::web::problem::{ApiError, Body, Problem};
@@ -53,7 +54,9 @@ pub async fn report(
     body: Body<MetricsReport>,
 ) -> Result<web::Json<Accepted>, ApiError> {
     let st = state::of(&req);
-    caller.require(&st, "metrics:report").await?;
+    caller
+        .require(&st, Permission::MetricsReport.as_str())
+        .await?;
     let b = body?.into_inner();
     let mut errors = FieldErrors::new();
     let mut samples = Vec::with_capacity(b.metrics.len());

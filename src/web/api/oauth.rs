@@ -16,6 +16,7 @@ use utoipa::ToSchema;
 use crate::audit::Context;
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac::decide::{Purpose, Question};
+use crate::rbac::Permission;
 use crate::tokens::jwt::Claims;
 use crate::tokens::keys::Jwks;
 use crate::tokens::oauth::{ClientCredentials, OAuthError, TokenResponse};
@@ -25,7 +26,7 @@ use crate::web::state::{self, WebState};
 
 /// Lets a caller introspect tokens that are neither its own nor addressed
 /// to it.
-const TOKEN_INTROSPECT: &str = "token:introspect";
+const TOKEN_INTROSPECT: &str = Permission::TokenIntrospect.as_str();
 
 /// Form fields of the token, introspection and revocation endpoints.
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -406,7 +407,7 @@ pub async fn revoke(req: HttpRequest, body: web::Bytes) -> HttpResponse {
             Authorized::Client(agent, ctx) => (ctx.clone(), false, Some(agent.id.clone())),
             Authorized::Caller(c) => (
                 c.ctx.clone(),
-                c.require(&st, "key:manage").await.is_ok(),
+                c.require(&st, Permission::KeyManage.as_str()).await.is_ok(),
                 None,
             ),
         };

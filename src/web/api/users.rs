@@ -9,13 +9,14 @@ use super::double_option;
 use super::keys::{CreateKey, CreatedKey, KeyList};
 use crate::identity::api_keys::{self, Owner};
 use crate::identity::users::{self, NewUser, UserChanges, UserRow};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
-use crate::web::auth::{AuthMethod, Caller, Guarded, Permission, UserManage};
+use crate::web::auth::{AuthMethod, Caller, Guarded, Required, UserManage};
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
-const MANAGE: &str = "user:manage";
+const MANAGE: &str = Permission::UserManage.as_str();
 
 #[derive(Serialize, ToSchema)]
 pub struct UserView {

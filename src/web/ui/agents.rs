@@ -12,13 +12,14 @@ use super::layout::Layout;
 use super::{render, see_other};
 use crate::identity::agents::{self, AgentChanges, NewAgent};
 use crate::identity::api_keys::{self, Owner};
+use crate::rbac::Permission;
 use crate::web::api::agents::AgentView;
 use crate::web::api::keys::ApiKeyView;
 use crate::web::auth::SessionUser;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::state::{self, WebState};
 
-const MANAGE: &str = "agent:manage";
+const MANAGE: &str = Permission::AgentManage.as_str();
 
 #[derive(Default, Deserialize)]
 pub struct AgentForm {

@@ -23,14 +23,15 @@ use crate::alerts::{engine, silences};
 use crate::db::alerts::{AlertRow, EventRow};
 use crate::db::silences::SilenceRow;
 use crate::notify::outbox;
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::SessionUser;
 use crate::web::pagination::{Page, PageParams, PageRequest};
 use crate::web::state::{self, WebState};
 
-pub(super) const VIEW: &str = "alert:read";
-pub(super) const ACK: &str = "alert:acknowledge";
-pub(super) const MANAGE: &str = "alert:manage";
+pub(super) const VIEW: &str = Permission::AlertRead.as_str();
+pub(super) const ACK: &str = Permission::AlertAcknowledge.as_str();
+pub(super) const MANAGE: &str = Permission::AlertManage.as_str();
 
 // ------------------------------------------------------ shared helpers ---
 

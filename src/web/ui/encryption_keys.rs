@@ -14,11 +14,12 @@ use super::{render, see_other};
 use crate::crypto::envelope::Package;
 use crate::crypto::keyring::{NewRing, RingView};
 use crate::error::Error;
+use crate::rbac::Permission;
 use crate::web::api::crypto::{decrypt_one, encrypt_one, finish, DecryptRequest, EncryptRequest};
 use crate::web::auth::SessionUser;
 use crate::web::state;
 
-const MANAGE: &str = "key:manage";
+const MANAGE: &str = Permission::KeyManage.as_str();
 
 #[derive(Default, Deserialize)]
 pub struct KeysForm {
@@ -239,7 +240,9 @@ pub async fn test(
         "encrypt" => match serde_json::from_str::<Box<serde_json::value::RawValue>>(&form.data) {
             Err(e) => Err(Error::field("data", format!("is not JSON: {e}"))),
             Ok(data) => {
-                caller.require(&st, "crypto:encrypt").await?;
+                caller
+                    .require(&st, Permission::CryptoEncrypt.as_str())
+                    .await?;
                 let b = EncryptRequest {
                     data,
                     classification: form.classification.clone(),

@@ -15,13 +15,14 @@ use crate::error::{Error, FieldErrors};
 use crate::identity::agents;
 use crate::monitor::instances::{self, InstanceChanges, InstanceRow, InstanceSpec};
 use crate::monitor::sparkline;
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::api::instances::{CheckView, InstanceView};
 use crate::web::auth::SessionUser;
 use crate::web::state::{self, WebState};
 
-const VIEW: &str = "health:view";
-const MANAGE: &str = "monitor:manage";
+const VIEW: &str = Permission::HealthView.as_str();
+const MANAGE: &str = Permission::MonitorManage.as_str();
 
 /// Every field as typed, so a refused form comes back as it was.
 #[derive(Default, Deserialize)]

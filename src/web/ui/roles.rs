@@ -15,11 +15,12 @@ use crate::rbac::assignments::{self, NewAssignment};
 use crate::rbac::decide::Question;
 use crate::rbac::engine::Subject;
 use crate::rbac::roles::{self, RoleInput};
+use crate::rbac::Permission;
 use crate::web::api::roles::{AssignmentView, RoleView};
 use crate::web::auth::SessionUser;
 use crate::web::state::{self, WebState};
 
-const MANAGE: &str = "role:manage";
+const MANAGE: &str = Permission::RoleManage.as_str();
 
 /// Splits a textarea or field of names on whitespace and commas.
 fn words(s: &str) -> Vec<String> {
@@ -343,7 +344,7 @@ pub async fn access(
         },
     };
     if subject != me {
-        caller.require(&st, "authz:check").await?;
+        caller.require(&st, Permission::AuthzCheck.as_str()).await?;
     }
     let resource = match (
         page.q.resource_type.as_deref().map(str::trim),

@@ -8,11 +8,12 @@ use serde::Deserialize;
 use super::error::UiError;
 use super::layout::Layout;
 use super::{render, see_other};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::SessionUser;
 use crate::web::state;
 
-const MANAGE: &str = "key:manage";
+const MANAGE: &str = Permission::KeyManage.as_str();
 
 struct KeyRow {
     kid: String,

@@ -12,12 +12,13 @@ use super::forms::{checked, FormErrors};
 use super::layout::Layout;
 use super::{render, see_other};
 use crate::identity::users::{self, NewUser, UserChanges};
+use crate::rbac::Permission;
 use crate::web::api::users::UserView;
 use crate::web::auth::SessionUser;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::state::{self, WebState};
 
-const MANAGE: &str = "user:manage";
+const MANAGE: &str = Permission::UserManage.as_str();
 
 #[derive(Default, Deserialize)]
 pub struct UserForm {
