@@ -132,9 +132,9 @@ fn bench(c: &mut Criterion) {
     let conn = stored_policy(&dir.path().join("bench.db"), &data);
     group.bench_function("read from SQLite and compile", |b| {
         b.iter(|| {
-            black_box(Policy::compile(
-                agentry::db::roles::policy_data(&conn).unwrap(),
-            ))
+            black_box(Policy::compile(PolicyData::from(
+                agentry::db::roles::policy_rows(&conn).unwrap(),
+            )))
         })
     });
     group.finish();

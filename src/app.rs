@@ -161,6 +161,9 @@ impl App {
     }
 }
 
+/// How often the scheduler reports that it is alive.
+pub const SCHEDULER_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Liveness facts the background parts report, read by `/readyz`.
 #[derive(Debug, Default)]
 pub struct RuntimeStatus {

@@ -27,7 +27,7 @@ macro_rules! closed_set {
             serde::Serialize, serde::Deserialize, utoipa::ToSchema,
         )]
         $vis enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
+            $( $(#[$vmeta])* #[serde(rename = $text)] #[schema(rename = $text)] $variant ),+
         }
 
         impl $name {
@@ -123,5 +123,9 @@ mod tests {
         assert_eq!(back, Colour::Green);
         let bad: rusqlite::Result<Colour> = conn.query_row("SELECT 'purple'", [], |r| r.get(0));
         assert!(bad.is_err());
+        // The OpenAPI schema lists the same strings.
+        use utoipa::PartialSchema;
+        let schema = serde_json::to_value(Colour::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["red", "dark_blue", "green"]));
     }
 }

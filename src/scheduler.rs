@@ -12,13 +12,12 @@ use crate::identity::sessions;
 
 /// How often the scheduler proves it is alive; `/readyz` fails after three
 /// missed beats.
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
 const HOUSEKEEPING: Duration = Duration::from_secs(60);
 const RETENTION: Duration = Duration::from_secs(3600);
 /// How often the write-ahead log's size is looked at (see `db::wal`).
 const WAL_CHECK: Duration = Duration::from_secs(5);
 /// How often the appliance samples itself and its host.
-pub const SELF_STATS: Duration = Duration::from_secs(15);
+const SELF_STATS: Duration = Duration::from_secs(15);
 
 pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
@@ -26,10 +25,13 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
     let status = app.status.clone();
     status.scheduler_beat(db::now_ms());
     sched
-        .add(Job::new_repeated_async(HEARTBEAT, move |_, _| {
-            let status = status.clone();
-            Box::pin(async move { status.scheduler_beat(db::now_ms()) })
-        })?)
+        .add(Job::new_repeated_async(
+            crate::app::SCHEDULER_HEARTBEAT,
+            move |_, _| {
+                let status = status.clone();
+                Box::pin(async move { status.scheduler_beat(db::now_ms()) })
+            },
+        )?)
         .await?;
 
     let house = app.clone();

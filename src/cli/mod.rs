@@ -200,7 +200,7 @@ pub fn run() -> ExitCode {
 fn serve(config: Config) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(crate::server::blocking_threads(&config))
+        .max_blocking_threads(config.database.blocking_threads())
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {

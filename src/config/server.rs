@@ -96,6 +96,20 @@ impl Default for DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// The most threads each runtime (the main one and every HTTP worker's)
+    /// keeps for blocking work: enough for every pooled connection to be in use
+    /// plus password hashing (one per core) and the occasional export, backup
+    /// or /proc read. Without a cap every database call waiting for a
+    /// connection held a thread of its own, tokio grew the pool towards 512
+    /// threads under load, and memory grew with every thread. Calls beyond the
+    /// cap wait in tokio's queue, holding no thread. (A semaphore of
+    /// `pool_size` permits in front of every call bounded the threads too, but
+    /// cost 10-25 % of throughput on database-bound endpoints.)
+    pub fn blocking_threads(&self) -> usize {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        self.pool_size as usize + cores + 8
+    }
+
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         within(
             "database.busy_timeout_ms",

@@ -124,61 +124,40 @@ pub fn unscoped_roles_of_agent(conn: &Connection, agent_id: &str) -> Result<Vec<
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Everything the decision engine compiles: every role with its grants and
-/// parents, and every assignment.
-pub fn policy_data(conn: &Connection) -> Result<crate::rbac::engine::PolicyData> {
-    use crate::rbac::engine::{Assignment, PolicyData, Subject};
-    let mut data = PolicyData::default();
+/// Everything the decision engine compiles, as stored: every role, its
+/// grants and parents, and every assignment.
+#[derive(Debug, Clone, Default)]
+pub struct PolicyRows {
+    pub roles: Vec<String>,
+    /// `(role, pattern)`
+    pub grants: Vec<(String, String)>,
+    /// `(role, parent)`
+    pub inherits: Vec<(String, String)>,
+    pub assignments: Vec<AssignmentRow>,
+}
+
+pub fn policy_rows(conn: &Connection) -> Result<PolicyRows> {
+    let pairs = |sql: &str| -> Result<Vec<(String, String)>> {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    };
     let mut stmt = conn.prepare("SELECT name FROM roles")?;
-    for name in stmt.query_map([], |r| r.get::<_, String>(0))? {
-        data.roles.insert(name?, (Vec::new(), Vec::new()));
-    }
-    let mut stmt = conn.prepare("SELECT role, pattern FROM role_permissions")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-        let (role, pattern) = row?;
-        if let Some(entry) = data.roles.get_mut(&role) {
-            entry.0.push(pattern);
-        }
-    }
-    let mut stmt = conn.prepare("SELECT role, parent FROM role_inherits")?;
-    for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-        let (role, parent) = row?;
-        if let Some(entry) = data.roles.get_mut(&role) {
-            entry.1.push(parent);
-        }
-    }
-    let mut stmt = conn.prepare(
-        "SELECT role, user_id, agent_id, scope_type, scope_pattern FROM role_assignments",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?,
-            r.get::<_, Option<String>>(2)?,
-            r.get::<_, Option<String>>(3)?,
-            r.get::<_, Option<String>>(4)?,
-        ))
-    })?;
-    for row in rows {
-        let (role, user, agent, stype, spattern) = row?;
-        let subject = match (user, agent) {
-            (Some(u), _) => Subject {
-                kind: crate::identity::PrincipalKind::User,
-                id: u,
-            },
-            (_, Some(a)) => Subject {
-                kind: crate::identity::PrincipalKind::Agent,
-                id: a,
-            },
-            _ => continue,
-        };
-        let scope = stype.zip(spattern);
-        data.assignments
-            .entry(subject)
-            .or_default()
-            .push(Assignment { role, scope });
-    }
-    Ok(data)
+    let roles = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments"
+    ))?;
+    let assignments = stmt
+        .query_map([], assignment_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(PolicyRows {
+        roles,
+        grants: pairs("SELECT role, pattern FROM role_permissions")?,
+        inherits: pairs("SELECT role, parent FROM role_inherits")?,
+        assignments,
+    })
 }
 
 #[derive(Debug, Clone)]

@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::identity::auth_stats::{self, AuthStats};
 
 /// How old the scheduler's heartbeat may be before it counts as stopped.
-const SCHEDULER_STALE_MS: i64 = 3 * crate::scheduler::HEARTBEAT.as_millis() as i64;
+const SCHEDULER_STALE_MS: i64 = 3 * crate::app::SCHEDULER_HEARTBEAT.as_millis() as i64;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HealthReport {

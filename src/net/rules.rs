@@ -1,7 +1,7 @@
 //! The outbound rules as data: which addresses a request that an admin
 //! aimed (a health check, a channel delivery) may reach.
 //!
-//! Pure: no I/O. The connector in [`super::client`] applies them to every
+//! Pure: no I/O. The connector (`net::client`) applies them to every
 //! address a name resolves to, at every connection and redirect hop.
 
 use std::fmt;

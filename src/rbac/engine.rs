@@ -35,6 +35,46 @@ pub struct PolicyData {
     pub assignments: HashMap<Subject, Vec<Assignment>>,
 }
 
+impl From<crate::db::roles::PolicyRows> for PolicyData {
+    fn from(rows: crate::db::roles::PolicyRows) -> PolicyData {
+        let mut data = PolicyData::default();
+        for name in rows.roles {
+            data.roles.insert(name, (Vec::new(), Vec::new()));
+        }
+        for (role, pattern) in rows.grants {
+            if let Some(entry) = data.roles.get_mut(&role) {
+                entry.0.push(pattern);
+            }
+        }
+        for (role, parent) in rows.inherits {
+            if let Some(entry) = data.roles.get_mut(&role) {
+                entry.1.push(parent);
+            }
+        }
+        for a in rows.assignments {
+            let subject = match (a.user_id, a.agent_id) {
+                (Some(id), _) => Subject {
+                    kind: PrincipalKind::User,
+                    id,
+                },
+                (_, Some(id)) => Subject {
+                    kind: PrincipalKind::Agent,
+                    id,
+                },
+                _ => continue,
+            };
+            data.assignments
+                .entry(subject)
+                .or_default()
+                .push(Assignment {
+                    role: a.role,
+                    scope: a.scope_type.zip(a.scope_pattern),
+                });
+        }
+        data
+    }
+}
+
 /// A role's effective grants with the path (role, parent, grandparent...)
 /// through which each is held.
 #[derive(Debug, Default)]

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::engine::Policy;
+use super::engine::{Policy, PolicyData};
 use crate::audit::Audit;
 use crate::cache::GenerationCache;
 use crate::db::{roles, Db};
@@ -46,7 +46,7 @@ impl PolicyView {
         if let Some(p) = self.fresh(generation) {
             return Ok(p);
         }
-        let data = db.read(roles::policy_data).await?;
+        let data = PolicyData::from(db.read(roles::policy_rows).await?);
         let policy = Arc::new(
             tokio::task::spawn_blocking(move || Policy::compile(data))
                 .await

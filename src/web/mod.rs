@@ -48,7 +48,7 @@ pub fn server(
         secure: tls_on || app.config.session.cookie_secure,
     };
     let limit = app.config.max_body_bytes;
-    let blocking = crate::server::blocking_threads(&app.config);
+    let blocking = app.config.database.blocking_threads();
     let trusted_proxies = app.config.trusted_proxy_networks();
     let state = web::Data::new(WebState {
         app,
