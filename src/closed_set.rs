@@ -126,6 +126,9 @@ mod tests {
         // The OpenAPI schema lists the same strings.
         use utoipa::PartialSchema;
         let schema = serde_json::to_value(Colour::schema()).unwrap();
-        assert_eq!(schema["enum"], serde_json::json!(["red", "dark_blue", "green"]));
+        assert_eq!(
+            schema["enum"],
+            serde_json::json!(["red", "dark_blue", "green"])
+        );
     }
 }

@@ -302,3 +302,16 @@ pub async fn quarantine(
         keys_revoked,
     }))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get)
+        .service(update)
+        .service(remove)
+        .service(list_keys)
+        .service(create_key)
+        .service(revoke_key)
+        .service(quarantine);
+}

@@ -154,3 +154,13 @@ pub async fn preview(
     let expression = body?.into_inner().expression;
     Ok(web::Json(rules::preview(&st.db, expression).await?))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(preview)
+        .service(get)
+        .service(replace)
+        .service(remove);
+}

@@ -179,3 +179,8 @@ pub async fn acknowledge(
         .await?;
     Ok(web::Json(a.into()))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list).service(get).service(acknowledge);
+}

@@ -340,3 +340,11 @@ pub async fn head(req: HttpRequest, caller: Caller) -> Result<web::Json<Head>, A
         .ok_or_else(|| ApiError::not_found("the audit log is empty"))?;
     Ok(web::Json(head))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list)
+        .service(export_records)
+        .service(verify)
+        .service(head);
+}

@@ -288,3 +288,8 @@ pub async fn permissions(
         permissions,
     }))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(check).service(check_batch).service(permissions);
+}

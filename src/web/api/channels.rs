@@ -111,3 +111,13 @@ pub async fn test(
         .await?;
     Ok(web::Json(row.into()))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(replace)
+        .service(remove)
+        .service(test);
+}

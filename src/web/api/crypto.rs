@@ -490,3 +490,14 @@ pub async fn rewrap_batch(
         .await
         .map(web::Json)
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(encrypt)
+        .service(decrypt)
+        .service(rewrap)
+        .service(datakey)
+        .service(encrypt_batch)
+        .service(decrypt_batch)
+        .service(rewrap_batch);
+}

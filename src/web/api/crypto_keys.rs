@@ -131,3 +131,11 @@ pub async fn update(
         .await?;
     list(&st).await
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(keys)
+        .service(create)
+        .service(rotate)
+        .service(update);
+}

@@ -120,3 +120,12 @@ pub async fn remove(
     policies::delete(&st.audit, &caller.ctx, &name).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(replace)
+        .service(remove);
+}

@@ -19,3 +19,8 @@ pub async fn get(
 ) -> Result<web::Json<HealthReport>, ApiError> {
     Ok(web::Json(health::report(&state::of(&req)).await?))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(get);
+}

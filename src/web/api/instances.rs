@@ -368,3 +368,14 @@ pub async fn heartbeat(
     instances::heartbeat(&st.db, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get)
+        .service(update)
+        .service(remove)
+        .service(checks)
+        .service(heartbeat);
+}

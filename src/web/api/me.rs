@@ -50,3 +50,8 @@ pub async fn me(req: HttpRequest, caller: Caller) -> Result<web::Json<Me>, ApiEr
         permissions,
     }))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(me);
+}

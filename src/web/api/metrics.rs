@@ -159,3 +159,8 @@ pub async fn query(
     let series = metrics::query(&st.db, q.name, q.reporter, matching, from, to, limit).await?;
     Ok(web::Json(QueryResult { series }))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(report).service(query);
+}

@@ -472,3 +472,12 @@ pub async fn metadata(req: HttpRequest) -> HttpResponse {
         code_challenge_methods_supported: vec![],
     })
 }
+
+/// Registers this module's routes, outside `/api/v1`.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(issue_token)
+        .service(introspect)
+        .service(revoke)
+        .service(jwks)
+        .service(metadata);
+}

@@ -22,3 +22,8 @@ pub async fn metrics(
         .content_type(prometheus::TEXT_FORMAT)
         .body(text))
 }
+
+/// Registers this module's routes, outside `/api/v1`.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(metrics);
+}

@@ -296,3 +296,15 @@ pub async fn delete_assignment(
     assignments::delete(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(get)
+        .service(replace)
+        .service(remove)
+        .service(list_assignments)
+        .service(create_assignment)
+        .service(delete_assignment);
+}

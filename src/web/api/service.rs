@@ -61,3 +61,13 @@ pub async fn openapi_json(doc: web::Data<crate::web::openapi::Document>) -> Http
         .content_type(actix_web::http::header::ContentType::json())
         .body(doc.0.clone())
 }
+
+/// Registers this module's routes under `/api/v1`.
+pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(openapi_json);
+}
+
+/// Registers this module's routes, outside `/api/v1`.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(healthz).service(readyz);
+}

@@ -85,3 +85,8 @@ pub async fn rotate(
         .await?;
     Ok(Json(list_view(&st)))
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list).service(rotate);
+}

@@ -122,3 +122,8 @@ pub async fn expire(
     silences::expire(&st.audit, &caller.ctx, &id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list).service(create).service(expire);
+}

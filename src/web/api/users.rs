@@ -397,3 +397,18 @@ pub async fn revoke_key(
     api_keys::revoke(&st.audit, &caller.ctx, Owner::User(id), &key_id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get)
+        .service(update)
+        .service(remove)
+        .service(set_password)
+        .service(unlock)
+        .service(revoke_sessions)
+        .service(list_keys)
+        .service(create_key)
+        .service(revoke_key);
+}

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::forms::{checked, FormErrors};
+use super::forms::{checked, respond, FormErrors};
 use super::layout::Layout;
 use super::{render, see_other};
 use crate::identity::agents::{self, AgentChanges, NewAgent};
@@ -108,25 +108,18 @@ pub async fn create(
         description: form.description.trim().to_string(),
         enabled: true,
     };
-    match agents::create(&st.audit, &user.ctx, new).await {
-        Ok(a) => Ok(see_other(&format!("/agents/{}", a.id))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let q = PageParams {
-                limit: None,
-                cursor: None,
-            };
-            list_page(
-                &req,
-                &user,
-                &q,
-                form,
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let result = agents::create(&st.audit, &user.ctx, new).await;
+    let q = PageParams {
+        limit: None,
+        cursor: None,
+    };
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |a| format!("/agents/{}", a.id),
+        |errors| list_page(&req, &user, &q, form, errors, status),
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -234,23 +227,14 @@ async fn after_change(
     result: crate::error::Result<()>,
     to: &str,
 ) -> Result<HttpResponse, UiError> {
-    match result {
-        Ok(()) => Ok(see_other(to)),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let st = state::of(req);
-            detail_page(
-                &st,
-                user,
-                id,
-                Some(form),
-                errors,
-                None,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let st = state::of(req);
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |()| to.to_string(),
+        |errors| detail_page(&st, user, id, Some(form), errors, None, status),
+    )
+    .await
 }
 
 #[post("/agents/{id}")]
@@ -396,4 +380,17 @@ pub async fn delete(
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = agents::delete(&st.audit, &user.ctx, &id).await;
     after_change(&req, &user, &id, AgentForm::default(), result, "/agents").await
+}
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(detail)
+        .service(update)
+        .service(create_key)
+        .service(show_new_key)
+        .service(revoke_key)
+        .service(quarantine)
+        .service(delete);
 }

@@ -443,3 +443,14 @@ pub async fn delete(
     rules::delete(&st.audit, &user.ctx, &name).await?;
     Ok(see_other("/alert-rules"))
 }
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(new)
+        .service(create)
+        .service(detail)
+        .service(update)
+        .service(toggle)
+        .service(delete);
+}

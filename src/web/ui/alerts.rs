@@ -13,7 +13,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::forms::FormErrors;
+use super::forms::{respond, FormErrors};
 use super::layout::Layout;
 use super::notifications::NotificationItem;
 use super::silences::{self as silence_pages, SilenceForm};
@@ -470,13 +470,13 @@ pub async fn acknowledge(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, ACK).await?;
     let by = user.session.user.username.clone();
-    match st.alerts.acknowledge(&st.audit, &user.ctx, &id, &by).await {
-        Ok(_) => Ok(see_other(&format!("/alerts/{id}"))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            detail_page(&st, &user, &id, None, errors, StatusCode::CONFLICT).await
-        }
-    }
+    let result = st.alerts.acknowledge(&st.audit, &user.ctx, &id, &by).await;
+    respond(
+        result,
+        |_| format!("/alerts/{id}"),
+        |errors| detail_page(&st, &user, &id, None, errors, StatusCode::CONFLICT),
+    )
+    .await
 }
 
 /// Creates a silence from the alert page and comes back to the alert.
@@ -504,6 +504,14 @@ pub async fn silence(
             detail_page(&st, &user, &id, Some(form), errors, status).await
         }
     }
+}
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(detail)
+        .service(acknowledge)
+        .service(silence);
 }
 
 #[cfg(test)]

@@ -159,3 +159,8 @@ pub async fn detail(
     };
     render(StatusCode::OK, &page)
 }
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list).service(verify_chain).service(detail);
+}

@@ -531,3 +531,14 @@ pub async fn send_test(
     let errors = FormErrors::default();
     form_page(&st, &user, Some(&id), None, errors, test, StatusCode::OK).await
 }
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(new)
+        .service(create)
+        .service(detail)
+        .service(update)
+        .service(delete)
+        .service(send_test);
+}

@@ -188,3 +188,8 @@ async fn instance_rows(
     });
     Ok(rows)
 }
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(show);
+}

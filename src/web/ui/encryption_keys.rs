@@ -281,3 +281,12 @@ pub async fn test(
         Err(e) => form_failed(&req, &user, form, Target::Test, e).await,
     }
 }
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(test)
+        .service(rotate)
+        .service(update);
+}

@@ -428,6 +428,16 @@ pub async fn delete(
     }
 }
 
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(new)
+        .service(create)
+        .service(detail)
+        .service(update)
+        .service(delete);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

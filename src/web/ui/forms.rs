@@ -37,6 +37,24 @@ impl FormErrors {
     }
 }
 
+/// The end of a form post: the change made, a 303 to the page `to` names
+/// for its result; refused as invalid or conflicting, the form again with
+/// the messages (`again` draws it); anything else an error page.
+pub async fn respond<T, F, Fut>(
+    result: crate::error::Result<T>,
+    to: impl FnOnce(T) -> String,
+    again: F,
+) -> Result<actix_web::HttpResponse, UiError>
+where
+    F: FnOnce(FormErrors) -> Fut,
+    Fut: std::future::Future<Output = Result<actix_web::HttpResponse, UiError>>,
+{
+    match result {
+        Ok(v) => Ok(super::see_other(&to(v))),
+        Err(e) => again(FormErrors::from_error(e)?).await,
+    }
+}
+
 /// Checkbox semantics for HTML forms: present means on.
 pub fn checked(v: &Option<String>) -> bool {
     v.is_some()

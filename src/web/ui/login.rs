@@ -206,6 +206,11 @@ pub async fn logout(
     Ok(res)
 }
 
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(show).service(submit).service(logout);
+}
+
 #[cfg(test)]
 mod tests {
     use super::local_path;

@@ -7,7 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::forms::{checked, FormErrors};
+use super::forms::{checked, respond, FormErrors};
 use super::layout::Layout;
 use super::{render, see_other};
 use crate::db::check_rollups::{RollupRow, HOUR};
@@ -197,13 +197,13 @@ pub async fn create(
         }
         Err(e) => Err(e),
     };
-    match result {
-        Ok(row) => Ok(see_other(&format!("/monitors/{}", row.id))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            list_page(&st, &user, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-    }
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |row| format!("/monitors/{}", row.id),
+        |errors| list_page(&st, &user, form, errors, status),
+    )
+    .await
 }
 
 struct HourRow {
@@ -326,14 +326,13 @@ pub async fn update(
         }
         Err(e) => Err(e),
     };
-    match result {
-        Ok(()) => Ok(see_other(&format!("/monitors/{id}"))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            detail_page(&st, &user, &id, Some(form), errors, status).await
-        }
-    }
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |()| format!("/monitors/{id}"),
+        |errors| detail_page(&st, &user, &id, Some(form), errors, status),
+    )
+    .await
 }
 
 #[post("/monitors/{id}/delete")]
@@ -346,4 +345,13 @@ pub async fn delete(
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     instances::delete(&st.audit, &user.ctx, &id).await?;
     Ok(see_other("/monitors"))
+}
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(detail)
+        .service(update)
+        .service(delete);
 }

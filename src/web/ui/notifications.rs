@@ -106,3 +106,8 @@ pub async fn list(
     };
     render(StatusCode::OK, &page)
 }
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list);
+}

@@ -7,9 +7,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::forms::FormErrors;
+use super::forms::{respond, FormErrors};
 use super::layout::Layout;
-use super::{render, see_other};
+use super::render;
 use crate::identity::{principals, PrincipalKind};
 use crate::rbac::assignments::{self, NewAssignment};
 use crate::rbac::decide::Question;
@@ -111,13 +111,14 @@ pub async fn create(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    match roles::create(&st.audit, &user.ctx, input(&form)).await {
-        Ok(r) => Ok(see_other(&format!("/roles/{}", r.name))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            list_page(&st, &user, form, errors, StatusCode::UNPROCESSABLE_ENTITY).await
-        }
-    }
+    let result = roles::create(&st.audit, &user.ctx, input(&form)).await;
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |r| format!("/roles/{}", r.name),
+        |errors| list_page(&st, &user, form, errors, status),
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -193,21 +194,13 @@ async fn after(
     result: crate::error::Result<()>,
     to: &str,
 ) -> Result<HttpResponse, UiError> {
-    match result {
-        Ok(()) => Ok(see_other(to)),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            detail_page(
-                st,
-                user,
-                name,
-                Some(form),
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |()| to.to_string(),
+        |errors| detail_page(st, user, name, Some(form), errors, status),
+    )
+    .await
 }
 
 #[post("/roles/{name}")]
@@ -367,4 +360,16 @@ pub async fn access(
     let d = answer.decision;
     page.decision = Some((d.allowed, d.reason, d.granted_by.join(" → ")));
     render(StatusCode::OK, &page)
+}
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(detail)
+        .service(update)
+        .service(delete)
+        .service(assign)
+        .service(unassign)
+        .service(access);
 }

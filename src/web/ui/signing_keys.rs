@@ -74,3 +74,8 @@ pub async fn rotate(
         .await?;
     Ok(see_other("/signing-keys"))
 }
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list).service(rotate);
+}

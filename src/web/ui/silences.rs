@@ -418,6 +418,14 @@ pub async fn expire(
     }
 }
 
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(detail)
+        .service(expire);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::error::UiError;
-use super::forms::{checked, FormErrors};
+use super::forms::{checked, respond, FormErrors};
 use super::layout::Layout;
-use super::{render, see_other};
+use super::render;
 use crate::identity::users::{self, NewUser, UserChanges};
 use crate::rbac::Permission;
 use crate::web::api::users::UserView;
@@ -100,25 +100,18 @@ pub async fn create(
         email: Some(form.email.trim().to_string()).filter(|e| !e.is_empty()),
         enabled: true,
     };
-    match users::create(&st.audit, &st.hasher, &user.ctx, new).await {
-        Ok(u) => Ok(see_other(&format!("/users/{}", u.id))),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let q = PageParams {
-                limit: None,
-                cursor: None,
-            };
-            list_page(
-                &req,
-                &user,
-                &q,
-                form,
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let result = users::create(&st.audit, &st.hasher, &user.ctx, new).await;
+    let q = PageParams {
+        limit: None,
+        cursor: None,
+    };
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |u| format!("/users/{}", u.id),
+        |errors| list_page(&req, &user, &q, form, errors, status),
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -177,22 +170,14 @@ async fn change(
     result: crate::error::Result<()>,
     after: &str,
 ) -> Result<HttpResponse, UiError> {
-    match result {
-        Ok(()) => Ok(see_other(after)),
-        Err(e) => {
-            let errors = FormErrors::from_error(e)?;
-            let st = state::of(req);
-            detail_page(
-                &st,
-                user,
-                id,
-                Some(form),
-                errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-    }
+    let st = state::of(req);
+    let status = StatusCode::UNPROCESSABLE_ENTITY;
+    respond(
+        result,
+        |()| after.to_string(),
+        |errors| detail_page(&st, user, id, Some(form), errors, status),
+    )
+    .await
 }
 
 #[post("/users/{id}")]
@@ -290,4 +275,16 @@ pub async fn delete(
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = users::delete(&st.audit, &user.ctx, &id).await;
     change(&req, &user, &id, UserForm::default(), result, "/users").await
+}
+
+/// Registers this page's routes, literal paths before parameterised ones.
+pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(list)
+        .service(create)
+        .service(detail)
+        .service(update)
+        .service(reset_password)
+        .service(unlock)
+        .service(revoke_sessions)
+        .service(delete);
 }
