@@ -136,14 +136,7 @@ impl Engine {
     async fn quarantine(&self, db: &Db, audit: &Audit, alert_id: &str, agent: &str) {
         let name = agent.to_string();
         let found = db
-            .read(move |c| {
-                Ok(
-                    c.query_row("SELECT id FROM agents WHERE name = ?1", [&name], |r| {
-                        r.get::<_, String>(0)
-                    })
-                    .ok(),
-                )
-            })
+            .read(move |c| Ok(crate::db::agents::by_name(c, &name)?.map(|a| a.id)))
             .await;
         let detail = match found {
             Ok(Some(id)) => {

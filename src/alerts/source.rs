@@ -8,11 +8,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 
 use super::expr::{self, MetricKind, Value};
 use super::labels::Labels;
 use crate::db::audit as audit_db;
+use crate::db::metric_reads as reads;
 use crate::error::Result;
 
 /// A current value older than this is stale and not evaluated (the series
@@ -53,12 +54,8 @@ pub struct Catalog {
 
 impl Catalog {
     pub fn load(conn: &Connection) -> Result<Catalog> {
-        let mut stmt = conn.prepare_cached("SELECT DISTINCT name FROM metric_series")?;
-        let reported = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
         Ok(Catalog {
-            reported,
+            reported: reads::reported_names(conn)?,
             lenient: false,
         })
     }
@@ -113,7 +110,7 @@ impl Snapshot {
         now: i64,
     ) -> Result<Snapshot> {
         let mut snap = Snapshot::default();
-        let agents = agent_names(conn)?;
+        let agents = reads::agent_names(conn)?;
         let mut done: HashSet<&str> = HashSet::new();
         for (metric, window) in needs {
             match window {
@@ -137,13 +134,6 @@ impl Snapshot {
     }
 }
 
-/// agent id → (name, type), to label series reported by agents.
-fn agent_names(conn: &Connection) -> Result<HashMap<String, (String, String)>> {
-    let mut stmt = conn.prepare_cached("SELECT id, name, agent_type FROM agents")?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
-}
-
 fn current(
     conn: &Connection,
     metric: &str,
@@ -156,32 +146,15 @@ fn current(
             Arc::new(Labels::new()),
             Value::Number(audit_db::count_failed_auth(conn, now - 60_000)? as f64),
         )]),
-        _ => {
-            let mut stmt = conn.prepare_cached(
-                "SELECT s.labels, s.reporter,
-                        (SELECT value FROM metric_samples m WHERE m.series_id = s.id AND m.at >= ?2 AND m.at <= ?3
-                         ORDER BY m.at DESC LIMIT 1)
-                 FROM metric_series s WHERE s.name = ?1",
-            )?;
-            let rows = stmt.query_map(params![metric, now - STALENESS_MS, now], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<f64>>(2)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (labels, reporter, value) = row?;
-                if let Some(v) = value {
-                    out.push((
-                        Arc::new(series_labels(&labels, &reporter, agents)),
-                        Value::Number(v),
-                    ));
-                }
-            }
-            Ok(out)
-        }
+        _ => Ok(reads::latest(conn, metric, now - STALENESS_MS, now)?
+            .into_iter()
+            .map(|(labels, reporter, v)| {
+                (
+                    Arc::new(series_labels(&labels, &reporter, agents)),
+                    Value::Number(v),
+                )
+            })
+            .collect()),
     }
 }
 
@@ -198,24 +171,10 @@ fn sums_since(
             audit_db::count_failed_auth(conn, since)? as f64,
         )]);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT s.labels, s.reporter, SUM(m.value) FROM metric_series s
-         JOIN metric_samples m ON m.series_id = s.id AND m.at > ?2 AND m.at <= ?3
-         WHERE s.name = ?1 GROUP BY s.id",
-    )?;
-    let rows = stmt.query_map(params![metric, since, now], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, f64>(2)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (labels, reporter, sum) = row?;
-        out.push((Arc::new(series_labels(&labels, &reporter, agents)), sum));
-    }
-    Ok(out)
+    Ok(reads::sums(conn, metric, since, now)?
+        .into_iter()
+        .map(|(labels, reporter, sum)| (Arc::new(series_labels(&labels, &reporter, agents)), sum))
+        .collect())
 }
 
 /// A stored series' labels, plus `agent`/`agent_type` of the reporting
@@ -232,30 +191,16 @@ fn series_labels(json: &str, reporter: &str, agents: &HashMap<String, (String, S
 }
 
 fn instances(conn: &Connection, metric: &str) -> Result<Series> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.name, a.agent_type, i.name, i.state, i.last_latency_ms FROM instances i
-         JOIN agents a ON a.id = i.agent_id WHERE i.enabled = 1",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, Option<i64>>(4)?,
-        ))
-    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (agent, agent_type, instance, state, latency) = row?;
+    for i in reads::enabled_instances(conn)? {
         let labels = Arc::new(Labels::from([
-            ("agent".to_string(), agent),
-            ("agent_type".to_string(), agent_type),
-            ("instance".to_string(), instance),
+            ("agent".to_string(), i.agent),
+            ("agent_type".to_string(), i.agent_type),
+            ("instance".to_string(), i.instance),
         ]));
         if metric == "agent_health" {
-            out.push((labels, Value::Text(state)));
-        } else if let Some(ms) = latency {
+            out.push((labels, Value::Text(i.state)));
+        } else if let Some(ms) = i.latency_ms {
             out.push((labels, Value::Number(ms as f64)));
         }
     }

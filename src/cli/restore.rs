@@ -78,12 +78,6 @@ fn prepare(config: &Config, staging: &Path, source: &Path, found: u32) -> Result
     writer::append_one(&mut conn, &ChainKey::new(keys.audit_chain), event)
         .map_err(|e| e.to_string())?;
     // One self-contained file to rename into place.
-    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .and_then(|_| {
-            conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
-                r.get::<_, String>(0)
-            })
-        })
-        .map_err(|e| e.to_string())?;
+    db::wal::into_single_file(&conn).map_err(|e| e.to_string())?;
     Ok(report.to)
 }

@@ -13,6 +13,7 @@ pub mod check_rollups;
 pub mod instances;
 pub mod key_material;
 pub mod keyrings;
+pub mod metric_reads;
 pub mod metrics;
 pub mod migrate;
 pub mod notifications;

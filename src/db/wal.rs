@@ -49,6 +49,17 @@ pub struct Checkpoint {
     pub checkpointed_frames: i64,
 }
 
+/// Folds the write-ahead log into the database and leaves WAL mode, so
+/// the file is one self-contained database to move (a restore's staged
+/// copy).
+pub fn into_single_file(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |r| {
+        r.get::<_, String>(0)
+    })?;
+    Ok(())
+}
+
 /// Copies the log into the database file and empties it, waiting at most
 /// the connection's busy timeout.
 pub fn truncate(conn: &Connection) -> rusqlite::Result<Checkpoint> {
