@@ -77,6 +77,11 @@ macro_rules! schema_format {
 }
 pub(crate) use schema_format;
 
+/// Severities of alert rules (the alerting domain validates against it).
+pub const SEVERITIES: &[&str] = &["critical", "major", "minor", "warning", "info"];
+/// Delivery statuses of a notification (the filter values of its list).
+pub const DELIVERY_STATUSES: &[&str] = &["pending", "delivered", "failed"];
+
 pub const USERNAME: &str = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$";
 pub const LOWER_SNAKE: &str = r"^[a-z][a-z0-9_]{0,63}$";
 pub const PERMISSION: &str = r"^[a-z][a-z0-9_]{0,63}(:[a-z][a-z0-9_]{0,63}){1,3}$";
@@ -180,12 +185,12 @@ schema_format!(
 
 schema_format!(
     /// Severity of an alert rule.
-    Severity => one_of("severity", crate::alerts::labels::SEVERITIES)
+    Severity => one_of("severity", SEVERITIES)
 );
 
 schema_format!(
     /// Delivery status of a notification.
-    NotificationStatus => one_of("delivery status", crate::notify::STATUSES)
+    NotificationStatus => one_of("delivery status", DELIVERY_STATUSES)
 );
 
 schema_format!(

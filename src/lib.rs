@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod app;
 pub mod audit;
+pub mod bootstrap;
 pub mod cache;
 pub mod cli;
 pub mod closed_set;

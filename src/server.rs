@@ -12,11 +12,11 @@ use tokio_cron_scheduler::JobScheduler;
 
 use crate::app::App;
 use crate::audit::{Audit, ChainKey, Context, Outcome};
+use crate::bootstrap::{self, Seeded};
 use crate::config::Config;
 use crate::crypto::appliance_keys::{self, ApplianceKeys, UnlockError};
 use crate::crypto::{MasterKey, MasterKeyError};
 use crate::db::{self, migrate, pool};
-use crate::identity::bootstrap::{self, Seeded};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 pub type Labels = BTreeMap<String, String>;
 
-pub const SEVERITIES: &[&str] = &["critical", "major", "minor", "warning", "info"];
+pub use crate::formats::SEVERITIES;
 
 /// The labels of an alert: the series' labels, then the rule's own labels,
 /// then `alertname` and `severity` (which always win).

@@ -22,12 +22,13 @@ use zeroize::Zeroizing;
 
 use crate::audit::writer::{self, Item};
 use crate::audit::{self, Audit, ChainKey, Context, Event, Head, Outcome};
+use crate::bootstrap;
 use crate::config::Config;
 use crate::crypto::keyring::{KeyRing, Limits};
 use crate::crypto::MasterKey;
 use crate::db::{self, backup, migrate, sessions, users};
 use crate::error::Error;
-use crate::identity::{bootstrap, passwords, validate_username};
+use crate::identity::{passwords, validate_username};
 use crate::rbac::system_roles::{self, SYSTEM_ADMIN};
 use crate::server;
 use crate::tokens::SigningKeys;

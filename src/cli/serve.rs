@@ -31,7 +31,7 @@ pub(super) fn serve(config: Config) -> Result<(), String> {
     })
 }
 
-fn print_first_admin(admin: &crate::identity::bootstrap::FirstAdmin, url: &str) {
+fn print_first_admin(admin: &crate::bootstrap::FirstAdmin, url: &str) {
     match &admin.generated_password {
         Some(pw) => println!(
             "\nagentry: created the first administrator\n  sign in at: {url}/login\n  user:       {}\n  password:   {}\n\

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::keyring::{rejected, KeyRing};
+use super::keyring::{aad, rejected, KeyRing};
 use super::{random, sealed};
 use crate::audit::Audit;
 use crate::db::{self, Db};
@@ -40,20 +40,6 @@ pub struct Package {
 pub struct DataKeyGrant {
     pub key: Zeroizing<[u8; 32]>,
     pub package: Package,
-}
-
-/// Associated data: format version, key id, version, and the context
-/// (flagged, so "no context" differs from an empty one).
-pub fn aad(key_id: &str, version: i64, context: Option<&str>) -> Vec<u8> {
-    let mut a = format!("agentry-envelope-v1\0{key_id}\0{version}\0").into_bytes();
-    match context {
-        Some(c) => {
-            a.push(1);
-            a.extend_from_slice(c.as_bytes());
-        }
-        None => a.push(0),
-    }
-    a
 }
 
 impl KeyRing {

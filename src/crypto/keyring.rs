@@ -35,7 +35,21 @@ const DAY_MS: i64 = 86_400_000;
 
 /// Associated data of a sealed data key: it cannot be moved to another row.
 pub fn key_aad(key_id: &str, version: i64) -> Vec<u8> {
-    super::envelope::aad(key_id, version, None)
+    aad(key_id, version, None)
+}
+
+/// Associated data: format version, key id, version, and the context
+/// (flagged, so "no context" differs from an empty one).
+pub fn aad(key_id: &str, version: i64, context: Option<&str>) -> Vec<u8> {
+    let mut a = format!("agentry-envelope-v1\0{key_id}\0{version}\0").into_bytes();
+    match context {
+        Some(c) => {
+            a.push(1);
+            a.extend_from_slice(c.as_bytes());
+        }
+        None => a.push(0),
+    }
+    a
 }
 
 /// A classification name: what `crypto:decrypt:<classification>` can hold.

@@ -1,10 +1,9 @@
 //! Who is calling: users and their passwords, browser sessions, the login
-//! flow with its lockout, and first-start bootstrap.
+//! flow with its lockout (first start is the top-level `bootstrap`).
 
 pub mod agents;
 pub mod api_keys;
 pub mod auth_stats;
-pub mod bootstrap;
 pub mod login;
 pub mod passwords;
 pub mod principals;

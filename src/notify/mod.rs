@@ -23,7 +23,7 @@
 //! on email. Delivery is at least once; receivers deduplicate on it.
 
 /// Every delivery status of a notification (the filter values of its list).
-pub const STATUSES: &[&str] = &["pending", "delivered", "failed"];
+pub use crate::formats::DELIVERY_STATUSES as STATUSES;
 
 pub mod channel;
 pub mod deliver;
@@ -31,6 +31,7 @@ pub mod email;
 pub mod message;
 pub mod outbox;
 pub mod pagerduty;
+pub mod retry;
 pub mod slack;
 pub mod store;
 pub mod webhook;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::outbox::RetryPolicy;
+use super::retry::RetryPolicy;
 use super::{deliver, ChannelType, Kind, Message, Outcome, Settings};
 use crate::alerts::rules::{valid_name, NAME_RULE};
 use crate::audit::{Audit, Context, Outcome as AuditOutcome};

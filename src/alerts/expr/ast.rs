@@ -8,7 +8,8 @@ use std::time::Duration;
 use regex::{Regex, RegexBuilder};
 
 use super::duration::format_duration;
-use super::eval::Labels;
+/// The labels of a series.
+pub type Labels = std::collections::BTreeMap<String, String>;
 
 /// What the catalog says a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -24,7 +24,7 @@
 //! comparisons are false and cost no allocation.
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
@@ -33,8 +33,7 @@ use std::time::Duration;
 
 use super::ast::{write_number, Comparison, Expr, Literal, Rule};
 
-/// The labels of one series.
-pub type Labels = BTreeMap<String, String>;
+pub use super::ast::Labels;
 
 /// The value of a series: a number, or a state such as `'unhealthy'`.
 #[derive(Debug, Clone, PartialEq)]

@@ -79,13 +79,13 @@ fn create_first_admin(
 ) -> Result<(FirstAdmin, String)> {
     let (plain, generated) = match password {
         Some(p) => {
-            super::passwords::check_policy(username, p.expose_secret())
+            crate::identity::passwords::check_policy(username, p.expose_secret())
                 .map_err(|m| Error::field("AGENTRY_ADMIN_PASSWORD", m))?;
             (SecretString::from(p.expose_secret().to_string()), false)
         }
         None => (SecretString::from(random::password()), true),
     };
-    let hash = super::passwords::hash_sync(plain.expose_secret())?;
+    let hash = crate::identity::passwords::hash_sync(plain.expose_secret())?;
     let id = db::new_id();
     insert_admin(conn, &id, username, "Administrator", hash, now)?;
     Ok((
