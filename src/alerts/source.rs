@@ -12,7 +12,7 @@ use rusqlite::Connection;
 
 use super::expr::{self, MetricKind, Value};
 use super::labels::Labels;
-use crate::db::audit as audit_db;
+use crate::audit::store as audit_db;
 use crate::db::metric_reads as reads;
 use crate::error::Result;
 

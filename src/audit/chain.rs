@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use utoipa::ToSchema;
 
+use super::store::RawRecord;
 use crate::crypto::{constant_time_eq, hex, DerivedKey};
-use crate::db::audit::RawRecord;
 
 /// `prev_hash` of the very first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";

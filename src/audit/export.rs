@@ -8,8 +8,9 @@
 use tokio::sync::mpsc;
 
 use super::record::Record;
+use super::store as repo;
 use super::CHUNK;
-use crate::db::{audit as repo, Db, LongRead};
+use crate::db::{Db, LongRead};
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

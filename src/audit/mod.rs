@@ -5,6 +5,7 @@
 pub mod chain;
 pub mod export;
 pub mod record;
+pub mod store;
 pub mod writer;
 
 pub use chain::{ChainKey, Head, VerifyReport};
@@ -13,8 +14,9 @@ pub use writer::Audit;
 
 use rusqlite::Connection;
 
-use crate::db::{audit as repo, Db};
+use crate::db::Db;
 use crate::error::Result;
+use store as repo;
 
 /// Records read per query while verifying or exporting.
 pub const CHUNK: u32 = 1000;

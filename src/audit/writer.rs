@@ -27,7 +27,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::chain::{ChainKey, GENESIS};
 use super::record::{Event, Outcome, Record};
-use crate::db::{self, audit as repo, pool::Pragmas};
+use super::store as repo;
+use crate::db::{self, pool::Pragmas};
 use crate::error::{Error, Result};
 
 /// Records committed per transaction at most.

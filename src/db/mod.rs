@@ -6,7 +6,6 @@ pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
 pub mod api_keys;
-pub mod audit;
 pub mod backup;
 pub mod channels;
 pub mod check_rollups;

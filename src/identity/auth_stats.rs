@@ -5,7 +5,8 @@
 
 use serde::Serialize;
 
-use crate::db::{self, audit, users, Db};
+use crate::audit::store as audit;
+use crate::db::{self, users, Db};
 use crate::error::Result;
 
 #[derive(Debug, Clone, Serialize)]

@@ -6,8 +6,8 @@ use futures_util::stream;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::audit::store::Filter;
 use crate::audit::{self, export, Head, Outcome, Record, VerifyReport};
-use crate::db::audit::Filter;
 use crate::rbac::Permission;
 use crate::web::auth::Caller;
 use crate::web::pagination::{Page, PageParams};

@@ -1,10 +1,11 @@
-//! The `audit_log` and `audit_checkpoint` tables.
+//! The `audit_log` and `audit_checkpoint` tables: the audit trail keeps
+//! its own storage, so the database layer knows nothing of records.
 
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 
-use crate::audit::chain::Checkpoint;
-use crate::audit::record::{ActorType, Outcome, Record};
+use super::chain::Checkpoint;
+use super::record::{ActorType, Outcome, Record};
 use crate::error::Result;
 
 const COLUMNS: &str =
@@ -52,7 +53,7 @@ impl RawRecord {
     /// The canonical form over the stored text.
     pub fn canonical(&self) -> Vec<u8> {
         let r = &self.record;
-        crate::audit::record::canonical(
+        super::record::canonical(
             r.seq,
             r.at,
             &self.actor_type,
