@@ -1,7 +1,9 @@
-//! The lower_snake name format shared by several domains: agent types,
-//! role names, the parts of a permission and the resource types of scoped
-//! assignments all follow it, so it is defined once here (and documented
-//! once in the OpenAPI document, `web::formats`).
+//! Name formats shared by several domains, defined once here (and
+//! documented once in the OpenAPI document, `formats`): lower_snake (agent
+//! types, role names, the parts of a permission, the resource types of
+//! scoped assignments), the names of alerting objects (rules, channels,
+//! policies; channels are notification's, rules alerting's) and label
+//! names (metrics' and silences').
 
 /// Longest lower_snake name.
 pub const MAX_LOWER_SNAKE: usize = 64;
@@ -13,6 +15,32 @@ pub fn is_lower_snake(s: &str) -> bool {
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Names of alert rules, channels and escalation policies: lowercase
+/// letters, digits, `_`, `-`, starting with a letter, at most 64
+/// characters.
+pub fn valid_alerting_name(n: &str) -> bool {
+    let mut chars = n.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && n.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
+pub const ALERTING_NAME_RULE: &str =
+    "use 1-64 lowercase letters, digits, '_' or '-', starting with a letter";
+
+/// Longest label name.
+pub const MAX_LABEL_NAME: usize = 64;
+
+/// Prometheus label name, not reserved (`__` prefix).
+pub fn valid_label_name(n: &str) -> bool {
+    let mut c = n.chars();
+    (1..=MAX_LABEL_NAME).contains(&n.len())
+        && !n.starts_with("__")
+        && c.next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

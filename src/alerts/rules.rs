@@ -12,7 +12,7 @@ use crate::audit::{Audit, Context, Outcome};
 use crate::db::alert_rules::{self as repo, RuleRow};
 use crate::db::{self, Db};
 use crate::error::{Error, FieldErrors, Result};
-use crate::monitor::metrics::valid_label_name;
+use crate::names::valid_label_name;
 
 /// A rule as an admin writes it (README, "Alerting").
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -51,17 +51,7 @@ pub const MAX_CHANNELS: usize = 20;
 pub const MAX_LABELS: usize = 20;
 pub const MAX_ANNOTATIONS: usize = 10;
 
-/// Names of rules, channels and policies: lowercase letters, digits, `_`,
-/// `-`, starting with a letter, at most 64 characters.
-pub fn valid_name(n: &str) -> bool {
-    let mut chars = n.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && n.len() <= 64
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
-pub const NAME_RULE: &str =
-    "use 1-64 lowercase letters, digits, '_' or '-', starting with a letter";
+pub use crate::names::{valid_alerting_name as valid_name, ALERTING_NAME_RULE as NAME_RULE};
 
 /// Checks everything but the policy's existence (which needs the
 /// database); the expression is parsed against `catalog`.

@@ -9,7 +9,7 @@ use crate::audit::{Audit, Context, Outcome};
 use crate::db::silences::{self as repo, MatcherRow, SilenceRow};
 use crate::db::{self, Db};
 use crate::error::{Error, FieldErrors, Result};
-use crate::monitor::metrics::valid_label_name;
+use crate::names::valid_label_name;
 use crate::timefmt;
 
 pub const MAX_MATCHERS: usize = 20;

@@ -15,7 +15,7 @@ use crate::error::{Error, FieldErrors, Result};
 pub const MAX_BATCH: usize = 5000;
 pub const MAX_NAME: usize = 200;
 pub const MAX_LABELS: usize = 20;
-pub const MAX_LABEL_NAME: usize = 64;
+pub use crate::names::MAX_LABEL_NAME;
 pub const MAX_LABEL_VALUE: usize = 256;
 /// How far ahead of the server's clock a timestamp may be.
 pub const MAX_FUTURE_MS: i64 = 5 * 60_000;
@@ -50,15 +50,7 @@ pub fn valid_name(n: &str) -> bool {
         && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
-/// Prometheus label name, not reserved (`__` prefix).
-pub fn valid_label_name(n: &str) -> bool {
-    let mut c = n.chars();
-    (1..=MAX_LABEL_NAME).contains(&n.len())
-        && !n.starts_with("__")
-        && c.next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && c.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use crate::names::valid_label_name;
 
 fn check(i: usize, s: &Sample, now: i64, oldest: i64, e: &mut FieldErrors) {
     let at = |f: &str| format!("metrics[{i}].{f}");

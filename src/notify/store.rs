@@ -11,7 +11,6 @@ use serde_json::value::RawValue;
 
 use super::retry::RetryPolicy;
 use super::{deliver, ChannelType, Kind, Message, Outcome, Settings};
-use crate::alerts::rules::{valid_name, NAME_RULE};
 use crate::audit::{Audit, Context, Outcome as AuditOutcome};
 use crate::crypto::envelope::Package;
 use crate::crypto::keyring::KeyRing;
@@ -19,6 +18,7 @@ use crate::db::channels::{self as repo, ChannelRow};
 use crate::db::notifications::{self as outbox_repo, NotificationRow};
 use crate::db::{self, Db};
 use crate::error::{Error, FieldErrors, Result};
+use crate::names::{valid_alerting_name as valid_name, ALERTING_NAME_RULE as NAME_RULE};
 use crate::net::{Outbound, OutboundRules};
 
 pub const CLASSIFICATION: &str = "restricted";
