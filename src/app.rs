@@ -1,7 +1,6 @@
 //! The running appliance's shared services, built once at start and handed
 //! to the web layer and the scheduler alike.
 
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use crate::audit::Audit;
@@ -45,7 +44,7 @@ pub struct App {
     pub keyring: KeyRing,
     pub checker_stats: Arc<crate::monitor::checker::CheckerStats>,
     pub metrics: crate::monitor::metrics::MetricsStore,
-    pub status: Arc<RuntimeStatus>,
+    pub status: Arc<crate::monitor::runtime::RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
     /// Rule evaluation, alert lifecycle, acknowledgement; owns the outbox handle.
@@ -104,7 +103,7 @@ impl App {
             checker_stats: Arc::default(),
             metrics: crate::monitor::metrics::MetricsStore::start(db.clone()),
             hasher: Hasher::new(),
-            status: Arc::new(RuntimeStatus::default()),
+            status: Arc::default(),
             issuer_url,
             config: Arc::new(config),
             db,
@@ -150,6 +149,21 @@ impl App {
         }
     }
 
+    /// What the health report, `/metrics` and the self-sampler read.
+    pub fn watched(&self) -> crate::monitor::runtime::Watched<'_> {
+        crate::monitor::runtime::Watched {
+            db: &self.db,
+            audit: &self.audit,
+            config: &self.config,
+            status: &self.status,
+            checker_stats: &self.checker_stats,
+            keyring: &self.keyring,
+            signing_keys: &self.signing_keys,
+            metrics: &self.metrics,
+            outbox_stats: &self.alerts.outbox().stats,
+        }
+    }
+
     /// What API-key verification reads.
     pub fn key_lookup(&self) -> KeyLookup<'_> {
         KeyLookup {
@@ -158,25 +172,5 @@ impl App {
             principals: &self.principals,
             cache: &self.api_key_cache,
         }
-    }
-}
-
-/// How often the scheduler reports that it is alive.
-pub const SCHEDULER_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Liveness facts the background parts report, read by `/readyz`.
-#[derive(Debug, Default)]
-pub struct RuntimeStatus {
-    scheduler_beat_ms: AtomicI64,
-}
-
-impl RuntimeStatus {
-    pub fn scheduler_beat(&self, now_ms: i64) {
-        self.scheduler_beat_ms.store(now_ms, Ordering::Relaxed);
-    }
-
-    /// Time of the scheduler's last heartbeat (0: never).
-    pub fn last_scheduler_beat(&self) -> i64 {
-        self.scheduler_beat_ms.load(Ordering::Relaxed)
     }
 }

@@ -161,7 +161,7 @@ schema_format!(
     MetricName => pattern(
         "Prometheus metric name",
         METRIC_NAME,
-        crate::monitor::metrics::MAX_NAME,
+        crate::names::MAX_METRIC_NAME,
     )
 );
 
@@ -279,7 +279,7 @@ mod tests {
         (
             "metric name",
             METRIC_NAME,
-            crate::monitor::metrics::MAX_NAME,
+            crate::names::MAX_METRIC_NAME,
             crate::monitor::metrics::valid_name,
         ),
     ];

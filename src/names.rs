@@ -30,6 +30,9 @@ pub fn valid_alerting_name(n: &str) -> bool {
 pub const ALERTING_NAME_RULE: &str =
     "use 1-64 lowercase letters, digits, '_' or '-', starting with a letter";
 
+/// Longest metric name.
+pub const MAX_METRIC_NAME: usize = 200;
+
 /// Longest label name.
 pub const MAX_LABEL_NAME: usize = 64;
 

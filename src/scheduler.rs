@@ -26,7 +26,7 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
     status.scheduler_beat(db::now_ms());
     sched
         .add(Job::new_repeated_async(
-            crate::app::SCHEDULER_HEARTBEAT,
+            crate::monitor::runtime::SCHEDULER_HEARTBEAT,
             move |_, _| {
                 let status = status.clone();
                 Box::pin(async move { status.scheduler_beat(db::now_ms()) })
@@ -93,7 +93,7 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
         .add(Job::new_repeated_async(SELF_STATS, move |_, _| {
             let (app, sampler) = (stats.clone(), sampler.clone());
             Box::pin(async move {
-                if let Err(e) = sampler.run(&app).await {
+                if let Err(e) = sampler.run(&app.watched()).await {
                     tracing::warn!(error = %e, "could not sample the appliance's own figures");
                 }
             })

@@ -17,7 +17,7 @@ use crate::crypto::{constant_time_eq, hex, DerivedKey};
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// HKDF label of the chain key (part of the on-disk format).
-pub const KEY_LABEL: &str = "audit-chain";
+pub use crate::crypto::appliance_keys::AUDIT_CHAIN as KEY_LABEL;
 
 /// Newest record's position: keep a copy off the box to detect truncation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -19,8 +19,11 @@ pub const WRAP_KEY_LABEL: &str = "key-material-wrap";
 /// The sealed keys, by row name. The names are the HKDF labels these keys
 /// were derived from before they were stored, which keeps databases made
 /// by earlier versions verifiable.
-pub const AUDIT_CHAIN: &str = crate::audit::chain::KEY_LABEL;
+pub const AUDIT_CHAIN: &str = "audit-chain";
 pub const CSRF: &str = "csrf-token";
+/// HKDF label of the key that seals the token signing keys (derived, not
+/// stored).
+pub const SIGNING_KEY_WRAP: &str = "signing-key-wrap";
 const SEALED: &[&str] = &[AUDIT_CHAIN, CSRF];
 
 pub struct ApplianceKeys {
@@ -136,7 +139,7 @@ pub fn rewrap_all(conn: &Connection, old: &MasterKey, new: &MasterKey) -> Result
         keyrings::set_wrapped(conn, &k.key_id, &moved)?;
         out.data_keys += 1;
     }
-    let label = crate::tokens::keys::WRAP_KEY_LABEL;
+    let label = SIGNING_KEY_WRAP;
     let (from, to) = (old.derive(label), new.derive(label));
     for (kid, s) in db::tokens::sealed_private_keys(conn)? {
         let moved = sealed::reseal(&from, &to, kid.as_bytes(), &s)

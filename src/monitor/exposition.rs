@@ -8,8 +8,8 @@ use std::sync::atomic::Ordering;
 use prometheus::{Encoder, Gauge, GaugeVec, IntCounter, IntGauge, Opts, Registry, TextEncoder};
 
 use super::health;
+use super::runtime::Watched;
 use super::state::Health;
-use crate::app::App;
 use crate::db::{agents, instances};
 use crate::error::{Error, Result};
 use crate::identity::auth_stats;
@@ -33,7 +33,7 @@ fn vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec
 }
 
 /// The exposition text.
-pub async fn render(app: &App) -> Result<String> {
+pub async fn render(app: &Watched<'_>) -> Result<String> {
     let r = Registry::new();
     #[cfg(target_os = "linux")]
     r.register(Box::new(
@@ -142,7 +142,7 @@ pub async fn render(app: &App) -> Result<String> {
         app.audit.queue_depth() as f64,
     )?;
 
-    let auth = auth_stats::current(&app.db).await?;
+    let auth = auth_stats::current(app.db).await?;
     gauge(
         &r,
         "agentry_recent_failed_logins",
@@ -187,7 +187,7 @@ pub async fn render(app: &App) -> Result<String> {
 
 /// Alerts by state, the outbox by status (pending is its depth; failed are
 /// deliveries given up on), and delivery counters since start.
-async fn alerting(app: &App, r: &Registry) -> Result<()> {
+async fn alerting(app: &Watched<'_>, r: &Registry) -> Result<()> {
     let (alerts, notes) = app
         .db
         .read(|c| {
@@ -217,7 +217,7 @@ async fn alerting(app: &App, r: &Registry) -> Result<()> {
         let n = notes.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
         by_status.with_label_values(&[st]).set(n as f64);
     }
-    let stats = &app.alerts.outbox().stats;
+    let stats = app.outbox_stats;
     counter(
         r,
         "agentry_notification_attempts_retried_total",

@@ -20,15 +20,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::runtime::Watched;
 use super::state::Health;
 use crate::alerts::AlertState;
-use crate::app::App;
 use crate::db::{self, agents, instances, migrate};
 use crate::error::Result;
 use crate::identity::auth_stats::{self, AuthStats};
 
 /// How old the scheduler's heartbeat may be before it counts as stopped.
-const SCHEDULER_STALE_MS: i64 = 3 * crate::app::SCHEDULER_HEARTBEAT.as_millis() as i64;
+const SCHEDULER_STALE_MS: i64 = 3 * super::runtime::SCHEDULER_HEARTBEAT.as_millis() as i64;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HealthReport {
@@ -88,7 +88,7 @@ pub struct WorkflowHealth {
 /// How far back `workflows` looks.
 const WORKFLOW_WINDOW_MS: i64 = 15 * 60_000;
 
-async fn workflows(app: &App) -> Result<BTreeMap<String, WorkflowHealth>> {
+async fn workflows(app: &Watched<'_>) -> Result<BTreeMap<String, WorkflowHealth>> {
     let since = db::now_ms() - WORKFLOW_WINDOW_MS;
     let rows = app
         .db
@@ -132,7 +132,7 @@ pub struct Security {
 }
 
 /// The appliance's own components: `ok` or what is wrong (also `/readyz`).
-pub async fn infrastructure_checks(app: &App) -> BTreeMap<&'static str, String> {
+pub async fn infrastructure_checks(app: &Watched<'_>) -> BTreeMap<&'static str, String> {
     let mut checks = BTreeMap::new();
     match app.db.read(|c| Ok(migrate::current_version(c)?)).await {
         Ok(v) => {
@@ -166,7 +166,7 @@ pub async fn infrastructure_checks(app: &App) -> BTreeMap<&'static str, String> 
 
 /// The database's size on disk: the file and its write-ahead log (recent
 /// changes live there until a checkpoint).
-pub fn database_bytes(app: &App) -> Option<u64> {
+pub fn database_bytes(app: &Watched<'_>) -> Option<u64> {
     let path = app.config.database_path();
     let main = std::fs::metadata(&path).ok()?.len();
     Some(main + db::wal::size(&path))
@@ -181,7 +181,7 @@ fn score_of(state: Health) -> Option<f64> {
     }
 }
 
-pub async fn report(app: &App) -> Result<HealthReport> {
+pub async fn report(app: &Watched<'_>) -> Result<HealthReport> {
     let (rows, types) = app
         .db
         .read(|c| {
@@ -244,7 +244,7 @@ pub async fn report(app: &App) -> Result<HealthReport> {
         failed_last_minute,
         failed_last_15_minutes,
         locked_accounts,
-    } = auth_stats::current(&app.db).await?;
+    } = auth_stats::current(app.db).await?;
     let db_bytes = database_bytes(app);
     Ok(HealthReport {
         overall_status: overall,
@@ -269,9 +269,9 @@ pub async fn report(app: &App) -> Result<HealthReport> {
 }
 
 /// Firing alerts in the health report (at most 100, newest first).
-async fn active_alerts(app: &App) -> Result<Vec<serde_json::Value>> {
+async fn active_alerts(app: &Watched<'_>) -> Result<Vec<serde_json::Value>> {
     let firing =
-        crate::alerts::engine::list(&app.db, Some(AlertState::Firing), None, None, 100).await?;
+        crate::alerts::engine::list(app.db, Some(AlertState::Firing), None, None, 100).await?;
     Ok(firing
         .into_iter()
         .map(|a| {

@@ -13,7 +13,7 @@ use crate::db::{self, metrics as repo, Db};
 use crate::error::{Error, FieldErrors, Result};
 
 pub const MAX_BATCH: usize = 5000;
-pub const MAX_NAME: usize = 200;
+pub use crate::names::MAX_METRIC_NAME as MAX_NAME;
 pub const MAX_LABELS: usize = 20;
 pub use crate::names::MAX_LABEL_NAME;
 pub const MAX_LABEL_VALUE: usize = 256;

@@ -7,6 +7,7 @@ pub mod health;
 pub mod instances;
 pub mod metrics;
 pub mod rollup;
+pub mod runtime;
 pub mod self_stats;
 pub mod sparkline;
 pub mod state;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use sysinfo::{Disks, ProcessesToUpdate, System};
 
 use super::metrics::Sample;
-use crate::app::App;
+use super::runtime::Watched;
 use crate::db;
 use crate::error::Result;
 
@@ -88,7 +88,7 @@ impl Sampler {
     }
 
     /// Samples everything once and stores it.
-    pub async fn run(&self, app: &App) -> Result<usize> {
+    pub async fn run(&self, app: &Watched<'_>) -> Result<usize> {
         let me = self.clone();
         let dir = app.config.data_dir.clone();
         let mut samples = tokio::task::spawn_blocking(move || me.host(&dir))
@@ -106,7 +106,7 @@ impl Sampler {
             stats.in_flight.load(std::sync::atomic::Ordering::Relaxed) as f64,
         ));
         samples.push(sample("audit_queue_depth", app.audit.queue_depth() as f64));
-        let auth = crate::identity::auth_stats::current(&app.db).await?;
+        let auth = crate::identity::auth_stats::current(app.db).await?;
         samples.push(sample(
             "failed_auth_attempts",
             auth.failed_last_minute as f64,
@@ -131,7 +131,7 @@ impl Sampler {
                 (now - t).max(0) as f64 / 1000.0,
             ));
         }
-        for ring in app.keyring.rings(&app.db, &app.audit).await? {
+        for ring in app.keyring.rings(app.db, app.audit).await? {
             if let Some(newest) = ring.versions.iter().max_by_key(|v| v.version) {
                 if let Some(t) = crate::timefmt::parse_rfc3339(&newest.created_at) {
                     let mut s = sample(

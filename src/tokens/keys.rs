@@ -15,7 +15,7 @@ use crate::db::{self, tokens as repo, Db};
 use crate::error::{Error, Result};
 
 /// HKDF label of the key that wraps signing keys at rest.
-pub const WRAP_KEY_LABEL: &str = "signing-key-wrap";
+pub use crate::crypto::appliance_keys::SIGNING_KEY_WRAP as WRAP_KEY_LABEL;
 
 /// One key as the verifier and the JWKS need it.
 #[derive(Clone)]

@@ -170,9 +170,9 @@ async fn the_appliance_samples_itself_into_metric_series() {
     let (c, _) = admin(&s).await;
     let app = &s.running().app;
     let sampler = agentry::monitor::self_stats::Sampler::default();
-    let stored = sampler.run(app).await.unwrap();
+    let stored = sampler.run(&app.watched()).await.unwrap();
     assert!(stored >= 8, "{stored}");
-    sampler.run(app).await.unwrap();
+    sampler.run(&app.watched()).await.unwrap();
     for (name, check) in [
         ("host_cpu_utilization", (0.0, 1.0)),
         ("host_memory_utilization", (0.0, 1.0)),

@@ -17,7 +17,7 @@ pub async fn get(
     req: HttpRequest,
     _caller: Guarded<HealthView>,
 ) -> Result<web::Json<HealthReport>, ApiError> {
-    Ok(web::Json(health::report(&state::of(&req)).await?))
+    Ok(web::Json(health::report(&state::of(&req).watched()).await?))
 }
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.

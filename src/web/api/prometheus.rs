@@ -17,7 +17,7 @@ pub async fn metrics(
     req: HttpRequest,
     _caller: Guarded<HealthView>,
 ) -> Result<HttpResponse, ApiError> {
-    let text = exposition::render(&state::of(&req)).await?;
+    let text = exposition::render(&state::of(&req).watched()).await?;
     Ok(HttpResponse::Ok()
         .content_type(prometheus::TEXT_FORMAT)
         .body(text))

@@ -40,7 +40,7 @@ pub struct Readiness {
 #[get("/readyz")]
 pub async fn readyz(req: HttpRequest) -> HttpResponse {
     let st = state::of(&req);
-    let checks = crate::monitor::health::infrastructure_checks(&st).await;
+    let checks = crate::monitor::health::infrastructure_checks(&st.watched()).await;
     let ready = checks.values().all(|v| v == "ok");
     let body = Readiness {
         status: if ready { "ready" } else { "not_ready" },

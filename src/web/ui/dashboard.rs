@@ -77,7 +77,7 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         .await?;
     let auth = auth_stats::current(&st.db).await?;
     let (health, instances) = if user.nav.health {
-        let report = health::report(&st).await?;
+        let report = health::report(&st.watched()).await?;
         let rows = instance_rows(&st, &report).await?;
         (Some(report), rows)
     } else {
