@@ -14,6 +14,7 @@ mod crypto;
 mod crypto_keys;
 mod faults;
 mod http_edge;
+mod layers;
 mod lifecycle;
 mod login;
 mod metrics;
