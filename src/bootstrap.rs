@@ -49,7 +49,7 @@ pub fn seed(
             let (admin, id) = create_first_admin(tx, admin_user, admin_password, now)?;
             events.push(
                 ctx.event("user.create", Outcome::Success)
-                    .target("user", id)
+                    .target(crate::identity::PrincipalKind::User.as_str(), id)
                     .detail("username", admin_user)
                     .detail("roles", [SYSTEM_ADMIN])
                     .detail(

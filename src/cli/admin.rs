@@ -53,7 +53,7 @@ pub(super) fn admin_create(config: &Config, a: AdminArgs) -> Result<(), String> 
     let id = db::new_id();
     let event = cli_context()
         .event("user.create", Outcome::Success)
-        .target("user", id.clone())
+        .target(crate::identity::PrincipalKind::User.as_str(), id.clone())
         .detail("username", &a.username)
         .detail("roles", [SYSTEM_ADMIN]);
     audited(&mut conn, &key, event, |tx| {
@@ -79,7 +79,7 @@ pub(super) fn admin_reset_password(config: &Config, a: AdminArgs) -> Result<(), 
     let hash = passwords::hash_sync(&password).map_err(|e| e.to_string())?;
     let event = cli_context()
         .event("user.password.reset", Outcome::Success)
-        .target("user", &user.id)
+        .target(crate::identity::PrincipalKind::User.as_str(), &user.id)
         .detail("unlocked", true);
     let ended = audited(&mut conn, &key, event, |tx| {
         users::set_password(tx, &user.id, &hash, db::now_ms())?;

@@ -307,20 +307,15 @@ pub fn insert_assignment(conn: &Connection, a: &AssignmentRow) -> rusqlite::Resu
     Ok(())
 }
 
-/// Assignments after `after` (by id), optionally of one role and/or one
-/// subject (`("user"|"agent", id)`).
+/// Assignments after `after` (by id), optionally of one role, one user
+/// and/or one agent.
 pub fn list_assignments(
     conn: &Connection,
     role: Option<&str>,
-    subject: Option<(&str, &str)>,
+    (user, agent): (Option<&str>, Option<&str>),
     after: Option<&str>,
     limit: u32,
 ) -> Result<Vec<AssignmentRow>> {
-    let (user, agent) = match subject {
-        Some(("user", id)) => (Some(id), None),
-        Some((_, id)) => (None, Some(id)),
-        None => (None, None),
-    };
     let mut stmt = conn.prepare(&format!(
         "SELECT {ASSIGNMENT_COLUMNS} FROM role_assignments
          WHERE id > ?1 AND (?2 IS NULL OR role = ?2) AND (?3 IS NULL OR user_id = ?3) AND (?4 IS NULL OR agent_id = ?4)

@@ -86,7 +86,7 @@ pub async fn create(audit: &Audit, ctx: &Context, new: NewAgent) -> Result<Agent
     };
     let event = ctx
         .event("agent.create", Outcome::Success)
-        .target("agent", &row.id)
+        .target(crate::identity::PrincipalKind::Agent.as_str(), &row.id)
         .detail("name", &row.name)
         .detail("agent_type", &row.agent_type);
     let errors = check(
@@ -132,7 +132,7 @@ pub async fn update(
 ) -> Result<AgentRow> {
     let mut event = ctx
         .event("agent.update", Outcome::Success)
-        .target("agent", id);
+        .target(crate::identity::PrincipalKind::Agent.as_str(), id);
     for (k, v) in [
         ("name", &changes.name),
         ("agent_type", &changes.agent_type),
@@ -181,7 +181,7 @@ pub async fn update(
 pub async fn delete(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
     let event = ctx
         .event("agent.delete", Outcome::Success)
-        .target("agent", id);
+        .target(crate::identity::PrincipalKind::Agent.as_str(), id);
     let id = id.to_string();
     audit
         .apply(event, move |c| {
@@ -204,7 +204,7 @@ pub async fn quarantine(
 ) -> Result<usize> {
     let mut event = ctx
         .event("agent.quarantine", Outcome::Success)
-        .target("agent", id);
+        .target(crate::identity::PrincipalKind::Agent.as_str(), id);
     if let Some(r) = &reason {
         event = event.reason(r.clone());
     }

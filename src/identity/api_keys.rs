@@ -43,8 +43,8 @@ impl Owner {
 
     fn target(&self) -> (&'static str, &str) {
         match self {
-            Owner::Agent(id) => ("agent", id),
-            Owner::User(id) => ("user", id),
+            Owner::Agent(id) => (super::PrincipalKind::Agent.as_str(), id),
+            Owner::User(id) => (super::PrincipalKind::User.as_str(), id),
         }
     }
 }

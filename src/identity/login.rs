@@ -158,14 +158,14 @@ async fn record_failure(
         .detail("username", &attempted);
     ev.actor_name = Some(attempted);
     if let Some(id) = user_id {
-        ev = ev.target("user", id);
+        ev = ev.target(crate::identity::PrincipalKind::User.as_str(), id);
     }
     audit.record(ev).await?;
     if let (FailureReason::BadPasswordNowLocked, Some(id)) = (reason, user_id) {
         audit
             .record(
                 ctx.event("auth.lockout", Outcome::Success)
-                    .target("user", id)
+                    .target(crate::identity::PrincipalKind::User.as_str(), id)
                     .reason("too many failed logins"),
             )
             .await?;

@@ -65,7 +65,7 @@ pub async fn create(
     };
     let event = ctx
         .event("auth.login", Outcome::Success)
-        .target("user", user_id)
+        .target(crate::identity::PrincipalKind::User.as_str(), user_id)
         .detail("method", "password")
         .detail("session", &id_hash[..12]);
     audit.apply(event, move |c| repo::insert(c, &row)).await?;
@@ -117,7 +117,10 @@ pub async fn logout(audit: &Audit, ctx: &Context, session: &ActiveSession) -> Re
     let h = session.id_hash.clone();
     let event = ctx
         .event("auth.logout", Outcome::Success)
-        .target("user", &session.user.id)
+        .target(
+            crate::identity::PrincipalKind::User.as_str(),
+            &session.user.id,
+        )
         .detail("session", &h[..12]);
     audit.apply(event, move |c| repo::delete(c, &h)).await
 }

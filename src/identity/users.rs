@@ -78,7 +78,7 @@ pub async fn create(
     let id = db::new_id();
     let event = ctx
         .event("user.create", Outcome::Success)
-        .target("user", id.clone())
+        .target(crate::identity::PrincipalKind::User.as_str(), id.clone())
         .detail("username", &new.username)
         .detail("enabled", new.enabled);
     let mut errors = FieldErrors::new();
@@ -144,7 +144,7 @@ pub async fn update(
 ) -> Result<UserRow> {
     let mut event = ctx
         .event("user.update", Outcome::Success)
-        .target("user", id);
+        .target(crate::identity::PrincipalKind::User.as_str(), id);
     if let Some(n) = &changes.display_name {
         event = event.detail("display_name", n);
     }
@@ -199,7 +199,7 @@ pub async fn update(
 pub async fn delete(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
     let event = ctx
         .event("user.delete", Outcome::Success)
-        .target("user", id);
+        .target(crate::identity::PrincipalKind::User.as_str(), id);
     let id = id.to_string();
     audit
         .apply(event, move |c| {
@@ -232,7 +232,9 @@ pub async fn set_password(
     } else {
         "user.password.reset"
     };
-    let event = ctx.event(action, Outcome::Success).target("user", &user.id);
+    let event = ctx
+        .event(action, Outcome::Success)
+        .target(crate::identity::PrincipalKind::User.as_str(), &user.id);
     if let Some(current) = current {
         if !hasher
             .verify(current, Some(user.password_hash.clone()))
@@ -265,7 +267,7 @@ pub async fn set_password(
 pub async fn unlock(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
     let event = ctx
         .event("user.unlock", Outcome::Success)
-        .target("user", id);
+        .target(crate::identity::PrincipalKind::User.as_str(), id);
     let id = id.to_string();
     audit
         .apply(event, move |c| {
@@ -279,7 +281,7 @@ pub async fn unlock(audit: &Audit, ctx: &Context, id: &str) -> Result<()> {
 pub async fn revoke_sessions(audit: &Audit, ctx: &Context, id: &str) -> Result<usize> {
     let event = ctx
         .event("user.sessions.revoke", Outcome::Success)
-        .target("user", id);
+        .target(crate::identity::PrincipalKind::User.as_str(), id);
     let id = id.to_string();
     audit
         .apply(event, move |c| {

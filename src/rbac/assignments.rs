@@ -4,6 +4,7 @@
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::{self, agents, roles as repo, users, Db};
 use crate::error::{Error, FieldErrors, Result};
+use crate::identity::PrincipalKind;
 
 pub use repo::AssignmentRow;
 
@@ -36,8 +37,12 @@ pub async fn create(audit: &Audit, ctx: &Context, new: NewAssignment) -> Result<
         );
     }
     let mut errors = FieldErrors::new();
-    if !matches!(new.subject_type.as_str(), "user" | "agent") {
-        errors.insert("subject.type".into(), "must be user or agent".into());
+    let kind = PrincipalKind::parse(&new.subject_type);
+    if kind.is_none() {
+        errors.insert(
+            "subject.type".into(),
+            format!("must be {}", PrincipalKind::choices()),
+        );
     }
     if let Some((t, p)) = &new.scope {
         if !crate::names::is_lower_snake(t) {
@@ -59,9 +64,11 @@ pub async fn create(audit: &Audit, ctx: &Context, new: NewAssignment) -> Result<
     }
     audit
         .apply(event, move |c| {
-            let exists = match new.subject_type.as_str() {
-                "user" => users::by_id(c, &new.subject_id)?.is_some(),
-                _ => agents::by_id(c, &new.subject_id)?.is_some(),
+            let is_user = kind == Some(PrincipalKind::User);
+            let exists = if is_user {
+                users::by_id(c, &new.subject_id)?.is_some()
+            } else {
+                agents::by_id(c, &new.subject_id)?.is_some()
             };
             if !exists {
                 return Err(Error::field(
@@ -72,7 +79,7 @@ pub async fn create(audit: &Audit, ctx: &Context, new: NewAssignment) -> Result<
             if repo::get_role(c, &new.role)?.is_none() {
                 return Err(Error::field("role", format!("no role {}", new.role)));
             }
-            let (user_id, agent_id) = if new.subject_type == "user" {
+            let (user_id, agent_id) = if is_user {
                 (Some(new.subject_id.clone()), None)
             } else {
                 (None, Some(new.subject_id.clone()))
@@ -105,13 +112,17 @@ pub async fn create(audit: &Audit, ctx: &Context, new: NewAssignment) -> Result<
 pub async fn list(
     db: &Db,
     role: Option<String>,
-    subject: Option<(String, String)>,
+    subject: Option<(PrincipalKind, String)>,
     after: Option<String>,
     limit: u32,
 ) -> Result<Vec<AssignmentRow>> {
     db.read(move |c| {
-        let subject = subject.as_ref().map(|(t, i)| (t.as_str(), i.as_str()));
-        repo::list_assignments(c, role.as_deref(), subject, after.as_deref(), limit)
+        let ids = match &subject {
+            Some((PrincipalKind::User, id)) => (Some(id.as_str()), None),
+            Some((PrincipalKind::Agent, id)) => (None, Some(id.as_str())),
+            None => (None, None),
+        };
+        repo::list_assignments(c, role.as_deref(), ids, after.as_deref(), limit)
     })
     .await
 }

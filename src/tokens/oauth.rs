@@ -249,7 +249,7 @@ impl Issuer<'_> {
         let token = jwt::sign(self.keys, &claims)?;
         let ev = agent_ctx
             .event("oauth.token", Outcome::Success)
-            .target("agent", &agent.id)
+            .target(crate::identity::PrincipalKind::Agent.as_str(), &agent.id)
             .detail("jti", &claims.jti)
             .detail("aud", &claims.aud)
             .detail("scope", &claims.scope);
@@ -295,7 +295,7 @@ impl Issuer<'_> {
         }
         let event = ctx
             .event("oauth.revoke", Outcome::Success)
-            .target("agent", &claims.sub)
+            .target(crate::identity::PrincipalKind::Agent.as_str(), &claims.sub)
             .detail("jti", &claims.jti);
         let (jti, sub, exp) = (claims.jti.clone(), claims.sub.clone(), claims.exp * 1000);
         self.audit

@@ -74,8 +74,11 @@ pub struct DataKey {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BatchRequest {
-    /// 1 to 1000 items, each shaped like the single request.
-    #[schema(value_type = Vec<Object>)]
+    /// 1 to 1000 items, each shaped like the single request. Each is
+    /// judged on its own: one that is not shaped so (any JSON value is
+    /// taken) is answered in its place with an `invalid_item` error, and the
+    /// others still run.
+    #[schema(value_type = Vec<serde_json::Value>)]
     #[schema(min_items = 1, max_items = 1000)]
     pub items: Vec<Box<serde_json::value::RawValue>>,
 }

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::authz::SubjectRef;
+use crate::identity::PrincipalKind;
 use crate::rbac::assignments::{self, AssignmentRow, NewAssignment};
 use crate::rbac::roles::{self, RoleInput, RoleRow};
 use crate::timefmt::rfc3339;
@@ -174,19 +175,14 @@ pub struct AssignmentView {
 
 impl From<AssignmentRow> for AssignmentView {
     fn from(a: AssignmentRow) -> Self {
-        let subject = match (a.user_id, a.agent_id) {
-            (Some(u), _) => SubjectRef {
-                kind: "user".into(),
-                id: u,
-            },
-            (_, Some(g)) => SubjectRef {
-                kind: "agent".into(),
-                id: g,
-            },
-            _ => SubjectRef {
-                kind: "user".into(),
-                id: String::new(),
-            },
+        let (kind, id) = match (a.user_id, a.agent_id) {
+            (Some(u), _) => (PrincipalKind::User, u),
+            (_, Some(g)) => (PrincipalKind::Agent, g),
+            _ => (PrincipalKind::User, String::new()),
+        };
+        let subject = SubjectRef {
+            kind: kind.to_string(),
+            id,
         };
         AssignmentView {
             id: a.id,
@@ -244,13 +240,17 @@ pub async fn list_assignments(
         cursor: q.cursor,
     }
     .resolve()?;
-    let subject = match (q.subject_type, q.subject_id) {
+    let kind = q.subject_type.as_deref().map(PrincipalKind::parse);
+    let subject = match (kind, q.subject_id) {
         (None, None) => None,
-        (Some(t), Some(i)) if t == "user" || t == "agent" => Some((t, i)),
+        (Some(Some(kind)), Some(id)) => Some((kind, id)),
         _ => {
             return Err(ApiError::bad_request(
                 "bad_query",
-                "subject_type (user or agent) and subject_id go together",
+                format!(
+                    "subject_type ({}) and subject_id go together",
+                    PrincipalKind::choices()
+                ),
             ))
         }
     };

@@ -154,7 +154,7 @@ async fn detail_page(
         description: role.description.clone(),
         permissions: role.permissions.join("\n"),
         inherits: role.inherits.join(" "),
-        subject_type: "agent".into(),
+        subject_type: PrincipalKind::Agent.to_string(),
         ..RoleForm::default()
     });
     let page = DetailPage {
@@ -323,8 +323,8 @@ pub async fn access(
     let caller = user.caller();
     let me = crate::rbac::subject_of(&caller.principal);
     let kind = match page.q.subject_type.as_deref().map(str::trim) {
-        Some("agent") => PrincipalKind::Agent,
-        _ => PrincipalKind::User,
+        Some(kind) => PrincipalKind::parse(kind).unwrap_or(PrincipalKind::User),
+        None => PrincipalKind::User,
     };
     let subject = match page.q.subject_id.as_deref().map(str::trim) {
         None | Some("") => me.clone(),
