@@ -47,6 +47,12 @@ macro_rules! closed_set {
                 }
             }
 
+            /// "a, b, c": every member's string, in order.
+            pub fn names() -> String {
+                let names: Vec<&str> = $name::ALL.iter().map(|m| m.as_str()).collect();
+                names.join(", ")
+            }
+
             /// "a, b or c": for messages that list the choices.
             pub fn choices() -> String {
                 let names: Vec<&str> = $name::ALL.iter().map(|m| m.as_str()).collect();
@@ -112,6 +118,7 @@ mod tests {
         }
         assert_eq!(Colour::parse("blue"), None);
         assert_eq!("dark_blue".parse::<Colour>(), Ok(Colour::Dark));
+        assert_eq!(Colour::names(), "red, dark_blue, green");
         assert_eq!(
             "x".parse::<Colour>().unwrap_err(),
             "must be one of red, dark_blue or green"

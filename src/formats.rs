@@ -79,8 +79,6 @@ pub(crate) use schema_format;
 
 /// Severities of alert rules (the alerting domain validates against it).
 pub const SEVERITIES: &[&str] = &["critical", "major", "minor", "warning", "info"];
-/// Delivery statuses of a notification (the filter values of its list).
-pub const DELIVERY_STATUSES: &[&str] = &["pending", "delivered", "failed"];
 
 pub const USERNAME: &str = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$";
 pub const LOWER_SNAKE: &str = r"^[a-z][a-z0-9_]{0,63}$";
@@ -186,11 +184,6 @@ schema_format!(
 schema_format!(
     /// Severity of an alert rule.
     Severity => one_of("severity", SEVERITIES)
-);
-
-schema_format!(
-    /// Delivery status of a notification.
-    NotificationStatus => one_of("delivery status", DELIVERY_STATUSES)
 );
 
 schema_format!(

@@ -5,6 +5,16 @@ use rusqlite::{params, Connection, Row};
 
 use crate::error::Result;
 
+crate::closed_set! {
+    /// Where a notification is: waiting for its next attempt, delivered, or
+    /// failed for good.
+    pub enum DeliveryStatus {
+        Pending = "pending",
+        Delivered = "delivered",
+        Failed = "failed",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotificationRow {
     pub id: String,
@@ -14,7 +24,7 @@ pub struct NotificationRow {
     pub kind: String,
     /// JSON `notify::Message`.
     pub message: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -87,7 +97,7 @@ pub fn next_due_after(conn: &Connection, now: i64) -> Result<Option<i64>> {
 pub fn record_attempt(
     conn: &Connection,
     id: &str,
-    status: &str,
+    status: DeliveryStatus,
     next_attempt_at: i64,
     error: Option<&str>,
     now: i64,
@@ -105,7 +115,7 @@ pub fn record_attempt(
 /// Newest first, optionally filtered.
 pub fn list(
     conn: &Connection,
-    status: Option<&str>,
+    status: Option<DeliveryStatus>,
     alert_id: Option<&str>,
     before: Option<&str>,
     limit: u32,
@@ -131,7 +141,7 @@ pub fn told_firing(conn: &Connection, alert_id: &str) -> Result<Vec<(String, Opt
 }
 
 /// (status, count) over all notifications.
-pub fn counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
+pub fn counts(conn: &Connection) -> Result<Vec<(DeliveryStatus, i64)>> {
     let mut stmt =
         conn.prepare_cached("SELECT status, COUNT(*) FROM notifications GROUP BY status")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -213,9 +213,9 @@ async fn alerting(app: &Watched<'_>, r: &Registry) -> Result<()> {
         "Notifications by status: pending (the outbox depth), delivered, failed (given up).",
         &["status"],
     )?;
-    for st in crate::notify::STATUSES {
+    for st in crate::notify::DeliveryStatus::ALL {
         let n = notes.iter().find(|(s, _)| s == st).map_or(0, |(_, n)| *n);
-        by_status.with_label_values(&[st]).set(n as f64);
+        by_status.with_label_values(&[st.as_str()]).set(n as f64);
     }
     let stats = app.outbox_stats;
     counter(

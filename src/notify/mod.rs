@@ -22,8 +22,7 @@
 //! webhook body, `Message-ID: <id@agentry>` and `X-Agentry-Notification-Id`
 //! on email. Delivery is at least once; receivers deduplicate on it.
 
-/// Every delivery status of a notification (the filter values of its list).
-pub use crate::formats::DELIVERY_STATUSES as STATUSES;
+pub use crate::db::notifications::DeliveryStatus;
 
 pub mod channel;
 pub mod deliver;

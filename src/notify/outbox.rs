@@ -20,6 +20,7 @@ pub use super::retry::RetryPolicy;
 use super::store::ChannelStore;
 use super::{deliver, AlertView, Kind, Message, Outcome};
 use crate::db::alerts::AlertRow;
+use crate::db::notifications::DeliveryStatus;
 use crate::db::notifications::{self as repo, NotificationRow};
 use crate::db::{self, Db};
 use crate::error::Result;
@@ -81,9 +82,9 @@ pub fn enqueue(
     let id = db::new_id();
     let msg = message_for(alert, kind, &id, external_url);
     let (status, error) = match channel_id {
-        Some(_) => ("pending", None),
+        Some(_) => (DeliveryStatus::Pending, None),
         None => (
-            "failed",
+            DeliveryStatus::Failed,
             Some(format!("no channel named {channel:?} is configured")),
         ),
     };
@@ -96,7 +97,7 @@ pub fn enqueue(
             channel: channel.to_string(),
             kind: kind.as_str().into(),
             message: serde_json::to_string(&msg).expect("messages serialise"),
-            status: status.into(),
+            status,
             attempts: 0,
             next_attempt_at: now,
             last_error: error,
@@ -111,21 +112,13 @@ pub fn enqueue(
 /// failed; `alert_id` one alert's notifications.
 pub async fn list(
     db: &Db,
-    status: Option<String>,
+    status: Option<DeliveryStatus>,
     alert_id: Option<String>,
     before: Option<String>,
     limit: u32,
 ) -> Result<Vec<NotificationRow>> {
-    db.read(move |c| {
-        repo::list(
-            c,
-            status.as_deref(),
-            alert_id.as_deref(),
-            before.as_deref(),
-            limit,
-        )
-    })
-    .await
+    db.read(move |c| repo::list(c, status, alert_id.as_deref(), before.as_deref(), limit))
+        .await
 }
 
 /// One finished attempt.
@@ -260,28 +253,28 @@ async fn record(
         let batch: Vec<Attempt> = std::mem::take(&mut buf);
         let ids: Vec<String> = batch.iter().map(|a| a.id.clone()).collect();
         let now = db::now_ms();
-        let rows: Vec<(String, &'static str, i64, Option<String>)> = batch
+        let rows: Vec<(String, DeliveryStatus, i64, Option<String>)> = batch
             .into_iter()
             .map(|a| {
                 let attempts = a.attempts_before + 1;
                 match a.outcome {
                     Outcome::Delivered => {
                         outbox.stats.delivered.fetch_add(1, Ordering::Relaxed);
-                        (a.id, "delivered", now, None)
+                        (a.id, DeliveryStatus::Delivered, now, None)
                     }
                     Outcome::Fail(e) => {
                         outbox.stats.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(channel = %a.channel, error = %e, "notification failed");
-                        (a.id, "failed", now, Some(e))
+                        (a.id, DeliveryStatus::Failed, now, Some(e))
                     }
                     Outcome::Retry(e) if attempts >= policy.max_attempts => {
                         outbox.stats.failed.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(channel = %a.channel, error = %e, attempts, "notification failed for good");
-                        (a.id, "failed", now, Some(format!("gave up after {attempts} attempts: {e}")))
+                        (a.id, DeliveryStatus::Failed, now, Some(format!("gave up after {attempts} attempts: {e}")))
                     }
                     Outcome::Retry(e) => {
                         outbox.stats.retried.fetch_add(1, Ordering::Relaxed);
-                        (a.id, "pending", now + policy.backoff_ms(attempts), Some(e))
+                        (a.id, DeliveryStatus::Pending, now + policy.backoff_ms(attempts), Some(e))
                     }
                 }
             })
@@ -289,7 +282,7 @@ async fn record(
         let written = db
             .write(move |c| {
                 for (id, status, next, err) in &rows {
-                    repo::record_attempt(c, id, status, *next, err.as_deref(), now)?;
+                    repo::record_attempt(c, id, *status, *next, err.as_deref(), now)?;
                 }
                 Ok(())
             })

@@ -15,6 +15,7 @@ use crate::audit::{Audit, Context, Outcome as AuditOutcome};
 use crate::crypto::envelope::Package;
 use crate::crypto::keyring::KeyRing;
 use crate::db::channels::{self as repo, ChannelRow};
+use crate::db::notifications::DeliveryStatus;
 use crate::db::notifications::{self as outbox_repo, NotificationRow};
 use crate::db::{self, Db};
 use crate::error::{Error, FieldErrors, Result};
@@ -329,7 +330,7 @@ impl ChannelStore {
             channel: row.name.clone(),
             kind: Kind::Test.as_str().into(),
             message: serde_json::to_string(&msg).map_err(Error::internal)?,
-            status: "pending".into(),
+            status: DeliveryStatus::Pending,
             attempts: 0,
             // Not due for the worker until this attempt is recorded.
             next_attempt_at: now + policy.timeout.as_millis() as i64 + 1000,
@@ -348,20 +349,24 @@ impl ChannelStore {
         let outcome = deliver(&self.http, &settings, &row.name, &msg, policy.timeout).await;
         let done = db::now_ms();
         let (status, next, err) = match &outcome {
-            Outcome::Delivered => ("delivered", done, None),
-            Outcome::Fail(e) => ("failed", done, Some(e.clone())),
-            Outcome::Retry(e) => ("pending", done + policy.backoff_ms(1), Some(e.clone())),
+            Outcome::Delivered => (DeliveryStatus::Delivered, done, None),
+            Outcome::Fail(e) => (DeliveryStatus::Failed, done, Some(e.clone())),
+            Outcome::Retry(e) => (
+                DeliveryStatus::Pending,
+                done + policy.backoff_ms(1),
+                Some(e.clone()),
+            ),
         };
         let nid = n.id.clone();
         let e2 = err.clone();
         self.db
             .write(move |c| outbox_repo::record_attempt(c, &nid, status, next, e2.as_deref(), done))
             .await?;
-        n.status = status.into();
+        n.status = status;
         n.attempts = 1;
         n.next_attempt_at = next;
         n.last_error = err;
-        n.delivered_at = (status == "delivered").then_some(done);
+        n.delivered_at = (status == DeliveryStatus::Delivered).then_some(done);
         Ok(n)
     }
 }

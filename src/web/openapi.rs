@@ -37,7 +37,7 @@ use super::problem;
         crate::formats::OutcomeFilter,
         crate::formats::Severity,
         crate::alerts::AlertState,
-        crate::formats::NotificationStatus,
+        crate::notify::DeliveryStatus,
         crate::formats::InstanceKind,
         crate::formats::ExportFormat,
     )),

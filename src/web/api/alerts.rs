@@ -121,10 +121,9 @@ pub async fn list(
     let state = match q.state.as_deref() {
         None => None,
         Some(s) => Some(AlertState::parse(s).ok_or_else(|| {
-            let all: Vec<&str> = AlertState::ALL.iter().map(|s| s.as_str()).collect();
             ApiError::bad_request(
                 "bad_query",
-                format!("state {s:?} is not one of {}", all.join(", ")),
+                format!("state {s:?} is not one of {}", AlertState::names()),
             )
         })?),
     };

@@ -6,6 +6,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::db::notifications::NotificationRow;
 use crate::notify::outbox;
+use crate::notify::DeliveryStatus;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertRead, Guarded};
 use crate::web::pagination::{Page, PageParams};
@@ -21,7 +22,7 @@ pub struct NotificationView {
     /// firing, resolved, acknowledged or test.
     pub kind: String,
     /// pending, delivered or failed.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: Option<String>,
     pub last_error: Option<String>,
@@ -32,7 +33,8 @@ pub struct NotificationView {
 impl From<NotificationRow> for NotificationView {
     fn from(n: NotificationRow) -> Self {
         NotificationView {
-            next_attempt_at: (n.status == "pending").then(|| rfc3339(n.next_attempt_at)),
+            next_attempt_at: (n.status == DeliveryStatus::Pending)
+                .then(|| rfc3339(n.next_attempt_at)),
             id: n.id,
             alert_id: n.alert_id,
             channel: n.channel,
@@ -51,7 +53,7 @@ impl From<NotificationRow> for NotificationView {
 #[into_params(parameter_in = Query)]
 pub struct NotificationQuery {
     /// pending, delivered or failed.
-    #[param(value_type = Option<crate::formats::NotificationStatus>)]
+    #[param(value_type = Option<DeliveryStatus>)]
     pub status: Option<String>,
     pub alert_id: Option<String>,
     #[param(value_type = Option<crate::web::pagination::PageLimit>)]
@@ -72,19 +74,15 @@ pub async fn list(
 ) -> Result<web::Json<Page<NotificationView>>, ApiError> {
     let st = state::of(&req);
     let q = q?.into_inner();
-    if let Some(s) = q
-        .status
-        .as_deref()
-        .filter(|s| !crate::notify::STATUSES.contains(s))
-    {
-        return Err(ApiError::bad_request(
-            "bad_query",
-            format!(
-                "status {s:?} is not one of {}",
-                crate::notify::STATUSES.join(", ")
-            ),
-        ));
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_query",
+                format!("status {s:?} is not one of {}", DeliveryStatus::names()),
+            )
+        })?),
+    };
     let page = PageParams {
         limit: q.limit,
         cursor: q.cursor,
@@ -92,7 +90,7 @@ pub async fn list(
     .resolve()?;
     let rows = outbox::list(
         &st.db,
-        q.status,
+        status,
         q.alert_id,
         page.after.clone(),
         page.limit + 1,

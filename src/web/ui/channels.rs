@@ -20,7 +20,7 @@ use crate::db::channels as repo;
 use crate::error::Error;
 use crate::notify::outbox::RetryPolicy;
 use crate::notify::store::{ChannelSpec, ChannelView};
-use crate::notify::{ChannelType, PAGERDUTY_EVENTS_URL};
+use crate::notify::{ChannelType, DeliveryStatus, PAGERDUTY_EVENTS_URL};
 use crate::web::auth::SessionUser;
 use crate::web::pagination::Page;
 use crate::web::state::{self, WebState};

@@ -12,6 +12,7 @@ use super::layout::Layout;
 use super::render;
 use crate::db::notifications::NotificationRow;
 use crate::notify::outbox;
+use crate::notify::DeliveryStatus;
 use crate::timefmt::rfc3339;
 use crate::web::auth::SessionUser;
 use crate::web::pagination::Page;
@@ -27,7 +28,7 @@ pub struct NotificationItem {
     pub channel: String,
     pub channel_id: Option<String>,
     pub kind: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub last_error: String,
     pub delivered_at: String,
@@ -43,7 +44,7 @@ impl From<NotificationRow> for NotificationItem {
             .unwrap_or_else(|| "alert".into());
         NotificationItem {
             rule,
-            next_attempt: if n.status == "pending" {
+            next_attempt: if n.status == DeliveryStatus::Pending {
                 rfc3339(n.next_attempt_at)
             } else {
                 String::new()
@@ -62,7 +63,12 @@ impl From<NotificationRow> for NotificationItem {
     }
 }
 
-const FILTERS: [&str; 4] = ["all", "pending", "delivered", "failed"];
+const FILTERS: [&str; 4] = [
+    "all",
+    DeliveryStatus::Pending.as_str(),
+    DeliveryStatus::Delivered.as_str(),
+    DeliveryStatus::Failed.as_str(),
+];
 
 #[derive(Deserialize)]
 pub struct ListQuery {
@@ -94,7 +100,8 @@ pub async fn list(
         .filter(|s| FILTERS.contains(&s.as_str()))
         .unwrap_or_else(|| "all".into());
     let page = page_request(q.cursor)?;
-    let filter = (status != "all").then(|| status.clone());
+    // Every filter but "all" is a status.
+    let filter = DeliveryStatus::parse(&status);
     let rows = outbox::list(&st.db, filter, None, page.after.clone(), page.limit + 1).await?;
     let p = Page::from_rows(rows, &page, |n| n.id.clone(), NotificationItem::from);
     let page = ListPage {
