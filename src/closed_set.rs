@@ -13,6 +13,13 @@
 //! `ToSql`/`FromSql` as TEXT (an unknown string read from the database is a
 //! conversion error, not a panic).
 
+/// What every closed set offers, for code that takes any of them.
+pub trait ClosedSet: Sized + Copy + 'static {
+    fn parse(s: &str) -> Option<Self>;
+    /// "a, b, c": every member's string, in order.
+    fn names() -> String;
+}
+
 #[macro_export]
 macro_rules! closed_set {
     (
@@ -61,6 +68,16 @@ macro_rules! closed_set {
                     Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
                     None => String::new(),
                 }
+            }
+        }
+
+        impl $crate::closed_set::ClosedSet for $name {
+            fn parse(s: &str) -> Option<Self> {
+                $name::parse(s)
+            }
+
+            fn names() -> String {
+                $name::names()
             }
         }
 

@@ -118,15 +118,7 @@ pub async fn list(
 ) -> Result<web::Json<Page<AlertView>>, ApiError> {
     let st = state::of(&req);
     let q = q?.into_inner();
-    let state = match q.state.as_deref() {
-        None => None,
-        Some(s) => Some(AlertState::parse(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_query",
-                format!("state {s:?} is not one of {}", AlertState::names()),
-            )
-        })?),
-    };
+    let state = super::closed_filter::<AlertState>("state", q.state.as_deref())?;
     let page = PageParams {
         limit: q.limit,
         cursor: q.cursor,

@@ -75,6 +75,24 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
         );
 }
 
+/// A query parameter that filters by a member of a closed set: absent is
+/// no filter; a string that is not a member is a 400 naming the members.
+pub fn closed_filter<T: crate::closed_set::ClosedSet>(
+    param: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, crate::web::problem::ApiError> {
+    value
+        .map(|s| {
+            T::parse(s).ok_or_else(|| {
+                crate::web::problem::ApiError::bad_request(
+                    "bad_query",
+                    format!("{param} {s:?} is not one of {}", T::names()),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null`
 /// (`Some(None)`) in PATCH bodies.
 pub fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>

@@ -74,15 +74,7 @@ pub async fn list(
 ) -> Result<web::Json<Page<NotificationView>>, ApiError> {
     let st = state::of(&req);
     let q = q?.into_inner();
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request(
-                "bad_query",
-                format!("status {s:?} is not one of {}", DeliveryStatus::names()),
-            )
-        })?),
-    };
+    let status = super::closed_filter::<DeliveryStatus>("status", q.status.as_deref())?;
     let page = PageParams {
         limit: q.limit,
         cursor: q.cursor,
