@@ -16,6 +16,7 @@ pub mod db;
 pub mod error;
 pub mod formats;
 pub mod identity;
+pub mod label_match;
 pub mod monitor;
 pub mod names;
 pub mod net;

@@ -458,7 +458,7 @@ mod tests {
             id: "s1".into(),
             matchers: vec![MatcherRow {
                 name: "agent".into(),
-                op: "=".into(),
+                op: crate::label_match::MatchOp::Eq,
                 value: "a".into(),
             }],
             starts_at: 0,

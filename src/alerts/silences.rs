@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::expr::{MatchOp, Matcher};
+use super::expr::Matcher;
 use super::labels::Labels;
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::silences::{self as repo, MatcherRow, SilenceRow};
@@ -36,14 +36,7 @@ pub struct SilenceSpec {
 /// A stored matcher as the expression language's matcher (same anchored,
 /// size-limited regexes; a missing label counts as "", as in Alertmanager).
 pub fn compile(m: &MatcherRow) -> std::result::Result<Matcher, String> {
-    let op = match m.op.as_str() {
-        "=" => MatchOp::Eq,
-        "!=" => MatchOp::Ne,
-        "=~" => MatchOp::Re,
-        "!~" => MatchOp::NotRe,
-        _ => return Err("op must be =, !=, =~ or !~".into()),
-    };
-    Matcher::new(m.name.clone(), op, m.value.clone()).map_err(|e| e.to_string())
+    Matcher::new(m.name.clone(), m.op, m.value.clone()).map_err(|e| e.to_string())
 }
 
 /// An active silence, compiled once per evaluation cycle.
@@ -234,7 +227,7 @@ mod tests {
         SilenceSpec {
             matchers: vec![MatcherRow {
                 name: "agent".into(),
-                op: "=".into(),
+                op: crate::label_match::MatchOp::Eq,
                 value: "planner-1".into(),
             }],
             starts_at: None,

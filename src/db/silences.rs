@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::json_column;
 use crate::error::Result;
+use crate::label_match::MatchOp;
 
 /// A label matcher of a silence, as Alertmanager has them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -12,15 +13,14 @@ use crate::error::Result;
 pub struct MatcherRow {
     #[schema(pattern = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
     pub name: String,
-    /// `=`, `!=`, `=~` or `!~`.
     #[serde(default = "equals")]
-    pub op: String,
+    pub op: MatchOp,
     #[schema(max_length = 256)]
     pub value: String,
 }
 
-fn equals() -> String {
-    "=".into()
+fn equals() -> MatchOp {
+    MatchOp::Eq
 }
 
 #[derive(Debug, Clone, PartialEq)]

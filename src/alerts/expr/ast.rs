@@ -66,17 +66,7 @@ pub struct Matcher {
     re: Option<Regex>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchOp {
-    /// `=`
-    Eq,
-    /// `!=`
-    Ne,
-    /// `=~`
-    Re,
-    /// `!~`
-    NotRe,
-}
+pub use crate::label_match::MatchOp;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Literal {
@@ -207,17 +197,6 @@ impl CmpOp {
             CmpOp::Le => "<=",
             CmpOp::Eq => "==",
             CmpOp::Ne => "!=",
-        }
-    }
-}
-
-impl MatchOp {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchOp::Eq => "=",
-            MatchOp::Ne => "!=",
-            MatchOp::Re => "=~",
-            MatchOp::NotRe => "!~",
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::alerts::silences::{self, SilenceSpec};
 use crate::db::alerts::AlertRow;
 use crate::db::silences::{MatcherRow, SilenceRow};
 use crate::error::{Error, FieldErrors};
+use crate::label_match::MatchOp;
 use crate::timefmt::{parse_rfc3339, rfc3339};
 use crate::web::auth::SessionUser;
 use crate::web::pagination::Page;
@@ -40,7 +41,8 @@ fn duration_ms(d: &str) -> Option<i64> {
 
 // ----------------------------------------------------------- matchers ---
 
-const OPS: [&str; 4] = ["!=", "!~", "=~", "="];
+/// Longest first where one operator begins another (`!=` before `=`).
+const OPS: [MatchOp; 4] = [MatchOp::Ne, MatchOp::NotRe, MatchOp::Re, MatchOp::Eq];
 
 /// One matcher as written: `agent="planner"`, `alertname=~"agent_.*"`
 /// (the quotes may be left out).
@@ -54,16 +56,16 @@ fn parse_matcher(s: &str) -> Result<MatcherRow, String> {
     let rest = s[end..].trim_start();
     let op = OPS
         .into_iter()
-        .find(|op| rest.starts_with(op))
+        .find(|op| rest.starts_with(op.as_str()))
         .ok_or("after the label name write =, !=, =~ or !~")?;
-    let raw = rest[op.len()..].trim();
+    let raw = rest[op.as_str().len()..].trim();
     let value = match raw.strip_prefix('"') {
         Some(q) => unquote(q)?,
         None => raw.to_string(),
     };
     Ok(MatcherRow {
         name: s[..end].to_string(),
-        op: op.to_string(),
+        op,
         value,
     })
 }
@@ -149,14 +151,14 @@ impl SilenceForm {
     pub(super) fn for_alert(a: &AlertRow) -> SilenceForm {
         let mut lines = vec![matcher_text(&MatcherRow {
             name: "alertname".into(),
-            op: "=".into(),
+            op: MatchOp::Eq,
             value: a.rule.clone(),
         })];
         for k in ["agent", "instance"] {
             if let Some(v) = a.labels.get(k) {
                 lines.push(matcher_text(&MatcherRow {
                     name: k.into(),
-                    op: "=".into(),
+                    op: MatchOp::Eq,
                     value: v.clone(),
                 }));
             }
@@ -436,8 +438,10 @@ mod tests {
             "agent=\"planner\"\n\nalertname =~ \"agent_.*\",\ninstance!=eu-1\nx!~\"a\\\"b\"",
         )
         .unwrap();
-        let got: Vec<(String, String, String)> =
-            m.into_iter().map(|m| (m.name, m.op, m.value)).collect();
+        let got: Vec<(String, &str, String)> = m
+            .into_iter()
+            .map(|m| (m.name, m.op.as_str(), m.value))
+            .collect();
         let want = [
             ("agent", "=", "planner"),
             ("alertname", "=~", "agent_.*"),
@@ -445,7 +449,7 @@ mod tests {
             ("x", "!~", "a\"b"),
         ];
         for (g, w) in got.iter().zip(want) {
-            assert_eq!((g.0.as_str(), g.1.as_str(), g.2.as_str()), w);
+            assert_eq!((g.0.as_str(), g.1, g.2.as_str()), w);
         }
         let e = parse_matchers("agent=\"ok\"\n=x\nagent \"x\"\nagent=\"open").unwrap_err();
         assert!(
@@ -454,7 +458,7 @@ mod tests {
         );
         let back = matcher_text(&MatcherRow {
             name: "a".into(),
-            op: "=~".into(),
+            op: MatchOp::Re,
             value: "x\"y".into(),
         });
         assert_eq!(parse_matcher(&back).unwrap().value, "x\"y");
