@@ -58,7 +58,7 @@ pub use access::{
 pub use operations::{AlertingConfig, BackupConfig, EncryptionConfig, MonitoringConfig};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, NetworkConfig, SystemdConfig, TlsConfig};
 
-use crate::net::rules::parse_network;
+use crate::net::rules::parse_networks;
 use check::invalid;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,10 +106,7 @@ pub struct Config {
 impl Config {
     /// `trusted_proxies` parsed (validated at load, so every entry parses).
     pub fn trusted_proxy_networks(&self) -> Vec<ipnet::IpNet> {
-        self.trusted_proxies
-            .iter()
-            .filter_map(|e| parse_network(e).ok())
-            .collect()
+        parse_networks(&self.trusted_proxies)
     }
 }
 

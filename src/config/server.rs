@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check::{invalid, networks, within};
 use super::ConfigError;
-use crate::net::rules::parse_network;
+use crate::net::rules::parse_networks;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -167,11 +167,9 @@ impl NetworkConfig {
 
     /// The rules (validated at load, so every entry parses).
     pub fn rules(&self) -> crate::net::OutboundRules {
-        let deny: Vec<ipnet::IpNet> = self
-            .outbound_deny
-            .iter()
-            .filter_map(|e| parse_network(e).ok())
-            .collect();
-        crate::net::OutboundRules::new(&deny, self.outbound_allow_private)
+        crate::net::OutboundRules::new(
+            &parse_networks(&self.outbound_deny),
+            self.outbound_allow_private,
+        )
     }
 }

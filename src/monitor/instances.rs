@@ -47,8 +47,9 @@ pub struct InstanceChanges {
 }
 
 /// Checks a URL to poll: http or https, a host, no credentials (they would
-/// sit in the database and in logs; send them another way).
-pub fn validate_url(url: &str) -> Result<(), String> {
+/// sit in the database and in logs; send them another way). Returns it
+/// parsed.
+pub fn validate_url(url: &str) -> Result<reqwest::Url, String> {
     if url.len() > MAX_URL {
         return Err(format!("must be at most {MAX_URL} characters"));
     }
@@ -64,7 +65,7 @@ pub fn validate_url(url: &str) -> Result<(), String> {
             "must not carry credentials (user:password@); they would be stored and logged".into(),
         );
     }
-    Ok(())
+    Ok(parsed)
 }
 
 /// Checks a spec; `rules` are the outbound rules its URL must obey (an
@@ -83,10 +84,8 @@ fn validate(s: &InstanceSpec, rules: &OutboundRules) -> FieldErrors {
     }
     match (s.kind.as_str(), &s.url) {
         ("http", Some(u)) => {
-            let checked = validate_url(u).and_then(|()| {
-                let parsed = reqwest::Url::parse(u).map_err(|e| e.to_string())?;
-                rules.check_url(&parsed).map_err(|r| r.to_string())
-            });
+            let checked = validate_url(u)
+                .and_then(|parsed| rules.check_url(&parsed).map_err(|r| r.to_string()));
             if let Err(m) = checked {
                 e.insert("url".into(), m);
             }

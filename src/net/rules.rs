@@ -114,6 +114,15 @@ pub fn parse_network(entry: &str) -> Result<IpNet, String> {
         .map_err(|_| format!("{entry:?} is not an IP address or a CIDR network (10.0.0.0/8)"))
 }
 
+/// A list of networks already validated by [`parse_network`] (at
+/// configuration load), parsed.
+pub fn parse_networks(entries: &[String]) -> Vec<IpNet> {
+    entries
+        .iter()
+        .filter_map(|e| parse_network(e).ok())
+        .collect()
+}
+
 /// The IPv4 address an IPv6 address stands for, when it embeds one that a
 /// connection would reach: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
 /// (`::a.b.c.d`, deprecated but still routed by some stacks) and the NAT64

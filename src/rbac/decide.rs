@@ -83,6 +83,21 @@ impl Decider<'_> {
         Ok(answers.remove(0))
     }
 
+    /// Decides one question and commits its audit record, if its purpose
+    /// calls for one.
+    pub async fn decide_recorded(
+        &self,
+        ctx: &Context,
+        purpose: Purpose,
+        q: Question<'_>,
+    ) -> Result<Decision> {
+        let answer = self.decide(ctx, purpose, q).await?;
+        if let Some(record) = answer.record {
+            self.audit.record(record).await?;
+        }
+        Ok(answer.decision)
+    }
+
     /// Decides several questions against one snapshot of the policy, in
     /// order.
     pub async fn decide_all(

@@ -191,39 +191,44 @@ impl Issuer<'_> {
             ..ctx.clone()
         };
         let held = rbac::patterns_of(self.policy, self.db, self.audit, &agent).await?;
-        let granted: Vec<String> = match scope.map(str::trim).filter(|s| !s.is_empty()) {
-            None => held.clone(),
-            Some(s) => {
-                let requested: Vec<&str> = s.split(' ').filter(|t| !t.is_empty()).collect();
-                if let Some(bad) = requested.iter().find(|t| !valid_scope_token(t)) {
-                    return Err(OAuthError::InvalidScope(format!("malformed scope {bad:?}")));
+        // What to say when nothing is left to put in the token: (audit
+        // reason, error description).
+        let (granted, nothing): (Vec<String>, (&str, &str)) =
+            match scope.map(str::trim).filter(|s| !s.is_empty()) {
+                None => (
+                    held.clone(),
+                    (
+                        "the client holds no permission",
+                        "the client holds no permission to put in a token; assign it a role first",
+                    ),
+                ),
+                Some(s) => {
+                    let requested: Vec<&str> = s.split(' ').filter(|t| !t.is_empty()).collect();
+                    if let Some(bad) = requested.iter().find(|t| !valid_scope_token(t)) {
+                        return Err(OAuthError::InvalidScope(format!("malformed scope {bad:?}")));
+                    }
+                    let granted: Vec<String> = requested
+                        .into_iter()
+                        .filter(|t| patterns::any_grants(&held, t))
+                        .map(str::to_string)
+                        .collect();
+                    (
+                        granted,
+                        (
+                            "no requested scope is held",
+                            "the client holds none of the requested scopes",
+                        ),
+                    )
                 }
-                let granted: Vec<String> = requested
-                    .into_iter()
-                    .filter(|t| patterns::any_grants(&held, t))
-                    .map(str::to_string)
-                    .collect();
-                if granted.is_empty() {
-                    let ev = agent_ctx
-                        .event("oauth.token", Outcome::Denied)
-                        .reason("no requested scope is held");
-                    self.audit.record(ev).await?;
-                    return Err(OAuthError::InvalidScope(
-                        "the client holds none of the requested scopes".into(),
-                    ));
-                }
-                granted
-            }
-        };
+            };
         if granted.is_empty() {
             // A token that carries nothing is refused, not issued empty.
+            let (reason, description) = nothing;
             let ev = agent_ctx
                 .event("oauth.token", Outcome::Denied)
-                .reason("the client holds no permission");
+                .reason(reason);
             self.audit.record(ev).await?;
-            return Err(OAuthError::InvalidScope(
-                "the client holds no permission to put in a token; assign it a role first".into(),
-            ));
+            return Err(OAuthError::InvalidScope(description.into()));
         }
         let aud = match resource {
             None => self.issuer.to_string(),

@@ -296,19 +296,16 @@ impl Caller {
             resource: None,
             scope: self.scope.as_deref(),
         };
-        let answer = st
+        let decision = st
             .decider()
-            .decide(&self.ctx, Purpose::Guard, question)
+            .decide_recorded(&self.ctx, Purpose::Guard, question)
             .await?;
-        if answer.decision.allowed {
+        if decision.allowed {
             return Ok(());
-        }
-        if let Some(record) = answer.record {
-            st.audit.record(record).await?;
         }
         Err(ApiError::forbidden(format!(
             "this requires the {permission} permission: {}",
-            answer.decision.reason
+            decision.reason
         )))
     }
 }

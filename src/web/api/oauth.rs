@@ -247,14 +247,11 @@ impl Authorized {
             resource: None,
             scope,
         };
-        let answer = st
+        let decision = st
             .decider()
-            .decide(self.ctx(), Purpose::Guard, question)
+            .decide_recorded(self.ctx(), Purpose::Guard, question)
             .await?;
-        if let Some(record) = answer.record {
-            st.audit.record(record).await?;
-        }
-        Ok(answer.decision.allowed)
+        Ok(decision.allowed)
     }
 
     /// The agent this caller is, if it is one.

@@ -353,11 +353,10 @@ pub async fn access(
         scope: None,
     };
     let purpose = st.query_purpose();
-    let answer = st.decider().decide(&caller.ctx, purpose, question).await?;
-    if let Some(record) = answer.record {
-        st.audit.record(record).await?;
-    }
-    let d = answer.decision;
+    let d = st
+        .decider()
+        .decide_recorded(&caller.ctx, purpose, question)
+        .await?;
     page.decision = Some((d.allowed, d.reason, d.granted_by.join(" → ")));
     render(StatusCode::OK, &page)
 }
