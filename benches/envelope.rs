@@ -10,7 +10,8 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use agentry::audit::{Audit, ChainKey};
 use agentry::config::Config;
-use agentry::crypto::keyring::{KeyRing, Limits, WRAP_KEY_LABEL};
+use agentry::crypto::data_keys::WRAP_KEY_LABEL;
+use agentry::encryption::keyring::{KeyRing, Limits};
 use agentry::server;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 

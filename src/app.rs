@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use crate::audit::Audit;
 use crate::config::Config;
-use crate::crypto::keyring::{KeyRing, Limits};
 use crate::crypto::{DerivedKey, MasterKey};
 use crate::db::Db;
+use crate::encryption::keyring::{KeyRing, Limits};
 use crate::identity::api_keys::{ApiKeyCache, KeyLookup};
 use crate::identity::login::LockoutPolicy;
 use crate::identity::passwords::Hasher;
@@ -66,7 +66,7 @@ impl App {
         csrf_key: DerivedKey,
     ) -> App {
         let keyring = KeyRing::new(
-            master_key.derive(crate::crypto::keyring::WRAP_KEY_LABEL),
+            master_key.derive(crate::crypto::data_keys::WRAP_KEY_LABEL),
             Limits {
                 max_encryptions: config.encryption.max_encryptions_per_key,
                 rotation_days: config.encryption.rotation_days,

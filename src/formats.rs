@@ -177,7 +177,13 @@ schema_format!(
     /// The outcome filter of the audit trail.
     OutcomeFilter => or_empty(
         "only records with this outcome; empty: any",
-        one_of("outcome", &crate::audit::record::Outcome::ALL.map(|o| o.as_str())),
+        one_of(
+            "outcome",
+            &crate::audit::record::Outcome::ALL
+                .iter()
+                .map(|o| o.as_str())
+                .collect::<Vec<_>>(),
+        ),
     )
 );
 
@@ -261,7 +267,7 @@ mod tests {
             "classification",
             CLASSIFICATION,
             32,
-            crate::crypto::keyring::valid_classification,
+            crate::encryption::keyring::valid_classification,
         ),
         (
             "alerting name",

@@ -13,6 +13,7 @@ pub mod closed_set;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod encryption;
 pub mod error;
 pub mod formats;
 pub mod identity;

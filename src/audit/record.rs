@@ -2,70 +2,29 @@
 
 use serde::Serialize;
 
-/// Who did it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ActorType {
-    User,
-    Agent,
-    /// The appliance itself (scheduled jobs) or an operator at the CLI.
-    System,
-    /// An unauthenticated caller (failed logins, bad tokens).
-    Anonymous,
-}
-
-impl ActorType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActorType::User => "user",
-            ActorType::Agent => "agent",
-            ActorType::System => "system",
-            ActorType::Anonymous => "anonymous",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ActorType> {
-        Some(match s {
-            "user" => ActorType::User,
-            "agent" => ActorType::Agent,
-            "system" => ActorType::System,
-            "anonymous" => ActorType::Anonymous,
-            _ => return None,
-        })
+crate::closed_set! {
+    /// Who did it.
+    pub enum ActorType {
+        User = "user",
+        Agent = "agent",
+        /// The appliance itself (scheduled jobs) or an operator at the CLI.
+        System = "system",
+        /// An unauthenticated caller (failed logins, bad tokens).
+        Anonymous = "anonymous",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Success,
-    /// The action was attempted and did not happen (bad input, bad password).
-    Failure,
-    /// Refused by policy (authorization).
-    Denied,
-    /// The appliance failed.
-    Error,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 4] = [
-        Outcome::Success,
-        Outcome::Failure,
-        Outcome::Denied,
-        Outcome::Error,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Success => "success",
-            Outcome::Failure => "failure",
-            Outcome::Denied => "denied",
-            Outcome::Error => "error",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+crate::closed_set! {
+    /// How it ended.
+    pub enum Outcome {
+        Success = "success",
+        /// The action was attempted and did not happen (bad input, bad
+        /// password).
+        Failure = "failure",
+        /// Refused by policy (authorization).
+        Denied = "denied",
+        /// The appliance failed.
+        Error = "error",
     }
 }
 

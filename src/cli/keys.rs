@@ -18,7 +18,7 @@ pub(super) fn rotate_signing(config: &Config) -> Result<(), String> {
 pub(super) fn rotate_ring(config: &Config, classification: &str) -> Result<(), String> {
     let version = with_services(config, async |db, audit, master| {
         let ring = KeyRing::new(
-            master.derive(crate::crypto::keyring::WRAP_KEY_LABEL),
+            master.derive(crate::crypto::data_keys::WRAP_KEY_LABEL),
             Limits {
                 max_encryptions: config.encryption.max_encryptions_per_key,
                 rotation_days: config.encryption.rotation_days,

@@ -9,7 +9,8 @@
 
 use rusqlite::Connection;
 
-use super::{constant_time_eq, hex, keyring, sealed, DerivedKey, MasterKey};
+use super::data_keys;
+use super::{constant_time_eq, hex, sealed, DerivedKey, MasterKey};
 use crate::db::{self, key_material as repo, keyrings};
 use crate::error::Error;
 
@@ -59,9 +60,9 @@ pub fn matches(conn: &Connection, master: &MasterKey) -> Result<Option<bool>, Er
         )));
     }
     // A database from before check values: try a data key.
-    let wrap = master.derive(keyring::WRAP_KEY_LABEL);
+    let wrap = master.derive(data_keys::WRAP_KEY_LABEL);
     Ok(keyrings::keys(conn)?.first().map(|k| {
-        sealed::open_key(&wrap, &keyring::key_aad(&k.key_id, k.version), &k.wrapped).is_some()
+        sealed::open_key(&wrap, &data_keys::key_aad(&k.key_id, k.version), &k.wrapped).is_some()
     }))
 }
 
@@ -129,11 +130,11 @@ pub fn rewrap_all(conn: &Connection, old: &MasterKey, new: &MasterKey) -> Result
         ))
     };
     let (from, to) = (
-        old.derive(keyring::WRAP_KEY_LABEL),
-        new.derive(keyring::WRAP_KEY_LABEL),
+        old.derive(data_keys::WRAP_KEY_LABEL),
+        new.derive(data_keys::WRAP_KEY_LABEL),
     );
     for k in keyrings::keys(conn)? {
-        let aad = keyring::key_aad(&k.key_id, k.version);
+        let aad = data_keys::key_aad(&k.key_id, k.version);
         let moved = sealed::reseal(&from, &to, &aad, &k.wrapped)
             .ok_or_else(|| damaged(format!("data key {}", k.key_id)))?;
         keyrings::set_wrapped(conn, &k.key_id, &moved)?;
@@ -175,14 +176,14 @@ mod tests {
         );
         assert_eq!(matches(&conn, &a).unwrap(), None, "nothing to tell yet");
         keyrings::insert_ring(&conn, "internal", false, None, 0).unwrap();
-        let wrap = a.derive(keyring::WRAP_KEY_LABEL);
+        let wrap = a.derive(data_keys::WRAP_KEY_LABEL);
         keyrings::insert_key(
             &conn,
             &keyrings::DataKeyRow {
                 key_id: "dk_1".into(),
                 classification: "internal".into(),
                 version: 1,
-                wrapped: sealed::seal(&wrap, &keyring::key_aad("dk_1", 1), &[7; 32]),
+                wrapped: sealed::seal(&wrap, &data_keys::key_aad("dk_1", 1), &[7; 32]),
                 created_at: 0,
                 encryptions: 0,
             },

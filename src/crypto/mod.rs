@@ -1,10 +1,10 @@
-//! Key material and the encryption service: the master key and what it
-//! protects, envelope encryption with key rings per classification, and
-//! randomness.
+//! Key material and primitives: the master key and the appliance keys it
+//! protects, sealing, how data keys are bound, hashing, constant-time
+//! comparison and randomness. Nothing here records or decides; the
+//! encryption service built on these is `crate::encryption`.
 
 pub mod appliance_keys;
-pub mod envelope;
-pub mod keyring;
+pub mod data_keys;
 pub mod master_key;
 pub mod random;
 pub mod sealed;

@@ -23,6 +23,16 @@ fn equals() -> MatchOp {
     MatchOp::Eq
 }
 
+crate::closed_set! {
+    /// Where a silence is in its window (Alertmanager's words): not started
+    /// yet, muting now, or over (ended on schedule or by hand).
+    pub enum SilenceStatus {
+        Pending = "pending",
+        Active = "active",
+        Expired = "expired",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SilenceRow {
     pub id: String,
@@ -33,6 +43,19 @@ pub struct SilenceRow {
     pub comment: String,
     pub created_at: i64,
     pub expired_at: Option<i64>,
+}
+
+impl SilenceRow {
+    /// The silence's status at `now` (ms).
+    pub fn status(&self, now: i64) -> SilenceStatus {
+        if self.ends_at <= now {
+            SilenceStatus::Expired
+        } else if self.starts_at > now {
+            SilenceStatus::Pending
+        } else {
+            SilenceStatus::Active
+        }
+    }
 }
 
 const COLUMNS: &str =

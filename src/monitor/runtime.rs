@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::audit::Audit;
 use crate::config::Config;
-use crate::crypto::keyring::KeyRing;
 use crate::db::Db;
+use crate::encryption::keyring::KeyRing;
 
 /// How often the scheduler reports that it is alive.
 pub const SCHEDULER_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -12,6 +12,7 @@ pub mod csrf;
 pub mod fallback;
 pub mod forwarded;
 pub mod headers;
+pub mod needs;
 pub mod once;
 pub mod openapi;
 pub mod openapi_links;

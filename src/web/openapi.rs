@@ -106,14 +106,7 @@ pub fn add_common_responses(doc: &mut utoipa::openapi::OpenApi) {
     use utoipa::openapi::path::ParameterIn;
 
     for item in doc.paths.paths.values_mut() {
-        let ops = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in ops.into_iter().flatten() {
+        for op in super::needs::operations_mut(item) {
             for response in op.responses.responses.values_mut() {
                 if let RefOr::T(r) = response {
                     if r.content.get(JSON).is_some_and(is_problem) {

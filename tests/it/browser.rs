@@ -1635,7 +1635,7 @@ async fn chromium_acknowledges_and_silences_an_alert() {
     click_css(&b, "#tab-all").await;
     text_until(&b, "alerts-table", |t| t.contains("planner_errors")).await;
 
-    // Silences: the one made from the alert, and one made here and ended.
+    // Silences: the one made from the alert, and one made here and ended (expired).
     click_link(&b, "Silences").await;
     let silences = element_text(&b, "silences-table").await;
     for want in [
@@ -1668,8 +1668,8 @@ async fn chromium_acknowledges_and_silences_an_alert() {
         .await
         .unwrap();
     click_css(&b, "#end-silence").await;
-    text_until(&b, "silence-status", |t| t == "ended").await;
-    b.goto(&s.url("/silences?show=ended")).await.unwrap();
+    text_until(&b, "silence-status", |t| t == "expired").await;
+    b.goto(&s.url("/silences?show=expired")).await.unwrap();
     text_until(&b, "silences-table", |t| {
         t.contains("maintenance") && !t.contains("fix is deploying")
     })

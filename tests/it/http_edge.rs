@@ -350,39 +350,13 @@ async fn static_assets_are_embedded_and_cacheable() {
     s.stop().await;
 }
 
-/// Every operation the OpenAPI document marks with a permission refuses a
-/// principal that lacks it — whatever body it sends.
-#[tokio::test]
-async fn every_guarded_operation_refuses_a_principal_without_its_permission() {
-    let s = TestServer::start().await;
-    let (c, csrf) = admin(&s).await;
-    let agent: serde_json::Value = c
-        .post(s.url("/api/v1/agents"))
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({"name": "no-roles", "agent_type": "planner"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = agent["id"].as_str().unwrap();
-    let key: serde_json::Value = c
-        .post(s.url(&format!("/api/v1/agents/{id}/keys")))
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let key = key["key"].as_str().unwrap().to_string();
-    let doc: serde_json::Value = get_json(&client(), &s, "/api/v1/openapi.json").await;
-    let mut checked = 0;
+/// The operations the OpenAPI document marks with a permission, as
+/// (method, path, permissions).
+fn guarded_operations(doc: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
-            let scopes: Vec<String> = op["security"]
+            let mut scopes: Vec<String> = op["security"]
                 .as_array()
                 .into_iter()
                 .flatten()
@@ -394,29 +368,123 @@ async fn every_guarded_operation_refuses_a_principal_without_its_permission() {
                         .map(|x| x.as_str().unwrap().to_string())
                 })
                 .collect();
-            if scopes.is_empty() {
-                continue;
+            scopes.sort();
+            scopes.dedup();
+            if !scopes.is_empty() {
+                out.push((method.clone(), path.clone(), scopes));
             }
-            let url = s.url(
-                &path
-                    .replace("{type}", "user")
-                    .replace("{id}", "someone-else")
-                    .replace("{name}", "some_role")
-                    .replace("{key_id}", "0000000000000000"),
-            );
-            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-            let res = client()
-                .request(m, &url)
-                .bearer_auth(&key)
-                .json(&serde_json::json!({"unexpected": true}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 403, "{method} {path} (needs {scopes:?})");
-            checked += 1;
         }
     }
-    assert!(checked >= 30, "only {checked} guarded operations");
+    out
+}
+
+/// An API key of a new agent holding `permissions` (through a role of its
+/// own), or nothing when `permissions` is empty.
+async fn key_holding(s: &TestServer, name: &str, permissions: &[String]) -> String {
+    let (c, csrf) = admin(s).await;
+    let post = |path: &str, body: serde_json::Value| {
+        c.post(s.url(path))
+            .header("x-csrf-token", &csrf)
+            .json(&body)
+            .send()
+    };
+    let agent: serde_json::Value = post(
+        "/api/v1/agents",
+        serde_json::json!({"name": name, "agent_type": "planner"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let id = agent["id"].as_str().unwrap();
+    if !permissions.is_empty() {
+        let role = name.replace('-', "_");
+        let res = post(
+            "/api/v1/roles",
+            serde_json::json!({"name": role, "permissions": permissions}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
+        let res = post(
+            "/api/v1/role-assignments",
+            serde_json::json!({"subject": {"type": "agent", "id": id}, "role": role}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 201);
+    }
+    let key: serde_json::Value = post(&format!("/api/v1/agents/{id}/keys"), serde_json::json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    key["key"].as_str().unwrap().to_string()
+}
+
+/// Calls a documented operation with `key`, on ids that name nothing and a
+/// body it does not expect; the status.
+async fn call_guarded(s: &TestServer, key: &str, method: &str, path: &str) -> u16 {
+    let url = s.url(
+        &path
+            .replace("{type}", "user")
+            .replace("{id}", "someone-else")
+            .replace("{name}", "some_role")
+            .replace("{key_id}", "0000000000000000")
+            .replace("{classification}", "no-such-ring"),
+    );
+    let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    client()
+        .request(m, &url)
+        .bearer_auth(key)
+        .json(&serde_json::json!({"unexpected": true}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Every operation the OpenAPI document marks with a permission refuses a
+/// principal that lacks it — whatever body it sends.
+#[tokio::test]
+async fn every_guarded_operation_refuses_a_principal_without_its_permission() {
+    let s = TestServer::start().await;
+    let key = key_holding(&s, "no-roles", &[]).await;
+    let doc: serde_json::Value = get_json(&client(), &s, "/api/v1/openapi.json").await;
+    let ops = guarded_operations(&doc);
+    for (method, path, scopes) in &ops {
+        let status = call_guarded(&s, &key, method, path).await;
+        assert_eq!(status, 403, "{method} {path} (needs {scopes:?})");
+    }
+    assert!(ops.len() >= 30, "only {} guarded operations", ops.len());
+    s.stop().await;
+}
+
+/// The permission the document names for an operation is the one its guard
+/// checks: a principal holding only that permission gets past the guard
+/// (to a 404 or 422 for the ids and body sent), never a 403.
+#[tokio::test]
+async fn every_guarded_operation_admits_a_principal_with_only_its_permission() {
+    let s = TestServer::start().await;
+    let doc: serde_json::Value = get_json(&client(), &s, "/api/v1/openapi.json").await;
+    let ops = guarded_operations(&doc);
+    let mut keys = std::collections::BTreeMap::new();
+    for (method, path, scopes) in &ops {
+        if !keys.contains_key(scopes) {
+            let name = format!("only-{}", keys.len());
+            keys.insert(scopes.clone(), key_holding(&s, &name, scopes).await);
+        }
+        let status = call_guarded(&s, &keys[scopes], method, path).await;
+        assert_ne!(
+            status, 403,
+            "{method} {path} (documented as needing {scopes:?})"
+        );
+        assert_ne!(status, 401, "{method} {path}");
+    }
+    assert!(keys.len() >= 10, "only {} distinct permissions", keys.len());
     s.stop().await;
 }
 

@@ -7,8 +7,10 @@ use utoipa::ToSchema;
 use super::keys::{CreateKey, CreatedKey, KeyList};
 use crate::identity::agents::{self, AgentChanges, AgentRow, NewAgent};
 use crate::identity::api_keys::{self, Owner};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AgentManage, Caller, Guarded, Required};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
@@ -64,8 +66,7 @@ fn yes() -> bool {
     operation_id = "agents.create",
     tag = "identity",
     request_body = CreateAgent,
-    responses((status = 201, body = AgentView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 201, body = AgentView), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
 #[post("/agents")]
 pub async fn create(
@@ -90,8 +91,7 @@ pub async fn create(
     operation_id = "agents.list",
     tag = "identity",
     params(PageParams),
-    responses((status = 200, body = Page<AgentView>), (status = 400, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 200, body = Page<AgentView>), (status = 400, body = Problem))
 )]
 #[get("/agents")]
 pub async fn list(
@@ -114,8 +114,7 @@ pub async fn list(
 #[utoipa::path(
     operation_id = "agents.get",
     tag = "identity",
-    responses((status = 200, body = AgentView), (status = 404, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 200, body = AgentView), (status = 404, body = Problem))
 )]
 #[get("/agents/{id}")]
 pub async fn get(
@@ -148,8 +147,7 @@ pub struct UpdateAgent {
     operation_id = "agents.update",
     tag = "identity",
     request_body = UpdateAgent,
-    responses((status = 200, body = AgentView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 200, body = AgentView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
 #[patch("/agents/{id}")]
 pub async fn update(
@@ -177,8 +175,7 @@ pub async fn update(
 #[utoipa::path(
     operation_id = "agents.remove",
     tag = "identity",
-    responses((status = 204), (status = 404, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 204), (status = 404, body = Problem))
 )]
 #[delete("/agents/{id}")]
 pub async fn remove(
@@ -195,8 +192,7 @@ pub async fn remove(
 #[utoipa::path(
     operation_id = "agents.list_keys",
     tag = "identity",
-    responses((status = 200, body = KeyList), (status = 404, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 200, body = KeyList), (status = 404, body = Problem))
 )]
 #[get("/agents/{id}/keys")]
 pub async fn list_keys(
@@ -218,8 +214,7 @@ pub async fn list_keys(
     operation_id = "agents.create_key",
     tag = "identity",
     request_body = CreateKey,
-    responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem))
 )]
 #[post("/agents/{id}/keys")]
 pub async fn create_key(
@@ -247,8 +242,7 @@ pub async fn create_key(
 #[utoipa::path(
     operation_id = "agents.revoke_key",
     tag = "identity",
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
 #[delete("/agents/{id}/keys/{key_id}")]
 pub async fn revoke_key(
@@ -281,8 +275,7 @@ pub struct Quarantined {
     operation_id = "agents.quarantine",
     tag = "identity",
     request_body(content = Option<QuarantineBody>),
-    responses((status = 200, body = Quarantined), (status = 404, body = Problem)),
-    security(("session" = ["agent:manage"]), ("bearer" = ["agent:manage"]))
+    responses((status = 200, body = Quarantined), (status = 404, body = Problem))
 )]
 #[post("/agents/{id}/quarantine")]
 pub async fn quarantine(
@@ -305,13 +298,13 @@ pub async fn quarantine(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create)
-        .service(list)
-        .service(get)
-        .service(update)
-        .service(remove)
-        .service(list_keys)
-        .service(create_key)
-        .service(revoke_key)
-        .service(quarantine);
+    cfg.service(needs(Permission::AgentManage, create))
+        .service(needs(Permission::AgentManage, list))
+        .service(needs(Permission::AgentManage, get))
+        .service(needs(Permission::AgentManage, update))
+        .service(needs(Permission::AgentManage, remove))
+        .service(needs(Permission::AgentManage, list_keys))
+        .service(needs(Permission::AgentManage, create_key))
+        .service(needs(Permission::AgentManage, revoke_key))
+        .service(needs(Permission::AgentManage, quarantine));
 }

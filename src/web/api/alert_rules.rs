@@ -8,8 +8,10 @@ use utoipa::ToSchema;
 
 use crate::alerts::rules::{self, Preview, RuleSpec};
 use crate::db::alert_rules::RuleRow;
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertManage, AlertRead, Guarded};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
@@ -55,8 +57,7 @@ impl From<RuleRow> for RuleView {
 
 /// Every rule, by name.
 #[utoipa::path(operation_id = "alert_rules.list", tag = "alerting", params(PageParams),
-    responses((status = 200, body = Page<RuleView>), (status = 400, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = Page<RuleView>), (status = 400, body = Problem)))]
 #[get("/alert-rules")]
 pub async fn list(
     req: HttpRequest,
@@ -76,8 +77,7 @@ pub async fn list(
 
 /// Create a rule; a parse error names the column (`expression`).
 #[utoipa::path(operation_id = "alert_rules.create", tag = "alerting", request_body = RuleSpec,
-    responses((status = 201, body = RuleView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 201, body = RuleView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/alert-rules")]
 pub async fn create(
     req: HttpRequest,
@@ -90,8 +90,7 @@ pub async fn create(
 }
 
 #[utoipa::path(operation_id = "alert_rules.get", tag = "alerting",
-    responses((status = 200, body = RuleView), (status = 404, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = RuleView), (status = 404, body = Problem)))]
 #[get("/alert-rules/{name}")]
 pub async fn get(
     req: HttpRequest,
@@ -104,8 +103,7 @@ pub async fn get(
 
 /// Replace a rule (enable or disable it with `enabled`).
 #[utoipa::path(operation_id = "alert_rules.replace", tag = "alerting", request_body = RuleSpec,
-    responses((status = 200, body = RuleView), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 200, body = RuleView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[put("/alert-rules/{name}")]
 pub async fn replace(
     req: HttpRequest,
@@ -119,8 +117,7 @@ pub async fn replace(
 }
 
 /// Delete a rule; its open alerts resolve at the next evaluation.
-#[utoipa::path(operation_id = "alert_rules.remove", tag = "alerting", responses((status = 204), (status = 404, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+#[utoipa::path(operation_id = "alert_rules.remove", tag = "alerting", responses((status = 204), (status = 404, body = Problem)))]
 #[delete("/alert-rules/{name}")]
 pub async fn remove(
     req: HttpRequest,
@@ -142,8 +139,7 @@ pub struct PreviewRequest {
 
 /// Evaluate an expression once against current data, without saving.
 #[utoipa::path(operation_id = "alert_rules.preview", tag = "alerting", request_body = PreviewRequest,
-    responses((status = 200, body = Preview), (status = 422, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = Preview), (status = 422, body = Problem)))]
 #[post("/alert-rules/preview")]
 pub async fn preview(
     req: HttpRequest,
@@ -157,10 +153,10 @@ pub async fn preview(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(preview)
-        .service(get)
-        .service(replace)
-        .service(remove);
+    cfg.service(needs(Permission::AlertRead, list))
+        .service(needs(Permission::AlertManage, create))
+        .service(needs(Permission::AlertRead, preview))
+        .service(needs(Permission::AlertRead, get))
+        .service(needs(Permission::AlertManage, replace))
+        .service(needs(Permission::AlertManage, remove));
 }

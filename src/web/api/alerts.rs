@@ -9,8 +9,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::alerts::{engine, AlertState};
 use crate::db::alerts::{AlertRow, EventRow};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertAcknowledge, AlertRead, Guarded};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
@@ -108,8 +110,7 @@ pub struct AlertQuery {
 
 /// Alerts, newest first.
 #[utoipa::path(operation_id = "alerts.list", tag = "alerting", params(AlertQuery),
-    responses((status = 200, body = Page<AlertView>), (status = 400, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = Page<AlertView>), (status = 400, body = Problem)))]
 #[get("/alerts")]
 pub async fn list(
     req: HttpRequest,
@@ -135,8 +136,7 @@ pub async fn list(
 
 /// One alert with its history.
 #[utoipa::path(operation_id = "alerts.get", tag = "alerting",
-    responses((status = 200, body = AlertDetail), (status = 404, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = AlertDetail), (status = 404, body = Problem)))]
 #[get("/alerts/{id}")]
 pub async fn get(
     req: HttpRequest,
@@ -154,8 +154,7 @@ pub async fn get(
 /// Acknowledge a firing alert: escalation stops; channels told it fired
 /// are told (PagerDuty gets `acknowledge`).
 #[utoipa::path(operation_id = "alerts.acknowledge", tag = "alerting",
-    responses((status = 200, body = AlertView), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
+    responses((status = 200, body = AlertView), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[post("/alerts/{id}/ack")]
 pub async fn acknowledge(
     req: HttpRequest,
@@ -173,5 +172,7 @@ pub async fn acknowledge(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list).service(get).service(acknowledge);
+    cfg.service(needs(Permission::AlertRead, list))
+        .service(needs(Permission::AlertRead, get))
+        .service(needs(Permission::AlertAcknowledge, acknowledge));
 }

@@ -10,6 +10,7 @@ use crate::audit::store::Filter;
 use crate::audit::{self, export, Head, Outcome, Record, VerifyReport};
 use crate::rbac::Permission;
 use crate::web::auth::Caller;
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state::{self, WebState};
@@ -156,8 +157,7 @@ pub async fn list_records(
     operation_id = "audit.list",
     tag = "audit",
     params(AuditQuery),
-    responses((status = 200, body = Page<Record>), (status = 400, body = Problem), (status = 403, body = Problem)),
-    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
+    responses((status = 200, body = Page<Record>), (status = 400, body = Problem), (status = 403, body = Problem))
 )]
 #[get("/audit")]
 pub async fn list(
@@ -188,8 +188,7 @@ pub async fn list(
             content(("application/jsonl"), ("text/csv"))),
         (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 503, description = "Too many exports are running at once (a quarter of `database.pool_size`); retry after Retry-After", body = Problem)
-    ),
-    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
+    )
 )]
 #[get("/audit/export")]
 pub async fn export_records(
@@ -306,8 +305,7 @@ pub async fn run_verify(
     operation_id = "audit.verify",
     tag = "audit",
     params(VerifyQuery),
-    responses((status = 200, body = VerifyReport), (status = 400, body = Problem), (status = 403, body = Problem)),
-    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
+    responses((status = 200, body = VerifyReport), (status = 400, body = Problem), (status = 403, body = Problem))
 )]
 #[get("/audit/verify")]
 pub async fn verify(
@@ -325,8 +323,7 @@ pub async fn verify(
 #[utoipa::path(
     operation_id = "audit.head",
     tag = "audit",
-    responses((status = 200, body = Head), (status = 403, body = Problem)),
-    security(("session" = ["audit:read"]), ("bearer" = ["audit:read"]))
+    responses((status = 200, body = Head), (status = 403, body = Problem))
 )]
 #[get("/audit/head")]
 pub async fn head(req: HttpRequest, caller: Caller) -> Result<web::Json<Head>, ApiError> {
@@ -343,8 +340,8 @@ pub async fn head(req: HttpRequest, caller: Caller) -> Result<web::Json<Head>, A
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list)
-        .service(export_records)
-        .service(verify)
-        .service(head);
+    cfg.service(needs(Permission::AuditRead, list))
+        .service(needs(Permission::AuditRead, export_records))
+        .service(needs(Permission::AuditRead, verify))
+        .service(needs(Permission::AuditRead, head));
 }

@@ -13,6 +13,7 @@ use crate::rbac::engine::{Decision, Subject};
 use crate::rbac::Permission;
 use crate::rbac::{self, patterns};
 use crate::web::auth::Caller;
+use crate::web::needs::needs;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state::{self, WebState};
 
@@ -242,8 +243,7 @@ pub struct EffectivePermissions {
 #[utoipa::path(
     operation_id = "authz.permissions",
     tag = "authz",
-    responses((status = 200, body = EffectivePermissions), (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("session" = ["authz:check"]), ("bearer" = ["authz:check"]))
+    responses((status = 200, body = EffectivePermissions), (status = 403, body = Problem), (status = 404, body = Problem))
 )]
 #[get("/principals/{type}/{id}/permissions")]
 pub async fn permissions(
@@ -291,5 +291,7 @@ pub async fn permissions(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(check).service(check_batch).service(permissions);
+    cfg.service(check)
+        .service(check_batch)
+        .service(needs(Permission::AuthzCheck, permissions));
 }

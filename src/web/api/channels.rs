@@ -5,16 +5,17 @@ use actix_web::{delete, get, post, put, web, HttpRequest, HttpResponse};
 
 use crate::notify::outbox::RetryPolicy;
 use crate::notify::store::{ChannelSpec, ChannelView};
+use crate::rbac::Permission;
 use crate::web::api::notifications::NotificationView;
 use crate::web::auth::{AlertManage, AlertRead, Guarded};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
 /// Every channel, by name.
 #[utoipa::path(operation_id = "channels.list", tag = "alerting", params(PageParams),
-    responses((status = 200, body = Page<ChannelView>), (status = 400, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = Page<ChannelView>), (status = 400, body = Problem)))]
 #[get("/channels")]
 pub async fn list(
     req: HttpRequest,
@@ -34,8 +35,7 @@ pub async fn list(
 
 /// Create a channel: `email`, `slack`, `pagerduty` or `webhook`.
 #[utoipa::path(operation_id = "channels.create", tag = "alerting", request_body = ChannelSpec,
-    responses((status = 201, body = ChannelView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 201, body = ChannelView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/channels")]
 pub async fn create(
     req: HttpRequest,
@@ -48,8 +48,7 @@ pub async fn create(
 }
 
 #[utoipa::path(operation_id = "channels.get", tag = "alerting",
-    responses((status = 200, body = ChannelView), (status = 404, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = ChannelView), (status = 404, body = Problem)))]
 #[get("/channels/{id}")]
 pub async fn get(
     req: HttpRequest,
@@ -62,8 +61,7 @@ pub async fn get(
 
 /// Replace a channel's settings; secret fields left out keep their value.
 #[utoipa::path(operation_id = "channels.replace", tag = "alerting", request_body = ChannelSpec,
-    responses((status = 200, body = ChannelView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 200, body = ChannelView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[put("/channels/{id}")]
 pub async fn replace(
     req: HttpRequest,
@@ -79,8 +77,7 @@ pub async fn replace(
     ))
 }
 
-#[utoipa::path(operation_id = "channels.remove", tag = "alerting", responses((status = 204), (status = 404, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+#[utoipa::path(operation_id = "channels.remove", tag = "alerting", responses((status = 204), (status = 404, body = Problem)))]
 #[delete("/channels/{id}")]
 pub async fn remove(
     req: HttpRequest,
@@ -95,8 +92,7 @@ pub async fn remove(
 /// Send a test notification now (one attempt; a retryable failure stays
 /// queued). The result is in the notification log too.
 #[utoipa::path(operation_id = "channels.test", tag = "alerting",
-    responses((status = 200, body = NotificationView), (status = 404, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 200, body = NotificationView), (status = 404, body = Problem)))]
 #[post("/channels/{id}/test")]
 pub async fn test(
     req: HttpRequest,
@@ -114,10 +110,10 @@ pub async fn test(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(get)
-        .service(replace)
-        .service(remove)
-        .service(test);
+    cfg.service(needs(Permission::AlertRead, list))
+        .service(needs(Permission::AlertManage, create))
+        .service(needs(Permission::AlertRead, get))
+        .service(needs(Permission::AlertManage, replace))
+        .service(needs(Permission::AlertManage, remove))
+        .service(needs(Permission::AlertManage, test));
 }

@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::audit::{Event, Outcome};
-use crate::crypto::envelope::{Package, ALGORITHM};
+use crate::encryption::envelope::{Package, ALGORITHM};
 use crate::error::Error;
 use crate::rbac::Permission;
 use crate::web::auth::Caller;
+use crate::web::needs::needs;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state::{self, WebState};
 
@@ -260,8 +261,7 @@ pub(crate) async fn finish<T>(st: &WebState, step: Step<T>) -> Result<T, ApiErro
 
 /// Encrypt a JSON value under the newest key of a classification.
 #[utoipa::path(operation_id = "crypto.encrypt", tag = "crypto", request_body = EncryptRequest,
-    responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+    responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/encrypt")]
 pub async fn encrypt(
     req: HttpRequest,
@@ -297,8 +297,7 @@ async fn require_some_decrypt(
 
 /// Decrypt a package (with the context it was encrypted with).
 #[utoipa::path(operation_id = "crypto.decrypt", tag = "crypto", request_body = DecryptRequest,
-    responses((status = 200, body = Decrypted), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["crypto:decrypt"]), ("bearer" = ["crypto:decrypt"])))]
+    responses((status = 200, body = Decrypted), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/decrypt")]
 pub async fn decrypt(
     req: HttpRequest,
@@ -318,8 +317,7 @@ pub async fn decrypt(
 /// Re-encrypt a package under the newest key version, without returning
 /// the data.
 #[utoipa::path(operation_id = "crypto.rewrap", tag = "crypto", request_body = DecryptRequest,
-    responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+    responses((status = 200, body = Package), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/rewrap")]
 pub async fn rewrap(
     req: HttpRequest,
@@ -337,8 +335,7 @@ pub async fn rewrap(
 /// A fresh 256-bit data key for encrypting large payloads locally: the key
 /// in plaintext, and encrypted under the classification for storage.
 #[utoipa::path(operation_id = "crypto.datakey", tag = "crypto", request_body = DataKeyRequest,
-    responses((status = 200, body = DataKey), (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+    responses((status = 200, body = DataKey), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/datakey")]
 pub async fn datakey(
     req: HttpRequest,
@@ -418,8 +415,7 @@ where
 /// Encrypt up to 1000 values; each item is `{"data", "classification",
 /// "context"?}` and fails on its own.
 #[utoipa::path(operation_id = "crypto.encrypt_batch", tag = "crypto", request_body = BatchRequest,
-    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/encrypt/batch")]
 pub async fn encrypt_batch(
     req: HttpRequest,
@@ -450,8 +446,7 @@ struct ClassOf {
 /// Decrypt up to 1000 packages; each item is `{"package", "context"?}` and
 /// fails on its own (including a missing per-classification permission).
 #[utoipa::path(operation_id = "crypto.decrypt_batch", tag = "crypto", request_body = BatchRequest,
-    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["crypto:decrypt"]), ("bearer" = ["crypto:decrypt"])))]
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/decrypt/batch")]
 pub async fn decrypt_batch(
     req: HttpRequest,
@@ -476,8 +471,7 @@ pub async fn decrypt_batch(
 /// version, without returning data; each item is `{"package", "context"?}`
 /// and fails on its own.
 #[utoipa::path(operation_id = "crypto.rewrap_batch", tag = "crypto", request_body = BatchRequest,
-    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["crypto:encrypt"]), ("bearer" = ["crypto:encrypt"])))]
+    responses((status = 200, body = BatchResponse), (status = 403, body = Problem), (status = 422, body = Problem)))]
 #[post("/rewrap/batch")]
 pub async fn rewrap_batch(
     req: HttpRequest,
@@ -496,11 +490,11 @@ pub async fn rewrap_batch(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(encrypt)
-        .service(decrypt)
-        .service(rewrap)
-        .service(datakey)
-        .service(encrypt_batch)
-        .service(decrypt_batch)
-        .service(rewrap_batch);
+    cfg.service(needs(Permission::CryptoEncrypt, encrypt))
+        .service(needs(Permission::CryptoDecrypt, decrypt))
+        .service(needs(Permission::CryptoEncrypt, rewrap))
+        .service(needs(Permission::CryptoEncrypt, datakey))
+        .service(needs(Permission::CryptoEncrypt, encrypt_batch))
+        .service(needs(Permission::CryptoDecrypt, decrypt_batch))
+        .service(needs(Permission::CryptoEncrypt, rewrap_batch));
 }

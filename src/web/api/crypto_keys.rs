@@ -6,9 +6,11 @@ use actix_web::{get, patch, post, web, HttpRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::crypto::keyring::{NewRing, RingView};
+use crate::encryption::keyring::{NewRing, RingView};
+use crate::rbac::Permission;
 use crate::web::api::double_option;
 use crate::web::auth::{Guarded, KeyManage};
+use crate::web::needs::needs;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state::{self, WebState};
 
@@ -24,8 +26,7 @@ async fn list(st: &WebState) -> Result<web::Json<RingList>, ApiError> {
 }
 
 /// Key rings: versions, use counts, minimum decryption versions, rotation.
-#[utoipa::path(operation_id = "crypto_keys.keys", tag = "crypto", responses((status = 200, body = RingList)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
+#[utoipa::path(operation_id = "crypto_keys.keys", tag = "crypto", responses((status = 200, body = RingList)))]
 #[get("/keys")]
 pub async fn keys(
     req: HttpRequest,
@@ -59,8 +60,7 @@ fn yes() -> bool {
 
 /// Add a classification, with its first key version.
 #[utoipa::path(operation_id = "crypto_keys.create", tag = "crypto", request_body = RingCreate,
-    responses((status = 201, body = RingList), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
+    responses((status = 201, body = RingList), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/keys")]
 pub async fn create(
     req: HttpRequest,
@@ -79,8 +79,7 @@ pub async fn create(
 }
 
 /// Add a new key version to a classification; new encryptions use it.
-#[utoipa::path(operation_id = "crypto_keys.rotate", tag = "crypto", responses((status = 200, body = RingList), (status = 404, body = Problem)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
+#[utoipa::path(operation_id = "crypto_keys.rotate", tag = "crypto", responses((status = 200, body = RingList), (status = 404, body = Problem)))]
 #[post("/keys/{classification}/rotate")]
 pub async fn rotate(
     req: HttpRequest,
@@ -108,8 +107,7 @@ pub struct RingChange {
 }
 
 /// Set a classification's minimum decryption version and/or rotation period.
-#[utoipa::path(operation_id = "crypto_keys.update", tag = "crypto", request_body = RingChange, responses((status = 200, body = RingList), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"])))]
+#[utoipa::path(operation_id = "crypto_keys.update", tag = "crypto", request_body = RingChange, responses((status = 200, body = RingList), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[patch("/keys/{classification}")]
 pub async fn update(
     req: HttpRequest,
@@ -134,8 +132,8 @@ pub async fn update(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(keys)
-        .service(create)
-        .service(rotate)
-        .service(update);
+    cfg.service(needs(Permission::KeyManage, keys))
+        .service(needs(Permission::KeyManage, create))
+        .service(needs(Permission::KeyManage, rotate))
+        .service(needs(Permission::KeyManage, update));
 }

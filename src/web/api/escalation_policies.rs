@@ -6,8 +6,10 @@ use utoipa::ToSchema;
 
 use crate::alerts::policies::{self, PolicySpec};
 use crate::db::alert_rules::{PolicyRow, Step};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertManage, AlertRead, Guarded};
+use crate::web::needs::needs;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
@@ -45,8 +47,7 @@ pub struct PolicyList {
 }
 
 /// Every escalation policy.
-#[utoipa::path(operation_id = "escalation_policies.list", tag = "alerting", responses((status = 200, body = PolicyList)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+#[utoipa::path(operation_id = "escalation_policies.list", tag = "alerting", responses((status = 200, body = PolicyList)))]
 #[get("/escalation-policies")]
 pub async fn list(
     req: HttpRequest,
@@ -64,8 +65,7 @@ pub async fn list(
 /// Create a policy. Steps: `{after_seconds, channels, quarantine_agent}`;
 /// `@rule` in `channels` stands for the firing rule's channels.
 #[utoipa::path(operation_id = "escalation_policies.create", tag = "alerting", request_body = PolicySpec,
-    responses((status = 201, body = PolicyView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 201, body = PolicyView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/escalation-policies")]
 pub async fn create(
     req: HttpRequest,
@@ -78,8 +78,7 @@ pub async fn create(
 }
 
 #[utoipa::path(operation_id = "escalation_policies.get", tag = "alerting",
-    responses((status = 200, body = PolicyView), (status = 404, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = PolicyView), (status = 404, body = Problem)))]
 #[get("/escalation-policies/{name}")]
 pub async fn get(
     req: HttpRequest,
@@ -92,8 +91,7 @@ pub async fn get(
 
 /// Replace a policy.
 #[utoipa::path(operation_id = "escalation_policies.replace", tag = "alerting", request_body = PolicySpec,
-    responses((status = 200, body = PolicyView), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 200, body = PolicyView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[put("/escalation-policies/{name}")]
 pub async fn replace(
     req: HttpRequest,
@@ -108,8 +106,7 @@ pub async fn replace(
 
 /// Delete a policy no rule uses.
 #[utoipa::path(operation_id = "escalation_policies.remove", tag = "alerting",
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = ["alert:manage"]), ("bearer" = ["alert:manage"])))]
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[delete("/escalation-policies/{name}")]
 pub async fn remove(
     req: HttpRequest,
@@ -123,9 +120,9 @@ pub async fn remove(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(get)
-        .service(replace)
-        .service(remove);
+    cfg.service(needs(Permission::AlertRead, list))
+        .service(needs(Permission::AlertManage, create))
+        .service(needs(Permission::AlertRead, get))
+        .service(needs(Permission::AlertManage, replace))
+        .service(needs(Permission::AlertManage, remove));
 }

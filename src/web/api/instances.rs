@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::monitor::instances::{self, CheckRow, InstanceChanges, InstanceRow, InstanceSpec};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::api::double_option;
 use crate::web::auth::{Caller, Guarded, HealthView, MonitorManage, Required};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
@@ -126,8 +128,7 @@ pub struct CreateInstance {
 
 /// Register an instance of an agent to check.
 #[utoipa::path(operation_id = "instances.create", tag = "monitoring", request_body = CreateInstance,
-    responses((status = 201, body = InstanceView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["monitor:manage"]), ("bearer" = ["monitor:manage"])))]
+    responses((status = 201, body = InstanceView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/instances")]
 pub async fn create(
     req: HttpRequest,
@@ -167,8 +168,7 @@ pub struct InstanceQuery {
 
 /// List instances with their state.
 #[utoipa::path(operation_id = "instances.list", tag = "monitoring", params(InstanceQuery),
-    responses((status = 200, body = Page<InstanceView>), (status = 400, body = Problem)),
-    security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
+    responses((status = 200, body = Page<InstanceView>), (status = 400, body = Problem)))]
 #[get("/instances")]
 pub async fn list(
     req: HttpRequest,
@@ -192,8 +192,7 @@ pub async fn list(
 }
 
 /// Get an instance with its state.
-#[utoipa::path(operation_id = "instances.get", tag = "monitoring", responses((status = 200, body = InstanceView), (status = 404, body = Problem)),
-    security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
+#[utoipa::path(operation_id = "instances.get", tag = "monitoring", responses((status = 200, body = InstanceView), (status = 404, body = Problem)))]
 #[get("/instances/{id}")]
 pub async fn get(
     req: HttpRequest,
@@ -235,8 +234,7 @@ pub struct UpdateInstance {
 
 /// Change an instance's check (its kind and agent are fixed).
 #[utoipa::path(operation_id = "instances.update", tag = "monitoring", request_body = UpdateInstance,
-    responses((status = 200, body = InstanceView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["monitor:manage"]), ("bearer" = ["monitor:manage"])))]
+    responses((status = 200, body = InstanceView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[patch("/instances/{id}")]
 pub async fn update(
     req: HttpRequest,
@@ -264,8 +262,7 @@ pub async fn update(
 }
 
 /// Remove an instance and its history.
-#[utoipa::path(operation_id = "instances.remove", tag = "monitoring", responses((status = 204), (status = 404, body = Problem)),
-    security(("session" = ["monitor:manage"]), ("bearer" = ["monitor:manage"])))]
+#[utoipa::path(operation_id = "instances.remove", tag = "monitoring", responses((status = 204), (status = 404, body = Problem)))]
 #[delete("/instances/{id}")]
 pub async fn remove(
     req: HttpRequest,
@@ -317,8 +314,7 @@ pub struct CheckQuery {
 
 /// An instance's recent check results, newest first.
 #[utoipa::path(operation_id = "instances.checks", tag = "monitoring", params(CheckQuery),
-    responses((status = 200, body = CheckList), (status = 400, body = Problem), (status = 404, body = Problem)),
-    security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
+    responses((status = 200, body = CheckList), (status = 400, body = Problem), (status = 404, body = Problem)))]
 #[get("/instances/{id}/checks")]
 pub async fn checks(
     req: HttpRequest,
@@ -349,8 +345,7 @@ pub async fn checks(
 
 /// A heartbeat from a `heartbeat` instance: its agent calls this at least
 /// once per interval. The agent itself, or a holder of `monitor:manage`.
-#[utoipa::path(operation_id = "instances.heartbeat", tag = "monitoring", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)),
-    security(("bearer" = []), ("session" = ["monitor:manage"])))]
+#[utoipa::path(operation_id = "instances.heartbeat", tag = "monitoring", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
 #[post("/instances/{id}/heartbeat")]
 pub async fn heartbeat(
     req: HttpRequest,
@@ -371,11 +366,11 @@ pub async fn heartbeat(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create)
-        .service(list)
-        .service(get)
-        .service(update)
-        .service(remove)
-        .service(checks)
-        .service(heartbeat);
+    cfg.service(needs(Permission::MonitorManage, create))
+        .service(needs(Permission::HealthView, list))
+        .service(needs(Permission::HealthView, get))
+        .service(needs(Permission::MonitorManage, update))
+        .service(needs(Permission::MonitorManage, remove))
+        .service(needs(Permission::HealthView, checks))
+        .service(needs(Permission::MonitorManage, heartbeat));
 }

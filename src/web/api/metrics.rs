@@ -12,6 +12,7 @@ use crate::monitor::metrics::{self, Sample, Series};
 use crate::rbac::Permission;
 use crate::timefmt::parse_rfc3339;
 use crate::web::auth::{Caller, Guarded, HealthView};
+use crate::web::needs::needs;
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
 
@@ -45,8 +46,7 @@ pub struct Accepted {
 
 /// Report metric samples (needs `metrics:report`).
 #[utoipa::path(operation_id = "metrics.report", tag = "monitoring", request_body = MetricsReport,
-    responses((status = 200, body = Accepted), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)),
-    security(("bearer" = ["metrics:report"]), ("session" = ["metrics:report"])))]
+    responses((status = 200, body = Accepted), (status = 403, body = Problem), (status = 413, body = Problem), (status = 422, body = Problem)))]
 #[post("/metrics")]
 pub async fn report(
     req: HttpRequest,
@@ -119,8 +119,7 @@ pub struct QueryResult {
 
 /// A metric's series over a window.
 #[utoipa::path(operation_id = "metrics.query", tag = "monitoring", params(QueryParams),
-    responses((status = 200, body = QueryResult), (status = 400, body = Problem)),
-    security(("session" = ["health:view"]), ("bearer" = ["health:view"])))]
+    responses((status = 200, body = QueryResult), (status = 400, body = Problem)))]
 #[get("/metrics/query")]
 pub async fn query(
     req: HttpRequest,
@@ -162,5 +161,6 @@ pub async fn query(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(report).service(query);
+    cfg.service(needs(Permission::MetricsReport, report))
+        .service(needs(Permission::HealthView, query));
 }

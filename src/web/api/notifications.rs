@@ -7,8 +7,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::db::notifications::NotificationRow;
 use crate::notify::outbox;
 use crate::notify::DeliveryStatus;
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertRead, Guarded};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
@@ -64,8 +66,7 @@ pub struct NotificationQuery {
 
 /// Notifications, newest first.
 #[utoipa::path(operation_id = "notifications.list", tag = "alerting", params(NotificationQuery),
-    responses((status = 200, body = Page<NotificationView>), (status = 400, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = Page<NotificationView>), (status = 400, body = Problem)))]
 #[get("/notifications")]
 pub async fn list(
     req: HttpRequest,
@@ -98,5 +99,5 @@ pub async fn list(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list);
+    cfg.service(needs(Permission::AlertRead, list));
 }

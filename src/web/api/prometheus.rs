@@ -4,14 +4,15 @@
 use actix_web::{get, HttpRequest, HttpResponse};
 
 use crate::monitor::exposition;
+use crate::rbac::Permission;
 use crate::web::auth::{Guarded, HealthView};
+use crate::web::needs::needs;
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
 
 /// The appliance's figures and instance health, Prometheus text format 0.0.4.
 #[utoipa::path(operation_id = "prometheus.metrics", tag = "monitoring",
-    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"), (status = 401, body = Problem), (status = 403, body = Problem)),
-    security(("bearer" = ["health:view"]), ("session" = ["health:view"])))]
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain"), (status = 401, body = Problem), (status = 403, body = Problem)))]
 #[get("/metrics")]
 pub async fn metrics(
     req: HttpRequest,
@@ -25,5 +26,5 @@ pub async fn metrics(
 
 /// Registers this module's routes, outside `/api/v1`.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(metrics);
+    cfg.service(needs(Permission::HealthView, metrics));
 }

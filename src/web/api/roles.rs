@@ -8,8 +8,10 @@ use super::authz::SubjectRef;
 use crate::identity::PrincipalKind;
 use crate::rbac::assignments::{self, AssignmentRow, NewAssignment};
 use crate::rbac::roles::{self, RoleInput, RoleRow};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{Guarded, RoleManage};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
@@ -71,7 +73,7 @@ impl From<RoleBody> for RoleInput {
 }
 
 /// List roles by name.
-#[utoipa::path(operation_id = "roles.list", tag = "authz", params(PageParams), responses((status = 200, body = Page<RoleView>)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.list", tag = "authz", params(PageParams), responses((status = 200, body = Page<RoleView>)))]
 #[get("/roles")]
 pub async fn list(
     req: HttpRequest,
@@ -90,7 +92,7 @@ pub async fn list(
 }
 
 /// Create a custom role.
-#[utoipa::path(operation_id = "roles.create", tag = "authz", request_body = RoleBody, responses((status = 201, body = RoleView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.create", tag = "authz", request_body = RoleBody, responses((status = 201, body = RoleView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/roles")]
 pub async fn create(
     req: HttpRequest,
@@ -103,7 +105,7 @@ pub async fn create(
 }
 
 /// Get a role.
-#[utoipa::path(operation_id = "roles.get", tag = "authz", responses((status = 200, body = RoleView), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.get", tag = "authz", responses((status = 200, body = RoleView), (status = 404, body = Problem)))]
 #[get("/roles/{name}")]
 pub async fn get(
     req: HttpRequest,
@@ -116,7 +118,7 @@ pub async fn get(
 
 /// Replace a role's description, permissions and parents (system roles:
 /// description only).
-#[utoipa::path(operation_id = "roles.replace", tag = "authz", request_body = RoleBody, responses((status = 200, body = RoleView), (status = 404, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.replace", tag = "authz", request_body = RoleBody, responses((status = 200, body = RoleView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[put("/roles/{name}")]
 pub async fn replace(
     req: HttpRequest,
@@ -141,7 +143,7 @@ pub async fn replace(
 }
 
 /// Delete a custom role nothing uses (409 names what uses it).
-#[utoipa::path(operation_id = "roles.remove", tag = "authz", responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.remove", tag = "authz", responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[delete("/roles/{name}")]
 pub async fn remove(
     req: HttpRequest,
@@ -226,7 +228,7 @@ pub struct AssignmentQuery {
 }
 
 /// List assignments, per role and/or per subject.
-#[utoipa::path(operation_id = "roles.list_assignments", tag = "authz", params(AssignmentQuery), responses((status = 200, body = Page<AssignmentView>), (status = 400, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.list_assignments", tag = "authz", params(AssignmentQuery), responses((status = 200, body = Page<AssignmentView>), (status = 400, body = Problem)))]
 #[get("/role-assignments")]
 pub async fn list_assignments(
     req: HttpRequest,
@@ -265,7 +267,7 @@ pub async fn list_assignments(
 }
 
 /// Bind a role to a user or agent, optionally scoped to resources.
-#[utoipa::path(operation_id = "roles.create_assignment", tag = "authz", request_body = AssignmentBody, responses((status = 201, body = AssignmentView), (status = 409, body = Problem), (status = 422, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.create_assignment", tag = "authz", request_body = AssignmentBody, responses((status = 201, body = AssignmentView), (status = 409, body = Problem), (status = 422, body = Problem)))]
 #[post("/role-assignments")]
 pub async fn create_assignment(
     req: HttpRequest,
@@ -285,7 +287,7 @@ pub async fn create_assignment(
 }
 
 /// Remove an assignment.
-#[utoipa::path(operation_id = "roles.delete_assignment", tag = "authz", responses((status = 204), (status = 404, body = Problem)), security(("session" = ["role:manage"]), ("bearer" = ["role:manage"])))]
+#[utoipa::path(operation_id = "roles.delete_assignment", tag = "authz", responses((status = 204), (status = 404, body = Problem)))]
 #[delete("/role-assignments/{id}")]
 pub async fn delete_assignment(
     req: HttpRequest,
@@ -299,12 +301,12 @@ pub async fn delete_assignment(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list)
-        .service(create)
-        .service(get)
-        .service(replace)
-        .service(remove)
-        .service(list_assignments)
-        .service(create_assignment)
-        .service(delete_assignment);
+    cfg.service(needs(Permission::RoleManage, list))
+        .service(needs(Permission::RoleManage, create))
+        .service(needs(Permission::RoleManage, get))
+        .service(needs(Permission::RoleManage, replace))
+        .service(needs(Permission::RoleManage, remove))
+        .service(needs(Permission::RoleManage, list_assignments))
+        .service(needs(Permission::RoleManage, create_assignment))
+        .service(needs(Permission::RoleManage, delete_assignment));
 }

@@ -5,8 +5,10 @@ use actix_web::{get, post, HttpRequest};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{Guarded, KeyManage};
+use crate::web::needs::needs;
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
 
@@ -53,8 +55,7 @@ fn list_view(st: &state::WebState) -> SigningKeyList {
 #[utoipa::path(
     operation_id = "signing_keys.list",
     tag = "oauth",
-    responses((status = 200, body = SigningKeyList), (status = 403, body = Problem)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"]))
+    responses((status = 200, body = SigningKeyList), (status = 403, body = Problem))
 )]
 #[get("/signing-keys")]
 pub async fn list(
@@ -70,8 +71,7 @@ pub async fn list(
 #[utoipa::path(
     operation_id = "signing_keys.rotate",
     tag = "oauth",
-    responses((status = 200, body = SigningKeyList), (status = 403, body = Problem)),
-    security(("session" = ["key:manage"]), ("bearer" = ["key:manage"]))
+    responses((status = 200, body = SigningKeyList), (status = 403, body = Problem))
 )]
 #[post("/signing-keys/rotate")]
 pub async fn rotate(
@@ -88,5 +88,6 @@ pub async fn rotate(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list).service(rotate);
+    cfg.service(needs(Permission::KeyManage, list))
+        .service(needs(Permission::KeyManage, rotate));
 }

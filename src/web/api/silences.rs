@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::alerts::silences::{self, SilenceSpec};
-use crate::db::silences::{MatcherRow, SilenceRow};
+use crate::db::silences::{MatcherRow, SilenceRow, SilenceStatus};
+use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AlertAcknowledge, AlertRead, Guarded};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
@@ -22,19 +24,12 @@ pub struct SilenceView {
     pub comment: String,
     pub created_at: String,
     /// `active`, `pending` (starts later) or `expired`.
-    pub status: String,
+    pub status: SilenceStatus,
 }
 
 impl From<SilenceRow> for SilenceView {
     fn from(s: SilenceRow) -> Self {
-        let now = crate::db::now_ms();
-        let status = if s.ends_at <= now {
-            "expired"
-        } else if s.starts_at > now {
-            "pending"
-        } else {
-            "active"
-        };
+        let status = s.status(crate::db::now_ms());
         SilenceView {
             id: s.id,
             matchers: s.matchers,
@@ -43,7 +38,7 @@ impl From<SilenceRow> for SilenceView {
             created_by: s.created_by,
             comment: s.comment,
             created_at: rfc3339(s.created_at),
-            status: status.into(),
+            status,
         }
     }
 }
@@ -62,8 +57,7 @@ pub struct SilenceQuery {
 
 /// Silences, newest first.
 #[utoipa::path(operation_id = "silences.list", tag = "alerting", params(SilenceQuery),
-    responses((status = 200, body = Page<SilenceView>), (status = 400, body = Problem)),
-    security(("session" = ["alert:read"]), ("bearer" = ["alert:read"])))]
+    responses((status = 200, body = Page<SilenceView>), (status = 400, body = Problem)))]
 #[get("/silences")]
 pub async fn list(
     req: HttpRequest,
@@ -94,8 +88,7 @@ pub async fn list(
 
 /// Create a silence (the caller is its author).
 #[utoipa::path(operation_id = "silences.create", tag = "alerting", request_body = SilenceSpec,
-    responses((status = 201, body = SilenceView), (status = 422, body = Problem)),
-    security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
+    responses((status = 201, body = SilenceView), (status = 422, body = Problem)))]
 #[post("/silences")]
 pub async fn create(
     req: HttpRequest,
@@ -110,8 +103,7 @@ pub async fn create(
 
 /// End a silence now (it stays in the history).
 #[utoipa::path(operation_id = "silences.expire", tag = "alerting",
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = ["alert:acknowledge"]), ("bearer" = ["alert:acknowledge"])))]
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)))]
 #[delete("/silences/{id}")]
 pub async fn expire(
     req: HttpRequest,
@@ -125,5 +117,7 @@ pub async fn expire(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(list).service(create).service(expire);
+    cfg.service(needs(Permission::AlertRead, list))
+        .service(needs(Permission::AlertAcknowledge, create))
+        .service(needs(Permission::AlertAcknowledge, expire));
 }

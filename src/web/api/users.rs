@@ -12,6 +12,7 @@ use crate::identity::users::{self, NewUser, UserChanges, UserRow};
 use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::{AuthMethod, Caller, Guarded, Required, UserManage};
+use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Body, Problem};
 use crate::web::state;
@@ -78,8 +79,7 @@ fn yes() -> bool {
     operation_id = "users.create",
     tag = "identity",
     request_body = CreateUser,
-    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 201, body = UserView), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
 #[post("/users")]
 pub async fn create(
@@ -105,8 +105,7 @@ pub async fn create(
     operation_id = "users.list",
     tag = "identity",
     params(PageParams),
-    responses((status = 200, body = Page<UserView>), (status = 400, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 200, body = Page<UserView>), (status = 400, body = Problem))
 )]
 #[get("/users")]
 pub async fn list(
@@ -141,8 +140,7 @@ async fn require_self_or_manage(
 #[utoipa::path(
     operation_id = "users.get",
     tag = "identity",
-    responses((status = 200, body = UserView), (status = 404, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 200, body = UserView), (status = 404, body = Problem))
 )]
 #[get("/users/{id}")]
 pub async fn get(
@@ -173,8 +171,7 @@ pub struct UpdateUser {
     operation_id = "users.update",
     tag = "identity",
     request_body = UpdateUser,
-    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 200, body = UserView), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem))
 )]
 #[patch("/users/{id}")]
 pub async fn update(
@@ -201,8 +198,7 @@ pub async fn update(
 #[utoipa::path(
     operation_id = "users.remove",
     tag = "identity",
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
 #[delete("/users/{id}")]
 pub async fn remove(
@@ -232,8 +228,7 @@ pub struct SetPassword {
     operation_id = "users.set_password",
     tag = "identity",
     request_body = SetPassword,
-    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 204), (status = 404, body = Problem), (status = 422, body = Problem))
 )]
 #[post("/users/{id}/password")]
 pub async fn set_password(
@@ -287,8 +282,7 @@ pub async fn set_password(
 #[utoipa::path(
     operation_id = "users.unlock",
     tag = "identity",
-    responses((status = 204), (status = 404, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 204), (status = 404, body = Problem))
 )]
 #[post("/users/{id}/unlock")]
 pub async fn unlock(
@@ -310,8 +304,7 @@ pub struct SessionsEnded {
 #[utoipa::path(
     operation_id = "users.revoke_sessions",
     tag = "identity",
-    responses((status = 200, body = SessionsEnded), (status = 404, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 200, body = SessionsEnded), (status = 404, body = Problem))
 )]
 #[delete("/users/{id}/sessions")]
 pub async fn revoke_sessions(
@@ -329,8 +322,7 @@ pub async fn revoke_sessions(
 #[utoipa::path(
     operation_id = "users.list_keys",
     tag = "identity",
-    responses((status = 200, body = KeyList), (status = 404, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 200, body = KeyList), (status = 404, body = Problem))
 )]
 #[get("/users/{id}/keys")]
 pub async fn list_keys(
@@ -352,8 +344,7 @@ pub async fn list_keys(
     operation_id = "users.create_key",
     tag = "identity",
     request_body = CreateKey,
-    responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 201, body = CreatedKey), (status = 404, body = Problem), (status = 422, body = Problem))
 )]
 #[post("/users/{id}/keys")]
 pub async fn create_key(
@@ -382,8 +373,7 @@ pub async fn create_key(
 #[utoipa::path(
     operation_id = "users.revoke_key",
     tag = "identity",
-    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem)),
-    security(("session" = ["user:manage"]), ("bearer" = ["user:manage"]))
+    responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem))
 )]
 #[delete("/users/{id}/keys/{key_id}")]
 pub async fn revoke_key(
@@ -400,15 +390,15 @@ pub async fn revoke_key(
 
 /// Registers this module's routes (under `/api/v1`), literal paths before parameterised ones.
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create)
-        .service(list)
-        .service(get)
-        .service(update)
-        .service(remove)
-        .service(set_password)
-        .service(unlock)
-        .service(revoke_sessions)
-        .service(list_keys)
-        .service(create_key)
-        .service(revoke_key);
+    cfg.service(needs(Permission::UserManage, create))
+        .service(needs(Permission::UserManage, list))
+        .service(needs(Permission::UserManage, get))
+        .service(needs(Permission::UserManage, update))
+        .service(needs(Permission::UserManage, remove))
+        .service(needs(Permission::UserManage, set_password))
+        .service(needs(Permission::UserManage, unlock))
+        .service(needs(Permission::UserManage, revoke_sessions))
+        .service(needs(Permission::UserManage, list_keys))
+        .service(needs(Permission::UserManage, create_key))
+        .service(needs(Permission::UserManage, revoke_key));
 }

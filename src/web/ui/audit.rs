@@ -26,7 +26,7 @@ struct ListPage {
     /// Query string of the current filters (for export links).
     filters: String,
     verify: Option<VerifyReport>,
-    outcomes: [&'static str; 4],
+    outcomes: &'static [Outcome],
 }
 
 /// The filters (without paging) as a query string.
@@ -61,7 +61,7 @@ async fn list_page(
         next: None,
         filters,
         verify,
-        outcomes: Outcome::ALL.map(Outcome::as_str),
+        outcomes: Outcome::ALL,
         q,
     };
     // Bad filters are shown next to the form, keeping what was typed.

@@ -13,7 +13,7 @@ use super::layout::Layout;
 use super::{render, see_other};
 use crate::alerts::silences::{self, SilenceSpec};
 use crate::db::alerts::AlertRow;
-use crate::db::silences::{MatcherRow, SilenceRow};
+use crate::db::silences::{MatcherRow, SilenceRow, SilenceStatus};
 use crate::error::{Error, FieldErrors};
 use crate::label_match::MatchOp;
 use crate::timefmt::{parse_rfc3339, rfc3339};
@@ -226,19 +226,12 @@ pub struct SilenceItem {
     pub ends_at: String,
     pub created_by: String,
     pub comment: String,
-    /// active, pending (starts later) or ended.
-    pub status: &'static str,
+    pub status: SilenceStatus,
 }
 
 impl SilenceItem {
     fn of(s: SilenceRow, now: i64) -> SilenceItem {
-        let status = if s.ends_at <= now {
-            "ended"
-        } else if s.starts_at > now {
-            "pending"
-        } else {
-            "active"
-        };
+        let status = s.status(now);
         SilenceItem {
             id: s.id,
             matchers: s
@@ -257,7 +250,13 @@ impl SilenceItem {
 
 // --------------------------------------------------------------- list ---
 
-const SHOW: [&str; 3] = ["active", "ended", "all"];
+/// The list's tabs: the current silences (active and pending), the
+/// expired ones, or all.
+const SHOW: [&str; 3] = [
+    SilenceStatus::Active.as_str(),
+    SilenceStatus::Expired.as_str(),
+    "all",
+];
 
 #[derive(Default, Deserialize)]
 pub struct ListQuery {
@@ -289,17 +288,17 @@ async fn list_page(
 ) -> Result<HttpResponse, UiError> {
     user.caller().require(st, VIEW).await?;
     let show = q.show.filter(|s| SHOW.contains(&s.as_str()));
-    let show = show.unwrap_or_else(|| "active".into());
+    let show = show.unwrap_or_else(|| SilenceStatus::Active.to_string());
     let page = page_request(q.cursor)?;
     let now = crate::db::now_ms();
-    let current = show == "active";
+    let current = show == SilenceStatus::Active.as_str();
     let rows = silences::list(&st.db, current, page.after.clone(), page.limit + 1).await?;
-    // "ended" filters pages of the whole history, so a page may be short.
+    // "expired" filters pages of the whole history, so a page may be short.
     let p = Page::from_rows(rows, &page, |s| s.id.clone(), |s| SilenceItem::of(s, now));
     let items = p
         .items
         .into_iter()
-        .filter(|s| show != "ended" || s.status == "ended")
+        .filter(|s| show != SilenceStatus::Expired.as_str() || s.status == SilenceStatus::Expired)
         .collect();
     let page = ListPage {
         layout: Layout::for_session("Silences", user, "silences"),

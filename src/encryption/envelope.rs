@@ -12,9 +12,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use zeroize::Zeroizing;
 
-use super::keyring::{aad, rejected, KeyRing};
-use super::{random, sealed};
+use super::keyring::{rejected, KeyRing};
 use crate::audit::Audit;
+use crate::crypto::data_keys::aad;
+use crate::crypto::{random, sealed};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
 

@@ -16,13 +16,13 @@ use rusqlite::Connection;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use super::{hex, random, sealed, DerivedKey};
 use crate::audit::{Audit, Context, Outcome};
 use crate::cache::GenerationCache;
+use crate::crypto::data_keys::key_aad;
+use crate::crypto::{hex, random, sealed, DerivedKey};
 use crate::db::{self, keyrings as repo, Db};
 use crate::error::{Error, Result};
 
-pub const WRAP_KEY_LABEL: &str = "data-key-wrap";
 /// The classifications created at first start; `restricted` needs
 /// `crypto:decrypt:restricted` to decrypt.
 pub const DEFAULT_RINGS: &[(&str, bool)] = &[
@@ -32,25 +32,6 @@ pub const DEFAULT_RINGS: &[(&str, bool)] = &[
     ("restricted", true),
 ];
 const DAY_MS: i64 = 86_400_000;
-
-/// Associated data of a sealed data key: it cannot be moved to another row.
-pub fn key_aad(key_id: &str, version: i64) -> Vec<u8> {
-    aad(key_id, version, None)
-}
-
-/// Associated data: format version, key id, version, and the context
-/// (flagged, so "no context" differs from an empty one).
-pub fn aad(key_id: &str, version: i64, context: Option<&str>) -> Vec<u8> {
-    let mut a = format!("agentry-envelope-v1\0{key_id}\0{version}\0").into_bytes();
-    match context {
-        Some(c) => {
-            a.push(1);
-            a.extend_from_slice(c.as_bytes());
-        }
-        None => a.push(0),
-    }
-    a
-}
 
 /// A classification name: what `crypto:decrypt:<classification>` can hold.
 pub fn valid_classification(name: &str) -> bool {
