@@ -382,46 +382,15 @@ fn guarded_operations(doc: &serde_json::Value) -> Vec<(String, String, Vec<Strin
 /// own), or nothing when `permissions` is empty.
 async fn key_holding(s: &TestServer, name: &str, permissions: &[String]) -> String {
     let (c, csrf) = admin(s).await;
-    let post = |path: &str, body: serde_json::Value| {
-        c.post(s.url(path))
-            .header("x-csrf-token", &csrf)
-            .json(&body)
-            .send()
-    };
-    let agent: serde_json::Value = post(
-        "/api/v1/agents",
-        serde_json::json!({"name": name, "agent_type": "planner"}),
-    )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let id = agent["id"].as_str().unwrap();
+    let id = create_agent(s, &c, &csrf, name, "planner").await;
     if !permissions.is_empty() {
         let role = name.replace('-', "_");
-        let res = post(
-            "/api/v1/roles",
-            serde_json::json!({"name": role, "permissions": permissions}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap());
-        let res = post(
-            "/api/v1/role-assignments",
-            serde_json::json!({"subject": {"type": "agent", "id": id}, "role": role}),
-        )
-        .await
-        .unwrap();
-        assert_eq!(res.status(), 201);
+        let body = serde_json::json!({"name": role, "permissions": permissions});
+        post(&c, &csrf, s, "/api/v1/roles", body).await;
+        let body = serde_json::json!({"subject": {"type": "agent", "id": id}, "role": role});
+        post(&c, &csrf, s, "/api/v1/role-assignments", body).await;
     }
-    let key: serde_json::Value = post(&format!("/api/v1/agents/{id}/keys"), serde_json::json!({}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    key["key"].as_str().unwrap().to_string()
+    create_agent_key(s, &c, &csrf, &id).await
 }
 
 /// Calls a documented operation with `key`, on ids that name nothing and a
