@@ -53,6 +53,8 @@ pub struct App {
     pub channels: crate::notify::store::ChannelStore,
     /// Where outbound requests an admin aimed may go (`[network]`).
     pub outbound_rules: Arc<crate::net::OutboundRules>,
+    /// MCP servers registered as resources.
+    pub mcp_servers: crate::mcp::McpServers,
 }
 
 impl App {
@@ -83,6 +85,12 @@ impl App {
                 db.clone(),
                 audit.clone(),
                 keyring.clone(),
+                outbound_rules.clone(),
+            ),
+            mcp_servers: crate::mcp::McpServers::new(
+                db.clone(),
+                audit.clone(),
+                issuer_url.to_string(),
                 outbound_rules.clone(),
             ),
             outbound_rules,
@@ -125,6 +133,8 @@ impl App {
             policy: &self.policy,
             issuer: self.issuer_url.as_str(),
             lifetime_secs: i64::from(self.config.tokens.lifetime_seconds),
+            servers: &self.mcp_servers,
+            require_registered_resource: self.config.oauth.require_registered_resource,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod error;
 pub mod formats;
 pub mod identity;
 pub mod label_match;
+pub mod mcp;
 pub mod monitor;
 pub mod names;
 pub mod net;

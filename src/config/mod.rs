@@ -46,6 +46,7 @@ fn secret_env(name: &str) -> Option<SecretString> {
 
 mod access;
 mod check;
+mod oauth;
 mod operations;
 mod server;
 #[cfg(test)]
@@ -55,6 +56,7 @@ pub use access::{
     ApiConfig, ApiKeysConfig, AuditConfig, AuditDecisions, AuthzConfig, LoginConfig, SessionConfig,
     TokensConfig,
 };
+pub use oauth::OAuthConfig;
 pub use operations::{AlertingConfig, BackupConfig, EncryptionConfig, MonitoringConfig};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, NetworkConfig, SystemdConfig, TlsConfig};
 
@@ -89,6 +91,7 @@ pub struct Config {
     pub api_keys: ApiKeysConfig,
     pub api: ApiConfig,
     pub tokens: TokensConfig,
+    pub oauth: OAuthConfig,
     pub authz: AuthzConfig,
     pub encryption: EncryptionConfig,
     pub monitoring: MonitoringConfig,
@@ -129,6 +132,7 @@ impl Default for Config {
             api_keys: ApiKeysConfig::default(),
             api: ApiConfig::default(),
             tokens: TokensConfig::default(),
+            oauth: OAuthConfig::default(),
             authz: AuthzConfig::default(),
             encryption: EncryptionConfig::default(),
             monitoring: MonitoringConfig::default(),

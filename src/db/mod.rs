@@ -12,6 +12,7 @@ pub mod check_rollups;
 pub mod instances;
 pub mod key_material;
 pub mod keyrings;
+pub mod mcp_servers;
 pub mod metric_reads;
 pub mod metrics;
 pub mod migrate;

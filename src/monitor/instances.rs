@@ -10,7 +10,6 @@ use super::status_spec::StatusSpec;
 pub use repo::{CheckRow, InstanceRow};
 
 pub const MAX_BODY_CONTAINS: usize = 1024;
-pub const MAX_URL: usize = 2048;
 /// The timeout of a check when none is given (ms).
 pub const DEFAULT_TIMEOUT_MS: i64 = 5000;
 
@@ -46,28 +45,6 @@ pub struct InstanceChanges {
     pub enabled: Option<bool>,
 }
 
-/// Checks a URL to poll: http or https, a host, no credentials (they would
-/// sit in the database and in logs; send them another way). Returns it
-/// parsed.
-pub fn validate_url(url: &str) -> Result<reqwest::Url, String> {
-    if url.len() > MAX_URL {
-        return Err(format!("must be at most {MAX_URL} characters"));
-    }
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("is not a valid URL: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err("must be an http:// or https:// URL".into());
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err("must name a host".into());
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(
-            "must not carry credentials (user:password@); they would be stored and logged".into(),
-        );
-    }
-    Ok(parsed)
-}
-
 /// Checks a spec; `rules` are the outbound rules its URL must obey (an
 /// address they refuse is refused here, naming the rule, as well as at
 /// every connection).
@@ -84,7 +61,7 @@ fn validate(s: &InstanceSpec, rules: &OutboundRules) -> FieldErrors {
     }
     match (s.kind.as_str(), &s.url) {
         ("http", Some(u)) => {
-            let checked = validate_url(u)
+            let checked = crate::net::validate_url(u)
                 .and_then(|parsed| rules.check_url(&parsed).map_err(|r| r.to_string()));
             if let Err(m) = checked {
                 e.insert("url".into(), m);

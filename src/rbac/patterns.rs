@@ -37,9 +37,51 @@ pub fn any_grants<'a>(patterns: impl IntoIterator<Item = &'a String>, permission
     patterns.into_iter().any(|p| grants(p, permission))
 }
 
+/// What both sets of patterns grant, as patterns: each pattern of one set
+/// that the other set grants (so `*` against `knowledge:read
+/// knowledge:write` gives those two, and `knowledge:*` against
+/// `knowledge:read` gives `knowledge:read`), without repeats, `held`'s
+/// first.
+pub fn intersect(held: &[String], allowed: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let candidates = held
+        .iter()
+        .filter(|h| any_grants(allowed, h))
+        .chain(allowed.iter().filter(|a| any_grants(held, a)));
+    for p in candidates {
+        if !out.iter().any(|o| grants(o, p)) {
+            out.retain(|o| !grants(p, o));
+            out.push(p.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::grants;
+
+    fn strings(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn intersection_of_pattern_sets() {
+        let i = |a: &[&str], b: &[&str]| super::intersect(&strings(a), &strings(b));
+        assert_eq!(
+            i(&["*"], &["kb:read", "kb:write"]),
+            strings(&["kb:read", "kb:write"])
+        );
+        assert_eq!(i(&["kb:*"], &["kb:read", "db:read"]), strings(&["kb:read"]));
+        assert_eq!(i(&["kb:read"], &["kb:*"]), strings(&["kb:read"]));
+        assert_eq!(
+            i(&["kb:*", "db:read"], &["*"]),
+            strings(&["kb:*", "db:read"])
+        );
+        assert_eq!(i(&["kb:read", "kb:*"], &["kb:*"]), strings(&["kb:*"]));
+        assert!(i(&["kb:read"], &["db:read"]).is_empty());
+        assert!(i(&[], &["*"]).is_empty());
+    }
 
     #[test]
     fn validation() {

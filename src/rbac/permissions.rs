@@ -1,7 +1,7 @@
 //! The permissions agentry's own endpoints and pages require, named once:
-//! the guard, the pages, the system roles and the checks use these; the
-//! OpenAPI security requirements spell them out (attribute literals) and a
-//! test holds every one of those to this list.
+//! the guard, the pages, the system roles, the checks and the OpenAPI
+//! security requirements (written by `web::needs` where a route is
+//! registered) use these.
 //!
 //! Permissions of the fleet's own applications (`workflow:execute`,
 //! `knowledge:read`, ...) are data, in roles; only the ones agentry itself
@@ -25,6 +25,8 @@ crate::closed_set! {
         AlertAcknowledge = "alert:acknowledge",
         AlertManage = "alert:manage",
         TokenIntrospect = "token:introspect",
+        /// Register MCP servers as resources agentry issues tokens for.
+        McpManage = "mcp:manage",
     }
 }
 

@@ -22,6 +22,10 @@ pub const LEEWAY_SECS: u64 = 30;
 pub struct Claims {
     pub iss: String,
     pub sub: String,
+    /// What kind of principal `sub` is. Tokens issued before the claim
+    /// existed were all agents'.
+    #[serde(default = "agent")]
+    pub sub_type: PrincipalKind,
     pub aud: String,
     pub exp: i64,
     pub iat: i64,
@@ -30,6 +34,10 @@ pub struct Claims {
     /// Space-separated permissions the token carries.
     pub scope: String,
     pub client_id: String,
+}
+
+fn agent() -> PrincipalKind {
+    PrincipalKind::Agent
 }
 
 impl Claims {
@@ -167,7 +175,7 @@ pub async fn verify(
     }
     let state = ctx
         .principals
-        .get(ctx.db, ctx.audit, PrincipalKind::Agent, &claims.sub)
+        .get(ctx.db, ctx.audit, claims.sub_type, &claims.sub)
         .await?;
     match state {
         None => Ok(Err(TokenFailure::AgentDisabled)),

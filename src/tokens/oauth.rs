@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::identity::api_keys::{self, ApiKeyCache, KeyCheck};
 use crate::identity::principals::{PrincipalCache, PrincipalState};
 use crate::identity::{Principal, PrincipalKind};
+use crate::mcp::McpServers;
 use crate::rbac::view::PolicyView;
 use crate::rbac::{self, patterns};
 
@@ -81,6 +82,17 @@ pub struct Issuer<'a> {
     /// `iss`, and the default audience (the appliance itself).
     pub issuer: &'a str,
     pub lifetime_secs: i64,
+    /// The registered MCP servers (the other audiences).
+    pub servers: &'a McpServers,
+    /// `oauth.require_registered_resource`.
+    pub require_registered_resource: bool,
+}
+
+/// Who a token is for: its `aud`, and the permission patterns a token for
+/// it may carry (`None`: any).
+struct Target {
+    aud: String,
+    allows: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -107,6 +119,46 @@ fn valid_resource(r: &str) -> bool {
 }
 
 impl Issuer<'_> {
+    /// The audience a request's `resource` names (RFC 8707): agentry's own
+    /// API when absent, else that URI, which must be agentry's or an
+    /// enabled registered MCP server's unless
+    /// `oauth.require_registered_resource` is off.
+    async fn target(&self, resource: Option<&str>) -> Result<Target, OAuthError> {
+        let r = match resource {
+            None => None,
+            Some(r) if valid_resource(r) => Some(r),
+            Some(_) => {
+                return Err(OAuthError::InvalidTarget(
+                    "resource must be an absolute URI without a fragment".into(),
+                ))
+            }
+        };
+        let Some(r) = r.filter(|r| *r != self.issuer) else {
+            return Ok(Target {
+                aud: self.issuer.to_string(),
+                allows: None,
+            });
+        };
+        if let Some(server) = self.servers.by_resource(r).await? {
+            let scopes = server.scopes_supported;
+            return Ok(Target {
+                aud: r.to_string(),
+                allows: (!scopes.is_empty()).then_some(scopes),
+            });
+        }
+        if self.require_registered_resource {
+            return Err(OAuthError::InvalidTarget(format!(
+                "{} is neither agentry's API ({}) nor an enabled registered MCP server",
+                r.chars().take(128).collect::<String>(),
+                self.issuer
+            )));
+        }
+        Ok(Target {
+            aud: r.to_string(),
+            allows: None,
+        })
+    }
+
     pub fn verify_context(&self) -> jwt::VerifyContext<'_> {
         jwt::VerifyContext {
             db: self.db,
@@ -190,7 +242,12 @@ impl Issuer<'_> {
             actor_name: Some(agent.name.clone()),
             ..ctx.clone()
         };
-        let held = rbac::patterns_of(self.policy, self.db, self.audit, &agent).await?;
+        let target = self.target(resource).await?;
+        let mut held = rbac::patterns_of(self.policy, self.db, self.audit, &agent).await?;
+        if let Some(allows) = &target.allows {
+            // Only what the resource says a token for it may carry.
+            held = patterns::intersect(&held, allows);
+        }
         // What to say when nothing is left to put in the token: (audit
         // reason, error description).
         let (granted, nothing): (Vec<String>, (&str, &str)) =
@@ -230,19 +287,12 @@ impl Issuer<'_> {
             self.audit.record(ev).await?;
             return Err(OAuthError::InvalidScope(description.into()));
         }
-        let aud = match resource {
-            None => self.issuer.to_string(),
-            Some(r) if valid_resource(r) => r.to_string(),
-            Some(_) => {
-                return Err(OAuthError::InvalidTarget(
-                    "resource must be an absolute URI without a fragment".into(),
-                ))
-            }
-        };
+        let aud = target.aud;
         let now = jwt::now_secs();
         let claims = Claims {
             iss: self.issuer.to_string(),
             sub: agent.id.clone(),
+            sub_type: PrincipalKind::Agent,
             aud,
             exp: now + self.lifetime_secs,
             iat: now,

@@ -43,6 +43,8 @@ pub struct Nav {
     pub alert_ack: bool,
     /// `alert:manage`: change rules, channels and policies.
     pub alert_manage: bool,
+    /// `mcp:manage`: register MCP servers.
+    pub mcp: bool,
 }
 
 pub struct SessionUser {
@@ -122,6 +124,7 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         alerts: may(Permission::AlertRead.as_str()),
         alert_ack: may(Permission::AlertAcknowledge.as_str()),
         alert_manage: may(Permission::AlertManage.as_str()),
+        mcp: may(Permission::McpManage.as_str()),
     };
     Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
@@ -230,11 +233,11 @@ async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
             }
         }
         Some(c) if c.matches('.').count() == 2 => match st.issuer().verify(c).await? {
-            Ok((claims, agent)) => {
+            Ok((claims, subject)) => {
                 let principal = Principal {
-                    kind: PrincipalKind::Agent,
-                    id: agent.id.clone(),
-                    name: agent.name.clone(),
+                    kind: claims.sub_type,
+                    id: subject.id.clone(),
+                    name: subject.name.clone(),
                 };
                 let ctx = audit_context(req, Some(&principal));
                 return Ok(Caller {
@@ -383,6 +386,7 @@ guards!(
     AlertRead,
     AlertAcknowledge,
     AlertManage,
+    McpManage,
 );
 
 /// The one guard of agentry's own API: an authenticated caller who holds

@@ -49,6 +49,7 @@ use super::problem;
         (name = "authz", description = "Authorization decisions, roles and assignments"),
         (name = "crypto", description = "Envelope encryption with key rings per classification"),
         (name = "oauth", description = "OAuth 2.0 client credentials, JWKS, token signing keys"),
+        (name = "mcp", description = "MCP servers registered as resources, and their protected resource metadata"),
     )
 )]
 pub struct ApiDoc;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::support::*;
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
     profile: tempfile::TempDir,
@@ -39,7 +39,7 @@ fn find_binary(names: &[&str]) -> String {
     panic!("none of {names:?} is installed; run the README's test command, which installs chromium and chromium-driver");
 }
 
-async fn start_driver() -> Driver {
+pub(crate) async fn start_driver() -> Driver {
     let exe = find_binary(&["chromedriver"]);
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -65,7 +65,7 @@ async fn start_driver() -> Driver {
     }
 }
 
-async fn browser(driver: &Driver) -> fantoccini::Client {
+pub(crate) async fn browser(driver: &Driver) -> fantoccini::Client {
     let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"]);
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -114,7 +114,7 @@ async fn submit_sign_in(b: &fantoccini::Client, user: &str, password: &str) {
 }
 
 /// Signs in as the admin through the login form and waits for the dashboard.
-async fn sign_in(b: &fantoccini::Client, s: &TestServer) {
+pub(crate) async fn sign_in(b: &fantoccini::Client, s: &TestServer) {
     b.goto(&s.url("/login")).await.unwrap();
     submit_sign_in(b, "admin", ADMIN_PASSWORD).await;
     b.wait()
@@ -125,7 +125,7 @@ async fn sign_in(b: &fantoccini::Client, s: &TestServer) {
 }
 
 /// Saves a screenshot under the test target dir for people to look at.
-async fn screenshot(b: &fantoccini::Client, name: &str) {
+pub(crate) async fn screenshot(b: &fantoccini::Client, name: &str) {
     let png = b.screenshot().await.unwrap();
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
     std::fs::create_dir_all(&shots).unwrap();
@@ -812,7 +812,7 @@ async fn chromium_manages_roles_and_checks_access() {
 }
 
 /// Waits (up to 10 s) until the text of element `id` satisfies `ok`.
-async fn text_until(b: &fantoccini::Client, id: &str, ok: impl Fn(&str) -> bool) {
+pub(crate) async fn text_until(b: &fantoccini::Client, id: &str, ok: impl Fn(&str) -> bool) {
     let mut last = String::new();
     for _ in 0..100 {
         if let Ok(e) = b.find(Locator::Id(id)).await {
@@ -1235,13 +1235,13 @@ async fn chromium_manages_monitors() {
 // ------------------------------------------------------------ alerting ---
 
 /// Clears the field `id` and types `text` into it.
-async fn type_into(b: &fantoccini::Client, id: &str, text: &str) {
+pub(crate) async fn type_into(b: &fantoccini::Client, id: &str, text: &str) {
     let el = b.find(Locator::Id(id)).await.unwrap();
     el.clear().await.unwrap();
     el.send_keys(text).await.unwrap();
 }
 
-async fn click_css(b: &fantoccini::Client, css: &str) {
+pub(crate) async fn click_css(b: &fantoccini::Client, css: &str) {
     b.find(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
@@ -1250,7 +1250,7 @@ async fn click_css(b: &fantoccini::Client, css: &str) {
         .unwrap();
 }
 
-async fn click_link(b: &fantoccini::Client, text: &str) {
+pub(crate) async fn click_link(b: &fantoccini::Client, text: &str) {
     b.find(Locator::LinkText(text))
         .await
         .unwrap_or_else(|e| panic!("link {text}: {e}"))
@@ -1259,7 +1259,7 @@ async fn click_link(b: &fantoccini::Client, text: &str) {
         .unwrap();
 }
 
-async fn value_of(b: &fantoccini::Client, id: &str) -> String {
+pub(crate) async fn value_of(b: &fantoccini::Client, id: &str) -> String {
     b.find(Locator::Id(id))
         .await
         .unwrap()
@@ -1781,7 +1781,7 @@ async fn chromium_shows_alerting_read_only() {
 }
 
 /// The text of element `id` once it is on the page (within 10 s).
-async fn element_text(b: &fantoccini::Client, id: &str) -> String {
+pub(crate) async fn element_text(b: &fantoccini::Client, id: &str) -> String {
     b.wait()
         .at_most(Duration::from_secs(10))
         .for_element(Locator::Id(id))

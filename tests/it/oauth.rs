@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::support::*;
 
 /// An agent holding `role`, and one API key (its client secret).
-async fn agent_with_role(s: &TestServer, role: &str) -> (String, String) {
+pub(crate) async fn agent_with_role(s: &TestServer, role: &str) -> (String, String) {
     let (c, csrf) = admin(s).await;
     let a: Value = c
         .post(s.url("/api/v1/agents"))
@@ -40,7 +40,7 @@ async fn agent_with_role(s: &TestServer, role: &str) -> (String, String) {
     (id, k["key"].as_str().unwrap().to_string())
 }
 
-async fn token(
+pub(crate) async fn token(
     s: &TestServer,
     id: &str,
     secret: &str,
@@ -297,6 +297,10 @@ async fn hostile_tokens_are_refused_401_and_audited() {
     let mut unknown_kid = header.clone();
     unknown_kid["kid"] = json!("ffffffffffffffff");
     let wrong_aud = {
+        // A token for a registered MCP server is not one for agentry's API.
+        let (c, csrf) = admin(&s).await;
+        let server = json!({"name": "kb", "uri": "https://mcp.example.com/"});
+        post(&c, &csrf, &s, "/api/v1/mcp-servers", server).await;
         let res = token(
             &s,
             &id,

@@ -17,6 +17,7 @@ pub mod escalation_policies;
 pub mod health;
 pub mod instances;
 pub mod keys;
+pub mod mcp_servers;
 pub mod me;
 pub mod metrics;
 pub mod notifications;
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
     cfg.configure(service::routes)
         .configure(oauth::routes)
         .configure(prometheus::routes)
+        .configure(mcp_servers::well_known_routes)
         .service(
             scope::scope("/api/v1")
                 .configure(service::api_routes)
@@ -59,6 +61,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(health::routes)
                 .configure(metrics::routes)
                 .configure(authz::routes)
+                .configure(mcp_servers::routes)
                 .configure(audit::routes)
                 .service(
                     // Larger bodies than elsewhere: a 1 MiB value's package

@@ -296,9 +296,16 @@ async fn may_introspect(
     who: &Authorized,
     claims: &Claims,
 ) -> Result<bool, OAuthError> {
-    // Tokens are issued for agentry's own API, whose only resource server
-    // is agentry itself: no other caller is "the resource server".
-    if who.agent_id() == Some(claims.client_id.as_str()) {
+    let Some(agent) = who.agent_id() else {
+        return who.holds(st, TOKEN_INTROSPECT).await;
+    };
+    if agent == claims.client_id {
+        return Ok(true);
+    }
+    // The resource server: the agent a registered MCP server authenticates
+    // as, for tokens addressed to that server.
+    let server = st.mcp_servers.by_resource(&claims.aud).await?;
+    if server.is_some_and(|s| s.agent_id.as_deref() == Some(agent)) {
         return Ok(true);
     }
     who.holds(st, TOKEN_INTROSPECT).await

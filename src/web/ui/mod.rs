@@ -12,6 +12,7 @@ pub mod escalation_policies;
 pub mod forms;
 pub mod layout;
 pub mod login;
+pub mod mcp_servers;
 pub mod monitors;
 pub mod notifications;
 pub mod roles;
@@ -55,6 +56,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     roles::routes(cfg);
     signing_keys::routes(cfg);
     monitors::routes(cfg);
+    mcp_servers::routes(cfg);
     encryption_keys::routes(cfg);
     alerts::routes(cfg);
     alert_rules::routes(cfg);

@@ -1,0 +1,128 @@
+//! The `mcp_servers` table: MCP servers as registered resources.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+
+use super::json_column;
+use crate::error::Result;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct McpServerRow {
+    pub id: String,
+    pub name: String,
+    /// The resource URI of a server agentry does not proxy; `None` for a
+    /// proxied one (its URI is agentry's own `/mcp/{name}`).
+    pub uri: Option<String>,
+    pub upstream_url: Option<String>,
+    pub agent_id: Option<String>,
+    pub description: String,
+    pub scopes_supported: Vec<String>,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+const COLUMNS: &str = "id, name, uri, upstream_url, agent_id, description, scopes_supported, \
+                       enabled, created_at, updated_at";
+
+fn row(r: &Row<'_>) -> rusqlite::Result<McpServerRow> {
+    Ok(McpServerRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        uri: r.get(2)?,
+        upstream_url: r.get(3)?,
+        agent_id: r.get(4)?,
+        description: r.get(5)?,
+        scopes_supported: json_column(r, 6)?,
+        enabled: r.get(7)?,
+        created_at: r.get(8)?,
+        updated_at: r.get(9)?,
+    })
+}
+
+fn scopes_json(s: &McpServerRow) -> String {
+    serde_json::to_string(&s.scopes_supported).expect("a list of strings serialises")
+}
+
+pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO mcp_servers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            s.id,
+            s.name,
+            s.uri,
+            s.upstream_url,
+            s.agent_id,
+            s.description,
+            scopes_json(s),
+            s.enabled,
+            s.created_at,
+            s.updated_at
+        ],
+    )?;
+    Ok(())
+}
+
+pub fn update(conn: &Connection, s: &McpServerRow) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE mcp_servers SET name = ?2, uri = ?3, upstream_url = ?4, agent_id = ?5, \
+         description = ?6, scopes_supported = ?7, enabled = ?8, updated_at = ?9 WHERE id = ?1",
+        params![
+            s.id,
+            s.name,
+            s.uri,
+            s.upstream_url,
+            s.agent_id,
+            s.description,
+            scopes_json(s),
+            s.enabled,
+            s.updated_at
+        ],
+    )? > 0)
+}
+
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<McpServerRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM mcp_servers WHERE id = ?1"),
+            [id],
+            row,
+        )
+        .optional()?)
+}
+
+/// By name, ignoring case (names are unique that way).
+pub fn by_name(conn: &Connection, name: &str) -> Result<Option<McpServerRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM mcp_servers WHERE name = ?1 COLLATE NOCASE"),
+            [name],
+            row,
+        )
+        .optional()?)
+}
+
+/// The server whose stored (not proxied) resource URI is `uri`.
+pub fn by_uri(conn: &Connection, uri: &str) -> Result<Option<McpServerRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM mcp_servers WHERE uri = ?1"),
+            [uri],
+            row,
+        )
+        .optional()?)
+}
+
+/// A page of servers by name.
+pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<McpServerRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM mcp_servers WHERE (?1 IS NULL OR name > ?1) ORDER BY name LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![after, limit], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
+    Ok(conn.execute("DELETE FROM mcp_servers WHERE id = ?1", [id])? > 0)
+}
