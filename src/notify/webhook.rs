@@ -67,10 +67,11 @@ pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 /// (the channel name).
 pub fn body(msg: &Message, receiver: &str) -> Value {
     let a = &msg.alert;
+    // Alertmanager has two statuses; an acknowledgement is a firing alert.
     let status = if msg.kind == Kind::Resolved {
-        "resolved"
+        Kind::Resolved.as_str()
     } else {
-        "firing"
+        Kind::Firing.as_str()
     };
 
     let mut labels: BTreeMap<String, String> = a.labels.clone();
