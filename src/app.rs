@@ -55,6 +55,10 @@ pub struct App {
     pub outbound_rules: Arc<crate::net::OutboundRules>,
     /// MCP servers registered as resources.
     pub mcp_servers: crate::mcp::McpServers,
+    /// OAuth clients that sign users in.
+    pub oauth_clients: crate::oauth::clients::Clients,
+    /// Dynamic registrations per client IP (`oauth.registrations_per_minute`).
+    pub registration_limiter: ClientLimiter,
 }
 
 impl App {
@@ -93,6 +97,8 @@ impl App {
                 issuer_url.to_string(),
                 outbound_rules.clone(),
             ),
+            oauth_clients: crate::oauth::clients::Clients::new(db.clone(), audit.clone()),
+            registration_limiter: ClientLimiter::per_minute(config.oauth.registrations_per_minute),
             outbound_rules,
             session_policy: SessionPolicy::from_config(&config.session),
             lockout_policy: LockoutPolicy::from_config(&config.login),
@@ -121,6 +127,22 @@ impl App {
 }
 
 impl App {
+    /// Refresh token lifetimes (`[oauth]`).
+    pub fn refresh_policy(&self) -> crate::oauth::grants::RefreshPolicy {
+        crate::oauth::grants::RefreshPolicy::days(
+            self.config.oauth.refresh_idle_days,
+            self.config.oauth.refresh_absolute_days,
+        )
+    }
+
+    /// The authorization-code and refresh flows.
+    pub fn grants(&self) -> crate::oauth::grants::Grants<'_> {
+        crate::oauth::grants::Grants {
+            issuer: self.issuer(),
+            refresh: self.refresh_policy(),
+        }
+    }
+
     /// The token issuer: `iss` and the appliance's own audience.
     pub fn issuer(&self) -> Issuer<'_> {
         Issuer {

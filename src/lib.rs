@@ -23,6 +23,7 @@ pub mod monitor;
 pub mod names;
 pub mod net;
 pub mod notify;
+pub mod oauth;
 pub mod rbac;
 pub mod scheduler;
 pub mod server;

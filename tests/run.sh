@@ -25,8 +25,12 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Third-party OAuth/JWT clients for the interoperability test.
-if ! python3 -c "import jwt, authlib, requests, cryptography" 2>/dev/null; then
+# Third-party OAuth/JWT clients and the MCP SDK for the interoperability
+# tests (the SDK at its pinned version).
+mcp_version="$(sed -n 's/^mcp==//p' tests/requirements.txt)"
+if ! python3 -c "import jwt, authlib, requests, cryptography, httpx2
+from importlib.metadata import version
+assert version('mcp') == '$mcp_version'" 2>/dev/null; then
     echo "installing Python test dependencies (tests/requirements.txt)"
     python3 -m pip install --quiet -r tests/requirements.txt \
         || python3 -m pip install --quiet --break-system-packages -r tests/requirements.txt

@@ -56,7 +56,7 @@ pub use access::{
     ApiConfig, ApiKeysConfig, AuditConfig, AuditDecisions, AuthzConfig, LoginConfig, SessionConfig,
     TokensConfig,
 };
-pub use oauth::OAuthConfig;
+pub use oauth::{DynamicRegistration, OAuthConfig};
 pub use operations::{AlertingConfig, BackupConfig, EncryptionConfig, MonitoringConfig};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, NetworkConfig, SystemdConfig, TlsConfig};
 
@@ -223,6 +223,7 @@ impl Config {
         self.api_keys.validate()?;
         self.api.validate()?;
         self.tokens.validate()?;
+        self.oauth.validate()?;
         self.encryption.validate()?;
         self.monitoring.validate()?;
         self.alerting.validate()?;

@@ -2,6 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::check::within;
+use super::{invalid, ConfigError};
+
+/// `oauth.dynamic_registration`: whether `POST /oauth/register` works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DynamicRegistration {
+    /// Registered clients can be used at once.
+    Open,
+    /// Registered clients are disabled until an admin enables them.
+    Approval,
+    /// The endpoint is not offered.
+    Off,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OAuthConfig {
@@ -9,12 +24,47 @@ pub struct OAuthConfig {
     /// of an enabled registered MCP server (else `invalid_target`); false
     /// admits any absolute URI, as earlier versions did.
     pub require_registered_resource: bool,
+    /// A refresh token unused this many days is void (1-3650).
+    pub refresh_idle_days: u32,
+    /// A refresh token family (a sign-in and its refreshes) ends this many
+    /// days after the sign-in (1-3650, at least refresh_idle_days).
+    pub refresh_absolute_days: u32,
+    /// RFC 7591 registration at /oauth/register: open, approval or off.
+    pub dynamic_registration: DynamicRegistration,
+    /// Registrations one client IP may make per minute (1-10000).
+    pub registrations_per_minute: u32,
 }
 
 impl Default for OAuthConfig {
     fn default() -> Self {
         OAuthConfig {
             require_registered_resource: true,
+            refresh_idle_days: 30,
+            refresh_absolute_days: 90,
+            dynamic_registration: DynamicRegistration::Open,
+            registrations_per_minute: 10,
         }
+    }
+}
+
+impl OAuthConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        within("oauth.refresh_idle_days", self.refresh_idle_days, 1..=3650)?;
+        within(
+            "oauth.refresh_absolute_days",
+            self.refresh_absolute_days,
+            1..=3650,
+        )?;
+        if self.refresh_absolute_days < self.refresh_idle_days {
+            return Err(invalid(
+                "oauth.refresh_absolute_days",
+                "must be at least oauth.refresh_idle_days",
+            ));
+        }
+        within(
+            "oauth.registrations_per_minute",
+            self.registrations_per_minute,
+            1..=10_000,
+        )
     }
 }

@@ -17,6 +17,8 @@ pub mod metric_reads;
 pub mod metrics;
 pub mod migrate;
 pub mod notifications;
+pub mod oauth_clients;
+pub mod oauth_grants;
 pub mod pool;
 pub mod roles;
 pub mod sessions;

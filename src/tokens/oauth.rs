@@ -90,9 +90,9 @@ pub struct Issuer<'a> {
 
 /// Who a token is for: its `aud`, and the permission patterns a token for
 /// it may carry (`None`: any).
-struct Target {
-    aud: String,
-    allows: Option<Vec<String>>,
+pub struct Target {
+    pub aud: String,
+    pub allows: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -101,6 +101,10 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: i64,
     pub scope: String,
+    /// For the authorization-code and refresh grants: single use, replaced
+    /// by a new one on every refresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 /// A scope token is a permission (`resource:action`), `resource:*` or `*`.
@@ -123,7 +127,7 @@ impl Issuer<'_> {
     /// API when absent, else that URI, which must be agentry's or an
     /// enabled registered MCP server's unless
     /// `oauth.require_registered_resource` is off.
-    async fn target(&self, resource: Option<&str>) -> Result<Target, OAuthError> {
+    pub async fn target(&self, resource: Option<&str>) -> Result<Target, OAuthError> {
         let r = match resource {
             None => None,
             Some(r) if valid_resource(r) => Some(r),
@@ -230,7 +234,7 @@ impl Issuer<'_> {
             Some("client_credentials") => {}
             Some(other) => {
                 return Err(OAuthError::UnsupportedGrantType(format!(
-                    "grant_type {} is not supported; use client_credentials",
+                    "grant_type {} is not supported; use client_credentials, authorization_code or refresh_token",
                     other.chars().take(64).collect::<String>()
                 )))
             }
@@ -287,21 +291,13 @@ impl Issuer<'_> {
             self.audit.record(ev).await?;
             return Err(OAuthError::InvalidScope(description.into()));
         }
-        let aud = target.aud;
-        let now = jwt::now_secs();
-        let claims = Claims {
-            iss: self.issuer.to_string(),
-            sub: agent.id.clone(),
-            sub_type: PrincipalKind::Agent,
-            aud,
-            exp: now + self.lifetime_secs,
-            iat: now,
-            nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
-            scope: granted.join(" "),
-            client_id: agent.id.clone(),
-        };
-        let token = jwt::sign(self.keys, &claims)?;
+        let (token, claims) = self.mint(
+            &agent.id,
+            PrincipalKind::Agent,
+            &agent.id,
+            &target.aud,
+            &granted.join(" "),
+        )?;
         let ev = agent_ctx
             .event("oauth.token", Outcome::Success)
             .target(crate::identity::PrincipalKind::Agent.as_str(), &agent.id)
@@ -314,7 +310,34 @@ impl Issuer<'_> {
             token_type: "Bearer",
             expires_in: self.lifetime_secs,
             scope: claims.scope,
+            refresh_token: None,
         })
+    }
+
+    /// A signed access token for `sub` (of kind `sub_type`), issued to
+    /// `client_id`, for `aud`, carrying `scope`.
+    pub fn mint(
+        &self,
+        sub: &str,
+        sub_type: PrincipalKind,
+        client_id: &str,
+        aud: &str,
+        scope: &str,
+    ) -> crate::error::Result<(String, Claims)> {
+        let now = jwt::now_secs();
+        let claims = Claims {
+            iss: self.issuer.to_string(),
+            sub: sub.to_string(),
+            sub_type,
+            aud: aud.to_string(),
+            exp: now + self.lifetime_secs,
+            iat: now,
+            nbf: now,
+            jti: uuid::Uuid::new_v4().to_string(),
+            scope: scope.to_string(),
+            client_id: client_id.to_string(),
+        };
+        Ok((jwt::sign(self.keys, &claims)?, claims))
     }
 
     /// RFC 7662: the token's claims when it is active, else `None`. Any

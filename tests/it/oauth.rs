@@ -403,7 +403,10 @@ async fn a_token_grants_only_its_scope() {
     assert_eq!(me["permissions"], json!(["audit:read"]));
     let meta: Value = get_json(&client(), &s, "/.well-known/oauth-authorization-server").await;
     assert_eq!(meta["issuer"], s.base.as_str());
-    assert_eq!(meta["grant_types_supported"], json!(["client_credentials"]));
+    assert!(meta["grant_types_supported"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("client_credentials")));
     for k in [
         "token_endpoint",
         "jwks_uri",

@@ -14,6 +14,7 @@ pub mod channels;
 pub mod crypto;
 pub mod crypto_keys;
 pub mod escalation_policies;
+pub mod grants;
 pub mod health;
 pub mod instances;
 pub mod keys;
@@ -22,6 +23,7 @@ pub mod me;
 pub mod metrics;
 pub mod notifications;
 pub mod oauth;
+pub mod oauth_register;
 pub mod prometheus;
 pub mod roles;
 pub mod service;
@@ -41,6 +43,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
     let crypto_body_limit = max_body_bytes.max(CRYPTO_BODY_LIMIT);
     cfg.configure(service::routes)
         .configure(oauth::routes)
+        .configure(oauth_register::routes)
         .configure(prometheus::routes)
         .configure(mcp_servers::well_known_routes)
         .service(
@@ -48,6 +51,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(service::api_routes)
                 .configure(me::routes)
                 .configure(users::routes)
+                .configure(grants::routes)
                 .configure(agents::routes)
                 .configure(alert_rules::routes)
                 .configure(alerts::routes)

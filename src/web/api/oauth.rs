@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use crate::audit::Context;
 use crate::identity::{Principal, PrincipalKind};
+use crate::oauth::grants::CodeRedemption;
 use crate::rbac::decide::{Purpose, Question};
 use crate::rbac::Permission;
 use crate::tokens::jwt::Claims;
@@ -42,6 +43,13 @@ pub struct OAuthForm {
     /// The token to introspect or revoke.
     pub token: Option<String>,
     pub token_type_hint: Option<String>,
+    /// `authorization_code`: the code, the redirect URI it was sent to and
+    /// the PKCE verifier.
+    pub code: Option<String>,
+    pub redirect_uri: Option<String>,
+    pub code_verifier: Option<String>,
+    /// `refresh_token`: the refresh token.
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -50,7 +58,7 @@ pub struct OAuthErrorBody {
     pub error_description: String,
 }
 
-fn no_store(mut res: HttpResponse) -> HttpResponse {
+pub fn no_store(mut res: HttpResponse) -> HttpResponse {
     let h = res.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
@@ -111,6 +119,10 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<OAuthForm, OAuthError> {
             "client_secret" => &mut form.client_secret,
             "token" => &mut form.token,
             "token_type_hint" => &mut form.token_type_hint,
+            "code" => &mut form.code,
+            "redirect_uri" => &mut form.redirect_uri,
+            "code_verifier" => &mut form.code_verifier,
+            "refresh_token" => &mut form.refresh_token,
             _ => continue, // RFC 6749 §3.2: unknown parameters are ignored
         };
         *slot = Some(v);
@@ -199,18 +211,50 @@ pub async fn issue_token(req: HttpRequest, body: web::Bytes) -> HttpResponse {
     }
     let run = async {
         let form = parse_form(&req, &body)?;
-        let creds = client_credentials(&req, &form)?
-            .ok_or_else(|| OAuthError::InvalidClient("client authentication is required".into()))?;
+        let creds = client_credentials(&req, &form)?;
         let ctx = audit_context(&req, None);
-        st.issuer()
-            .token(
-                &ctx,
-                form.grant_type.as_deref(),
-                &creds,
-                form.scope.as_deref(),
-                form.resource.as_deref(),
-            )
-            .await
+        let grants = st.grants();
+        match form.grant_type.as_deref() {
+            Some(grant @ ("authorization_code" | "refresh_token")) => {
+                let client = grants
+                    .client(&ctx, creds.as_ref(), form.client_id.as_deref())
+                    .await?;
+                if grant == "authorization_code" {
+                    let r = CodeRedemption {
+                        code: form.code.as_deref(),
+                        redirect_uri: form.redirect_uri.as_deref(),
+                        code_verifier: form.code_verifier.as_deref(),
+                        resource: form.resource.as_deref(),
+                    };
+                    grants.redeem(&ctx, &client, r).await
+                } else {
+                    grants
+                        .refresh(
+                            &ctx,
+                            &client,
+                            form.refresh_token.as_deref(),
+                            form.scope.as_deref(),
+                            form.resource.as_deref(),
+                        )
+                        .await
+                }
+            }
+            grant_type => {
+                let creds = creds.ok_or_else(|| {
+                    OAuthError::InvalidClient("client authentication is required".into())
+                })?;
+                grants
+                    .issuer
+                    .token(
+                        &ctx,
+                        grant_type,
+                        &creds,
+                        form.scope.as_deref(),
+                        form.resource.as_deref(),
+                    )
+                    .await
+            }
+        }
     };
     match run.await {
         Ok(t) => no_store(HttpResponse::Ok().json(t)),
@@ -438,20 +482,26 @@ pub async fn jwks(req: HttpRequest) -> HttpResponse {
         .json(st.signing_keys.jwks())
 }
 
+/// RFC 8414 authorization server metadata. No empty arrays: a field with
+/// nothing to say is left out.
 #[derive(Serialize, ToSchema)]
 pub struct ServerMetadata {
     pub issuer: String,
+    pub authorization_endpoint: String,
     pub token_endpoint: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     pub jwks_uri: String,
     pub introspection_endpoint: String,
     pub revocation_endpoint: String,
-    pub grant_types_supported: Vec<&'static str>,
+    pub scopes_supported: Vec<String>,
     pub response_types_supported: Vec<&'static str>,
+    pub grant_types_supported: Vec<&'static str>,
+    pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
-    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
-    pub code_challenge_methods_supported: Vec<&'static str>,
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// RFC 8414 authorization server metadata.
@@ -460,21 +510,44 @@ pub struct ServerMetadata {
 pub async fn metadata(req: HttpRequest) -> HttpResponse {
     let st = state::of(&req);
     let base = st.issuer_url.as_str();
-    let auth = vec!["client_secret_basic", "client_secret_post"];
-    HttpResponse::Ok().json(ServerMetadata {
-        issuer: base.to_string(),
-        token_endpoint: format!("{base}/oauth/token"),
-        jwks_uri: format!("{base}/.well-known/jwks.json"),
-        introspection_endpoint: format!("{base}/oauth/introspect"),
-        revocation_endpoint: format!("{base}/oauth/revoke"),
-        grant_types_supported: vec!["client_credentials"],
-        response_types_supported: vec![],
-        token_endpoint_auth_methods_supported: auth.clone(),
-        introspection_endpoint_auth_methods_supported: auth.clone(),
-        revocation_endpoint_auth_methods_supported: auth,
-        token_endpoint_auth_signing_alg_values_supported: vec![],
-        code_challenge_methods_supported: vec![],
-    })
+    let secrets = vec!["client_secret_basic", "client_secret_post"];
+    let registration = (st.config.oauth.dynamic_registration
+        != crate::config::DynamicRegistration::Off)
+        .then(|| format!("{base}/oauth/register"));
+    // Every permission agentry checks, plus offline_access (a refresh
+    // token comes with every authorization code).
+    let mut scopes: Vec<String> = Permission::ALL
+        .iter()
+        .map(|p| p.as_str().to_string())
+        .collect();
+    scopes.push(crate::oauth::authorize::OFFLINE_ACCESS.to_string());
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
+        .json(ServerMetadata {
+            issuer: base.to_string(),
+            authorization_endpoint: format!("{base}/oauth/authorize"),
+            token_endpoint: format!("{base}/oauth/token"),
+            registration_endpoint: registration,
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            introspection_endpoint: format!("{base}/oauth/introspect"),
+            revocation_endpoint: format!("{base}/oauth/revoke"),
+            scopes_supported: scopes,
+            response_types_supported: vec!["code"],
+            grant_types_supported: vec![
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+            ],
+            code_challenge_methods_supported: vec![crate::oauth::pkce::S256],
+            token_endpoint_auth_methods_supported: vec![
+                "none",
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            introspection_endpoint_auth_methods_supported: secrets.clone(),
+            revocation_endpoint_auth_methods_supported: secrets,
+            authorization_response_iss_parameter_supported: true,
+        })
 }
 
 /// Registers this module's routes, outside `/api/v1`.

@@ -125,7 +125,7 @@ pub async fn list(
 }
 
 /// Callers may read and change their own account; others need user:manage.
-async fn require_self_or_manage(
+pub(crate) async fn require_self_or_manage(
     st: &state::WebState,
     caller: &Caller,
     id: &str,

@@ -4,6 +4,7 @@ pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
 pub mod audit;
+pub mod authorize;
 pub mod channels;
 pub mod dashboard;
 pub mod encryption_keys;
@@ -49,6 +50,7 @@ pub fn see_other(to: &str) -> HttpResponse {
 /// Registers every page, each module its own routes.
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     login::routes(cfg);
+    authorize::routes(cfg);
     dashboard::routes(cfg);
     audit::routes(cfg);
     users::routes(cfg);

@@ -1,0 +1,125 @@
+//! The official MCP Python SDK against agentry: a stock `MCPServer` whose
+//! `TokenVerifier` trusts agentry's JWKS, and a stock client that signs a
+//! user in through agentry with `OAuthClientProvider`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+fn script(name: &str) -> String {
+    format!("{}/tests/mcp/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A stock SDK MCP server on a free loopback port, stopped when dropped.
+pub(crate) struct SdkServer {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for SdkServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SdkServer {
+    /// Starts `tests/mcp/server.py` trusting `issuer`, requiring `scope`.
+    pub(crate) async fn start(issuer: &str, scope: &str) -> SdkServer {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([&script("server.py"), issuer, &port.to_string(), scope])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with tests/requirements.txt (tests/run.sh installs them)");
+        let server = SdkServer {
+            child,
+            url: format!("http://127.0.0.1:{port}/mcp"),
+        };
+        for _ in 0..150 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the SDK MCP server did not start on port {port}");
+    }
+}
+
+fn run_client(args: &[&str]) -> Value {
+    let out = Command::new("python3")
+        .arg(script("client_code.py"))
+        .args(args)
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "client_code.py failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
+    let s = TestServer::start().await;
+    let issuer = s.url("");
+    let mcp = SdkServer::start(&issuer, "knowledge:read").await;
+    let (c, csrf) = admin(&s).await;
+    let kb =
+        json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
+    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+
+    let (base, url) = (s.base.clone(), mcp.url.clone());
+    let out = tokio::task::block_in_place(|| run_client(&[&base, &url, "admin", ADMIN_PASSWORD]));
+    assert_eq!(out["first"]["tools"], json!(["search"]), "{out}");
+    assert_eq!(out["first"]["text"], "3 documents match 'runbooks'");
+    assert_eq!(out["first"]["is_error"], false);
+    assert_eq!(out["consent_shown"], true);
+    // PKCE S256 and the resource indicator were on the authorization URL.
+    let authorize = out["authorize_url"].as_str().unwrap();
+    assert!(
+        authorize.starts_with(&format!("{base}/oauth/authorize?")),
+        "{authorize}"
+    );
+    assert!(authorize.contains("code_challenge_method=S256"));
+    assert!(authorize.contains("resource="));
+    // The second session ran on a refreshed token, with a rotated refresh token.
+    assert_eq!(out["second"]["text"], "3 documents match 'runbooks'");
+    assert_eq!(out["refreshed"], true, "{out}");
+    assert_eq!(out["refresh_rotated"], true);
+
+    // The token: the user, for the MCP server, with what the server supports.
+    let token = out["access_token"].as_str().unwrap();
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["aud"], mcp.url.as_str());
+    assert_eq!(claims["sub_type"], "user");
+    assert_eq!(claims["scope"], "knowledge:read");
+    assert_eq!(claims["client_id"], out["client_id"]);
+
+    // The client registered dynamically and shows so.
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let registration: String = conn
+        .query_row(
+            "SELECT registration FROM oauth_clients WHERE id = ?1",
+            [out["client_id"].as_str().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(registration, "dynamic");
+    s.stop().await;
+}

@@ -1,0 +1,125 @@
+"""A stock MCP client (the official Python SDK's OAuthClientProvider)
+signing a user in through agentry: discovery from the MCP server's 401,
+dynamic registration (or a client ID metadata document), authorization
+code with PKCE, then a tool call; then a refresh.
+
+The browser step is done over HTTP: sign in to agentry with the user's
+password, open the authorization URL, press Allow on the consent page, and
+hand the redirect's code back to the SDK.
+
+usage: client_code.py AGENTRY_URL MCP_URL USER PASSWORD
+Prints one JSON object.
+"""
+import asyncio
+import json
+import re
+import sys
+from urllib.parse import parse_qs, urlparse
+
+import httpx2
+import requests
+from mcp.client.auth import OAuthClientProvider, TokenStorage
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
+
+agentry, mcp_url, user, password = sys.argv[1:5]
+REDIRECT = "http://127.0.0.1:33418/callback"
+
+
+class Memory(TokenStorage):
+    def __init__(self):
+        self.tokens = None
+        self.client = None
+
+    async def get_tokens(self):
+        return self.tokens
+
+    async def set_tokens(self, tokens: OAuthToken):
+        self.tokens = tokens
+
+    async def get_client_info(self):
+        return self.client
+
+    async def set_client_info(self, info: OAuthClientInformationFull):
+        self.client = info
+
+
+browser = requests.Session()
+login_page = browser.get(f"{agentry}/login").text
+csrf = re.search(r'name="csrf_token" value="([^"]+)"', login_page).group(1)
+signed_in = browser.post(
+    f"{agentry}/login",
+    data={"username": user, "password": password, "csrf_token": csrf},
+    allow_redirects=False,
+)
+assert signed_in.status_code == 303, signed_in.status_code
+seen = {}
+
+
+async def open_browser(url: str) -> None:
+    seen["authorize_url"] = url
+    page = browser.get(url, allow_redirects=False)
+    if page.status_code == 200:
+        seen["consent"] = True
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+        fields = {k: v.replace("&amp;", "&").replace("&#x2f;", "/").replace("&#x27;", "'") for k, v in fields.items()}
+        fields["decision"] = "allow"
+        page = browser.post(f"{agentry}/oauth/authorize", data=fields, allow_redirects=False)
+    assert page.status_code == 303, (page.status_code, page.text[:500])
+    seen["redirect"] = page.headers["location"]
+
+
+async def callback() -> AuthorizationCodeResult:
+    q = parse_qs(urlparse(seen["redirect"]).query)
+    return AuthorizationCodeResult(code=q["code"][0], state=q.get("state", [None])[0], iss=q.get("iss", [None])[0])
+
+
+async def call(storage: Memory) -> dict:
+    provider = OAuthClientProvider(
+        server_url=mcp_url,
+        client_metadata=OAuthClientMetadata(
+            client_name="SDK test client",
+            redirect_uris=[REDIRECT],
+            grant_types=["authorization_code", "refresh_token"],
+            response_types=["code"],
+            token_endpoint_auth_method="none",
+        ),
+        storage=storage,
+        redirect_handler=open_browser,
+        callback_handler=callback,
+    )
+    async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
+        async with streamable_http_client(mcp_url, http_client=http) as (read, write, *_):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                tools = await session.list_tools()
+                result = await session.call_tool("search", {"query": "runbooks"})
+                return {
+                    "tools": [t.name for t in tools.tools],
+                    "text": result.content[0].text,
+                    "is_error": bool(result.is_error),
+                }
+
+
+async def main():
+    storage = Memory()
+    first = await call(storage)
+    access = storage.tokens.access_token
+    refresh = storage.tokens.refresh_token
+    # Expire the access token in the store: the SDK refreshes it.
+    storage.tokens = OAuthToken(access_token="expired.not.valid", token_type="Bearer", expires_in=1, refresh_token=refresh, scope=storage.tokens.scope)
+    second = await call(storage)
+    print(json.dumps({
+        "first": first,
+        "second": second,
+        "client_id": storage.client.client_id,
+        "consent_shown": seen.get("consent", False),
+        "authorize_url": seen.get("authorize_url"),
+        "refreshed": storage.tokens.access_token not in (access, "expired.not.valid"),
+        "refresh_rotated": storage.tokens.refresh_token != refresh,
+        "access_token": storage.tokens.access_token,
+    }))
+
+
+asyncio.run(main())
