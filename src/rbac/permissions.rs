@@ -27,6 +27,8 @@ crate::closed_set! {
         TokenIntrospect = "token:introspect",
         /// Register MCP servers as resources agentry issues tokens for.
         McpManage = "mcp:manage",
+        /// Register, change and remove OAuth clients.
+        OAuthClientManage = "oauth_client:manage",
     }
 }
 

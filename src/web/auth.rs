@@ -45,6 +45,8 @@ pub struct Nav {
     pub alert_manage: bool,
     /// `mcp:manage`: register MCP servers.
     pub mcp: bool,
+    /// `oauth_client:manage`: the OAuth clients page.
+    pub oauth_clients: bool,
 }
 
 pub struct SessionUser {
@@ -125,6 +127,7 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         alert_ack: may(Permission::AlertAcknowledge.as_str()),
         alert_manage: may(Permission::AlertManage.as_str()),
         mcp: may(Permission::McpManage.as_str()),
+        oauth_clients: may(Permission::OAuthClientManage.as_str()),
     };
     Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
@@ -387,6 +390,7 @@ guards!(
     AlertAcknowledge,
     AlertManage,
     McpManage,
+    OAuthClientManage,
 );
 
 /// The one guard of agentry's own API: an authenticated caller who holds

@@ -92,7 +92,7 @@ pub(crate) async fn browser(driver: &Driver) -> fantoccini::Client {
 }
 
 /// Types `user` and `password` into the login form on screen and submits it.
-async fn submit_sign_in(b: &fantoccini::Client, user: &str, password: &str) {
+pub(crate) async fn submit_sign_in(b: &fantoccini::Client, user: &str, password: &str) {
     b.find(Locator::Id("username"))
         .await
         .unwrap()

@@ -78,3 +78,206 @@ async fn chromium_registers_an_mcp_server() {
     .await;
     s.stop().await;
 }
+
+/// A one-request HTTP listener on loopback standing in for a native
+/// client's redirect endpoint: the request target it received.
+async fn callback_once(listener: tokio::net::TcpListener) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut sock, _) = listener.accept().await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let n = sock.read(&mut buf).await.unwrap();
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    let target = head.split(' ').nth(1).unwrap_or("").to_string();
+    let body = "signed in; you can close this window";
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(reply.as_bytes()).await.unwrap();
+    target
+}
+
+#[tokio::test]
+async fn chromium_signs_a_client_in_through_consent_to_loopback_and_private_use_redirects() {
+    use base64::Engine;
+    use sha2::Digest;
+    let s = TestServer::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let loopback = format!("http://127.0.0.1:{port}/callback");
+    let cursor = "cursor://anysphere.cursor-mcp/oauth/callback";
+    let reg: serde_json::Value = client()
+        .post(s.url("/oauth/register"))
+        .json(
+            &serde_json::json!({"client_name": "Cursor", "redirect_uris": [cursor, loopback],
+            "token_endpoint_auth_method": "none"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let client_id = reg["client_id"].as_str().unwrap().to_string();
+    let verifier = "chromium-test-verifier-0123456789-abcdefghijklmnop";
+    let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(sha2::Sha256::digest(verifier.as_bytes()));
+    let authorize = |redirect: &str, extra: &str| {
+        let q = serde_urlencoded::to_string([
+            ("response_type", "code"),
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", redirect),
+            ("code_challenge", challenge.as_str()),
+            ("code_challenge_method", "S256"),
+            ("state", "st-1"),
+            ("scope", "audit:read"),
+        ])
+        .unwrap();
+        s.url(&format!("/oauth/authorize?{q}{extra}"))
+    };
+
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    let hit = tokio::spawn(callback_once(listener));
+    // Signed out: the sign-in page first, then back to the request.
+    b.goto(&authorize(&loopback, "")).await.unwrap();
+    crate::browser::submit_sign_in(&b, "admin", ADMIN_PASSWORD).await;
+    text_until(&b, "consent-client", |t| t == "Cursor").await;
+    let provenance = element_text(&b, "consent-provenance").await;
+    assert!(
+        provenance.contains("registered dynamically from 127.0.0.1"),
+        "{provenance}"
+    );
+    assert!(provenance.contains("unverified"));
+    assert!(element_text(&b, "consent-scopes")
+        .await
+        .contains("audit:read"));
+    assert!(element_text(&b, "consent-redirect")
+        .await
+        .contains("127.0.0.1"));
+    screenshot(&b, "consent.png").await;
+    click_css(&b, "#consent-allow").await;
+    let target = tokio::time::timeout(std::time::Duration::from_secs(10), hit)
+        .await
+        .expect("Chromium reached the loopback redirect")
+        .unwrap();
+    let to = url::Url::parse(&format!("http://127.0.0.1{target}")).unwrap();
+    let q: std::collections::HashMap<_, _> = to.query_pairs().into_owned().collect();
+    assert_eq!(q["state"], "st-1");
+    assert_eq!(q["iss"], s.url(""));
+    let res = client()
+        .post(s.url("/oauth/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", q["code"].as_str()),
+            ("redirect_uri", loopback.as_str()),
+            ("code_verifier", verifier),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // The user's connected apps list the client, and revoke it.
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    b.goto(&s.url("/account/apps")).await.unwrap();
+    text_until(&b, "apps-table", |t| {
+        t.contains("Cursor") && t.contains("audit:read")
+    })
+    .await;
+    screenshot(&b, "connected-apps.png").await;
+    b.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click_css(&b, ".revoke-app").await;
+    text_until(&b, "apps-table", |t| t.contains("No connected apps")).await;
+
+    // A private-use scheme: the consent form's answer goes to cursor://,
+    // which the page's form-action must allow or Chromium refuses it.
+    b.goto(&authorize(cursor, "&prompt=consent")).await.unwrap();
+    text_until(&b, "consent-client", |t| t == "Cursor").await;
+    b.execute(
+        "window.__violations = [];
+         document.addEventListener('securitypolicyviolation',
+           e => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click_css(&b, "#consent-allow").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let violations = b
+        .execute("return window.__violations || [];", vec![])
+        .await
+        .unwrap_or(serde_json::json!([]));
+    assert_eq!(
+        violations,
+        serde_json::json!([]),
+        "CSP refused the redirect"
+    );
+    // The code for the private-use redirect was issued (and recorded).
+    let codes: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM oauth_codes WHERE redirect_uri = ?1",
+            [cursor],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(codes, 1);
+
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn chromium_manages_oauth_clients() {
+    let s = TestServer::start().await;
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    sign_in(&b, &s).await;
+    click_link(&b, "OAuth clients").await;
+    text_until(&b, "oauth-clients-table", |t| {
+        t.contains("No OAuth clients yet")
+    })
+    .await;
+    type_into(&b, "f-name", "Team IDE").await;
+    type_into(
+        &b,
+        "f-redirect_uris",
+        "https://ide.example.com/cb\nhttp://ide.example.com/cb",
+    )
+    .await;
+    click_css(&b, "#create-oauth-client input[name=confidential]").await;
+    click_css(&b, "#create-oauth-client button[type=submit]").await;
+    text_until(&b, "error-redirect_uris", |t| t.contains("loopback")).await;
+    type_into(
+        &b,
+        "f-redirect_uris",
+        "https://ide.example.com/cb\nhttp://127.0.0.1/cb",
+    )
+    .await;
+    click_css(&b, "#create-oauth-client button[type=submit]").await;
+    text_until(&b, "client-secret", |t| t.starts_with("acs_")).await;
+    text_until(&b, "oauth-clients-table", |t| {
+        t.contains("Team IDE") && t.contains("client_secret_basic") && t.contains("never")
+    })
+    .await;
+    screenshot(&b, "oauth-clients.png").await;
+    // Shown once: a reload does not show it again.
+    b.refresh().await.unwrap();
+    assert!(b
+        .find(fantoccini::Locator::Id("client-secret"))
+        .await
+        .is_err());
+    click_css(&b, ".toggle-client").await;
+    text_until(&b, "oauth-clients-table", |t| t.contains("disabled")).await;
+    b.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    click_css(&b, ".delete-client").await;
+    text_until(&b, "oauth-clients-table", |t| {
+        t.contains("No OAuth clients yet")
+    })
+    .await;
+    s.stop().await;
+}

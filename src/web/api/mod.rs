@@ -23,6 +23,7 @@ pub mod me;
 pub mod metrics;
 pub mod notifications;
 pub mod oauth;
+pub mod oauth_clients;
 pub mod oauth_register;
 pub mod prometheus;
 pub mod roles;
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(metrics::routes)
                 .configure(authz::routes)
                 .configure(mcp_servers::routes)
+                .configure(oauth_clients::routes)
                 .configure(audit::routes)
                 .service(
                     // Larger bodies than elsewhere: a 1 MiB value's package

@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod authorize;
 pub mod channels;
+pub mod connected_apps;
 pub mod dashboard;
 pub mod encryption_keys;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod login;
 pub mod mcp_servers;
 pub mod monitors;
 pub mod notifications;
+pub mod oauth_clients;
 pub mod roles;
 pub mod signing_keys;
 pub mod silences;
@@ -66,4 +68,6 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     channels::routes(cfg);
     escalation_policies::routes(cfg);
     notifications::routes(cfg);
+    oauth_clients::routes(cfg);
+    connected_apps::routes(cfg);
 }
