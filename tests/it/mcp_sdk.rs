@@ -54,14 +54,18 @@ impl SdkServer {
 }
 
 fn run_client(args: &[&str]) -> Value {
+    run_script("client_code.py", args)
+}
+
+pub(crate) fn run_script(name: &str, args: &[&str]) -> Value {
     let out = Command::new("python3")
-        .arg(script("client_code.py"))
+        .arg(script(name))
         .args(args)
         .output()
         .expect("python3");
     assert!(
         out.status.success(),
-        "client_code.py failed:\n{}",
+        "{name} failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
@@ -97,15 +101,7 @@ async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
     assert_eq!(out["refresh_rotated"], true);
 
     // The token: the user, for the MCP server, with what the server supports.
-    let token = out["access_token"].as_str().unwrap();
-    use base64::Engine;
-    let payload = token.split('.').nth(1).unwrap();
-    let claims: Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap();
+    let claims = claims_of(out["access_token"].as_str().unwrap());
     assert_eq!(claims["aud"], mcp.url.as_str());
     assert_eq!(claims["sub_type"], "user");
     assert_eq!(claims["scope"], "knowledge:read");
@@ -122,4 +118,43 @@ async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
         .unwrap();
     assert_eq!(registration, "dynamic");
     s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_client_credentials_provider_reaches_a_protected_tool() {
+    let s = TestServer::start().await;
+    let issuer = s.url("");
+    let mcp = SdkServer::start(&issuer, "knowledge:read").await;
+    let (c, csrf) = admin(&s).await;
+    let kb =
+        json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
+    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+    // agent_service holds knowledge:read.
+    let (id, secret) = crate::oauth::agent_with_role(&s, "agent_service").await;
+    let url = mcp.url.clone();
+    let out = tokio::task::block_in_place(|| {
+        run_script(
+            "client_machine.py",
+            &["secret", &url, &issuer, &id, &secret],
+        )
+    });
+    assert_eq!(out["text"], "3 documents match 'incidents'", "{out}");
+    let claims = claims_of(out["access_token"].as_str().unwrap());
+    assert_eq!(claims["aud"], mcp.url.as_str());
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["sub_type"], "agent");
+    assert_eq!(claims["scope"], "knowledge:read");
+    s.stop().await;
+}
+
+/// The claims of a JWT, unverified (the tests check what they say).
+pub(crate) fn claims_of(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
 }
