@@ -2,6 +2,7 @@
 //! client-credentials grant with introspection and revocation.
 
 pub mod cache;
+pub mod client_keys;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;

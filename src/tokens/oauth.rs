@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use super::cache::TokenCache;
+use super::client_keys;
 use super::jwt::{self, Claims};
 use super::keys::SigningKeys;
 use crate::audit::{Audit, Context, Outcome};
@@ -68,6 +69,9 @@ impl From<Error> for OAuthError {
 pub struct ClientCredentials {
     pub client_id: String,
     pub client_secret: String,
+    /// A `private_key_jwt` client assertion (RFC 7523), instead of the
+    /// secret.
+    pub assertion: Option<String>,
 }
 
 /// What the token endpoint and the others need to know.
@@ -199,6 +203,35 @@ impl Issuer<'_> {
                     creds.client_id.chars().take(64).collect::<String>(),
                 )
         };
+        if let Some(assertion) = &creds.assertion {
+            let token_endpoint = format!("{}/oauth/token", self.issuer);
+            let audiences = [token_endpoint.as_str(), self.issuer];
+            let client_id = Some(creds.client_id.as_str()).filter(|c| !c.is_empty());
+            let reason =
+                match client_keys::verify(self.db, assertion, client_id, &audiences).await? {
+                    Ok(agent) => {
+                        let state = self
+                            .principals
+                            .get(self.db, self.audit, PrincipalKind::Agent, &agent)
+                            .await?;
+                        match state {
+                            Some(s) if s.enabled => {
+                                return Ok(Principal {
+                                    kind: PrincipalKind::Agent,
+                                    id: s.id.clone(),
+                                    name: s.name.clone(),
+                                })
+                            }
+                            _ => "agent_disabled",
+                        }
+                    }
+                    Err(reason) => reason,
+                };
+            self.audit.record(refuse(reason)).await?;
+            return Err(OAuthError::InvalidClient(
+                "client authentication failed".into(),
+            ));
+        }
         let lookup = api_keys::KeyLookup {
             db: self.db,
             audit: self.audit,

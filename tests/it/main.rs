@@ -10,6 +10,7 @@ mod backup;
 mod browser;
 mod browser_mcp;
 mod cli;
+mod client_keys;
 mod containment;
 mod crypto;
 mod crypto_keys;

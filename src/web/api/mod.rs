@@ -5,6 +5,7 @@
 //! across modules, and OpenAPI requires it unique: code generators name
 //! their methods after it).
 
+pub mod agent_jwks;
 pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
@@ -54,6 +55,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(users::routes)
                 .configure(grants::routes)
                 .configure(agents::routes)
+                .configure(agent_jwks::routes)
                 .configure(alert_rules::routes)
                 .configure(alerts::routes)
                 .configure(silences::routes)

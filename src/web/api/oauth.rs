@@ -18,6 +18,7 @@ use crate::identity::{Principal, PrincipalKind};
 use crate::oauth::grants::CodeRedemption;
 use crate::rbac::decide::{Purpose, Question};
 use crate::rbac::Permission;
+use crate::tokens::client_keys;
 use crate::tokens::jwt::Claims;
 use crate::tokens::keys::Jwks;
 use crate::tokens::oauth::{ClientCredentials, OAuthError, TokenResponse};
@@ -50,6 +51,11 @@ pub struct OAuthForm {
     pub code_verifier: Option<String>,
     /// `refresh_token`: the refresh token.
     pub refresh_token: Option<String>,
+    /// `private_key_jwt` (RFC 7523): the assertion type
+    /// (`urn:ietf:params:oauth:client-assertion-type:jwt-bearer`) and the
+    /// signed assertion.
+    pub client_assertion_type: Option<String>,
+    pub client_assertion: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -123,6 +129,8 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<OAuthForm, OAuthError> {
             "redirect_uri" => &mut form.redirect_uri,
             "code_verifier" => &mut form.code_verifier,
             "refresh_token" => &mut form.refresh_token,
+            "client_assertion_type" => &mut form.client_assertion_type,
+            "client_assertion" => &mut form.client_assertion,
             _ => continue, // RFC 6749 §3.2: unknown parameters are ignored
         };
         *slot = Some(v);
@@ -155,6 +163,7 @@ fn client_credentials(
                     Some(ClientCredentials {
                         client_id: unescape(id).map_err(|_| bad())?,
                         client_secret: unescape(secret).map_err(|_| bad())?,
+                        assertion: None,
                     })
                 }
                 _ => None,
@@ -164,12 +173,40 @@ fn client_credentials(
     let posted = form.client_secret.as_ref().map(|secret| ClientCredentials {
         client_id: form.client_id.clone().unwrap_or_default(),
         client_secret: secret.clone(),
+        assertion: None,
     });
-    match (basic, posted) {
-        (Some(_), Some(_)) => Err(OAuthError::InvalidRequest(
-            "use one client authentication method, not two".into(),
-        )),
-        (b, p) => Ok(b.or(p)),
+    let asserted = match (&form.client_assertion_type, &form.client_assertion) {
+        (None, None) => None,
+        (Some(t), Some(a)) if t == client_keys::ASSERTION_TYPE => Some(ClientCredentials {
+            client_id: form.client_id.clone().unwrap_or_default(),
+            client_secret: String::new(),
+            assertion: Some(a.clone()),
+        }),
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::InvalidClient(format!(
+                "client_assertion_type must be {}",
+                client_keys::ASSERTION_TYPE
+            )))
+        }
+        _ => {
+            return Err(OAuthError::InvalidRequest(
+                "client_assertion and client_assertion_type go together".into(),
+            ))
+        }
+    };
+    match (basic, posted, asserted) {
+        (b, p, a)
+            if [b.is_some(), p.is_some(), a.is_some()]
+                .iter()
+                .filter(|x| **x)
+                .count()
+                > 1 =>
+        {
+            Err(OAuthError::InvalidRequest(
+                "use one client authentication method, not two".into(),
+            ))
+        }
+        (b, p, a) => Ok(b.or(p).or(a)),
     }
 }
 
@@ -499,6 +536,7 @@ pub struct ServerMetadata {
     pub grant_types_supported: Vec<&'static str>,
     pub code_challenge_methods_supported: Vec<&'static str>,
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    pub token_endpoint_auth_signing_alg_values_supported: Vec<&'static str>,
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     pub authorization_response_iss_parameter_supported: bool,
@@ -543,7 +581,9 @@ pub async fn metadata(req: HttpRequest) -> HttpResponse {
                 "none",
                 "client_secret_basic",
                 "client_secret_post",
+                "private_key_jwt",
             ],
+            token_endpoint_auth_signing_alg_values_supported: client_keys::ALGORITHMS.to_vec(),
             introspection_endpoint_auth_methods_supported: secrets.clone(),
             revocation_endpoint_auth_methods_supported: secrets,
             authorization_response_iss_parameter_supported: true,
