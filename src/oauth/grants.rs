@@ -396,6 +396,7 @@ impl Grants<'_> {
                 expires_in: self.issuer.lifetime_secs,
                 scope: claims.scope,
                 refresh_token: Some(refresh),
+                issued_token_type: None,
             }),
             Err(Error::Conflict(_)) => {
                 // Redeemed in the meantime: this is the second use.
@@ -605,6 +606,7 @@ impl Grants<'_> {
                 expires_in: self.issuer.lifetime_secs,
                 scope: claims.scope,
                 refresh_token: Some(next),
+                issued_token_type: None,
             }),
             Err(Error::Conflict(_)) => Err(unusable()),
             Err(e) => Err(e.into()),

@@ -27,6 +27,9 @@ crate::closed_set! {
         TokenIntrospect = "token:introspect",
         /// Register MCP servers as resources agentry issues tokens for.
         McpManage = "mcp:manage",
+        /// Exchange a token addressed to oneself for one to a downstream
+        /// MCP server (RFC 8693), on resource `mcp_server/<its name>`.
+        TokenExchange = "token:exchange",
         /// Register, change and remove OAuth clients.
         OAuthClientManage = "oauth_client:manage",
     }

@@ -34,6 +34,10 @@ pub struct Claims {
     /// Space-separated permissions the token carries.
     pub scope: String,
     pub client_id: String,
+    /// RFC 8693 delegation: who acts for `sub` (`{"sub": exchanger}`, its
+    /// own `act` nested inside for each earlier hop).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 fn agent() -> PrincipalKind {

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod client_keys;
+pub mod exchange;
 pub mod jwt;
 pub mod keys;
 pub mod oauth;

@@ -109,6 +109,9 @@ pub struct TokenResponse {
     /// by a new one on every refresh.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refresh_token: Option<String>,
+    /// For a token exchange (RFC 8693): the kind of token issued.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// A scope token is a permission (`resource:action`), `resource:*` or `*`.
@@ -344,7 +347,13 @@ impl Issuer<'_> {
             expires_in: self.lifetime_secs,
             scope: claims.scope,
             refresh_token: None,
+            issued_token_type: None,
         })
+    }
+
+    /// Signs claims made elsewhere (a token exchange's).
+    pub fn mint_claims(&self, claims: &Claims) -> crate::error::Result<String> {
+        jwt::sign(self.keys, claims)
     }
 
     /// A signed access token for `sub` (of kind `sub_type`), issued to
@@ -369,6 +378,7 @@ impl Issuer<'_> {
             jti: uuid::Uuid::new_v4().to_string(),
             scope: scope.to_string(),
             client_id: client_id.to_string(),
+            act: None,
         };
         Ok((jwt::sign(self.keys, &claims)?, claims))
     }

@@ -14,6 +14,7 @@ mod client_keys;
 mod containment;
 mod crypto;
 mod crypto_keys;
+mod exchange;
 mod faults;
 mod http_edge;
 mod layers;

@@ -18,10 +18,10 @@ use crate::identity::{Principal, PrincipalKind};
 use crate::oauth::grants::CodeRedemption;
 use crate::rbac::decide::{Purpose, Question};
 use crate::rbac::Permission;
-use crate::tokens::client_keys;
 use crate::tokens::jwt::Claims;
 use crate::tokens::keys::Jwks;
 use crate::tokens::oauth::{ClientCredentials, OAuthError, TokenResponse};
+use crate::tokens::{client_keys, exchange};
 use crate::web::auth::Caller;
 use crate::web::context::audit_context;
 use crate::web::state::{self, WebState};
@@ -56,6 +56,12 @@ pub struct OAuthForm {
     /// signed assertion.
     pub client_assertion_type: Option<String>,
     pub client_assertion: Option<String>,
+    /// Token exchange (RFC 8693): the token to exchange and its type
+    /// (`urn:ietf:params:oauth:token-type:access_token`), and the type
+    /// wanted (the same, if given).
+    pub subject_token: Option<String>,
+    pub subject_token_type: Option<String>,
+    pub requested_token_type: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -131,6 +137,9 @@ fn parse_form(req: &HttpRequest, body: &[u8]) -> Result<OAuthForm, OAuthError> {
             "refresh_token" => &mut form.refresh_token,
             "client_assertion_type" => &mut form.client_assertion_type,
             "client_assertion" => &mut form.client_assertion,
+            "subject_token" => &mut form.subject_token,
+            "subject_token_type" => &mut form.subject_token_type,
+            "requested_token_type" => &mut form.requested_token_type,
             _ => continue, // RFC 6749 §3.2: unknown parameters are ignored
         };
         *slot = Some(v);
@@ -275,6 +284,24 @@ pub async fn issue_token(req: HttpRequest, body: web::Bytes) -> HttpResponse {
                         )
                         .await
                 }
+            }
+            Some(exchange::GRANT_TYPE) => {
+                let creds = creds.ok_or_else(|| {
+                    OAuthError::InvalidClient("client authentication is required".into())
+                })?;
+                let issuer = &grants.issuer;
+                let agent = issuer
+                    .authenticate_client(&ctx, &creds, "oauth.exchange")
+                    .await?;
+                let ctx = audit_context(&req, Some(&agent));
+                let r = exchange::ExchangeRequest {
+                    subject_token: form.subject_token.as_deref(),
+                    subject_token_type: form.subject_token_type.as_deref(),
+                    requested_token_type: form.requested_token_type.as_deref(),
+                    resource: form.resource.as_deref(),
+                    scope: form.scope.as_deref(),
+                };
+                issuer.exchange(&ctx, &agent, r).await
             }
             grant_type => {
                 let creds = creds.ok_or_else(|| {
@@ -575,6 +602,7 @@ pub async fn metadata(req: HttpRequest) -> HttpResponse {
                 "authorization_code",
                 "refresh_token",
                 "client_credentials",
+                exchange::GRANT_TYPE,
             ],
             code_challenge_methods_supported: vec![crate::oauth::pkce::S256],
             token_endpoint_auth_methods_supported: vec![
