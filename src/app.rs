@@ -97,7 +97,11 @@ impl App {
                 issuer_url.to_string(),
                 outbound_rules.clone(),
             ),
-            oauth_clients: crate::oauth::clients::Clients::new(db.clone(), audit.clone()),
+            oauth_clients: crate::oauth::clients::Clients::new(
+                db.clone(),
+                audit.clone(),
+                outbound_rules.clone(),
+            ),
             registration_limiter: ClientLimiter::per_minute(config.oauth.registrations_per_minute),
             outbound_rules,
             session_policy: SessionPolicy::from_config(&config.session),
@@ -133,6 +137,14 @@ impl App {
             self.config.oauth.refresh_idle_days,
             self.config.oauth.refresh_absolute_days,
         )
+    }
+
+    /// How client metadata documents are used (`[oauth]`).
+    pub fn document_policy(&self) -> crate::oauth::clients::DocumentPolicy {
+        crate::oauth::clients::DocumentPolicy {
+            enabled: self.config.oauth.client_metadata_documents == crate::config::Switch::On,
+            allow_http_loopback: self.config.oauth.allow_http_loopback_client_ids,
+        }
     }
 
     /// The authorization-code and refresh flows.

@@ -56,7 +56,7 @@ pub use access::{
     ApiConfig, ApiKeysConfig, AuditConfig, AuditDecisions, AuthzConfig, LoginConfig, SessionConfig,
     TokensConfig,
 };
-pub use oauth::{DynamicRegistration, OAuthConfig};
+pub use oauth::{DynamicRegistration, OAuthConfig, Switch};
 pub use operations::{AlertingConfig, BackupConfig, EncryptionConfig, MonitoringConfig};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, NetworkConfig, SystemdConfig, TlsConfig};
 

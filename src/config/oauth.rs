@@ -33,6 +33,20 @@ pub struct OAuthConfig {
     pub dynamic_registration: DynamicRegistration,
     /// Registrations one client IP may make per minute (1-10000).
     pub registrations_per_minute: u32,
+    /// Client ID metadata documents: a client_id that is an https URL is
+    /// fetched for the client's name and redirect URIs ("on" or "off").
+    pub client_metadata_documents: Switch,
+    /// Also admit http://127.0.0.1/... (and [::1]) client ids, for local
+    /// testing only.
+    pub allow_http_loopback_client_ids: bool,
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    On,
+    Off,
 }
 
 impl Default for OAuthConfig {
@@ -43,6 +57,8 @@ impl Default for OAuthConfig {
             refresh_absolute_days: 90,
             dynamic_registration: DynamicRegistration::Open,
             registrations_per_minute: 10,
+            client_metadata_documents: Switch::On,
+            allow_http_loopback_client_ids: false,
         }
     }
 }

@@ -103,6 +103,36 @@ pub fn update(conn: &Connection, c: &ClientRow) -> Result<bool> {
     )? > 0)
 }
 
+/// Stores a client read from its metadata document: a new row, or the
+/// document's current name, redirect URIs and URI on the existing one
+/// (whether it is enabled is the admin's, and stays).
+pub fn upsert_document(conn: &Connection, c: &ClientRow) -> Result<()> {
+    conn.execute(
+        &format!(
+            "INSERT INTO oauth_clients ({COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
+             redirect_uris = excluded.redirect_uris, client_uri = excluded.client_uri, \
+             updated_at = excluded.updated_at"
+        ),
+        params![
+            c.id,
+            c.name,
+            c.registration,
+            c.auth_method,
+            c.secret_hash,
+            serde_json::to_string(&c.redirect_uris).expect("strings serialise"),
+            c.client_uri,
+            c.registered_from,
+            c.enabled,
+            c.created_at,
+            c.updated_at,
+            c.last_used_at
+        ],
+    )?;
+    Ok(())
+}
+
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<ClientRow>> {
     Ok(conn
         .query_row(

@@ -144,6 +144,17 @@ pub fn secret_matches(row: &ClientRow, secret: &str) -> bool {
 pub struct Clients {
     db: Db,
     audit: Audit,
+    /// Fetches client metadata documents, under the outbound rules.
+    http: crate::net::Outbound,
+    /// When each fetched document must be fetched again (ms).
+    fresh_until: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
+}
+
+/// Whether and how metadata documents are used (`[oauth]`).
+#[derive(Debug, Clone, Copy)]
+pub struct DocumentPolicy {
+    pub enabled: bool,
+    pub allow_http_loopback: bool,
 }
 
 fn not_found(id: &str) -> Error {
@@ -151,8 +162,70 @@ fn not_found(id: &str) -> Error {
 }
 
 impl Clients {
-    pub fn new(db: Db, audit: Audit) -> Clients {
-        Clients { db, audit }
+    pub fn new(db: Db, audit: Audit, rules: std::sync::Arc<crate::net::OutboundRules>) -> Clients {
+        Clients {
+            db,
+            audit,
+            http: crate::net::Outbound::new(rules, 3, "agentry (client metadata)"),
+            fresh_until: Default::default(),
+        }
+    }
+
+    /// The client a `client_id` names: a stored one, or, for a metadata
+    /// document URL, the document (fetched again once its cache time is
+    /// over). `Err` says why a document cannot be used.
+    pub async fn resolve(
+        &self,
+        ctx: &Context,
+        client_id: &str,
+        policy: DocumentPolicy,
+    ) -> Result<std::result::Result<Option<ClientRow>, String>> {
+        use super::metadata_document as doc;
+        if !policy.enabled || !doc::is_document_url(client_id, policy.allow_http_loopback) {
+            return Ok(Ok(self.find(client_id).await?));
+        }
+        let now = db::now_ms();
+        let fresh = self
+            .fresh_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(client_id)
+            .is_some_and(|until| *until > now);
+        if fresh {
+            if let Some(row) = self.find(client_id).await? {
+                return Ok(Ok(Some(row)));
+            }
+        }
+        let fetched = match doc::fetch(&self.http, client_id).await {
+            Ok(f) => f,
+            Err(why) => return Ok(Err(why)),
+        };
+        let (document, age) = fetched;
+        let row = match doc::client_of(client_id, &document, now) {
+            Ok(r) => r,
+            Err(why) => {
+                let ev = ctx
+                    .event("oauth_client.metadata_document", Outcome::Failure)
+                    .reason(why.clone())
+                    .detail("client_id", client_id.chars().take(256).collect::<String>());
+                self.audit.record(ev).await?;
+                return Ok(Err(why));
+            }
+        };
+        let event = ctx
+            .event("oauth_client.metadata_document", Outcome::Success)
+            .target("oauth_client", client_id)
+            .detail("name", &row.name);
+        let stored = row.clone();
+        self.audit
+            .apply(event, move |c| repo::upsert_document(c, &stored))
+            .await?;
+        self.fresh_until
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(client_id.to_string(), now + age);
+        // The stored row: an admin may have disabled it.
+        Ok(Ok(self.find(client_id).await?))
     }
 
     /// Stores a new client (made by an admin or a registration) and records

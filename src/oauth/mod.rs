@@ -5,6 +5,7 @@
 pub mod authorize;
 pub mod clients;
 pub mod grants;
+pub mod metadata_document;
 pub mod pkce;
 pub mod redirect;
 pub mod registration;

@@ -158,3 +158,42 @@ pub(crate) fn claims_of(token: &str) -> Value {
     )
     .unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_client_identifies_itself_with_a_client_id_metadata_document() {
+    let s = TestServer::start_with(|c| c.oauth.allow_http_loopback_client_ids = true).await;
+    let issuer = s.url("");
+    let mcp = SdkServer::start(&issuer, "knowledge:read").await;
+    let (c, csrf) = admin(&s).await;
+    let kb =
+        json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
+    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+    let doc = crate::oauth_code::serve_document(|url| {
+        json!({"client_id": url, "client_name": "SDK document client",
+               "redirect_uris": ["http://127.0.0.1:33418/callback"],
+               "grant_types": ["authorization_code", "refresh_token"],
+               "token_endpoint_auth_method": "none"})
+    })
+    .await;
+    let (base, url, d) = (s.base.clone(), mcp.url.clone(), doc.clone());
+    let out =
+        tokio::task::block_in_place(|| run_client(&[&base, &url, "admin", ADMIN_PASSWORD, &d]));
+    assert_eq!(
+        out["first"]["text"], "3 documents match 'runbooks'",
+        "{out}"
+    );
+    assert_eq!(out["client_id"], doc.as_str());
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let (registration, name): (String, String) = conn
+        .query_row(
+            "SELECT registration, name FROM oauth_clients WHERE id = ?1",
+            [&doc],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (registration.as_str(), name.as_str()),
+        ("metadata_document", "SDK document client")
+    );
+    s.stop().await;
+}

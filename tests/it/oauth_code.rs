@@ -554,3 +554,114 @@ async fn registrations_accept_what_clients_send_and_refuse_what_is_unsafe() {
     assert!(limited);
     s.stop().await;
 }
+
+/// Serves the JSON `body(port)` (cacheable for a minute) to every request
+/// on a loopback port; the document's URL.
+pub(crate) async fn serve_document(body: impl Fn(&str) -> Value) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/client.json",
+        listener.local_addr().unwrap().port()
+    );
+    let body = body(&url).to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=60\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn client_id_metadata_documents_identify_clients() {
+    let s = TestServer::start_with(|c| c.oauth.allow_http_loopback_client_ids = true).await;
+    let meta = get_json(&client(), &s, "/.well-known/oauth-authorization-server").await;
+    assert_eq!(meta["client_id_metadata_document_supported"], true);
+    let c = client();
+    login(&s, &c, "admin", ADMIN_PASSWORD).await;
+
+    let id = serve_document(|url| {
+        json!({"client_id": url, "client_name": "Doc Client", "redirect_uris": [REDIRECT],
+               "token_endpoint_auth_method": "none"})
+    })
+    .await;
+    let page = c.get(authorize_url(&s, &id, &[])).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("identified by its metadata document at 127.0.0.1"),
+        "{page}"
+    );
+    let code = {
+        let csrf = form_csrf(&page);
+        let ch = challenge(VERIFIER);
+        let res = c
+            .post(s.url("/oauth/authorize"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("decision", "allow"),
+                ("response_type", "code"),
+                ("client_id", id.as_str()),
+                ("redirect_uri", REDIRECT),
+                ("code_challenge", ch.as_str()),
+                ("code_challenge_method", "S256"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        query(&location(&res), "code").unwrap()
+    };
+    let res = redeem(&s, &id, &code).await;
+    assert_eq!(res.status(), 200);
+    // Listed, with how it came.
+    let (ac, _) = admin(&s).await;
+    let listed = get_json(&ac, &s, "/api/v1/oauth-clients").await;
+    assert!(listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["client_id"] == id.as_str() && c["registration"] == "metadata_document"));
+
+    // A document naming another client: an error page, no redirect.
+    let liar = serve_document(|_| {
+        json!({"client_id": "https://someone-else.example.com/c.json", "redirect_uris": [REDIRECT]})
+    })
+    .await;
+    let res = c.get(authorize_url(&s, &liar, &[])).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("another client_id"));
+    // One at a link-local address is never fetched.
+    let res = c
+        .get(authorize_url(
+            &s,
+            "https://169.254.169.254/client.json",
+            &[],
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(res.text().await.unwrap().contains("refused"));
+    s.stop().await;
+
+    // Without the testing switch, a loopback http id is just unknown.
+    let s = TestServer::start().await;
+    let c = client();
+    login(&s, &c, "admin", ADMIN_PASSWORD).await;
+    let res = c.get(authorize_url(&s, &id, &[])).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    s.stop().await;
+}

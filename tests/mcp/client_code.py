@@ -7,7 +7,12 @@ The browser step is done over HTTP: sign in to agentry with the user's
 password, open the authorization URL, press Allow on the consent page, and
 hand the redirect's code back to the SDK.
 
-usage: client_code.py AGENTRY_URL MCP_URL USER PASSWORD
+usage: client_code.py AGENTRY_URL MCP_URL USER PASSWORD [CLIENT_METADATA_URL]
+With CLIENT_METADATA_URL the client identifies itself by that metadata
+document instead of registering. The SDK accepts only https document URLs;
+the test serves one on loopback http (agentry admits it with
+oauth.allow_http_loopback_client_ids), so the SDK's URL-shape check alone is
+relaxed here for loopback addresses.
 Prints one JSON object.
 """
 import asyncio
@@ -24,6 +29,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
 agentry, mcp_url, user, password = sys.argv[1:5]
+metadata_url = sys.argv[5] if len(sys.argv) > 5 else None
+if metadata_url:
+    import mcp.client.auth.oauth2 as sdk_oauth2
+
+    sdk_oauth2.is_valid_client_metadata_url = lambda u: bool(u) and (
+        u.startswith("https://") or u.startswith("http://127.0.0.1:")
+    )
 REDIRECT = "http://127.0.0.1:33418/callback"
 
 
@@ -88,6 +100,7 @@ async def call(storage: Memory) -> dict:
         storage=storage,
         redirect_handler=open_browser,
         callback_handler=callback,
+        client_metadata_url=metadata_url,
     )
     async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
         async with streamable_http_client(mcp_url, http_client=http) as (read, write, *_):

@@ -567,6 +567,7 @@ pub struct ServerMetadata {
     pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
     pub authorization_response_iss_parameter_supported: bool,
+    pub client_id_metadata_document_supported: bool,
 }
 
 /// RFC 8414 authorization server metadata.
@@ -589,6 +590,7 @@ pub async fn metadata(req: HttpRequest) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
         .json(ServerMetadata {
+            client_id_metadata_document_supported: st.document_policy().enabled,
             issuer: base.to_string(),
             authorization_endpoint: format!("{base}/oauth/authorize"),
             token_endpoint: format!("{base}/oauth/token"),

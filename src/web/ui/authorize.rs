@@ -51,14 +51,28 @@ fn page_error(message: impl Into<String>) -> UiError {
 
 /// Checks the client and redirect (refusals shown as a page), then the
 /// rest (refusals sent back to the client).
-async fn validate(st: &WebState, p: &AuthorizeParams) -> Result<Result<Valid, Refusal>, UiError> {
+async fn validate(
+    req: &HttpRequest,
+    st: &WebState,
+    p: &AuthorizeParams,
+) -> Result<Result<Valid, Refusal>, UiError> {
     let Some(client_id) = p.client_id.as_deref() else {
         return Ok(Err(Refusal::Page("client_id is required".into())));
     };
-    let client = match st.oauth_clients.find(client_id).await? {
-        Some(c) if c.enabled => c,
-        Some(_) => return Ok(Err(Refusal::Page("this client is disabled".into()))),
-        None => return Ok(Err(Refusal::Page("no client has this client_id".into()))),
+    let ctx = crate::web::context::audit_context(req, None);
+    let found = st
+        .oauth_clients
+        .resolve(&ctx, client_id, st.document_policy())
+        .await?;
+    let client = match found {
+        Ok(Some(c)) if c.enabled => c,
+        Ok(Some(_)) => return Ok(Err(Refusal::Page("this client is disabled".into()))),
+        Ok(None) => return Ok(Err(Refusal::Page("no client has this client_id".into()))),
+        Err(why) => {
+            return Ok(Err(Refusal::Page(format!(
+                "the client's metadata document cannot be used: {why}"
+            ))))
+        }
     };
     let redirect_uri = match flow::redirect_uri(&client, p.redirect_uri.as_deref()) {
         Ok(u) => u,
@@ -226,6 +240,14 @@ async fn consent_page(
     Ok(res)
 }
 
+/// The authorization endpoint shares the token endpoint's per-address
+/// budget (`tokens.rate_limit_per_minute`).
+fn limited(st: &WebState, req: &HttpRequest) -> Result<(), UiError> {
+    st.token_limiter
+        .check(state::client_ip(req))
+        .map_err(|retry_after_secs| UiError::RateLimited { retry_after_secs })
+}
+
 fn refusal_response(r: Refusal) -> Result<HttpResponse, UiError> {
     match r {
         Refusal::Page(m) => Err(page_error(m)),
@@ -240,10 +262,11 @@ pub async fn authorize(
     q: Result<web::Query<AuthorizeParams>, actix_web::Error>,
 ) -> Result<HttpResponse, UiError> {
     let st = state::of(&req);
+    limited(&st, &req)?;
     let p = q
         .map_err(|_| page_error("the authorization request cannot be parsed"))?
         .into_inner();
-    let v = match validate(&st, &p).await? {
+    let v = match validate(&req, &st, &p).await? {
         Ok(v) => v,
         Err(r) => return refusal_response(r),
     };
@@ -298,8 +321,9 @@ pub async fn decide(
 ) -> Result<HttpResponse, UiError> {
     user.check_csrf(&req, &form.csrf_token)?;
     let st = state::of(&req);
+    limited(&st, &req)?;
     let form = form.into_inner();
-    let v = match validate(&st, &form.p).await? {
+    let v = match validate(&req, &st, &form.p).await? {
         Ok(v) => v,
         Err(r) => return refusal_response(r),
     };
