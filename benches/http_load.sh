@@ -83,12 +83,40 @@ request = function()
 end
 LUA
 
+# Authorization codes and refresh tokens are single use: each request of
+# these runs takes its own from a pool made beforehand (OAUTH_POOL per
+# kind), thread by thread, for OAUTH_DURATION seconds; only answers that
+# issued a token count, so a pool spent before the end makes the figure a
+# lower bound (said in the output).
+OAUTH_POOL=${OAUTH_POOL:-8000}
+OAUTH_DURATION=${OAUTH_DURATION:-1}
+for kind in codes refresh; do
+  cat > "$work/$kind.lua" <<LUA
+local lines, threads = {}, 0
+for l in io.lines("$work/$kind") do lines[#lines + 1] = l end
+function setup(thread) thread:set("id", threads); threads = threads + 1 end
+function init() n = id + 1 end
+request = function()
+  local body = lines[n] or "grant_type=refresh_token&refresh_token=spent"
+  n = n + 2
+  return wrk.format("POST", nil, {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+end
+LUA
+done
+
 run() { # name path [wrk options...]
   local out name=$1 path=$2
   shift 2
-  out=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$@" "$base$path")
+  out=$(wrk -t2 -c"$CONNECTIONS" -d"${run_duration:-$DURATION}s" --latency "$@" "$base$path")
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  if [ -n "${only_ok:-}" ]; then
+    # Requests that got a 2xx, per second of the run (spent pool entries
+    # are refused and do not count).
+    rps=$(awk '/requests in/ {total=$1; gsub("s,", "", $4); secs=$4} /Non-2xx/ {bad=$5}
+      END { printf "%.2f", (total - bad) / secs }' <<<"$out")
+    grep -q Non-2xx <<<"$out" && name="$name (pool spent: at least)"
+  fi
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   printf '%-34s %12s req/s   p50 %-9s p99 %-9s' "$name" "$rps" "$p50" "$p99"
@@ -106,6 +134,12 @@ run "GET /api/v1/audit/head (audited)" /api/v1/audit/head -H "Cookie: $session"
 run "GET /api/v1/me (API key)" /api/v1/me -H "Authorization: Bearer $key"
 run "GET /api/v1/me (JWT)" /api/v1/me -H "Authorization: Bearer $access"
 run "POST /oauth/token" /oauth/token -s "$work/token.lua"
+only_ok=1 run_duration=$OAUTH_DURATION
+python3 benches/oauth_pool.py "$base" "$session" "$OAUTH_POOL" refresh "$work/refresh"
+run "POST /oauth/token (refresh, rotated)" /oauth/token -s "$work/refresh.lua"
+python3 benches/oauth_pool.py "$base" "$session" "$OAUTH_POOL" codes "$work/codes"
+run "POST /oauth/token (code + PKCE)" /oauth/token -s "$work/codes.lua"
+only_ok= run_duration=
 run "POST /api/v1/authz/check (JWT, audited)" /api/v1/authz/check -s "$work/check.lua"
 run "POST /api/v1/crypto/encrypt (JWT, 1 KiB)" /api/v1/crypto/encrypt -s "$work/encrypt.lua"
 run "POST /api/v1/crypto/decrypt (JWT, 1 KiB)" /api/v1/crypto/decrypt -s "$work/decrypt.lua"

@@ -84,33 +84,26 @@ pub fn update(conn: &Connection, s: &McpServerRow) -> Result<bool> {
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<McpServerRow>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM mcp_servers WHERE id = ?1"),
-            [id],
-            row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM mcp_servers WHERE id = ?1"))?
+        .query_row([id], row)
         .optional()?)
 }
 
 /// By name, ignoring case (names are unique that way).
 pub fn by_name(conn: &Connection, name: &str) -> Result<Option<McpServerRow>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM mcp_servers WHERE name = ?1 COLLATE NOCASE"),
-            [name],
-            row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM mcp_servers WHERE name = ?1 COLLATE NOCASE"
+        ))?
+        .query_row([name], row)
         .optional()?)
 }
 
 /// The server whose stored (not proxied) resource URI is `uri`.
 pub fn by_uri(conn: &Connection, uri: &str) -> Result<Option<McpServerRow>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM mcp_servers WHERE uri = ?1"),
-            [uri],
-            row,
-        )
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM mcp_servers WHERE uri = ?1"))?
+        .query_row([uri], row)
         .optional()?)
 }
 

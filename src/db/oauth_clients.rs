@@ -65,81 +65,73 @@ fn row(r: &Row<'_>) -> rusqlite::Result<ClientRow> {
 }
 
 pub fn insert(conn: &Connection, c: &ClientRow) -> Result<()> {
-    conn.execute(
-        &format!(
-            "INSERT INTO oauth_clients ({COLUMNS}) \
+    conn.prepare_cached(&format!(
+        "INSERT INTO oauth_clients ({COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-        ),
-        params![
-            c.id,
-            c.name,
-            c.registration,
-            c.auth_method,
-            c.secret_hash,
-            serde_json::to_string(&c.redirect_uris).expect("strings serialise"),
-            c.client_uri,
-            c.registered_from,
-            c.enabled,
-            c.created_at,
-            c.updated_at,
-            c.last_used_at
-        ],
-    )?;
+    ))?
+    .execute(params![
+        c.id,
+        c.name,
+        c.registration,
+        c.auth_method,
+        c.secret_hash,
+        serde_json::to_string(&c.redirect_uris).expect("strings serialise"),
+        c.client_uri,
+        c.registered_from,
+        c.enabled,
+        c.created_at,
+        c.updated_at,
+        c.last_used_at
+    ])?;
     Ok(())
 }
 
 /// Changes what an admin may change: name, redirect URIs, enabled.
 pub fn update(conn: &Connection, c: &ClientRow) -> Result<bool> {
-    Ok(conn.execute(
-        "UPDATE oauth_clients SET name = ?2, redirect_uris = ?3, enabled = ?4, updated_at = ?5 \
-         WHERE id = ?1",
-        params![
+    Ok(conn.prepare_cached("UPDATE oauth_clients SET name = ?2, redirect_uris = ?3, enabled = ?4, updated_at = ?5 \
+         WHERE id = ?1")?.execute(params![
             c.id,
             c.name,
             serde_json::to_string(&c.redirect_uris).expect("strings serialise"),
             c.enabled,
             c.updated_at
-        ],
-    )? > 0)
+        ])? > 0)
 }
 
 /// Stores a client read from its metadata document: a new row, or the
 /// document's current name, redirect URIs and URI on the existing one
 /// (whether it is enabled is the admin's, and stays).
 pub fn upsert_document(conn: &Connection, c: &ClientRow) -> Result<()> {
-    conn.execute(
-        &format!(
-            "INSERT INTO oauth_clients ({COLUMNS}) \
+    conn.prepare_cached(&format!(
+        "INSERT INTO oauth_clients ({COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
              ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
              redirect_uris = excluded.redirect_uris, client_uri = excluded.client_uri, \
              updated_at = excluded.updated_at"
-        ),
-        params![
-            c.id,
-            c.name,
-            c.registration,
-            c.auth_method,
-            c.secret_hash,
-            serde_json::to_string(&c.redirect_uris).expect("strings serialise"),
-            c.client_uri,
-            c.registered_from,
-            c.enabled,
-            c.created_at,
-            c.updated_at,
-            c.last_used_at
-        ],
-    )?;
+    ))?
+    .execute(params![
+        c.id,
+        c.name,
+        c.registration,
+        c.auth_method,
+        c.secret_hash,
+        serde_json::to_string(&c.redirect_uris).expect("strings serialise"),
+        c.client_uri,
+        c.registered_from,
+        c.enabled,
+        c.created_at,
+        c.updated_at,
+        c.last_used_at
+    ])?;
     Ok(())
 }
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<ClientRow>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM oauth_clients WHERE id = ?1"),
-            [id],
-            row,
-        )
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM oauth_clients WHERE id = ?1"
+        ))?
+        .query_row([id], row)
         .optional()?)
 }
 
@@ -153,13 +145,14 @@ pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Cl
 }
 
 pub fn touch(conn: &Connection, id: &str, at: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE oauth_clients SET last_used_at = ?2 WHERE id = ?1",
-        params![id, at],
-    )?;
+    conn.prepare_cached("UPDATE oauth_clients SET last_used_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at])?;
     Ok(())
 }
 
 pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn.execute("DELETE FROM oauth_clients WHERE id = ?1", [id])? > 0)
+    Ok(conn
+        .prepare_cached("DELETE FROM oauth_clients WHERE id = ?1")?
+        .execute([id])?
+        > 0)
 }

@@ -33,18 +33,18 @@ fn grant(r: &Row<'_>) -> rusqlite::Result<GrantRow> {
 }
 
 pub fn insert_grant(conn: &Connection, g: &GrantRow) -> Result<()> {
-    conn.execute(
-        &format!("INSERT INTO oauth_grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
-        params![
-            g.id,
-            g.user_id,
-            g.client_id,
-            g.resource,
-            g.scope,
-            g.created_at,
-            g.last_used_at
-        ],
-    )?;
+    conn.prepare_cached(&format!(
+        "INSERT INTO oauth_grants ({GRANT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
+    ))?
+    .execute(params![
+        g.id,
+        g.user_id,
+        g.client_id,
+        g.resource,
+        g.scope,
+        g.created_at,
+        g.last_used_at
+    ])?;
     Ok(())
 }
 
@@ -57,24 +57,20 @@ pub fn find_grant(
     scope: &str,
 ) -> Result<Option<GrantRow>> {
     Ok(conn
-        .query_row(
-            &format!(
-                "SELECT {GRANT_COLUMNS} FROM oauth_grants \
+        .prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS} FROM oauth_grants \
                  WHERE user_id = ?1 AND client_id = ?2 AND resource = ?3 AND scope = ?4"
-            ),
-            params![user_id, client_id, resource, scope],
-            grant,
-        )
+        ))?
+        .query_row(params![user_id, client_id, resource, scope], grant)
         .optional()?)
 }
 
 pub fn grant_by_id(conn: &Connection, id: &str) -> Result<Option<GrantRow>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = ?1"),
-            [id],
-            grant,
-        )
+        .prepare_cached(&format!(
+            "SELECT {GRANT_COLUMNS} FROM oauth_grants WHERE id = ?1"
+        ))?
+        .query_row([id], grant)
         .optional()?)
 }
 
@@ -97,16 +93,17 @@ pub fn grant_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
 }
 
 pub fn touch_grant(conn: &Connection, id: &str, at: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE oauth_grants SET last_used_at = ?2 WHERE id = ?1",
-        params![id, at],
-    )?;
+    conn.prepare_cached("UPDATE oauth_grants SET last_used_at = ?2 WHERE id = ?1")?
+        .execute(params![id, at])?;
     Ok(())
 }
 
 /// Deletes a grant with its codes and refresh tokens (cascade).
 pub fn delete_grant(conn: &Connection, id: &str) -> Result<bool> {
-    Ok(conn.execute("DELETE FROM oauth_grants WHERE id = ?1", [id])? > 0)
+    Ok(conn
+        .prepare_cached("DELETE FROM oauth_grants WHERE id = ?1")?
+        .execute([id])?
+        > 0)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,34 +140,31 @@ fn code(r: &Row<'_>) -> rusqlite::Result<CodeRow> {
 }
 
 pub fn insert_code(conn: &Connection, c: &CodeRow) -> Result<()> {
-    conn.execute(
-        &format!(
-            "INSERT INTO oauth_codes ({CODE_COLUMNS}) \
+    conn.prepare_cached(&format!(
+        "INSERT INTO oauth_codes ({CODE_COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ),
-        params![
-            c.code_hash,
-            c.grant_id,
-            c.redirect_uri,
-            c.code_challenge,
-            c.created_at,
-            c.expires_at,
-            c.used_at,
-            c.family_id,
-            c.access_jti,
-            c.access_expires_at
-        ],
-    )?;
+    ))?
+    .execute(params![
+        c.code_hash,
+        c.grant_id,
+        c.redirect_uri,
+        c.code_challenge,
+        c.created_at,
+        c.expires_at,
+        c.used_at,
+        c.family_id,
+        c.access_jti,
+        c.access_expires_at
+    ])?;
     Ok(())
 }
 
 pub fn code_by_hash(conn: &Connection, hash: &str) -> Result<Option<CodeRow>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {CODE_COLUMNS} FROM oauth_codes WHERE code_hash = ?1"),
-            [hash],
-            code,
-        )
+        .prepare_cached(&format!(
+            "SELECT {CODE_COLUMNS} FROM oauth_codes WHERE code_hash = ?1"
+        ))?
+        .query_row([hash], code)
         .optional()?)
 }
 
@@ -183,20 +177,21 @@ pub fn redeem_code(
     access_jti: &str,
     access_expires_at: i64,
 ) -> Result<bool> {
-    Ok(conn.execute(
-        "UPDATE oauth_codes SET used_at = ?2, family_id = ?3, access_jti = ?4, \
+    Ok(conn
+        .prepare_cached(
+            "UPDATE oauth_codes SET used_at = ?2, family_id = ?3, access_jti = ?4, \
          access_expires_at = ?5 WHERE code_hash = ?1 AND used_at IS NULL",
-        params![hash, at, family_id, access_jti, access_expires_at],
-    )? > 0)
+        )?
+        .execute(params![hash, at, family_id, access_jti, access_expires_at])?
+        > 0)
 }
 
 /// Forgets codes that expired before `before` and were never used (used
 /// ones are kept as long as their grant, to catch a late reuse).
 pub fn purge_codes(conn: &Connection, before: i64) -> Result<usize> {
-    Ok(conn.execute(
-        "DELETE FROM oauth_codes WHERE expires_at < ?1 AND used_at IS NULL",
-        [before],
-    )?)
+    Ok(conn
+        .prepare_cached("DELETE FROM oauth_codes WHERE expires_at < ?1 AND used_at IS NULL")?
+        .execute([before])?)
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,58 +223,55 @@ fn refresh(r: &Row<'_>) -> rusqlite::Result<RefreshRow> {
 }
 
 pub fn insert_refresh(conn: &Connection, t: &RefreshRow) -> Result<()> {
-    conn.execute(
-        &format!(
-            "INSERT INTO oauth_refresh_tokens ({REFRESH_COLUMNS}) \
+    conn.prepare_cached(&format!(
+        "INSERT INTO oauth_refresh_tokens ({REFRESH_COLUMNS}) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-        ),
-        params![
-            t.token_hash,
-            t.family_id,
-            t.grant_id,
-            t.scope,
-            t.created_at,
-            t.family_created_at,
-            t.rotated_at,
-            t.revoked_at
-        ],
-    )?;
+    ))?
+    .execute(params![
+        t.token_hash,
+        t.family_id,
+        t.grant_id,
+        t.scope,
+        t.created_at,
+        t.family_created_at,
+        t.rotated_at,
+        t.revoked_at
+    ])?;
     Ok(())
 }
 
 pub fn refresh_by_hash(conn: &Connection, hash: &str) -> Result<Option<RefreshRow>> {
     Ok(conn
-        .query_row(
-            &format!("SELECT {REFRESH_COLUMNS} FROM oauth_refresh_tokens WHERE token_hash = ?1"),
-            [hash],
-            refresh,
-        )
+        .prepare_cached(&format!(
+            "SELECT {REFRESH_COLUMNS} FROM oauth_refresh_tokens WHERE token_hash = ?1"
+        ))?
+        .query_row([hash], refresh)
         .optional()?)
 }
 
 /// Marks a live token replaced; false when it was not live any more.
 pub fn rotate_refresh(conn: &Connection, hash: &str, at: i64) -> Result<bool> {
-    Ok(conn.execute(
-        "UPDATE oauth_refresh_tokens SET rotated_at = ?2 \
+    Ok(conn
+        .prepare_cached(
+            "UPDATE oauth_refresh_tokens SET rotated_at = ?2 \
          WHERE token_hash = ?1 AND rotated_at IS NULL AND revoked_at IS NULL",
-        params![hash, at],
-    )? > 0)
+        )?
+        .execute(params![hash, at])?
+        > 0)
 }
 
 /// Revokes every live token of a family; how many.
 pub fn revoke_family(conn: &Connection, family_id: &str, at: i64) -> Result<usize> {
-    Ok(conn.execute(
-        "UPDATE oauth_refresh_tokens SET revoked_at = ?2 \
+    Ok(conn
+        .prepare_cached(
+            "UPDATE oauth_refresh_tokens SET revoked_at = ?2 \
          WHERE family_id = ?1 AND revoked_at IS NULL",
-        params![family_id, at],
-    )?)
+        )?
+        .execute(params![family_id, at])?)
 }
 
 /// Revokes every live refresh token issued to a client; how many.
 pub fn revoke_client_refresh(conn: &Connection, client_id: &str, at: i64) -> Result<usize> {
-    Ok(conn.execute(
-        "UPDATE oauth_refresh_tokens SET revoked_at = ?2 WHERE revoked_at IS NULL AND grant_id IN \
-         (SELECT id FROM oauth_grants WHERE client_id = ?1)",
-        params![client_id, at],
-    )?)
+    Ok(conn.prepare_cached("UPDATE oauth_refresh_tokens SET revoked_at = ?2 WHERE revoked_at IS NULL AND grant_id IN \
+         (SELECT id FROM oauth_grants WHERE client_id = ?1)")?.execute(params![client_id, at])?)
 }

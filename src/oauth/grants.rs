@@ -67,6 +67,29 @@ pub struct CodeRedemption<'a> {
     pub resource: Option<&'a str>,
 }
 
+/// How stale "last used" may get: a use within this long of the recorded
+/// one is not written again (each write is on the one writer's path).
+const LAST_USED_RESOLUTION_MS: i64 = 60_000;
+
+/// Records the use of a grant and its client, unless recorded lately.
+fn touch(
+    c: &rusqlite::Connection,
+    grant_id: &str,
+    grant_used: Option<i64>,
+    client_id: &str,
+    client_used: Option<i64>,
+    now: i64,
+) -> Result<()> {
+    let stale = |at: Option<i64>| at.is_none_or(|t| now - t >= LAST_USED_RESOLUTION_MS);
+    if stale(grant_used) {
+        repo::touch_grant(c, grant_id, now)?;
+    }
+    if stale(client_used) {
+        client_repo::touch(c, client_id, now)?;
+    }
+    Ok(())
+}
+
 fn invalid_grant(m: &str) -> OAuthError {
     OAuthError::InvalidGrant(m.into())
 }
@@ -376,6 +399,7 @@ impl Grants<'_> {
             grant.id.clone(),
             client.id.clone(),
         );
+        let (grant_used, client_used) = (grant.last_used_at, client.last_used_at);
         let redeemed = self
             .issuer
             .audit
@@ -385,8 +409,7 @@ impl Grants<'_> {
                     return Err(Error::Conflict("code reused".into()));
                 }
                 repo::insert_refresh(c, &refresh_row)?;
-                repo::touch_grant(c, &grant_id, now)?;
-                client_repo::touch(c, &client_id, now)
+                touch(c, &grant_id, grant_used, &client_id, client_used, now)
             })
             .await;
         match redeemed {
@@ -587,6 +610,7 @@ impl Grants<'_> {
             .detail("aud", &claims.aud)
             .detail("scope", &claims.scope);
         let (grant_id, client_id) = (grant.id.clone(), client.id.clone());
+        let (grant_used, client_used) = (grant.last_used_at, client.last_used_at);
         let rotated = self
             .issuer
             .audit
@@ -595,8 +619,7 @@ impl Grants<'_> {
                     return Err(Error::Conflict("refresh token used twice".into()));
                 }
                 repo::insert_refresh(c, &next_row)?;
-                repo::touch_grant(c, &grant_id, now)?;
-                client_repo::touch(c, &client_id, now)
+                touch(c, &grant_id, grant_used, &client_id, client_used, now)
             })
             .await;
         match rotated {
