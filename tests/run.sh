@@ -28,9 +28,11 @@ fi
 # Third-party OAuth/JWT clients and the MCP SDK for the interoperability
 # tests (the SDK at its pinned version).
 mcp_version="$(sed -n 's/^mcp==//p' tests/requirements.txt)"
+fastmcp_version="$(sed -n 's/^fastmcp==//p' tests/requirements.txt)"
 if ! python3 -c "import jwt, authlib, requests, cryptography, httpx2
 from importlib.metadata import version
-assert version('mcp') == '$mcp_version'" 2>/dev/null; then
+assert version('mcp') == '$mcp_version'
+assert version('fastmcp') == '$fastmcp_version'" 2>/dev/null; then
     echo "installing Python test dependencies (tests/requirements.txt)"
     python3 -m pip install --quiet -r tests/requirements.txt \
         || python3 -m pip install --quiet --break-system-packages -r tests/requirements.txt

@@ -197,3 +197,35 @@ async fn the_sdk_client_identifies_itself_with_a_client_id_metadata_document() {
     );
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fastmcp_jwt_verifier_accepts_agentrys_tokens_for_its_audience_only() {
+    let s = TestServer::start().await;
+    let issuer = s.url("");
+    let (c, csrf) = admin(&s).await;
+    let kb = json!({"name": "kb", "uri": "https://kb.example.com/mcp", "scopes_supported": ["knowledge:read"]});
+    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+    let (id, secret) = crate::oauth::agent_with_role(&s, "agent_service").await;
+    let res = crate::oauth::token(
+        &s,
+        &id,
+        &secret,
+        &[("resource", "https://kb.example.com/mcp")],
+    )
+    .await;
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let verify = |audience: &str| {
+        let (t, i, a) = (token.clone(), issuer.clone(), audience.to_string());
+        tokio::task::block_in_place(move || run_script("fastmcp_verify.py", &[&t, &i, &a]))
+    };
+    let ok = verify("https://kb.example.com/mcp");
+    assert_eq!(ok["valid"], true, "{ok}");
+    assert_eq!(ok["scopes"], json!(["knowledge:read"]));
+    assert_eq!(ok["client_id"], id.as_str());
+    // Addressed to another server: refused.
+    assert_eq!(verify("https://other.example.com/mcp")["valid"], false);
+    s.stop().await;
+}
