@@ -144,6 +144,22 @@ pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Cl
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Voids the client's access tokens issued before `at`.
+pub fn cut_off(conn: &Connection, id: &str, at: i64) -> Result<()> {
+    conn.prepare_cached("UPDATE oauth_clients SET tokens_not_before = ?2 WHERE id = ?1")?
+        .execute(params![id, at])?;
+    Ok(())
+}
+
+/// (client id, tokens valid after) of every client with a cut-off.
+pub fn cutoffs(conn: &Connection) -> Result<Vec<(String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, tokens_not_before FROM oauth_clients WHERE tokens_not_before IS NOT NULL",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn touch(conn: &Connection, id: &str, at: i64) -> Result<()> {
     conn.prepare_cached("UPDATE oauth_clients SET last_used_at = ?2 WHERE id = ?1")?
         .execute(params![id, at])?;

@@ -46,8 +46,8 @@ pub struct ClientChanges {
     pub name: Option<String>,
     #[schema(max_items = 20)]
     pub redirect_uris: Option<Vec<String>>,
-    /// Disabling a client revokes its refresh tokens; its access tokens
-    /// run out within their lifetime.
+    /// Disabling a client revokes its refresh tokens and voids the access
+    /// tokens issued to it so far (for good).
     pub enabled: Option<bool>,
 }
 
@@ -365,6 +365,7 @@ impl Clients {
                 }
                 if disabling {
                     oauth_grants::revoke_client_refresh(c, &stored.id, stored.updated_at)?;
+                    repo::cut_off(c, &stored.id, stored.updated_at)?;
                 }
                 Ok(())
             })

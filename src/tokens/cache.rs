@@ -20,7 +20,28 @@ pub struct TokenCache {
     verified: Arc<RwLock<HashMap<[u8; 32], Arc<Claims>>>>,
     /// When each token's use was last recorded in the audit log.
     audited: Arc<RwLock<HashMap<String, i64>>>,
-    revoked: Arc<RwLock<(u64, HashSet<String>)>>,
+    revoked: Arc<RwLock<Revoked>>,
+}
+
+/// What is refused, as of an audit generation: revoked token ids, and the
+/// cut-off instants (ms) of disabled OAuth clients.
+#[derive(Default)]
+struct Revoked {
+    generation: u64,
+    ids: HashSet<String>,
+    client_cutoffs: HashMap<String, i64>,
+}
+
+impl Revoked {
+    fn refuses(&self, claims: &Claims) -> bool {
+        self.ids.contains(&claims.jti)
+            || self
+                .client_cutoffs
+                .get(&claims.client_id)
+                // `iat` has whole seconds: a token of the cut-off's second
+                // may predate it.
+                .is_some_and(|cut| claims.iat * 1000 <= *cut)
+    }
 }
 
 pub fn cache_key(audience: &str, token: &str) -> [u8; 32] {
@@ -67,20 +88,31 @@ impl TokenCache {
         }
     }
 
-    /// Whether `jti` was revoked; the set is re-read after any change.
-    pub async fn is_revoked(&self, db: &Db, audit: &Audit, jti: &str) -> Result<bool> {
+    /// Whether the token was revoked, or issued to an OAuth client before
+    /// it was disabled; re-read after any change.
+    pub async fn is_revoked(&self, db: &Db, audit: &Audit, claims: &Claims) -> Result<bool> {
         let generation = audit.generation();
         if let Ok(r) = self.revoked.read() {
-            if r.0 == generation {
-                return Ok(r.1.contains(jti));
+            if r.generation == generation {
+                return Ok(r.refuses(claims));
             }
         }
-        let set = db
-            .read(|c| crate::db::tokens::revoked_ids(c, crate::db::now_ms()))
+        let (ids, cutoffs) = db
+            .read(|c| {
+                Ok((
+                    crate::db::tokens::revoked_ids(c, crate::db::now_ms())?,
+                    crate::db::oauth_clients::cutoffs(c)?,
+                ))
+            })
             .await?;
-        let hit = set.contains(jti);
+        let fresh = Revoked {
+            generation,
+            ids,
+            client_cutoffs: cutoffs.into_iter().collect(),
+        };
+        let hit = fresh.refuses(claims);
         if let Ok(mut r) = self.revoked.write() {
-            *r = (generation, set);
+            *r = fresh;
         }
         Ok(hit)
     }

@@ -174,7 +174,7 @@ pub async fn verify(
             Err(f) => return Ok(Err(f)),
         },
     };
-    if ctx.cache.is_revoked(ctx.db, ctx.audit, &claims.jti).await? {
+    if ctx.cache.is_revoked(ctx.db, ctx.audit, &claims).await? {
         return Ok(Err(TokenFailure::Revoked));
     }
     let state = ctx

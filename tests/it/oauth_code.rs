@@ -665,3 +665,45 @@ async fn client_id_metadata_documents_identify_clients() {
     assert_eq!(res.status(), 400);
     s.stop().await;
 }
+
+#[tokio::test]
+async fn disabling_a_client_voids_its_tokens_for_good() {
+    let s = TestServer::start().await;
+    let client_id = public_client(&s).await;
+    let c = client();
+    login(&s, &c, "admin", ADMIN_PASSWORD).await;
+    let code = code_for(&s, &c, &client_id, &[("scope", "audit:read")]).await;
+    let t: Value = redeem(&s, &client_id, &code).await.json().await.unwrap();
+    let access = t["access_token"].as_str().unwrap().to_string();
+    let call = || {
+        client()
+            .get(s.url("/api/v1/audit/head"))
+            .bearer_auth(&access)
+            .send()
+    };
+    assert_eq!(call().await.unwrap().status(), 200);
+    let (ac, csrf) = admin(&s).await;
+    let path = format!("/api/v1/oauth-clients/{client_id}");
+    let set = |enabled: bool| {
+        ac.patch(s.url(&path))
+            .header("x-csrf-token", &csrf)
+            .json(&json!({"enabled": enabled}))
+            .send()
+    };
+    assert_eq!(set(false).await.unwrap().status(), 200);
+    assert_eq!(call().await.unwrap().status(), 401);
+    let res = exchange(
+        &s,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 401, "a disabled client cannot refresh");
+    // Enabled again: the old tokens stay void.
+    assert_eq!(set(true).await.unwrap().status(), 200);
+    assert_eq!(call().await.unwrap().status(), 401);
+    s.stop().await;
+}

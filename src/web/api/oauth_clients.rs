@@ -66,7 +66,7 @@ pub async fn get(
 }
 
 /// Rename, change redirect URIs, enable or disable (disabling revokes the
-/// client's refresh tokens).
+/// client's refresh tokens and voids its access tokens, for good).
 #[utoipa::path(operation_id = "oauth_clients.update", tag = "oauth", request_body = ClientChanges,
     responses((status = 200, body = ClientView), (status = 404, body = Problem), (status = 422, body = Problem)))]
 #[patch("/oauth-clients/{id}")]
