@@ -65,9 +65,14 @@ fn row(r: &Row<'_>) -> rusqlite::Result<ClientRow> {
 }
 
 pub fn insert(conn: &Connection, c: &ClientRow) -> Result<()> {
+    insert_or(conn, c, "")
+}
+
+/// Inserts `c`; `on_conflict` says what an existing row with its id gets.
+fn insert_or(conn: &Connection, c: &ClientRow, on_conflict: &str) -> Result<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO oauth_clients ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) {on_conflict}"
     ))?
     .execute(params![
         c.id,
@@ -102,28 +107,13 @@ pub fn update(conn: &Connection, c: &ClientRow) -> Result<bool> {
 /// document's current name, redirect URIs and URI on the existing one
 /// (whether it is enabled is the admin's, and stays).
 pub fn upsert_document(conn: &Connection, c: &ClientRow) -> Result<()> {
-    conn.prepare_cached(&format!(
-        "INSERT INTO oauth_clients ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
-             ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
-             redirect_uris = excluded.redirect_uris, client_uri = excluded.client_uri, \
-             updated_at = excluded.updated_at"
-    ))?
-    .execute(params![
-        c.id,
-        c.name,
-        c.registration,
-        c.auth_method,
-        c.secret_hash,
-        serde_json::to_string(&c.redirect_uris).expect("strings serialise"),
-        c.client_uri,
-        c.registered_from,
-        c.enabled,
-        c.created_at,
-        c.updated_at,
-        c.last_used_at
-    ])?;
-    Ok(())
+    insert_or(
+        conn,
+        c,
+        "ON CONFLICT(id) DO UPDATE SET name = excluded.name, \
+         redirect_uris = excluded.redirect_uris, client_uri = excluded.client_uri, \
+         updated_at = excluded.updated_at",
+    )
 }
 
 pub fn by_id(conn: &Connection, id: &str) -> Result<Option<ClientRow>> {

@@ -10,7 +10,6 @@
 
 use serde_json::json;
 
-use super::jwt::{self, Claims};
 use super::oauth::{Issuer, OAuthError, TokenResponse};
 use crate::audit::{Context, Outcome};
 use crate::identity::Principal;
@@ -153,20 +152,16 @@ impl Issuer<'_> {
                 "nothing of the subject token's scope may go to this server".into(),
             ));
         }
-        let now = jwt::now_secs();
-        let claims = Claims {
-            iss: self.issuer.to_string(),
-            sub: subject.sub.clone(),
-            sub_type: subject.sub_type,
-            aud: resource.to_string(),
-            exp: (now + self.lifetime_secs).min(subject.exp),
-            iat: now,
-            nbf: now,
-            jti: uuid::Uuid::new_v4().to_string(),
-            scope: granted.join(" "),
-            client_id: exchanger.id.clone(),
-            act: Some(act_of(&exchanger.id, subject.act.as_ref())),
-        };
+        let mut claims = self.claims(
+            &subject.sub,
+            subject.sub_type,
+            &exchanger.id,
+            resource,
+            &granted.join(" "),
+        );
+        // No longer than the token it came from; acting for its subject.
+        claims.exp = claims.exp.min(subject.exp);
+        claims.act = Some(act_of(&exchanger.id, subject.act.as_ref()));
         let token = self.mint_claims(&claims)?;
         let ev = ctx
             .event("oauth.exchange", Outcome::Success)
@@ -180,7 +175,7 @@ impl Issuer<'_> {
         Ok(TokenResponse {
             access_token: token,
             token_type: "Bearer",
-            expires_in: claims.exp - now,
+            expires_in: claims.exp - claims.iat,
             scope: claims.scope,
             refresh_token: None,
             issued_token_type: Some(ACCESS_TOKEN_TYPE),

@@ -356,18 +356,19 @@ impl Issuer<'_> {
         jwt::sign(self.keys, claims)
     }
 
-    /// A signed access token for `sub` (of kind `sub_type`), issued to
-    /// `client_id`, for `aud`, carrying `scope`.
-    pub fn mint(
+    /// The claims of a new access token for `sub` (of kind `sub_type`),
+    /// issued to `client_id`, for `aud`, carrying `scope`, valid from now
+    /// for the configured lifetime.
+    pub fn claims(
         &self,
         sub: &str,
         sub_type: PrincipalKind,
         client_id: &str,
         aud: &str,
         scope: &str,
-    ) -> crate::error::Result<(String, Claims)> {
+    ) -> Claims {
         let now = jwt::now_secs();
-        let claims = Claims {
+        Claims {
             iss: self.issuer.to_string(),
             sub: sub.to_string(),
             sub_type,
@@ -379,7 +380,19 @@ impl Issuer<'_> {
             scope: scope.to_string(),
             client_id: client_id.to_string(),
             act: None,
-        };
+        }
+    }
+
+    /// [`Self::claims`], signed.
+    pub fn mint(
+        &self,
+        sub: &str,
+        sub_type: PrincipalKind,
+        client_id: &str,
+        aud: &str,
+        scope: &str,
+    ) -> crate::error::Result<(String, Claims)> {
+        let claims = self.claims(sub, sub_type, client_id, aud, scope);
         Ok((jwt::sign(self.keys, &claims)?, claims))
     }
 

@@ -65,11 +65,7 @@ async fn token_with(s: &TestServer, assertion: &str) -> reqwest::Response {
 async fn the_sdk_private_key_jwt_provider_reaches_a_protected_tool() {
     let s = TestServer::start().await;
     let issuer = s.url("");
-    let mcp = SdkServer::start(&issuer, "knowledge:read").await;
-    let (c, csrf) = admin(&s).await;
-    let kb =
-        json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
-    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+    let mcp = SdkServer::registered(&s).await;
     for (name, alg) in [("ec-agent", "ES256"), ("ed-agent", "EdDSA")] {
         // Keys made by the client's own library, as a user would.
         let pair = run_script("keygen.py", &[alg, "k1"]);

@@ -27,6 +27,16 @@ impl Drop for SdkServer {
 }
 
 impl SdkServer {
+    /// [`Self::start`] for `s`, requiring `knowledge:read`, registered in
+    /// agentry as `knowledge-base` supporting that scope.
+    pub(crate) async fn registered(s: &TestServer) -> SdkServer {
+        let mcp = SdkServer::start(&s.url(""), "knowledge:read").await;
+        let (c, csrf) = admin(s).await;
+        let kb = json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
+        post(&c, &csrf, s, "/api/v1/mcp-servers", kb).await;
+        mcp
+    }
+
     /// Starts `tests/mcp/server.py` trusting `issuer`, requiring `scope`.
     pub(crate) async fn start(issuer: &str, scope: &str) -> SdkServer {
         let port = free_port();
@@ -74,12 +84,7 @@ pub(crate) fn run_script(name: &str, args: &[&str]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
     let s = TestServer::start().await;
-    let issuer = s.url("");
-    let mcp = SdkServer::start(&issuer, "knowledge:read").await;
-    let (c, csrf) = admin(&s).await;
-    let kb =
-        json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
-    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+    let mcp = SdkServer::registered(&s).await;
 
     let (base, url) = (s.base.clone(), mcp.url.clone());
     let out = tokio::task::block_in_place(|| run_client(&[&base, &url, "admin", ADMIN_PASSWORD]));
@@ -124,11 +129,7 @@ async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
 async fn the_sdk_client_credentials_provider_reaches_a_protected_tool() {
     let s = TestServer::start().await;
     let issuer = s.url("");
-    let mcp = SdkServer::start(&issuer, "knowledge:read").await;
-    let (c, csrf) = admin(&s).await;
-    let kb =
-        json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
-    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+    let mcp = SdkServer::registered(&s).await;
     // agent_service holds knowledge:read.
     let (id, secret) = crate::oauth::agent_with_role(&s, "agent_service").await;
     let url = mcp.url.clone();
@@ -162,12 +163,7 @@ pub(crate) fn claims_of(token: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_client_identifies_itself_with_a_client_id_metadata_document() {
     let s = TestServer::start_with(|c| c.oauth.allow_http_loopback_client_ids = true).await;
-    let issuer = s.url("");
-    let mcp = SdkServer::start(&issuer, "knowledge:read").await;
-    let (c, csrf) = admin(&s).await;
-    let kb =
-        json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
-    post(&c, &csrf, &s, "/api/v1/mcp-servers", kb).await;
+    let mcp = SdkServer::registered(&s).await;
     let doc = crate::oauth_code::serve_document(|url| {
         json!({"client_id": url, "client_name": "SDK document client",
                "redirect_uris": ["http://127.0.0.1:33418/callback"],

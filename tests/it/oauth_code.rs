@@ -63,6 +63,36 @@ fn query(u: &url::Url, k: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
+/// Answers the consent page `page` with `decision`, for the request
+/// `authorize_url(client_id, extra)` made.
+async fn decide(
+    s: &TestServer,
+    c: &reqwest::Client,
+    page: &str,
+    client_id: &str,
+    decision: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let csrf = form_csrf(page);
+    let ch = challenge(VERIFIER);
+    let mut form = vec![
+        ("csrf_token", csrf.as_str()),
+        ("decision", decision),
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", REDIRECT),
+        ("code_challenge", ch.as_str()),
+        ("code_challenge_method", "S256"),
+        ("state", "xyz"),
+    ];
+    form.extend_from_slice(extra);
+    c.post(s.url("/oauth/authorize"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// Signs in as admin, walks authorize → consent → Allow; the code.
 async fn code_for(
     s: &TestServer,
@@ -78,24 +108,7 @@ async fn code_for(
     let res = if res.status() == 200 {
         let page = res.text().await.unwrap();
         assert!(page.contains("Test IDE"), "{page}");
-        let csrf = form_csrf(&page);
-        let ch = challenge(VERIFIER);
-        let mut form = vec![
-            ("csrf_token", csrf.as_str()),
-            ("decision", "allow"),
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", ch.as_str()),
-            ("code_challenge_method", "S256"),
-            ("state", "xyz"),
-        ];
-        form.extend_from_slice(extra);
-        c.post(s.url("/oauth/authorize"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
+        decide(s, c, &page, client_id, "allow", extra).await
     } else {
         res
     };
@@ -438,22 +451,7 @@ async fn bad_authorization_requests_are_refused_without_open_redirects() {
         .text()
         .await
         .unwrap();
-    let csrf = form_csrf(&page);
-    let ch = challenge(VERIFIER);
-    let res = c
-        .post(s.url("/oauth/authorize"))
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("decision", "deny"),
-            ("response_type", "code"),
-            ("client_id", client_id.as_str()),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", ch.as_str()),
-            ("code_challenge_method", "S256"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let res = decide(&s, &c, &page, &client_id, "deny", &[]).await;
     assert_eq!(
         query(&location(&res), "error").as_deref(),
         Some("access_denied")
@@ -605,25 +603,8 @@ async fn client_id_metadata_documents_identify_clients() {
         page.contains("identified by its metadata document at 127.0.0.1"),
         "{page}"
     );
-    let code = {
-        let csrf = form_csrf(&page);
-        let ch = challenge(VERIFIER);
-        let res = c
-            .post(s.url("/oauth/authorize"))
-            .form(&[
-                ("csrf_token", csrf.as_str()),
-                ("decision", "allow"),
-                ("response_type", "code"),
-                ("client_id", id.as_str()),
-                ("redirect_uri", REDIRECT),
-                ("code_challenge", ch.as_str()),
-                ("code_challenge_method", "S256"),
-            ])
-            .send()
-            .await
-            .unwrap();
-        query(&location(&res), "code").unwrap()
-    };
+    let res = decide(&s, &c, &page, &id, "allow", &[]).await;
+    let code = query(&location(&res), "code").unwrap();
     let res = redeem(&s, &id, &code).await;
     assert_eq!(res.status(), 200);
     // Listed, with how it came.

@@ -112,15 +112,28 @@ async fn validate(
     }))
 }
 
-/// The permissions this user can grant for `v`, sorted.
-async fn grantable(st: &WebState, user: &SessionUser, v: &Valid) -> Result<Vec<String>, UiError> {
+/// The scope this user can grant for `v` (sorted, space-separated), or
+/// the `invalid_scope` redirect when it is empty.
+async fn grantable(
+    st: &WebState,
+    user: &SessionUser,
+    v: &Valid,
+) -> Result<Result<String, HttpResponse>, UiError> {
     let principal = Principal {
         kind: PrincipalKind::User,
         id: user.session.user.id.clone(),
         name: user.session.user.username.clone(),
     };
     let held = crate::rbac::patterns_of(&st.policy, &st.db, &st.audit, &principal).await?;
-    Ok(flow::grantable(&held, &v.requested, v.allows.as_deref()))
+    let scopes = flow::grantable(&held, &v.requested, v.allows.as_deref());
+    if scopes.is_empty() {
+        let e = RedirectError::new(
+            "invalid_scope",
+            "the user holds none of the requested permissions for this resource",
+        );
+        return Ok(Err(send_back(v, st, e)));
+    }
+    Ok(Ok(scopes.join(" ")))
 }
 
 /// The redirect that carries a new code.
@@ -276,15 +289,10 @@ pub async fn authorize(
             next: crate::web::ui::login::local_path(&next).map(str::to_string),
         });
     };
-    let scopes = grantable(&st, &user, &v).await?;
-    if scopes.is_empty() {
-        let e = RedirectError::new(
-            "invalid_scope",
-            "the user holds none of the requested permissions for this resource",
-        );
-        return Ok(send_back(&v, &st, e));
-    }
-    let scope = scopes.join(" ");
+    let scope = match grantable(&st, &user, &v).await? {
+        Ok(scope) => scope,
+        Err(back) => return Ok(back),
+    };
     let prompt = p.prompt.as_deref().unwrap_or("");
     let grants = st.grants();
     let remembered = grants
@@ -298,7 +306,14 @@ pub async fn authorize(
         let e = RedirectError::new("consent_required", "the user has not allowed this yet");
         return Ok(send_back(&v, &st, e));
     }
-    consent_page(&st, &user, &v, p, scopes).await
+    consent_page(
+        &st,
+        &user,
+        &v,
+        p,
+        scope.split(' ').map(str::to_string).collect(),
+    )
+    .await
 }
 
 /// The consent form: the request's parameters again, the CSRF token and
@@ -328,17 +343,10 @@ pub async fn decide(
         Err(r) => return refusal_response(r),
     };
     match form.decision.as_str() {
-        "allow" => {
-            let scopes = grantable(&st, &user, &v).await?;
-            if scopes.is_empty() {
-                let e = RedirectError::new(
-                    "invalid_scope",
-                    "the user holds none of the requested permissions for this resource",
-                );
-                return Ok(send_back(&v, &st, e));
-            }
-            issue(&st, &user, &v, &scopes.join(" ")).await
-        }
+        "allow" => match grantable(&st, &user, &v).await? {
+            Ok(scope) => issue(&st, &user, &v, &scope).await,
+            Err(back) => Ok(back),
+        },
         "deny" => {
             let grants = st.grants();
             grants
