@@ -88,7 +88,7 @@ LUA
 # kind), thread by thread, for OAUTH_DURATION seconds; only answers that
 # issued a token count, so a pool spent before the end makes the figure a
 # lower bound (said in the output).
-OAUTH_POOL=${OAUTH_POOL:-8000}
+OAUTH_POOL=${OAUTH_POOL:-20000}
 OAUTH_DURATION=${OAUTH_DURATION:-1}
 for kind in codes refresh; do
   cat > "$work/$kind.lua" <<LUA

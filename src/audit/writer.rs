@@ -256,10 +256,32 @@ impl Audit {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let out = self.commit(event, change).await;
+        self.changed();
+        out
+    }
+
+    /// [`Self::apply`] for a change to state that no cache holds (OAuth
+    /// codes, refresh tokens, grants): the change generation stays, so the
+    /// caches of policy, principals and revocations are not rebuilt after
+    /// every sign-in and refresh. A change that touches anything a cache
+    /// reads must use `apply`.
+    pub async fn apply_uncached<T, F>(&self, event: Event, change: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.commit(event, change).await
+    }
+
+    async fn commit<T, F>(&self, event: Event, change: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let change: Change =
             Box::new(move |c| change(c).map(|v| Box::new(v) as Box<dyn Any + Send>));
         let (_, out) = self.submit(Item::new(event, Some(change))).await?;
-        self.changed();
         out.and_then(|b| b.downcast::<T>().ok())
             .map(|b| *b)
             .ok_or_else(|| Error::internal("audited change returned no value"))

@@ -217,7 +217,7 @@ impl Grants<'_> {
             .detail("scope", scope);
         self.issuer
             .audit
-            .apply(event, move |c| {
+            .apply_uncached(event, move |c| {
                 let existing = repo::find_grant(
                     c,
                     &grant.user_id,
@@ -403,7 +403,7 @@ impl Grants<'_> {
         let redeemed = self
             .issuer
             .audit
-            .apply(event, move |c| {
+            .apply_uncached(event, move |c| {
                 if !repo::redeem_code(c, &hash, now, &family, &jti, exp)? {
                     // Redeemed a moment ago by someone else.
                     return Err(Error::Conflict("code reused".into()));
@@ -614,7 +614,7 @@ impl Grants<'_> {
         let rotated = self
             .issuer
             .audit
-            .apply(event, move |c| {
+            .apply_uncached(event, move |c| {
                 if !repo::rotate_refresh(c, &hash, now)? {
                     return Err(Error::Conflict("refresh token used twice".into()));
                 }
