@@ -92,6 +92,13 @@ pub fn grant_counts(conn: &Connection) -> Result<Vec<(String, i64)>> {
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many grants one client has.
+pub fn grant_count(conn: &Connection, client_id: &str) -> Result<i64> {
+    Ok(conn
+        .prepare_cached("SELECT COUNT(*) FROM oauth_grants WHERE client_id = ?1")?
+        .query_row([client_id], |r| r.get(0))?)
+}
+
 pub fn touch_grant(conn: &Connection, id: &str, at: i64) -> Result<()> {
     conn.prepare_cached("UPDATE oauth_grants SET last_used_at = ?2 WHERE id = ?1")?
         .execute(params![id, at])?;

@@ -400,11 +400,10 @@ impl Clients {
     }
 
     async fn grant_count(&self, id: &str) -> Result<i64> {
-        let counts = self.db.read(oauth_grants::grant_counts).await?;
-        Ok(counts
-            .into_iter()
-            .find(|(c, _)| c == id)
-            .map_or(0, |(_, n)| n))
+        let i = id.to_string();
+        self.db
+            .read(move |c| oauth_grants::grant_count(c, &i))
+            .await
     }
 
     pub async fn get(&self, id: &str) -> Result<ClientView> {

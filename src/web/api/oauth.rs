@@ -219,25 +219,29 @@ fn client_credentials(
     }
 }
 
+/// The 429 answer of the OAuth endpoints: `temporarily_unavailable`, with
+/// `Retry-After`.
+pub fn too_many(retry_after_secs: u64, description: &str) -> HttpResponse {
+    no_store(
+        HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, retry_after_secs.to_string()))
+            .json(OAuthErrorBody {
+                error: "temporarily_unavailable",
+                error_description: description.into(),
+            }),
+    )
+}
+
 fn rate_limited(st: &WebState, req: &HttpRequest) -> Option<HttpResponse> {
     st.token_limiter
         .check(state::client_ip(req))
         .err()
-        .map(|secs| {
-            no_store(
-                HttpResponse::TooManyRequests()
-                    .insert_header((header::RETRY_AFTER, secs.to_string()))
-                    .json(OAuthErrorBody {
-                        error: "temporarily_unavailable",
-                        error_description: "too many requests from this address; retry later"
-                            .into(),
-                    }),
-            )
-        })
+        .map(|secs| too_many(secs, "too many requests from this address; retry later"))
 }
 
-/// OAuth 2.0 token endpoint (client-credentials grant). The client id is
-/// the agent's id, the client secret one of its API keys.
+/// OAuth 2.0 token endpoint: client credentials (an agent's id and API key,
+/// or a `private_key_jwt` assertion), authorization code with PKCE,
+/// refresh token, and token exchange (RFC 8693).
 #[utoipa::path(
     operation_id = "oauth.issue_token",
     tag = "oauth",

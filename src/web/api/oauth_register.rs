@@ -7,7 +7,7 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 
 use crate::config::DynamicRegistration;
 use crate::oauth::registration::{self, RegistrationError, RegistrationResponse};
-use crate::web::api::oauth::{no_store, OAuthErrorBody};
+use crate::web::api::oauth::{no_store, too_many, OAuthErrorBody};
 use crate::web::context::audit_context;
 use crate::web::state;
 
@@ -49,15 +49,10 @@ pub async fn register(req: HttpRequest, body: web::Bytes) -> HttpResponse {
         );
     }
     if let Err(secs) = st.registration_limiter.check(state::client_ip(&req)) {
-        let mut res = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "temporarily_unavailable",
+        return too_many(
+            secs,
             "too many registrations from this address; retry later",
         );
-        if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, v);
-        }
-        return res;
     }
     if body.len() > registration::MAX_BODY {
         return refuse(
