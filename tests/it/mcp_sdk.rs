@@ -30,9 +30,14 @@ impl SdkServer {
     /// [`Self::start`] for `s`, requiring `knowledge:read`, registered in
     /// agentry as `knowledge-base` supporting that scope.
     pub(crate) async fn registered(s: &TestServer) -> SdkServer {
+        SdkServer::registered_for(s, &["knowledge:read"]).await
+    }
+
+    /// [`Self::registered`] with the server supporting `scopes` in agentry.
+    pub(crate) async fn registered_for(s: &TestServer, scopes: &[&str]) -> SdkServer {
         let mcp = SdkServer::start(&s.url(""), "knowledge:read").await;
         let (c, csrf) = admin(s).await;
-        let kb = json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": ["knowledge:read"]});
+        let kb = json!({"name": "knowledge-base", "uri": mcp.url, "scopes_supported": scopes});
         post(&c, &csrf, s, "/api/v1/mcp-servers", kb).await;
         mcp
     }
@@ -88,7 +93,7 @@ async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
 
     let (base, url) = (s.base.clone(), mcp.url.clone());
     let out = tokio::task::block_in_place(|| run_client(&[&base, &url, "admin", ADMIN_PASSWORD]));
-    assert_eq!(out["first"]["tools"], json!(["search"]), "{out}");
+    assert_eq!(out["first"]["tools"], json!(["search", "publish"]), "{out}");
     assert_eq!(out["first"]["text"], "3 documents match 'runbooks'");
     assert_eq!(out["first"]["is_error"], false);
     assert_eq!(out["consent_shown"], true);
@@ -100,10 +105,15 @@ async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
     );
     assert!(authorize.contains("code_challenge_method=S256"));
     assert!(authorize.contains("resource="));
-    // The second session ran on a refreshed token, with a rotated refresh token.
+    // The second session ran on a refreshed token, with a rotated refresh
+    // token, and without sending the user to agentry again.
     assert_eq!(out["second"]["text"], "3 documents match 'runbooks'");
     assert_eq!(out["refreshed"], true, "{out}");
     assert_eq!(out["refresh_rotated"], true);
+    assert_eq!(out["consents"], 1, "{out}");
+    assert_eq!(out["authorize_urls"].as_array().unwrap().len(), 1);
+    assert_eq!(token_grants(&s, "refresh_token"), 1);
+    assert_eq!(token_grants(&s, "authorization_code"), 1);
 
     // The token: the user, for the MCP server, with what the server supports.
     let claims = claims_of(out["access_token"].as_str().unwrap());
@@ -122,6 +132,50 @@ async fn the_sdk_client_signs_a_user_in_and_calls_a_protected_tool() {
         )
         .unwrap();
     assert_eq!(registration, "dynamic");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_client_steps_up_after_insufficient_scope() {
+    let s = TestServer::start().await;
+    let mcp = SdkServer::registered_for(&s, &["knowledge:read", "knowledge:write"]).await;
+
+    let (base, url) = (s.base.clone(), mcp.url.clone());
+    let out = tokio::task::block_in_place(|| {
+        run_client(&["--step-up", &base, &url, "admin", ADMIN_PASSWORD])
+    });
+    // The first token carried what the server's metadata asked for; the
+    // call to `publish` was refused with a scope challenge, the SDK sent
+    // the user back to agentry for the union, the user consented again,
+    // and the retried call went through on the new token.
+    let step_up = &out["step_up"];
+    assert_eq!(step_up["text"], "published 'on-call handbook'", "{out}");
+    assert_eq!(step_up["is_error"], false);
+    assert_eq!(step_up["new_token"], true);
+    assert_eq!(out["consents"], 2, "{out}");
+    let urls = out["authorize_urls"].as_array().unwrap();
+    assert_eq!(urls.len(), 2, "{out}");
+    assert_eq!(token_grants(&s, "authorization_code"), 2);
+    assert_eq!(token_grants(&s, "refresh_token"), 1);
+    assert!(!urls[0].as_str().unwrap().contains("knowledge%3Awrite"));
+    assert!(
+        urls[1].as_str().unwrap().contains("knowledge%3Awrite"),
+        "{out}"
+    );
+    let claims = claims_of(out["access_token"].as_str().unwrap());
+    assert_eq!(claims["scope"], "knowledge:read knowledge:write");
+    assert_eq!(claims["aud"], mcp.url.as_str());
+
+    // Two consents on record: the first grant and the wider one.
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    let scopes: Vec<String> = conn
+        .prepare("SELECT scope FROM oauth_grants ORDER BY created_at")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(scopes, ["knowledge:read", "knowledge:read knowledge:write"]);
     s.stop().await;
 }
 
@@ -146,6 +200,18 @@ async fn the_sdk_client_credentials_provider_reaches_a_protected_tool() {
     assert_eq!(claims["sub_type"], "agent");
     assert_eq!(claims["scope"], "knowledge:read");
     s.stop().await;
+}
+
+/// How many tokens agentry issued with `grant_type`, from the audit log.
+fn token_grants(s: &TestServer, grant_type: &str) -> i64 {
+    let conn = rusqlite::Connection::open(s.db_path()).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'oauth.token' AND outcome = 'success' \
+         AND json_extract(details, '$.grant_type') = ?1",
+        [grant_type],
+        |r| r.get(0),
+    )
+    .unwrap()
 }
 
 /// The claims of a JWT, unverified (the tests check what they say).

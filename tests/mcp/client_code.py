@@ -1,13 +1,15 @@
 """A stock MCP client (the official Python SDK's OAuthClientProvider)
 signing a user in through agentry: discovery from the MCP server's 401,
 dynamic registration (or a client ID metadata document), authorization
-code with PKCE, then a tool call; then a refresh.
+code with PKCE, then a tool call; then a refresh. With --step-up, a third
+session calls `publish`, which the server refuses with insufficient_scope
+until the SDK has had the user consent to the wider scope.
 
 The browser step is done over HTTP: sign in to agentry with the user's
 password, open the authorization URL, press Allow on the consent page, and
 hand the redirect's code back to the SDK.
 
-usage: client_code.py AGENTRY_URL MCP_URL USER PASSWORD [CLIENT_METADATA_URL]
+usage: client_code.py [--step-up] AGENTRY_URL MCP_URL USER PASSWORD [CLIENT_METADATA_URL]
 With CLIENT_METADATA_URL the client identifies itself by that metadata
 document instead of registering. The SDK accepts only https document URLs;
 the test serves one on loopback http (agentry admits it with
@@ -19,6 +21,7 @@ import asyncio
 import json
 import re
 import sys
+import time
 from urllib.parse import parse_qs, urlparse
 
 import httpx2
@@ -28,8 +31,10 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-agentry, mcp_url, user, password = sys.argv[1:5]
-metadata_url = sys.argv[5] if len(sys.argv) > 5 else None
+args = [a for a in sys.argv[1:] if a != "--step-up"]
+step_up = "--step-up" in sys.argv[1:]
+agentry, mcp_url, user, password = args[0:4]
+metadata_url = args[4] if len(args) > 4 else None
 if metadata_url:
     import mcp.client.auth.oauth2 as sdk_oauth2
 
@@ -66,14 +71,16 @@ signed_in = browser.post(
     allow_redirects=False,
 )
 assert signed_in.status_code == 303, signed_in.status_code
-seen = {}
+seen = {"authorize_urls": [], "consents": 0}
 
 
 async def open_browser(url: str) -> None:
     seen["authorize_url"] = url
+    seen["authorize_urls"].append(url)
     page = browser.get(url, allow_redirects=False)
     if page.status_code == 200:
         seen["consent"] = True
+        seen["consents"] += 1
         fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
         fields = {k: v.replace("&amp;", "&").replace("&#x2f;", "/").replace("&#x27;", "'") for k, v in fields.items()}
         fields["decision"] = "allow"
@@ -87,8 +94,8 @@ async def callback() -> AuthorizationCodeResult:
     return AuthorizationCodeResult(code=q["code"][0], state=q.get("state", [None])[0], iss=q.get("iss", [None])[0])
 
 
-async def call(storage: Memory) -> dict:
-    provider = OAuthClientProvider(
+def provider_for(storage: Memory) -> OAuthClientProvider:
+    return OAuthClientProvider(
         server_url=mcp_url,
         client_metadata=OAuthClientMetadata(
             client_name="SDK test client",
@@ -102,12 +109,15 @@ async def call(storage: Memory) -> dict:
         callback_handler=callback,
         client_metadata_url=metadata_url,
     )
+
+
+async def call(provider: OAuthClientProvider, tool: str = "search", arguments: dict | None = None) -> dict:
     async with httpx2.AsyncClient(auth=provider, timeout=30) as http:
         async with streamable_http_client(mcp_url, http_client=http) as (read, write, *_):
             async with ClientSession(read, write) as session:
                 await session.initialize()
                 tools = await session.list_tools()
-                result = await session.call_tool("search", {"query": "runbooks"})
+                result = await session.call_tool(tool, arguments or {"query": "runbooks"})
                 return {
                     "tools": [t.name for t in tools.tools],
                     "text": result.content[0].text,
@@ -117,19 +127,30 @@ async def call(storage: Memory) -> dict:
 
 async def main():
     storage = Memory()
-    first = await call(storage)
+    provider = provider_for(storage)
+    first = await call(provider)
     access = storage.tokens.access_token
     refresh = storage.tokens.refresh_token
-    # Expire the access token in the store: the SDK refreshes it.
-    storage.tokens = OAuthToken(access_token="expired.not.valid", token_type="Bearer", expires_in=1, refresh_token=refresh, scope=storage.tokens.scope)
-    second = await call(storage)
+    # The access token's lifetime has passed, as far as the client knows:
+    # the SDK refreshes before its next request (no new sign-in).
+    provider.context.token_expiry_time = time.time() - 1
+    second = await call(provider)
+    stepped = {}
+    if step_up:
+        before = storage.tokens.access_token
+        stepped = await call(provider, "publish", {"title": "on-call handbook"})
+        stepped["new_token"] = storage.tokens.access_token != before
+        stepped["token_scope"] = storage.tokens.scope
     print(json.dumps({
+        "step_up": stepped,
+        "consents": seen["consents"],
+        "authorize_urls": seen["authorize_urls"],
         "first": first,
         "second": second,
         "client_id": storage.client.client_id,
         "consent_shown": seen.get("consent", False),
         "authorize_url": seen.get("authorize_url"),
-        "refreshed": storage.tokens.access_token not in (access, "expired.not.valid"),
+        "refreshed": storage.tokens.access_token != access,
         "refresh_rotated": storage.tokens.refresh_token != refresh,
         "access_token": storage.tokens.access_token,
     }))
