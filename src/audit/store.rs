@@ -115,11 +115,8 @@ pub fn checkpoint(conn: &Connection) -> rusqlite::Result<Option<Checkpoint>> {
 /// The newest record's seq and hash; else the checkpoint's; else none.
 pub fn head(conn: &Connection) -> rusqlite::Result<Option<(i64, String)>> {
     let last = conn
-        .query_row(
-            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match last {
         Some(h) => Ok(Some(h)),

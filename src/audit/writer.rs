@@ -89,12 +89,14 @@ pub fn append_in(tx: &Connection, key: &ChainKey, items: &mut [Item]) -> rusqlit
         let out = match item.change.take() {
             None => Ok(None),
             Some(change) => {
-                tx.execute_batch("SAVEPOINT audited_change")?;
+                // Prepared once per connection: the writer runs these for
+                // every audited change.
+                tx.prepare_cached("SAVEPOINT audited_change")?.execute([])?;
                 let ran = catch_unwind(AssertUnwindSafe(|| change(tx)))
                     .unwrap_or_else(|_| Err(Error::internal("the audited change panicked")));
                 match ran {
                     Ok(v) => {
-                        tx.execute_batch("RELEASE audited_change")?;
+                        tx.prepare_cached("RELEASE audited_change")?.execute([])?;
                         Ok(Some(v))
                     }
                     Err(e) => {

@@ -175,6 +175,14 @@ pub fn code_by_hash(conn: &Connection, hash: &str) -> Result<Option<CodeRow>> {
         .optional()?)
 }
 
+/// A code with the grant it was issued under.
+pub fn code_with_grant(conn: &Connection, hash: &str) -> Result<Option<(CodeRow, GrantRow)>> {
+    let Some(code) = code_by_hash(conn, hash)? else {
+        return Ok(None);
+    };
+    Ok(grant_by_id(conn, &code.grant_id)?.map(|g| (code, g)))
+}
+
 /// Marks a code used with what it issued; false when it already was.
 pub fn redeem_code(
     conn: &Connection,
@@ -254,6 +262,14 @@ pub fn refresh_by_hash(conn: &Connection, hash: &str) -> Result<Option<RefreshRo
         ))?
         .query_row([hash], refresh)
         .optional()?)
+}
+
+/// A refresh token with the grant it belongs to.
+pub fn refresh_with_grant(conn: &Connection, hash: &str) -> Result<Option<(RefreshRow, GrantRow)>> {
+    let Some(token) = refresh_by_hash(conn, hash)? else {
+        return Ok(None);
+    };
+    Ok(grant_by_id(conn, &token.grant_id)?.map(|g| (token, g)))
 }
 
 /// Marks a live token replaced; false when it was not live any more.

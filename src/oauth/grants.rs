@@ -107,13 +107,16 @@ impl Grants<'_> {
 
     /// The client a token request comes from: a public client names
     /// itself (`client_id`) and sends no secret; a confidential one sends
-    /// its secret (HTTP Basic or form). Refusals are recorded.
-    pub async fn client(
+    /// its secret (HTTP Basic or form). Refusals are recorded. `also` runs
+    /// in the same read (what the request presents: a code, a refresh
+    /// token), so a redemption costs one trip to the database pool, not two.
+    async fn client_with<T: Send + 'static>(
         &self,
         ctx: &Context,
         creds: Option<&ClientCredentials>,
         form_client_id: Option<&str>,
-    ) -> std::result::Result<ClientRow, OAuthError> {
+        also: impl FnOnce(&rusqlite::Connection) -> Result<T> + Send + 'static,
+    ) -> std::result::Result<(ClientRow, T), OAuthError> {
         let id = match (creds, form_client_id) {
             (Some(c), _) => c.client_id.as_str(),
             (None, Some(id)) => id,
@@ -124,7 +127,11 @@ impl Grants<'_> {
             }
         };
         let i = id.to_string();
-        let Some(row) = self.db().read(move |c| client_repo::by_id(c, &i)).await? else {
+        let (row, found) = self
+            .db()
+            .read(move |c| Ok((client_repo::by_id(c, &i)?, also(c)?)))
+            .await?;
+        let Some(row) = row else {
             let ev = ctx
                 .event("oauth.token", Outcome::Failure)
                 .reason("unknown_client")
@@ -152,7 +159,7 @@ impl Grants<'_> {
                 "client authentication failed".into(),
             ));
         }
-        Ok(row)
+        Ok((row, found))
     }
 
     /// The consent `user` gave `client` for `resource` and `scope`, if any.
@@ -303,31 +310,29 @@ impl Grants<'_> {
             .target("oauth_client", &client.id)
     }
 
-    /// `grant_type=authorization_code`.
+    /// `grant_type=authorization_code`, from the client that sent it.
     pub async fn redeem(
         &self,
         ctx: &Context,
-        client: &ClientRow,
+        creds: Option<&ClientCredentials>,
+        form_client_id: Option<&str>,
         r: CodeRedemption<'_>,
     ) -> std::result::Result<TokenResponse, OAuthError> {
-        let code = r
-            .code
-            .ok_or_else(|| OAuthError::InvalidRequest("code is required".into()))?;
+        let hash = r.code.map(|code| sha256_hex(code.as_bytes()));
+        let h = hash.clone();
+        let (client, found) = self
+            .client_with(ctx, creds, form_client_id, move |c| match h {
+                Some(h) => repo::code_with_grant(c, &h),
+                None => Ok(None),
+            })
+            .await?;
+        let client = &client;
+        let Some(hash) = hash else {
+            return Err(OAuthError::InvalidRequest("code is required".into()));
+        };
         let verifier = r
             .code_verifier
             .ok_or_else(|| OAuthError::InvalidRequest("code_verifier is required (PKCE)".into()))?;
-        let hash = sha256_hex(code.as_bytes());
-        let h = hash.clone();
-        let found = self
-            .db()
-            .read(move |c| {
-                let Some(code) = repo::code_by_hash(c, &h)? else {
-                    return Ok(None);
-                };
-                let grant = repo::grant_by_id(c, &code.grant_id)?;
-                Ok(grant.map(|g| (code, g)))
-            })
-            .await?;
         let Some((row, grant)) = found else {
             return Err(invalid_grant("the code is unknown, expired or used"));
         };
@@ -400,6 +405,7 @@ impl Grants<'_> {
             client.id.clone(),
         );
         let (grant_used, client_used) = (grant.last_used_at, client.last_used_at);
+        let hash_again = hash.clone();
         let redeemed = self
             .issuer
             .audit
@@ -423,7 +429,7 @@ impl Grants<'_> {
             }),
             Err(Error::Conflict(_)) => {
                 // Redeemed in the meantime: this is the second use.
-                let h = sha256_hex(code.as_bytes());
+                let h = hash_again;
                 if let Some(row) = self.db().read(move |c| repo::code_by_hash(c, &h)).await? {
                     self.revoke_after_reuse(ctx, client, &row).await?;
                 }
@@ -478,24 +484,26 @@ impl Grants<'_> {
     pub async fn refresh(
         &self,
         ctx: &Context,
-        client: &ClientRow,
+        creds: Option<&ClientCredentials>,
+        form_client_id: Option<&str>,
         token: Option<&str>,
         scope: Option<&str>,
         resource: Option<&str>,
     ) -> std::result::Result<TokenResponse, OAuthError> {
-        let token =
-            token.ok_or_else(|| OAuthError::InvalidRequest("refresh_token is required".into()))?;
-        let hash = sha256_hex(token.as_bytes());
+        let hash = token.map(|t| sha256_hex(t.as_bytes()));
         let h = hash.clone();
-        let found = self
-            .db()
-            .read(move |c| {
-                let Some(t) = repo::refresh_by_hash(c, &h)? else {
-                    return Ok(None);
-                };
-                Ok(repo::grant_by_id(c, &t.grant_id)?.map(|g| (t, g)))
+        let (client, found) = self
+            .client_with(ctx, creds, form_client_id, move |c| match h {
+                Some(h) => repo::refresh_with_grant(c, &h),
+                None => Ok(None),
             })
             .await?;
+        let client = &client;
+        let Some(hash) = hash else {
+            return Err(OAuthError::InvalidRequest(
+                "refresh_token is required".into(),
+            ));
+        };
         let unusable = || invalid_grant("the refresh token is unknown, expired or revoked");
         let Some((row, grant)) = found else {
             return Err(unusable());

@@ -265,29 +265,28 @@ pub async fn issue_token(req: HttpRequest, body: web::Bytes) -> HttpResponse {
         let ctx = audit_context(&req, None);
         let grants = st.grants();
         match form.grant_type.as_deref() {
-            Some(grant @ ("authorization_code" | "refresh_token")) => {
-                let client = grants
-                    .client(&ctx, creds.as_ref(), form.client_id.as_deref())
-                    .await?;
-                if grant == "authorization_code" {
-                    let r = CodeRedemption {
-                        code: form.code.as_deref(),
-                        redirect_uri: form.redirect_uri.as_deref(),
-                        code_verifier: form.code_verifier.as_deref(),
-                        resource: form.resource.as_deref(),
-                    };
-                    grants.redeem(&ctx, &client, r).await
-                } else {
-                    grants
-                        .refresh(
-                            &ctx,
-                            &client,
-                            form.refresh_token.as_deref(),
-                            form.scope.as_deref(),
-                            form.resource.as_deref(),
-                        )
-                        .await
-                }
+            Some("authorization_code") => {
+                let r = CodeRedemption {
+                    code: form.code.as_deref(),
+                    redirect_uri: form.redirect_uri.as_deref(),
+                    code_verifier: form.code_verifier.as_deref(),
+                    resource: form.resource.as_deref(),
+                };
+                grants
+                    .redeem(&ctx, creds.as_ref(), form.client_id.as_deref(), r)
+                    .await
+            }
+            Some("refresh_token") => {
+                grants
+                    .refresh(
+                        &ctx,
+                        creds.as_ref(),
+                        form.client_id.as_deref(),
+                        form.refresh_token.as_deref(),
+                        form.scope.as_deref(),
+                        form.resource.as_deref(),
+                    )
+                    .await
             }
             Some(exchange::GRANT_TYPE) => {
                 let creds = creds.ok_or_else(|| {
