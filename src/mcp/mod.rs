@@ -1,6 +1,9 @@
 //! agentry and the Model Context Protocol: the MCP servers registered as
-//! resources that agentry issues tokens for.
+//! resources that agentry issues tokens for, and the gateway's message
+//! model and policy (its HTTP plumbing lives in `web/`).
 
+pub mod message;
+pub mod policy;
 pub mod servers;
 
 pub use servers::{McpServerSpec, McpServerView, McpServers, ResourceMetadata};
