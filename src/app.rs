@@ -96,6 +96,7 @@ impl App {
                 audit.clone(),
                 issuer_url.to_string(),
                 outbound_rules.clone(),
+                keyring.clone(),
             ),
             oauth_clients: crate::oauth::clients::Clients::new(
                 db.clone(),

@@ -19,10 +19,18 @@ pub struct McpServerRow {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Gateway: calls per minute per principal.
+    pub calls_per_minute: Option<u32>,
+    /// Gateway: per-tool settings, as the JSON object the domain reads.
+    pub tools: String,
+    /// Gateway: the upstream headers, sealed (an envelope package as JSON).
+    pub upstream_headers: Option<String>,
+    pub upstream_header_names: Vec<String>,
 }
 
 const COLUMNS: &str = "id, name, uri, upstream_url, agent_id, description, scopes_supported, \
-                       enabled, created_at, updated_at";
+                       enabled, created_at, updated_at, calls_per_minute, tools, \
+                       upstream_headers, upstream_header_names";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<McpServerRow> {
     Ok(McpServerRow {
@@ -36,6 +44,10 @@ fn row(r: &Row<'_>) -> rusqlite::Result<McpServerRow> {
         enabled: r.get(7)?,
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
+        calls_per_minute: r.get(10)?,
+        tools: r.get(11)?,
+        upstream_headers: r.get(12)?,
+        upstream_header_names: json_column(r, 13)?,
     })
 }
 
@@ -43,10 +55,15 @@ fn scopes_json(s: &McpServerRow) -> String {
     serde_json::to_string(&s.scopes_supported).expect("a list of strings serialises")
 }
 
+fn header_names_json(s: &McpServerRow) -> String {
+    serde_json::to_string(&s.upstream_header_names).expect("a list of strings serialises")
+}
+
 pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
     conn.execute(
         &format!(
-            "INSERT INTO mcp_servers ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            "INSERT INTO mcp_servers ({COLUMNS}) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         ),
         params![
             s.id,
@@ -58,7 +75,11 @@ pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
             scopes_json(s),
             s.enabled,
             s.created_at,
-            s.updated_at
+            s.updated_at,
+            s.calls_per_minute,
+            s.tools,
+            s.upstream_headers,
+            header_names_json(s)
         ],
     )?;
     Ok(())
@@ -67,7 +88,9 @@ pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
 pub fn update(conn: &Connection, s: &McpServerRow) -> Result<bool> {
     Ok(conn.execute(
         "UPDATE mcp_servers SET name = ?2, uri = ?3, upstream_url = ?4, agent_id = ?5, \
-         description = ?6, scopes_supported = ?7, enabled = ?8, updated_at = ?9 WHERE id = ?1",
+         description = ?6, scopes_supported = ?7, enabled = ?8, updated_at = ?9, \
+         calls_per_minute = ?10, tools = ?11, upstream_headers = ?12, \
+         upstream_header_names = ?13 WHERE id = ?1",
         params![
             s.id,
             s.name,
@@ -77,7 +100,11 @@ pub fn update(conn: &Connection, s: &McpServerRow) -> Result<bool> {
             s.description,
             scopes_json(s),
             s.enabled,
-            s.updated_at
+            s.updated_at,
+            s.calls_per_minute,
+            s.tools,
+            s.upstream_headers,
+            header_names_json(s)
         ],
     )? > 0)
 }

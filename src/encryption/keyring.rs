@@ -222,6 +222,15 @@ impl KeyRing {
         (days > 0).then(|| newest + days * DAY_MS)
     }
 
+    /// Whether a ring of `classification` exists.
+    pub async fn exists(&self, db: &Db, audit: &Audit, classification: &str) -> Result<bool> {
+        Ok(self
+            .state(db, audit)
+            .await?
+            .rings
+            .contains_key(classification))
+    }
+
     pub async fn rings(&self, db: &Db, audit: &Audit) -> Result<Vec<RingView>> {
         let state = self.state(db, audit).await?;
         // Counts move without an audited change: read them fresh.

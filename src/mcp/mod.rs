@@ -5,5 +5,6 @@
 pub mod message;
 pub mod policy;
 pub mod servers;
+pub mod settings;
 
 pub use servers::{McpServerSpec, McpServerView, McpServers, ResourceMetadata};

@@ -192,21 +192,28 @@ fn clip(s: &str) -> String {
     s.chars().take(128).collect()
 }
 
-/// Per-tool settings an admin gives a proxied server (`tools.<name>`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// Per-tool settings an admin gives a server (`tools.<name>`); every key
+/// optional.
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(deny_unknown_fields)]
 pub struct ToolSettings {
     /// Permission a call needs instead of `mcp:call`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::formats::Permission>)]
     pub permission: Option<String>,
     /// Keep the call's arguments (encrypted) in the audit record.
     #[serde(default)]
     pub record_arguments: bool,
-    /// Classification the recorded arguments are encrypted under.
+    /// Classification the recorded arguments are encrypted under
+    /// (default `confidential`); a key ring of it must exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::formats::Classification>)]
     pub classification: Option<String>,
     /// Calls per minute per principal to this tool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000000)]
     pub calls_per_minute: Option<u32>,
 }
 

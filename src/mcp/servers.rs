@@ -7,6 +7,7 @@
 //! or *direct* (`uri` set: the server is reached without agentry, and only
 //! its tokens come from here).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -15,11 +16,15 @@ use utoipa::ToSchema;
 use crate::audit::{Audit, Context, Outcome};
 use crate::db::mcp_servers::{self as repo, McpServerRow};
 use crate::db::{self, Db};
+use crate::encryption::keyring::KeyRing;
 use crate::error::{Error, FieldErrors, Result};
 use crate::names::{valid_alerting_name as valid_name, ALERTING_NAME_RULE as NAME_RULE};
 use crate::net::{validate_url, OutboundRules};
 use crate::rbac::patterns;
 use crate::timefmt::rfc3339;
+
+use super::policy::Tools;
+use super::settings;
 
 /// The path under the public URL where proxied servers live.
 pub const PROXY_PREFIX: &str = "/mcp/";
@@ -57,6 +62,20 @@ pub struct McpServerSpec {
     pub scopes_supported: Vec<String>,
     #[serde(default = "enabled")]
     pub enabled: bool,
+    /// Gateway: calls per minute one principal may make to this server;
+    /// absent: no limit.
+    #[schema(minimum = 1, maximum = 1000000)]
+    pub calls_per_minute: Option<u32>,
+    /// Gateway: settings per tool (permission mapping, argument
+    /// recording, limits), by tool name.
+    #[serde(default)]
+    pub tools: Tools,
+    /// Gateway: headers sent upstream with every request (a static
+    /// credential such as `Authorization`); proxied servers only.
+    /// Write-only: stored encrypted, shown by name. Absent on update: the
+    /// stored ones are kept; `{}` removes them.
+    #[schema(value_type = Option<BTreeMap<String, String>>, example = json!({"Authorization": "Bearer upstream-secret"}))]
+    pub upstream_headers: Option<BTreeMap<String, String>>,
 }
 
 fn enabled() -> bool {
@@ -77,6 +96,10 @@ pub struct McpServerView {
     pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
+    pub calls_per_minute: Option<u32>,
+    pub tools: Tools,
+    /// Names of the headers sent upstream (their values are never shown).
+    pub upstream_header_names: Vec<String>,
 }
 
 /// RFC 9728 protected resource metadata.
@@ -98,6 +121,7 @@ pub struct McpServers {
     audit: Audit,
     issuer: String,
     rules: Arc<OutboundRules>,
+    keyring: KeyRing,
 }
 
 /// The resource URI of a row: its own, or agentry's proxy URI for it.
@@ -149,12 +173,19 @@ fn check_uri(uri: &str, issuer: &str) -> std::result::Result<(), String> {
 }
 
 impl McpServers {
-    pub fn new(db: Db, audit: Audit, issuer: String, rules: Arc<OutboundRules>) -> McpServers {
+    pub fn new(
+        db: Db,
+        audit: Audit,
+        issuer: String,
+        rules: Arc<OutboundRules>,
+        keyring: KeyRing,
+    ) -> McpServers {
         McpServers {
             db,
             audit,
             issuer,
             rules,
+            keyring,
         }
     }
 
@@ -170,6 +201,10 @@ impl McpServers {
             enabled: row.enabled,
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
+            calls_per_minute: row.calls_per_minute,
+            // Written by this module from a valid `Tools`.
+            tools: serde_json::from_str(&row.tools).unwrap_or_default(),
+            upstream_header_names: row.upstream_header_names,
         }
     }
 
@@ -239,7 +274,44 @@ impl McpServers {
                 format!("{bad:?} is not a permission pattern (resource:action, resource:* or *)"),
             );
         }
+        settings::check_limit("calls_per_minute", s.calls_per_minute, &mut e);
+        settings::check_tools(&s.tools, &mut e);
+        if let Some(h) = &s.upstream_headers {
+            if s.upstream_url.is_none() && !h.is_empty() {
+                e.insert(
+                    "upstream_headers".into(),
+                    "only a proxied server (upstream_url set) has upstream headers".into(),
+                );
+            } else {
+                settings::check_headers(h, &mut e);
+            }
+        }
         e
+    }
+
+    /// Seals upstream headers: (package JSON, names), or none for `{}`.
+    async fn seal_headers(
+        &self,
+        id: &str,
+        headers: &BTreeMap<String, String>,
+    ) -> Result<(Option<String>, Vec<String>)> {
+        if headers.is_empty() {
+            return Ok((None, vec![]));
+        }
+        let json = serde_json::to_string(headers).map_err(Error::internal)?;
+        let raw = serde_json::value::RawValue::from_string(json).map_err(Error::internal)?;
+        let package = self
+            .keyring
+            .encrypt(
+                &self.db,
+                &self.audit,
+                settings::HEADERS_CLASSIFICATION,
+                &raw,
+                Some(&headers_context(id)),
+            )
+            .await?;
+        let sealed = serde_json::to_string(&package).map_err(Error::internal)?;
+        Ok((Some(sealed), headers.keys().cloned().collect()))
     }
 
     /// The row a valid spec makes, or its field errors (the agent must
@@ -249,9 +321,17 @@ impl McpServers {
         event: crate::audit::Event,
         id: String,
         spec: McpServerSpec,
-        created_at: Option<i64>,
+        old: Option<&McpServerRow>,
     ) -> Result<(McpServerRow, crate::audit::Event)> {
         let mut errors = self.check(&spec);
+        for c in settings::argument_classifications(&spec.tools) {
+            if !self.keyring.exists(&self.db, &self.audit, &c).await? {
+                errors.insert(
+                    "tools".into(),
+                    format!("no key ring has the classification {c:?} to record arguments under"),
+                );
+            }
+        }
         if let Some(agent) = spec.agent_id.clone() {
             let exists = self
                 .db
@@ -272,6 +352,13 @@ impl McpServers {
                 scopes.push(p);
             }
         }
+        let (upstream_headers, upstream_header_names) = match (&spec.upstream_headers, old) {
+            _ if spec.upstream_url.is_none() => (None, vec![]),
+            (Some(h), _) => self.seal_headers(&id, h).await?,
+            (None, Some(o)) => (o.upstream_headers.clone(), o.upstream_header_names.clone()),
+            (None, None) => (None, vec![]),
+        };
+        let tools = serde_json::to_string(&spec.tools).map_err(Error::internal)?;
         let row = McpServerRow {
             id,
             uri: if spec.upstream_url.is_some() {
@@ -285,12 +372,21 @@ impl McpServers {
             description: spec.description,
             scopes_supported: scopes,
             enabled: spec.enabled,
-            created_at: created_at.unwrap_or(now),
+            created_at: old.map_or(now, |o| o.created_at),
             updated_at: now,
+            calls_per_minute: spec.calls_per_minute,
+            tools,
+            upstream_headers,
+            upstream_header_names,
         };
         let event = event
             .detail("uri", resource_uri(&self.issuer, &row))
-            .detail("enabled", row.enabled.to_string());
+            .detail("enabled", row.enabled.to_string())
+            .detail("tools", spec.tools.len().to_string())
+            .detail(
+                "upstream_header_names",
+                row.upstream_header_names.join(", "),
+            );
         Ok((row, event))
     }
 
@@ -322,9 +418,7 @@ impl McpServers {
             .event("mcp_server.update", Outcome::Success)
             .target("mcp_server", id)
             .detail("name", &spec.name);
-        let (row, event) = self
-            .row_of(event, id.to_string(), spec, Some(old.created_at))
-            .await?;
+        let (row, event) = self.row_of(event, id.to_string(), spec, Some(&old)).await?;
         let stored = row.clone();
         self.audit
             .apply(event, move |c| {
@@ -402,6 +496,12 @@ fn taken(c: &rusqlite::Connection, row: &McpServerRow) -> Result<()> {
     Ok(())
 }
 
+/// What a server's sealed headers are bound to: they open for this server
+/// only.
+fn headers_context(id: &str) -> String {
+    format!("mcp_server:{id}:upstream_headers")
+}
+
 fn not_found(id: &str) -> Error {
     Error::NotFound(format!("MCP server {id}"))
 }
@@ -449,6 +549,10 @@ mod tests {
             enabled: true,
             created_at: 0,
             updated_at: 0,
+            calls_per_minute: None,
+            tools: "{}".into(),
+            upstream_headers: None,
+            upstream_header_names: vec![],
         };
         assert_eq!(
             resource_uri(ISSUER, &row),

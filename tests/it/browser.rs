@@ -1442,13 +1442,6 @@ async fn chromium_manages_channels_rules_and_policies() {
     click_css(&b, "#rule-planner_errors .toggle-rule").await;
     text_until(&b, "rule-planner_errors", |t| t.contains("Disable")).await;
     screenshot(&b, "alert-rules.png").await;
-    let shot =
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/alert-rules.png");
-    std::fs::copy(
-        &shot,
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/alert-rules.png"),
-    )
-    .unwrap();
 
     // Escalation policies: the seeded ones, a new one, and a refused delete.
     click_link(&b, "Escalation policies").await;

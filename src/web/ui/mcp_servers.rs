@@ -65,7 +65,10 @@ impl ServerForm {
         }
     }
 
-    fn spec(&self) -> McpServerSpec {
+    /// The spec this form makes. The gateway settings the form does not
+    /// edit (limits, tool settings, upstream headers) are those of `kept`,
+    /// the stored server, so saving the form leaves them as they are.
+    fn spec(&self, kept: Option<&McpServerView>) -> McpServerSpec {
         // A proxied server's URI is agentry's own: the field is ignored
         // when an upstream is given (the page says so).
         let upstream_url = optional(&self.upstream_url);
@@ -83,6 +86,9 @@ impl ServerForm {
                 .map(str::to_string)
                 .collect(),
             enabled: checked(&self.enabled),
+            calls_per_minute: kept.and_then(|k| k.calls_per_minute),
+            tools: kept.map(|k| k.tools.clone()).unwrap_or_default(),
+            upstream_headers: None,
         }
     }
 }
@@ -159,7 +165,7 @@ pub async fn create(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    let result = st.mcp_servers.create(&user.ctx, form.spec()).await;
+    let result = st.mcp_servers.create(&user.ctx, form.spec(None)).await;
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     respond(
         result,
@@ -228,7 +234,14 @@ pub async fn update(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    let result = st.mcp_servers.update(&user.ctx, &id, form.spec()).await;
+    let kept = match st.mcp_servers.row(&id).await {
+        Ok(row) => Some(st.mcp_servers.view(row)),
+        Err(_) => None,
+    };
+    let result = st
+        .mcp_servers
+        .update(&user.ctx, &id, form.spec(kept.as_ref()))
+        .await;
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     respond(
         result,
