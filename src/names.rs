@@ -5,6 +5,16 @@
 //! policies; channels are notification's, rules alerting's) and label
 //! names (metrics' and silences').
 
+/// How much of a caller's string a message shows back.
+pub const SHOWN_CHARS: usize = 64;
+
+/// The first [`SHOWN_CHARS`] characters of `s`: what an error message or
+/// an audit detail quotes of a value a caller sent, so a huge value cannot
+/// make a huge message.
+pub fn shown(s: &str) -> String {
+    s.chars().take(SHOWN_CHARS).collect()
+}
+
 /// Longest lower_snake name.
 pub const MAX_LOWER_SNAKE: usize = 64;
 

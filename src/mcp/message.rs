@@ -237,7 +237,7 @@ fn strict_json(body: &[u8]) -> Result<Value, MessageError> {
                 if out.insert(key.clone(), v).is_some() {
                     return Err(serde::de::Error::custom(format!(
                         "duplicate key {:?}",
-                        key.chars().take(64).collect::<String>()
+                        crate::names::shown(&key)
                     )));
                 }
             }

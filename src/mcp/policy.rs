@@ -165,20 +165,20 @@ pub fn check_headers(h: Headers<'_>, msg: &Message) -> Result<(), HeaderMismatch
         if msg.method() != Some(m) {
             return Err(HeaderMismatch(format!(
                 "Mcp-Method {:?} does not match the message's method {:?}",
-                clip(m),
-                msg.method().map(clip).unwrap_or_default()
+                crate::names::shown(m),
+                msg.method().map(crate::names::shown).unwrap_or_default()
             )));
         }
     }
     match (h.mcp_name, msg.name()) {
         (Some(hn), Some(bn)) if hn != bn => Err(HeaderMismatch(format!(
             "Mcp-Name {:?} does not match the message's {:?}",
-            clip(hn),
-            clip(bn)
+            crate::names::shown(hn),
+            crate::names::shown(bn)
         ))),
         (Some(hn), None) => Err(HeaderMismatch(format!(
             "Mcp-Name {:?} is sent with a message that names nothing",
-            clip(hn)
+            crate::names::shown(hn)
         ))),
         (None, Some(_)) if h.mcp_method.is_some() => Err(HeaderMismatch(
             "Mcp-Name is required with Mcp-Method for tools/call, resources/read and prompts/get"
@@ -186,10 +186,6 @@ pub fn check_headers(h: Headers<'_>, msg: &Message) -> Result<(), HeaderMismatch
         )),
         _ => Ok(()),
     }
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(128).collect()
 }
 
 /// Per-tool settings an admin gives a server (`tools.<name>`); every key

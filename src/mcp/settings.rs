@@ -68,7 +68,7 @@ pub fn check_tools(tools: &Tools, errors: &mut FieldErrors) {
         return;
     }
     for (name, t) in tools {
-        let shown: String = name.chars().take(64).collect();
+        let shown = crate::names::shown(name);
         if name.is_empty()
             || name.chars().count() > MAX_TOOL_NAME
             || name.chars().any(|c| c.is_control() || c.is_whitespace())
@@ -83,7 +83,10 @@ pub fn check_tools(tools: &Tools, errors: &mut FieldErrors) {
             if !patterns::valid_permission(p) {
                 errors.insert(
                     format!("tools[{shown:?}].permission"),
-                    format!("{:?} is not a permission (resource:action)", clip(p)),
+                    format!(
+                        "{:?} is not a permission (resource:action)",
+                        crate::names::shown(p)
+                    ),
                 );
             }
         }
@@ -91,7 +94,7 @@ pub fn check_tools(tools: &Tools, errors: &mut FieldErrors) {
             if !valid_classification(c) {
                 errors.insert(
                     format!("tools[{shown:?}].classification"),
-                    format!("{:?} is not a classification name", clip(c)),
+                    format!("{:?} is not a classification name", crate::names::shown(c)),
                 );
             }
         }
@@ -133,7 +136,7 @@ pub fn check_headers(headers: &BTreeMap<String, String>, errors: &mut FieldError
     }
     let mut seen: Vec<String> = Vec::new();
     for (name, value) in headers {
-        let field = format!("upstream_headers[{:?}]", clip(name));
+        let field = format!("upstream_headers[{:?}]", crate::names::shown(name));
         let lower = name.to_ascii_lowercase();
         if name.is_empty() || name.len() > MAX_HEADER_NAME || !name.bytes().all(is_tchar) {
             errors.insert(
@@ -163,10 +166,6 @@ pub fn check_headers(headers: &BTreeMap<String, String>, errors: &mut FieldError
 /// RFC 9110 `tchar`.
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-fn clip(s: &str) -> String {
-    s.chars().take(64).collect()
 }
 
 #[cfg(test)]

@@ -149,10 +149,7 @@ pub fn requested_scope(scope: Option<&str>) -> Result<Vec<String>, RedirectError
         if !patterns::valid_pattern(t) {
             return Err(RedirectError::new(
                 "invalid_scope",
-                format!(
-                    "{:?} is not a permission",
-                    t.chars().take(64).collect::<String>()
-                ),
+                format!("{:?} is not a permission", crate::names::shown(t)),
             ));
         }
         if !out.iter().any(|o| o == t) {

@@ -135,7 +135,7 @@ impl Grants<'_> {
             let ev = ctx
                 .event("oauth.token", Outcome::Failure)
                 .reason("unknown_client")
-                .detail("client_id", id.chars().take(64).collect::<String>());
+                .detail("client_id", crate::names::shown(id));
             self.issuer.audit.record(ev).await?;
             return Err(OAuthError::InvalidClient(
                 "client authentication failed".into(),
@@ -577,7 +577,7 @@ impl Grants<'_> {
                 {
                     return Err(OAuthError::InvalidScope(format!(
                         "{:?} is not in the refresh token's scope; a refresh can only narrow it",
-                        wider.chars().take(64).collect::<String>()
+                        crate::names::shown(wider)
                     )));
                 }
                 asked

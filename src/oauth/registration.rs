@@ -94,7 +94,7 @@ pub fn parse(body: &Map<String, Value>) -> Result<Request, RegistrationError> {
         {
             return Err(metadata(format!(
                 "grant type {:?} cannot be registered here; use authorization_code and refresh_token",
-                bad.chars().take(64).collect::<String>()
+                crate::names::shown(bad)
             )));
         }
     }

@@ -128,7 +128,7 @@ impl Issuer<'_> {
                 .await?;
             return Err(OAuthError::InvalidScope(format!(
                 "{:?} is not in the subject token's scope; an exchange can only narrow it",
-                wider.chars().take(64).collect::<String>()
+                crate::names::shown(wider)
             )));
         }
         let subject_principal = Principal {

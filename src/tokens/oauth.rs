@@ -201,10 +201,7 @@ impl Issuer<'_> {
         let refuse = |reason: &str| {
             ctx.event(action, Outcome::Failure)
                 .reason(reason.to_string())
-                .detail(
-                    "client_id",
-                    creds.client_id.chars().take(64).collect::<String>(),
-                )
+                .detail("client_id", crate::names::shown(&creds.client_id))
         };
         if let Some(assertion) = &creds.assertion {
             let token_endpoint = format!("{}/oauth/token", self.issuer);
@@ -271,7 +268,7 @@ impl Issuer<'_> {
             Some(other) => {
                 return Err(OAuthError::UnsupportedGrantType(format!(
                     "grant_type {} is not supported; use client_credentials, authorization_code or refresh_token",
-                    other.chars().take(64).collect::<String>()
+                    crate::names::shown(other)
                 )))
             }
         }

@@ -40,7 +40,7 @@ python3 -c "import schemathesis" 2>/dev/null || {
 
 # Builds only what changed; a no-op when the binary is current.
 cargo build --locked --quiet --bin agentry
-BIN="$PWD/target/debug/agentry"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/agentry"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/agentry-fuzz.XXXXXX")"
 SERVER_PID=""
