@@ -193,14 +193,6 @@ schema_format!(
 );
 
 schema_format!(
-    /// How an instance is watched.
-    InstanceKind => one_of(
-        "http: polled by the appliance; heartbeat: the agent calls in",
-        &["http", "heartbeat"],
-    )
-);
-
-schema_format!(
     /// Format of an audit export.
     ExportFormat => one_of(
         "jsonl (default) or csv",

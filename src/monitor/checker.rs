@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch, Semaphore};
 
+use super::instances::InstanceKind;
 use super::state::{advance, Health, Streaks, Thresholds, Verdict};
 use super::status_spec::StatusSpec;
 use crate::audit::Audit;
@@ -62,7 +63,7 @@ pub struct Checker {
 #[derive(Clone)]
 struct Def {
     id: String,
-    kind: String,
+    kind: InstanceKind,
     url: Option<String>,
     interval_ms: i64,
     timeout_ms: i64,
@@ -99,7 +100,7 @@ fn offset(id: &str, interval_ms: i64) -> i64 {
 fn def_of(r: &repo::InstanceRow) -> Option<Def> {
     Some(Def {
         id: r.id.clone(),
-        kind: r.kind.clone(),
+        kind: r.kind()?,
         url: r.url.clone(),
         interval_ms: r.interval_seconds * 1000,
         timeout_ms: r.timeout_ms,
@@ -232,9 +233,9 @@ async fn schedule(
 }
 
 async fn check(client: &Outbound, db: &Db, def: Def, at: i64) -> Finished {
-    let (verdict, status, latency_ms, error) = match def.kind.as_str() {
-        "heartbeat" => heartbeat_check(db, &def, at).await,
-        _ => http_check(client, &def).await,
+    let (verdict, status, latency_ms, error) = match def.kind {
+        InstanceKind::Heartbeat => heartbeat_check(db, &def, at).await,
+        InstanceKind::Http => http_check(client, &def).await,
     };
     Finished {
         def,

@@ -9,6 +9,41 @@ use super::status_spec::StatusSpec;
 
 pub use repo::{CheckRow, InstanceRow};
 
+crate::closed_set! {
+    /// How an instance is watched.
+    pub enum InstanceKind {
+        /// Polled by the appliance over HTTP.
+        Http = "http",
+        /// The agent calls in.
+        Heartbeat = "heartbeat",
+    }
+}
+
+impl InstanceKind {
+    /// Whether the appliance polls such an instance (it has a URL, status
+    /// codes and response times), rather than waiting for the agent to
+    /// call in.
+    pub fn polled(self) -> bool {
+        match self {
+            InstanceKind::Http => true,
+            InstanceKind::Heartbeat => false,
+        }
+    }
+}
+
+impl InstanceRow {
+    /// The row's kind; `None` for a kind this build does not know (a row
+    /// written by a newer one), which is then not checked.
+    pub fn kind(&self) -> Option<InstanceKind> {
+        InstanceKind::parse(&self.kind)
+    }
+
+    /// See [`InstanceKind::polled`].
+    pub fn polled(&self) -> bool {
+        self.kind().is_some_and(InstanceKind::polled)
+    }
+}
+
 pub const MAX_BODY_CONTAINS: usize = 1024;
 /// The timeout of a check when none is given (ms).
 pub const DEFAULT_TIMEOUT_MS: i64 = 5000;
@@ -59,26 +94,30 @@ fn validate(s: &InstanceSpec, rules: &OutboundRules) -> FieldErrors {
             "must be 1-64 characters, without control characters or surrounding spaces".into(),
         );
     }
-    match (s.kind.as_str(), &s.url) {
-        ("http", Some(u)) => {
+    let kind = InstanceKind::parse(&s.kind);
+    match (kind, &s.url) {
+        (Some(InstanceKind::Http), Some(u)) => {
             let checked = crate::net::validate_url(u)
                 .and_then(|parsed| rules.check_url(&parsed).map_err(|r| r.to_string()));
             if let Err(m) = checked {
                 e.insert("url".into(), m);
             }
         }
-        ("http", None) => {
+        (Some(InstanceKind::Http), None) => {
             e.insert("url".into(), "is required for an http instance".into());
         }
-        ("heartbeat", Some(_)) => {
+        (Some(InstanceKind::Heartbeat), Some(_)) => {
             e.insert(
                 "url".into(),
                 "must be absent for a heartbeat instance".into(),
             );
         }
-        ("heartbeat", None) => {}
-        _ => {
-            e.insert("kind".into(), "must be http or heartbeat".into());
+        (Some(InstanceKind::Heartbeat), None) => {}
+        (None, _) => {
+            e.insert(
+                "kind".into(),
+                format!("must be one of {}", InstanceKind::names()),
+            );
         }
     }
     if !(5..=86_400).contains(&s.interval_seconds) {
@@ -92,7 +131,9 @@ fn validate(s: &InstanceSpec, rules: &OutboundRules) -> FieldErrors {
     // interval (5 s).
     if !(100..=60_000).contains(&s.timeout_ms) {
         e.insert("timeout_ms".into(), "must be between 100 and 60000".into());
-    } else if s.kind == "http" && s.timeout_ms >= s.interval_seconds.saturating_mul(1000) {
+    } else if kind == Some(InstanceKind::Http)
+        && s.timeout_ms >= s.interval_seconds.saturating_mul(1000)
+    {
         e.insert(
             "timeout_ms".into(),
             "must be shorter than the interval".into(),

@@ -38,7 +38,7 @@ use super::problem;
         crate::formats::Severity,
         crate::alerts::AlertState,
         crate::notify::DeliveryStatus,
-        crate::formats::InstanceKind,
+        crate::monitor::instances::InstanceKind,
         crate::formats::ExportFormat,
     )),
     modifiers(&SecuritySchemes),

@@ -4,7 +4,9 @@ use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::monitor::instances::{self, CheckRow, InstanceChanges, InstanceRow, InstanceSpec};
+use crate::monitor::instances::{
+    self, CheckRow, InstanceChanges, InstanceKind, InstanceRow, InstanceSpec,
+};
 use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::api::double_option;
@@ -19,7 +21,7 @@ pub struct InstanceView {
     pub id: String,
     pub agent_id: String,
     pub name: String,
-    /// `http` or `heartbeat`.
+    #[schema(value_type = crate::monitor::instances::InstanceKind)]
     pub kind: String,
     pub url: Option<String>,
     pub interval_seconds: i64,
@@ -39,6 +41,13 @@ pub struct InstanceView {
     pub last_heartbeat: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl InstanceView {
+    /// See [`InstanceKind::polled`] (for the pages).
+    pub fn polled(&self) -> bool {
+        InstanceKind::parse(&self.kind).is_some_and(InstanceKind::polled)
+    }
 }
 
 impl From<InstanceRow> for InstanceView {
@@ -96,7 +105,7 @@ pub struct CreateInstance {
     #[schema(min_length = 1, max_length = 64)]
     pub name: String,
     /// `http` (polled) or `heartbeat` (the agent calls in).
-    #[schema(value_type = crate::formats::InstanceKind)]
+    #[schema(value_type = crate::monitor::instances::InstanceKind)]
     pub kind: String,
     /// http(s) URL to GET; required for `http`, absent for `heartbeat`.
     #[schema(max_length = 2048)]

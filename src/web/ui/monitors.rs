@@ -13,7 +13,7 @@ use super::{render, see_other};
 use crate::db::check_rollups::{RollupRow, HOUR};
 use crate::error::{Error, FieldErrors};
 use crate::identity::agents;
-use crate::monitor::instances::{self, InstanceChanges, InstanceRow, InstanceSpec};
+use crate::monitor::instances::{self, InstanceChanges, InstanceKind, InstanceRow, InstanceSpec};
 use crate::monitor::sparkline;
 use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
@@ -57,7 +57,7 @@ pub struct MonitorForm {
 impl MonitorForm {
     fn new_defaults() -> MonitorForm {
         MonitorForm {
-            kind: "http".into(),
+            kind: InstanceKind::Http.as_str().into(),
             interval_seconds: "30".into(),
             timeout_ms: "5000".into(),
             expected_status: "200-399".into(),
@@ -177,7 +177,8 @@ pub async fn create(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    let result = match form.numbers(form.kind == "http") {
+    let http = InstanceKind::parse(&form.kind) == Some(InstanceKind::Http);
+    let result = match form.numbers(http) {
         Ok([interval, timeout, failures, successes, degraded]) => {
             let spec = InstanceSpec {
                 agent_id: form.agent_id.clone(),
@@ -297,7 +298,7 @@ pub async fn update(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    let http = instances::get(&st.db, &id).await?.kind == "http";
+    let http = instances::get(&st.db, &id).await?.polled();
     // Fields only an http check has are not on a heartbeat's form.
     let result = match form.numbers(http) {
         Ok([interval, timeout, failures, successes, degraded]) => {
