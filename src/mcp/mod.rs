@@ -6,5 +6,6 @@ pub mod message;
 pub mod policy;
 pub mod servers;
 pub mod settings;
+pub mod verdict;
 
 pub use servers::{McpServerSpec, McpServerView, McpServers, ResourceMetadata};

@@ -22,9 +22,9 @@ crate::closed_set! {
 }
 
 /// The permissions the gateway asks for when no tool setting maps another.
-pub const CALL: &str = "mcp:call";
-pub const READ: &str = "mcp:read";
-pub const PROMPT: &str = "mcp:prompt";
+pub const CALL: &str = crate::rbac::Permission::McpCall.as_str();
+pub const READ: &str = crate::rbac::Permission::McpRead.as_str();
+pub const PROMPT: &str = crate::rbac::Permission::McpPrompt.as_str();
 
 /// What one message needs of its sender.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -206,6 +206,44 @@ impl Policy {
         }
     }
 
+    /// May `subject` do `permission` on *some* resource of type
+    /// `resource_type` whose id starts with `id_prefix`? An unscoped
+    /// assignment covers every resource; a scoped one covers this question
+    /// when its type matches and its pattern can match an id under the
+    /// prefix. (The gateway asks this for "any access to server S", before
+    /// it knows which tool will be called.)
+    pub fn check_under(
+        &self,
+        subject: &Subject,
+        permission: &str,
+        resource_type: &str,
+        id_prefix: &str,
+    ) -> Decision {
+        let granted = self.assignments.get(subject).and_then(|assignments| {
+            assignments
+                .iter()
+                .filter(|a| match &a.scope {
+                    None => true,
+                    Some((stype, pattern)) => {
+                        stype == resource_type
+                            && super::glob::glob_may_match_under(pattern, id_prefix)
+                    }
+                })
+                .filter_map(|a| self.effective.get(&a.role)?.lookup(permission))
+                .min_by_key(|path| path.len())
+        });
+        match granted {
+            Some(path) => Decision {
+                allowed: true,
+                reason: format!("granted by role {}", path.join(" → ")),
+                granted_by: path.clone(),
+            },
+            None => deny(format!(
+                "no role grants {permission} on any {resource_type} under {id_prefix}"
+            )),
+        }
+    }
+
     /// Every permission pattern the subject holds without a resource scope,
     /// with the role path that grants it.
     pub fn effective_permissions(&self, subject: &Subject) -> Vec<(String, Vec<String>)> {

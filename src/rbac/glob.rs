@@ -27,9 +27,47 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     pi == p.len()
 }
 
+/// Whether `pattern` matches at least one text that starts with `prefix`
+/// (a scope covering *some* resource under it): the prefix is read against
+/// the pattern until the pattern runs out of fixed characters; a `*` can
+/// take the rest of the prefix, and whatever the pattern asks for after
+/// the prefix can be chosen.
+pub fn glob_may_match_under(pattern: &str, prefix: &str) -> bool {
+    let mut p = pattern.chars();
+    for c in prefix.chars() {
+        match p.next() {
+            Some('*') => return true,
+            Some('?') => {}
+            Some(x) if x == c => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, glob_may_match_under};
+
+    #[test]
+    fn globs_under_a_prefix() {
+        for (pattern, under) in [
+            ("kb/*", true),
+            ("kb/search", true),
+            ("k?/search", true),
+            ("*", true),
+            ("k*", true),
+            ("kb/", true),
+            ("kb", false),
+            ("other/*", false),
+            ("kbx/*", false),
+        ] {
+            assert_eq!(glob_may_match_under(pattern, "kb/"), under, "{pattern}");
+        }
+        // Each answer agrees with a witness: the prefix plus a suffix the
+        // pattern accepts.
+        assert!(glob_match("k?/search", "kb/search"));
+    }
 
     #[test]
     fn globs() {

@@ -32,6 +32,15 @@ crate::closed_set! {
         TokenExchange = "token:exchange",
         /// Register, change and remove OAuth clients.
         OAuthClientManage = "oauth_client:manage",
+        /// Through the MCP gateway: call a tool (resource
+        /// `mcp_tool/<server>/<tool>`, unless the server maps the tool to
+        /// another permission) or another method (`mcp_method/...`).
+        McpCall = "mcp:call",
+        /// Through the MCP gateway: read a resource
+        /// (`mcp_resource/<server>/<uri>`).
+        McpRead = "mcp:read",
+        /// Through the MCP gateway: get a prompt (`mcp_prompt/<server>/<name>`).
+        McpPrompt = "mcp:prompt",
     }
 }
 
