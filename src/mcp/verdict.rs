@@ -6,7 +6,7 @@
 //! the reason).
 
 use crate::identity::principals::PrincipalState;
-use crate::rbac::decide::{decide, Question};
+use crate::rbac::decide::{admitted, decide, Question};
 use crate::rbac::engine::{Policy, Subject};
 use crate::rbac::patterns;
 
@@ -68,18 +68,8 @@ pub fn verdict(
 /// Lifecycle messages need *some* access to the server: one of the
 /// gateway's permissions (or a mapped one) on some resource under it.
 fn server_access(policy: &Policy, caller: &Caller<'_>, server: &str, mapped: &[String]) -> Verdict {
-    let Some(state) = caller.state else {
-        return Verdict::Denied {
-            reason: format!(
-                "there is no {} with id {}",
-                caller.subject.kind, caller.subject.id
-            ),
-        };
-    };
-    if let Some(reason) = state.contained() {
-        return Verdict::Denied {
-            reason: reason.to_string(),
-        };
+    if let Err(reason) = admitted(caller.subject, caller.state) {
+        return Verdict::Denied { reason };
     }
     let prefix = format!("{server}/");
     let mut candidates: Vec<(&str, McpResourceType)> = vec![

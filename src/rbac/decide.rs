@@ -135,14 +135,8 @@ impl Decider<'_> {
 /// permission must be in the token's scope (if any), and the policy must
 /// grant it.
 pub fn decide(policy: &Policy, state: Option<&PrincipalState>, q: &Question<'_>) -> Decision {
-    let Some(state) = state else {
-        return deny(format!(
-            "there is no {} with id {}",
-            q.subject.kind, q.subject.id
-        ));
-    };
-    if let Some(reason) = state.contained() {
-        return deny(reason.to_string());
+    if let Err(reason) = admitted(q.subject, state) {
+        return deny(reason);
     }
     if let Some(scope) = q.scope {
         if !patterns::any_grants(scope, q.permission) {
@@ -153,6 +147,21 @@ pub fn decide(policy: &Policy, state: Option<&PrincipalState>, q: &Question<'_>)
         }
     }
     policy.check(q.subject, q.permission, q.resource)
+}
+
+/// Whether a subject can be granted anything at all: it exists and is not
+/// contained (disabled or quarantined). Else the reason.
+pub fn admitted(subject: &Subject, state: Option<&PrincipalState>) -> Result<(), String> {
+    let Some(state) = state else {
+        return Err(format!(
+            "there is no {} with id {}",
+            subject.kind, subject.id
+        ));
+    };
+    match state.contained() {
+        Some(reason) => Err(reason.to_string()),
+        None => Ok(()),
+    }
 }
 
 fn deny(reason: String) -> Decision {
