@@ -100,8 +100,15 @@ pid=$(systemctl show -p MainPID --value agentry)
 [ "$(stat -c '%U %a' /var/lib/agentry/master.key)" = "agentry 600" ] || fail "master key mode"
 curl -sf "$base/healthz" >/dev/null || fail "/healthz"
 curl -sf "$base/readyz" >/dev/null || fail "/readyz"
-password=$(journalctl -u agentry -o cat | grep -A3 'first administrator' | sed -n 's/^ *password: *//p' | head -1)
-[ -n "$password" ] || fail "no first administrator password in the journal"
+# journald takes in the service's output asynchronously: on a slow guest
+# the banner may reach the journal a moment after /readyz answers.
+password=""
+for _ in $(seq 40); do
+    password=$(journalctl -u agentry -o cat | grep -A3 'first administrator' | sed -n 's/^ *password: *//p' | head -1)
+    [ -n "$password" ] && break
+    sleep 0.25
+done
+[ -n "$password" ] || fail "no first administrator password in the journal (waited 10 s)"
 signin "$password"
 say "signed in with the password from the journal"
 exposure=$(systemd-analyze security --no-pager agentry | sed -n 's/.*Overall exposure level for agentry.service: \([0-9.]*\).*/\1/p')
