@@ -4,6 +4,7 @@
 
 pub mod message;
 pub mod policy;
+pub mod record;
 pub mod servers;
 pub mod settings;
 pub mod verdict;

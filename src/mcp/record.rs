@@ -1,0 +1,269 @@
+//! The audit records of gateway messages (SPEC §14), built here and
+//! committed by the gateway: a *decision* record for every `tools/call`,
+//! `resources/read` and `prompts/get` and every refused message (who —
+//! the context's actor —, through which client, to which server, what it
+//! acts on, the arguments' digest, session, token, trace, the decision),
+//! committed before an allowed call is forwarded; and a *result* record
+//! when the call ends, linked to its decision by sequence number, with the
+//! outcome and the latency.
+
+use serde_json::Value;
+
+use crate::audit::{Context, Event, Outcome};
+
+use super::message::{arguments_digest, Message};
+use super::verdict::Verdict;
+
+crate::closed_set! {
+    /// How a forwarded call ended.
+    pub enum CallOutcome {
+        /// A result without `isError`.
+        Ok = "ok",
+        /// A result with `isError: true` (the tool ran and failed).
+        ToolError = "tool_error",
+        /// A JSON-RPC error answer.
+        RpcError = "rpc_error",
+        /// No usable answer: connection, timeout, status or framing.
+        UpstreamFailure = "upstream_failure",
+    }
+}
+
+/// Where a message came from and went, besides the actor.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub server: &'a str,
+    pub message: &'a Message,
+    /// The OAuth client the token was issued to, if any.
+    pub client_id: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    /// The access token's `jti` (none for an API key).
+    pub jti: Option<&'a str>,
+    pub trace_id: Option<&'a str>,
+}
+
+/// The record's action for a method: what it does, in the audit log's
+/// `area.verb` form.
+pub fn action(method: Option<&str>) -> &'static str {
+    match method {
+        Some("tools/call") => "mcp.tool_call",
+        Some("resources/read") => "mcp.resource_read",
+        Some("prompts/get") => "mcp.prompt_get",
+        _ => "mcp.message",
+    }
+}
+
+fn common(ctx: &Context, call: &Call<'_>, outcome: Outcome) -> Event {
+    let mut ev = ctx
+        .event(action(call.message.method()), outcome)
+        .target("mcp_server", call.server)
+        .detail("method", call.message.method());
+    if let Some(name) = call.message.name() {
+        ev = ev.detail("name", name);
+    }
+    for (key, value) in [
+        ("client_id", call.client_id),
+        ("session_id", call.session_id),
+        ("jti", call.jti),
+        ("trace_id", call.trace_id),
+    ] {
+        if let Some(v) = value {
+            ev = ev.detail(key, v);
+        }
+    }
+    ev
+}
+
+/// The decision record of a message.
+pub fn decision(ctx: &Context, call: &Call<'_>, verdict: &Verdict) -> Event {
+    let (outcome, decision) = match verdict {
+        Verdict::Allowed { .. } => (Outcome::Success, "allowed"),
+        Verdict::StepUp { .. } => (Outcome::Denied, "step_up"),
+        Verdict::Denied { .. } => (Outcome::Denied, "denied"),
+    };
+    let mut ev = common(ctx, call, outcome).detail("decision", decision);
+    if call.message.method() == Some("tools/call") {
+        ev = ev.detail(
+            "arguments_sha256",
+            arguments_digest(&call.message.arguments()),
+        );
+    }
+    match verdict {
+        Verdict::Allowed { granted_by } => ev.detail("granted_by", granted_by),
+        Verdict::StepUp { scope, reason } => {
+            ev.detail("scope_needed", scope).reason(reason.clone())
+        }
+        Verdict::Denied { reason } => ev.reason(reason.clone()),
+    }
+}
+
+/// The result record of a forwarded call, linked to its decision record.
+pub fn result(
+    ctx: &Context,
+    call: &Call<'_>,
+    decision_seq: i64,
+    outcome: CallOutcome,
+    detail: Option<&str>,
+    latency_ms: u64,
+) -> Event {
+    let audit_outcome = match outcome {
+        CallOutcome::Ok => Outcome::Success,
+        CallOutcome::ToolError | CallOutcome::RpcError => Outcome::Failure,
+        CallOutcome::UpstreamFailure => Outcome::Error,
+    };
+    let mut ev = common(ctx, call, audit_outcome)
+        .detail("decision_seq", decision_seq)
+        .detail("result", outcome)
+        .detail("latency_ms", latency_ms);
+    ev.action = format!("{}.result", ev.action);
+    if let Some(d) = detail {
+        ev = ev.reason(crate::names::shown(d));
+    }
+    ev
+}
+
+/// How an answer to a forwarded call ended, from the answer's JSON.
+pub fn outcome_of(answer: &Value) -> (CallOutcome, Option<String>) {
+    if let Some(err) = answer.get("error") {
+        let code = err.get("code").and_then(Value::as_i64).unwrap_or(0);
+        return (
+            CallOutcome::RpcError,
+            Some(format!("JSON-RPC error {code}")),
+        );
+    }
+    let is_error = answer
+        .get("result")
+        .and_then(|r| r.get("isError"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if is_error {
+        (CallOutcome::ToolError, None)
+    } else {
+        (CallOutcome::Ok, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mcp::message::parse;
+    use serde_json::json;
+
+    fn ctx() -> Context {
+        Context::system("test")
+    }
+
+    fn call_msg() -> Message {
+        parse(br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"search","arguments":{"b":1,"a":"x"}}}"#).unwrap()
+    }
+
+    #[test]
+    fn decision_records_name_the_call_and_digest_its_arguments() {
+        let m = call_msg();
+        let call = Call {
+            server: "kb",
+            message: &m,
+            client_id: Some("c1"),
+            session_id: Some("s1"),
+            jti: Some("j1"),
+            trace_id: None,
+        };
+        let ev = decision(
+            &ctx(),
+            &call,
+            &Verdict::Allowed {
+                granted_by: vec!["kb_user".into()],
+            },
+        );
+        assert_eq!(ev.action, "mcp.tool_call");
+        assert_eq!(ev.outcome, Outcome::Success);
+        assert_eq!(
+            (ev.target_type.as_deref(), ev.target_id.as_deref()),
+            (Some("mcp_server"), Some("kb"))
+        );
+        assert_eq!(ev.details["name"], "search");
+        assert_eq!(ev.details["decision"], "allowed");
+        assert_eq!(
+            ev.details["arguments_sha256"],
+            arguments_digest(&json!({"a": "x", "b": 1}))
+        );
+        assert_eq!(ev.details["jti"], "j1");
+        assert!(ev.details.get("trace_id").is_none());
+        // The arguments themselves are not in the record.
+        assert!(!ev.details.to_string().contains("\"x\""));
+
+        let step = decision(
+            &ctx(),
+            &call,
+            &Verdict::StepUp {
+                scope: vec!["mcp:call".into()],
+                reason: "scope".into(),
+            },
+        );
+        assert_eq!(
+            (step.outcome, step.details["decision"].as_str()),
+            (Outcome::Denied, Some("step_up"))
+        );
+        assert_eq!(step.details["scope_needed"], json!(["mcp:call"]));
+        let denied = decision(
+            &ctx(),
+            &call,
+            &Verdict::Denied {
+                reason: "no role grants mcp:call".into(),
+            },
+        );
+        assert_eq!(denied.reason.as_deref(), Some("no role grants mcp:call"));
+
+        let ping = parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).unwrap();
+        let ev = decision(
+            &ctx(),
+            &Call {
+                message: &ping,
+                ..call
+            },
+            &Verdict::Denied { reason: "r".into() },
+        );
+        assert_eq!(ev.action, "mcp.message");
+        assert!(ev.details.get("arguments_sha256").is_none());
+    }
+
+    #[test]
+    fn results_link_to_their_decision_and_say_how_the_call_ended() {
+        let m = call_msg();
+        let call = Call {
+            server: "kb",
+            message: &m,
+            client_id: None,
+            session_id: None,
+            jti: None,
+            trace_id: Some("t1"),
+        };
+        let ev = result(
+            &ctx(),
+            &call,
+            41,
+            CallOutcome::UpstreamFailure,
+            Some("cannot connect"),
+            12,
+        );
+        assert_eq!(ev.action, "mcp.tool_call.result");
+        assert_eq!(ev.outcome, Outcome::Error);
+        assert_eq!(ev.details["decision_seq"], 41);
+        assert_eq!(ev.details["result"], "upstream_failure");
+        assert_eq!(ev.details["latency_ms"], 12);
+        assert_eq!(ev.reason.as_deref(), Some("cannot connect"));
+
+        assert_eq!(
+            outcome_of(&json!({"result": {"content": []}})).0,
+            CallOutcome::Ok
+        );
+        assert_eq!(
+            outcome_of(&json!({"result": {"isError": true}})).0,
+            CallOutcome::ToolError
+        );
+        let (o, d) = outcome_of(&json!({"error": {"code": -32602, "message": "bad"}}));
+        assert_eq!(
+            (o, d.as_deref()),
+            (CallOutcome::RpcError, Some("JSON-RPC error -32602"))
+        );
+    }
+}
