@@ -51,12 +51,9 @@ fn row(r: &Row<'_>) -> rusqlite::Result<McpServerRow> {
     })
 }
 
-fn scopes_json(s: &McpServerRow) -> String {
-    serde_json::to_string(&s.scopes_supported).expect("a list of strings serialises")
-}
-
-fn header_names_json(s: &McpServerRow) -> String {
-    serde_json::to_string(&s.upstream_header_names).expect("a list of strings serialises")
+/// A list column's JSON text.
+fn list_json(list: &[String]) -> String {
+    serde_json::to_string(list).expect("a list of strings serialises")
 }
 
 pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
@@ -72,14 +69,14 @@ pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
             s.upstream_url,
             s.agent_id,
             s.description,
-            scopes_json(s),
+            list_json(&s.scopes_supported),
             s.enabled,
             s.created_at,
             s.updated_at,
             s.calls_per_minute,
             s.tools,
             s.upstream_headers,
-            header_names_json(s)
+            list_json(&s.upstream_header_names)
         ],
     )?;
     Ok(())
@@ -98,13 +95,13 @@ pub fn update(conn: &Connection, s: &McpServerRow) -> Result<bool> {
             s.upstream_url,
             s.agent_id,
             s.description,
-            scopes_json(s),
+            list_json(&s.scopes_supported),
             s.enabled,
             s.updated_at,
             s.calls_per_minute,
             s.tools,
             s.upstream_headers,
-            header_names_json(s)
+            list_json(&s.upstream_header_names)
         ],
     )? > 0)
 }

@@ -134,6 +134,26 @@ impl KeyRing {
             .map_err(|_| rejected("decryption_failed", "the decrypted payload is not JSON"))
     }
 
+    /// Seals a value agentry keeps in its own tables (a channel's
+    /// secrets, an MCP server's upstream headers): encrypted under
+    /// `classification` and bound to `context`; returns the package as the
+    /// JSON text to store.
+    pub async fn seal_json(
+        &self,
+        db: &Db,
+        audit: &Audit,
+        classification: &str,
+        value: &impl serde::Serialize,
+        context: &str,
+    ) -> Result<String> {
+        let json = serde_json::to_string(value).map_err(Error::internal)?;
+        let raw = RawValue::from_string(json).map_err(Error::internal)?;
+        let package = self
+            .encrypt(db, audit, classification, &raw, Some(context))
+            .await?;
+        serde_json::to_string(&package).map_err(Error::internal)
+    }
+
     /// A fresh 256-bit data key, returned in plaintext and as a package
     /// under `classification` (Vault's "datakey").
     pub async fn datakey(

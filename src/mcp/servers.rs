@@ -298,19 +298,16 @@ impl McpServers {
         if headers.is_empty() {
             return Ok((None, vec![]));
         }
-        let json = serde_json::to_string(headers).map_err(Error::internal)?;
-        let raw = serde_json::value::RawValue::from_string(json).map_err(Error::internal)?;
-        let package = self
+        let sealed = self
             .keyring
-            .encrypt(
+            .seal_json(
                 &self.db,
                 &self.audit,
                 settings::HEADERS_CLASSIFICATION,
-                &raw,
-                Some(&headers_context(id)),
+                headers,
+                &headers_context(id),
             )
             .await?;
-        let sealed = serde_json::to_string(&package).map_err(Error::internal)?;
         Ok((Some(sealed), headers.keys().cloned().collect()))
     }
 

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
 use super::retry::RetryPolicy;
 use super::{deliver, ChannelType, Kind, Message, Outcome, Settings};
@@ -97,21 +96,17 @@ impl ChannelStore {
 
     async fn seal(&self, id: &str, settings: &Settings) -> Result<(String, String)> {
         let (public, secrets) = settings.split();
-        let raw = RawValue::from_string(secrets.to_string()).map_err(Error::internal)?;
-        let package = self
+        let sealed = self
             .keyring
-            .encrypt(
+            .seal_json(
                 &self.db,
                 &self.audit,
                 CLASSIFICATION,
-                &raw,
-                Some(&context(id)),
+                &secrets,
+                &context(id),
             )
             .await?;
-        Ok((
-            public.to_string(),
-            serde_json::to_string(&package).map_err(Error::internal)?,
-        ))
+        Ok((public.to_string(), sealed))
     }
 
     async fn open(&self, row: &ChannelRow) -> Result<Settings> {
