@@ -42,6 +42,13 @@ pub enum Need {
 }
 
 impl Need {
+    /// Calling `tool`: its mapped permission, else `mcp:call`; the same
+    /// question for the call and for its entry in `tools/list`.
+    fn tool(server: &str, tool: &str, mapped: impl Fn(&str) -> Option<String>) -> Need {
+        let permission = mapped(tool).unwrap_or_else(|| CALL.to_string());
+        Need::on(&permission, McpResourceType::Tool, server, tool)
+    }
+
     fn on(permission: &str, resource_type: McpResourceType, server: &str, name: &str) -> Need {
         Need::Permission {
             permission: permission.to_string(),
@@ -73,10 +80,7 @@ pub fn need(server: &str, msg: &Message, mapped: impl Fn(&str) -> Option<String>
     // parse() has checked the name of these three is there.
     let name = msg.name().unwrap_or_default();
     match method {
-        "tools/call" => {
-            let permission = mapped(name).unwrap_or_else(|| CALL.to_string());
-            Need::on(&permission, McpResourceType::Tool, server, name)
-        }
+        "tools/call" => Need::tool(server, name, &mapped),
         "resources/read" => Need::on(READ, McpResourceType::Resource, server, name),
         "prompts/get" => Need::on(PROMPT, McpResourceType::Prompt, server, name),
         // Listing is allowed to anyone with access; the answer is filtered.
@@ -95,11 +99,7 @@ pub fn entry_need(
 ) -> Option<Need> {
     let field = |k: &str| entry.get(k).and_then(Value::as_str);
     Some(match list_method {
-        "tools/list" => {
-            let name = field("name")?;
-            let permission = mapped(name).unwrap_or_else(|| CALL.to_string());
-            Need::on(&permission, McpResourceType::Tool, server, name)
-        }
+        "tools/list" => Need::tool(server, field("name")?, &mapped),
         "resources/list" => Need::on(READ, McpResourceType::Resource, server, field("uri")?),
         "resources/templates/list" => Need::on(
             READ,
