@@ -101,10 +101,11 @@ pid=$(systemctl show -p MainPID --value agentry)
 curl -sf "$base/healthz" >/dev/null || fail "/healthz"
 curl -sf "$base/readyz" >/dev/null || fail "/readyz"
 # journald takes in the service's output asynchronously: on a slow guest
-# the banner may reach the journal a moment after /readyz answers.
+# the banner may reach the journal a moment after /readyz answers. Its
+# password line is looked for anywhere after the banner's first line.
 password=""
 for _ in $(seq 40); do
-    password=$(journalctl -u agentry -o cat | grep -A3 'first administrator' | sed -n 's/^ *password: *//p' | head -1)
+    password=$(journalctl -u agentry -o cat | sed -n '/first administrator/,$ s/^ *password: *//p' | head -1)
     [ -n "$password" ] && break
     sleep 0.25
 done

@@ -32,19 +32,24 @@ pub(super) fn serve(config: Config) -> Result<(), String> {
 }
 
 fn print_first_admin(admin: &crate::bootstrap::FirstAdmin, url: &str) {
-    match &admin.generated_password {
-        Some(pw) => println!(
+    let banner = match &admin.generated_password {
+        Some(pw) => format!(
             "\nagentry: created the first administrator\n  sign in at: {url}/login\n  user:       {}\n  password:   {}\n\
-             This password is shown only once. Keep it safe or reset it with `agentry admin reset-password`.\n",
+             This password is shown only once. Keep it safe or reset it with `agentry admin reset-password`.\n\n",
             admin.username,
             pw.expose_secret()
         ),
-        None => println!(
-            "\nagentry: created the first administrator `{}` with the password from {}\n  sign in at: {url}/login\n",
+        None => format!(
+            "\nagentry: created the first administrator `{}` with the password from {}\n  sign in at: {url}/login\n\n",
             admin.username,
             crate::config::ENV_ADMIN_PASSWORD
         ),
-    }
+    };
+    // One write: `println!` hands stdout one piece at a time, and under
+    // systemd the log lines on stderr were interleaved into the banner.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes()).and_then(|()| out.flush());
 }
 
 /// SIGTERM and SIGINT, registered before start-up: a stop that arrives
