@@ -20,6 +20,9 @@ use crate::tokens::cache::TokenCache;
 use crate::tokens::oauth::Issuer;
 use crate::tokens::SigningKeys;
 
+/// How the gateway introduces itself to upstreams.
+const GATEWAY_USER_AGENT: &str = concat!("agentry-gateway/", env!("CARGO_PKG_VERSION"));
+
 #[derive(Clone)]
 pub struct App {
     pub config: Arc<Config>,
@@ -55,6 +58,8 @@ pub struct App {
     pub outbound_rules: Arc<crate::net::OutboundRules>,
     /// MCP servers registered as resources.
     pub mcp_servers: crate::mcp::McpServers,
+    /// The MCP gateway's decisions, limits and upstream client.
+    pub gateway: crate::mcp::gateway::Gateway,
     /// OAuth clients that sign users in.
     pub oauth_clients: crate::oauth::clients::Clients,
     /// Dynamic registrations per client IP (`oauth.registrations_per_minute`).
@@ -80,7 +85,29 @@ impl App {
         );
         let issuer_url = Arc::new(config.base_url());
         let outbound_rules = Arc::new(config.network.rules());
+        let mcp_servers = crate::mcp::McpServers::new(
+            db.clone(),
+            audit.clone(),
+            issuer_url.to_string(),
+            outbound_rules.clone(),
+            keyring.clone(),
+        );
+        let policy = PolicyView::default();
+        let gateway = crate::mcp::gateway::Gateway::new(
+            db.clone(),
+            audit.clone(),
+            keyring.clone(),
+            mcp_servers.clone(),
+            policy.clone(),
+            issuer_url.to_string(),
+            crate::net::Outbound::with(outbound_rules.clone(), 0, GATEWAY_USER_AGENT, |b| {
+                b.connect_timeout(std::time::Duration::from_secs(10))
+                    .pool_idle_timeout(std::time::Duration::from_secs(60))
+            }),
+        );
         App {
+            gateway,
+            mcp_servers,
             alerts: crate::alerts::engine::Engine::new(
                 crate::notify::outbox::Outbox::default(),
                 issuer_url.clone(),
@@ -90,13 +117,6 @@ impl App {
                 audit.clone(),
                 keyring.clone(),
                 outbound_rules.clone(),
-            ),
-            mcp_servers: crate::mcp::McpServers::new(
-                db.clone(),
-                audit.clone(),
-                issuer_url.to_string(),
-                outbound_rules.clone(),
-                keyring.clone(),
             ),
             oauth_clients: crate::oauth::clients::Clients::new(
                 db.clone(),
@@ -116,7 +136,7 @@ impl App {
             token_cache: TokenCache::default(),
             principals: PrincipalCache::default(),
             api_key_cache: ApiKeyCache::default(),
-            policy: PolicyView::default(),
+            policy,
             keyring,
             csrf_key: Arc::new(csrf_key),
             checker_stats: Arc::default(),

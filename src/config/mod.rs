@@ -46,6 +46,7 @@ fn secret_env(name: &str) -> Option<SecretString> {
 
 mod access;
 mod check;
+mod gateway;
 mod oauth;
 mod operations;
 mod server;
@@ -56,6 +57,7 @@ pub use access::{
     ApiConfig, ApiKeysConfig, AuditConfig, AuditDecisions, AuthzConfig, LoginConfig, SessionConfig,
     TokensConfig,
 };
+pub use gateway::GatewayConfig;
 pub use oauth::{DynamicRegistration, OAuthConfig, Switch};
 pub use operations::{AlertingConfig, BackupConfig, EncryptionConfig, MonitoringConfig};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, NetworkConfig, SystemdConfig, TlsConfig};
@@ -92,6 +94,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub tokens: TokensConfig,
     pub oauth: OAuthConfig,
+    pub gateway: GatewayConfig,
     pub authz: AuthzConfig,
     pub encryption: EncryptionConfig,
     pub monitoring: MonitoringConfig,
@@ -133,6 +136,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             tokens: TokensConfig::default(),
             oauth: OAuthConfig::default(),
+            gateway: GatewayConfig::default(),
             authz: AuthzConfig::default(),
             encryption: EncryptionConfig::default(),
             monitoring: MonitoringConfig::default(),
@@ -224,6 +228,7 @@ impl Config {
         self.api.validate()?;
         self.tokens.validate()?;
         self.oauth.validate()?;
+        self.gateway.validate()?;
         self.encryption.validate()?;
         self.monitoring.validate()?;
         self.alerting.validate()?;

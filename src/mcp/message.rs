@@ -23,6 +23,15 @@ pub mod codes {
     /// The `Mcp-Method` / `Mcp-Name` headers disagree with the body
     /// (Streamable HTTP, 2026-07-28).
     pub const HEADER_MISMATCH: i64 = -32020;
+    /// The caller may not send this message (the reason is in `message`).
+    pub const FORBIDDEN: i64 = -32003;
+    /// A calls-per-minute limit is reached (`data.retry_after_seconds`).
+    pub const RATE_LIMITED: i64 = -32029;
+    /// The upstream gave no usable answer (connection, status, framing,
+    /// size).
+    pub const UPSTREAM_FAILURE: i64 = -32050;
+    /// The upstream did not answer within `gateway.call_timeout_seconds`.
+    pub const UPSTREAM_TIMEOUT: i64 = -32051;
 }
 
 /// What a message is.

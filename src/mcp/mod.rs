@@ -2,6 +2,8 @@
 //! resources that agentry issues tokens for, and the gateway's message
 //! model and policy (its HTTP plumbing lives in `web/`).
 
+pub mod gateway;
+pub mod limits;
 pub mod message;
 pub mod policy;
 pub mod record;

@@ -25,20 +25,24 @@ crate::closed_set! {
         RpcError = "rpc_error",
         /// No usable answer: connection, timeout, status or framing.
         UpstreamFailure = "upstream_failure",
+        /// The client went away before the answer came.
+        Cancelled = "cancelled",
     }
 }
 
 /// Where a message came from and went, besides the actor.
-#[derive(Debug, Clone, Copy)]
-pub struct Call<'a> {
-    pub server: &'a str,
-    pub message: &'a Message,
+/// Owned: a call outlives the request that brought it (its result is
+/// recorded when the upstream's answer streams past).
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub server: String,
+    pub message: Message,
     /// The OAuth client the token was issued to, if any.
-    pub client_id: Option<&'a str>,
-    pub session_id: Option<&'a str>,
+    pub client_id: Option<String>,
+    pub session_id: Option<String>,
     /// The access token's `jti` (none for an API key).
-    pub jti: Option<&'a str>,
-    pub trace_id: Option<&'a str>,
+    pub jti: Option<String>,
+    pub trace_id: Option<String>,
 }
 
 /// The record's action for a method: what it does, in the audit log's
@@ -52,19 +56,19 @@ pub fn action(method: Option<&str>) -> &'static str {
     }
 }
 
-fn common(ctx: &Context, call: &Call<'_>, outcome: Outcome) -> Event {
+fn common(ctx: &Context, call: &Call, outcome: Outcome) -> Event {
     let mut ev = ctx
         .event(action(call.message.method()), outcome)
-        .target("mcp_server", call.server)
+        .target("mcp_server", &call.server)
         .detail("method", call.message.method());
     if let Some(name) = call.message.name() {
         ev = ev.detail("name", name);
     }
     for (key, value) in [
-        ("client_id", call.client_id),
-        ("session_id", call.session_id),
-        ("jti", call.jti),
-        ("trace_id", call.trace_id),
+        ("client_id", &call.client_id),
+        ("session_id", &call.session_id),
+        ("jti", &call.jti),
+        ("trace_id", &call.trace_id),
     ] {
         if let Some(v) = value {
             ev = ev.detail(key, v);
@@ -74,7 +78,7 @@ fn common(ctx: &Context, call: &Call<'_>, outcome: Outcome) -> Event {
 }
 
 /// The decision record of a message.
-pub fn decision(ctx: &Context, call: &Call<'_>, verdict: &Verdict) -> Event {
+pub fn decision(ctx: &Context, call: &Call, verdict: &Verdict) -> Event {
     let (outcome, decision) = match verdict {
         Verdict::Allowed { .. } => (Outcome::Success, "allowed"),
         Verdict::StepUp { .. } => (Outcome::Denied, "step_up"),
@@ -96,10 +100,36 @@ pub fn decision(ctx: &Context, call: &Call<'_>, verdict: &Verdict) -> Event {
     }
 }
 
+/// The record of a refused GET (event stream) or DELETE (session end),
+/// which carry no message: the decision is on access to the server.
+pub fn transport_refusal(
+    ctx: &Context,
+    server: &str,
+    http_method: &str,
+    session_id: Option<&str>,
+    verdict: &Verdict,
+) -> Event {
+    let (decision, reason) = match verdict {
+        Verdict::Allowed { .. } => ("allowed", ""),
+        Verdict::StepUp { reason, .. } => ("step_up", reason.as_str()),
+        Verdict::Denied { reason } => ("denied", reason.as_str()),
+    };
+    let mut ev = ctx
+        .event("mcp.message", Outcome::Denied)
+        .target("mcp_server", server)
+        .detail("http_method", http_method)
+        .detail("decision", decision)
+        .reason(reason.to_string());
+    if let Some(s) = session_id {
+        ev = ev.detail("session_id", s);
+    }
+    ev
+}
+
 /// The result record of a forwarded call, linked to its decision record.
 pub fn result(
     ctx: &Context,
-    call: &Call<'_>,
+    call: &Call,
     decision_seq: i64,
     outcome: CallOutcome,
     detail: Option<&str>,
@@ -109,6 +139,7 @@ pub fn result(
         CallOutcome::Ok => Outcome::Success,
         CallOutcome::ToolError | CallOutcome::RpcError => Outcome::Failure,
         CallOutcome::UpstreamFailure => Outcome::Error,
+        CallOutcome::Cancelled => Outcome::Failure,
     };
     let mut ev = common(ctx, call, audit_outcome)
         .detail("decision_seq", decision_seq)
@@ -160,11 +191,11 @@ mod tests {
     fn decision_records_name_the_call_and_digest_its_arguments() {
         let m = call_msg();
         let call = Call {
-            server: "kb",
-            message: &m,
-            client_id: Some("c1"),
-            session_id: Some("s1"),
-            jti: Some("j1"),
+            server: "kb".into(),
+            message: m,
+            client_id: Some("c1".into()),
+            session_id: Some("s1".into()),
+            jti: Some("j1".into()),
             trace_id: None,
         };
         let ev = decision(
@@ -217,7 +248,7 @@ mod tests {
         let ev = decision(
             &ctx(),
             &Call {
-                message: &ping,
+                message: ping,
                 ..call
             },
             &Verdict::Denied { reason: "r".into() },
@@ -230,12 +261,12 @@ mod tests {
     fn results_link_to_their_decision_and_say_how_the_call_ended() {
         let m = call_msg();
         let call = Call {
-            server: "kb",
-            message: &m,
+            server: "kb".into(),
+            message: m,
             client_id: None,
             session_id: None,
             jti: None,
-            trace_id: Some("t1"),
+            trace_id: Some("t1".into()),
         };
         let ev = result(
             &ctx(),

@@ -104,6 +104,17 @@ impl Outbound {
     /// Follows at most `max_redirects` redirects (each hop checked; 0: a
     /// redirect is returned as the response), says `user_agent`.
     pub fn new(rules: Arc<OutboundRules>, max_redirects: usize, user_agent: &str) -> Outbound {
+        Self::with(rules, max_redirects, user_agent, |b| b)
+    }
+
+    /// As [`Outbound::new`], with further client settings (timeouts, pool)
+    /// from `tune`.
+    pub fn with(
+        rules: Arc<OutboundRules>,
+        max_redirects: usize,
+        user_agent: &str,
+        tune: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+    ) -> Outbound {
         let hop_rules = rules.clone();
         let redirect = reqwest::redirect::Policy::custom(move |attempt| {
             if max_redirects == 0 {
@@ -117,7 +128,7 @@ impl Outbound {
                 Err(r) => attempt.error(r),
             }
         });
-        let http = reqwest::Client::builder()
+        let http = tune(reqwest::Client::builder())
             .redirect(redirect)
             .user_agent(user_agent)
             .no_proxy()

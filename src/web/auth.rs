@@ -259,14 +259,24 @@ async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
             "invalid bearer credential",
         ),
     };
-    // Each refusal costs an audit commit: past the client's budget of
-    // refusals it is answered 429 and not recorded one by one. Only refused
-    // credentials count, so valid ones from the same address keep working.
+    record_refusal(req, &st, event).await?;
+    Err(ApiError::unauthenticated(message))
+}
+
+/// Records a refused credential. Each refusal costs an audit commit: past
+/// the client's budget of refusals it is answered 429 and not recorded one
+/// by one. Only refused credentials count, so valid ones from the same
+/// address keep working.
+pub async fn record_refusal(
+    req: &HttpRequest,
+    st: &WebState,
+    event: crate::audit::Event,
+) -> Result<(), ApiError> {
     if let Err(retry_after_secs) = st.auth_failure_limiter.check(state::client_ip(req)) {
         return Err(crate::error::Error::RateLimited { retry_after_secs }.into());
     }
     st.audit.record(event).await?;
-    Err(ApiError::unauthenticated(message))
+    Ok(())
 }
 
 /// How the API caller proved who it is.

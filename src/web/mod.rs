@@ -11,6 +11,7 @@ pub mod cookies;
 pub mod csrf;
 pub mod fallback;
 pub mod forwarded;
+pub mod gateway;
 pub mod headers;
 pub mod needs;
 pub mod once;
@@ -82,6 +83,7 @@ pub fn server(
             .app_data(web::QueryConfig::default().error_handler(problem::query_error))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .configure(ui::configure)
+            .configure(gateway::routes)
             .service(assets::asset)
             .default_service(web::to(fallback::default_service))
             .wrap(from_fn(ui::error::with_navigation))

@@ -1,0 +1,451 @@
+//! The gateway's decisions on one message, with their side effects in the
+//! domain: the route to a proxied server (its row, tool settings and
+//! opened upstream headers), admission (header check, verdict, limits,
+//! the decision record committed before anything is forwarded), list
+//! filtering and the result record. The HTTP plumbing (authentication,
+//! forwarding, streaming) is `web::gateway`'s.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::audit::{Audit, Context, Event};
+use crate::db::mcp_servers::McpServerRow;
+use crate::db::Db;
+use crate::encryption::envelope::Package;
+use crate::encryption::keyring::KeyRing;
+use crate::error::{Error, Result};
+use crate::identity::principals::PrincipalState;
+use crate::net::Outbound;
+use crate::rbac::engine::{Policy, Subject};
+use crate::rbac::view::PolicyView;
+
+use super::limits::{BucketKey, CallLimits, Limited};
+use super::message::{codes, Kind, Message};
+use super::policy::{self, Headers, Need, Tools};
+use super::record::{self, Call, CallOutcome};
+use super::servers::{resource_uri, McpServers};
+use super::settings;
+use super::verdict::{verdict, Caller, Verdict};
+
+/// A proxied server as the gateway uses it.
+pub struct Route {
+    pub row: McpServerRow,
+    pub tools: Tools,
+    /// The resource URI: the `aud` tokens for it carry.
+    pub uri: String,
+    pub upstream_url: String,
+    /// The static upstream credential headers, opened (marked sensitive).
+    pub upstream_headers: Arc<HeaderMap>,
+}
+
+impl Route {
+    /// The permissions tools are mapped to (server access may come from
+    /// any of them).
+    fn mapped(&self) -> Vec<String> {
+        self.tools
+            .values()
+            .filter_map(|t| t.permission.clone())
+            .collect()
+    }
+}
+
+/// Who sends a message: the authenticated principal with its current
+/// state, and the token's scope (`None` for an API key).
+pub struct Who {
+    pub subject: Subject,
+    pub state: Arc<PrincipalState>,
+    pub scope: Option<Vec<String>>,
+}
+
+impl Who {
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            subject: &self.subject,
+            state: Some(&self.state),
+            scope: self.scope.as_deref(),
+        }
+    }
+
+    fn bucket(&self, server: &str, tool: Option<&str>) -> BucketKey {
+        BucketKey {
+            principal: format!("{}:{}", self.subject.kind.as_str(), self.subject.id),
+            server: server.to_string(),
+            tool: tool.map(str::to_string),
+        }
+    }
+}
+
+/// Why a message is not forwarded (each is audited).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Refusal {
+    /// `Mcp-Method` / `Mcp-Name` disagree with the body (HTTP 400).
+    HeaderMismatch(String),
+    /// The principal may not (a JSON-RPC error naming the reason).
+    Denied(String),
+    /// A calls-per-minute limit is reached.
+    Limited(Limited),
+}
+
+impl Refusal {
+    pub fn code(&self) -> i64 {
+        match self {
+            Refusal::HeaderMismatch(_) => codes::HEADER_MISMATCH,
+            Refusal::Denied(_) => codes::FORBIDDEN,
+            Refusal::Limited(_) => codes::RATE_LIMITED,
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            Refusal::HeaderMismatch(m) => m.clone(),
+            Refusal::Denied(reason) => format!("forbidden: {reason}"),
+            Refusal::Limited(l) => format!(
+                "rate limited ({}); retry in {} s",
+                l.limit, l.retry_after_seconds
+            ),
+        }
+    }
+
+    /// The JSON-RPC error's `data`.
+    pub fn data(&self) -> Option<Value> {
+        match self {
+            Refusal::Limited(l) => Some(serde_json::json!({
+                "retry_after_seconds": l.retry_after_seconds,
+                "limit": l.limit,
+            })),
+            _ => None,
+        }
+    }
+}
+
+/// What to do with a message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Admission {
+    /// Forward it; `decision_seq` is its decision record's, when the
+    /// message is a call whose result is recorded.
+    Forward {
+        decision_seq: Option<i64>,
+    },
+    /// The token's scope lacks what the principal holds: HTTP 403
+    /// `insufficient_scope` asking for `scope`.
+    StepUp {
+        scope: Vec<String>,
+    },
+    Refused(Refusal),
+}
+
+/// Methods whose decision and result are recorded even when allowed.
+pub fn is_call(method: Option<&str>) -> bool {
+    matches!(
+        method,
+        Some("tools/call" | "resources/read" | "prompts/get")
+    )
+}
+
+/// Where recorded arguments are bound (they open for this purpose only).
+const ARGUMENTS_CONTEXT: &str = "mcp:arguments";
+
+/// The gateway's services. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    audit: Audit,
+    keyring: KeyRing,
+    servers: McpServers,
+    policy: PolicyView,
+    issuer: String,
+    limits: CallLimits,
+    /// Opened upstream headers by server id, with the row's `updated_at`.
+    headers: Mutex<HashMap<String, (i64, Arc<HeaderMap>)>>,
+    outbound: Outbound,
+}
+
+impl Gateway {
+    pub fn new(
+        db: Db,
+        audit: Audit,
+        keyring: KeyRing,
+        servers: McpServers,
+        policy: PolicyView,
+        issuer: String,
+        outbound: Outbound,
+    ) -> Gateway {
+        Gateway {
+            inner: Arc::new(Inner {
+                db,
+                audit,
+                keyring,
+                servers,
+                policy,
+                issuer,
+                limits: CallLimits::default(),
+                headers: Mutex::default(),
+                outbound,
+            }),
+        }
+    }
+
+    /// The client that reaches upstreams (under the outbound rules, no
+    /// redirects followed: a redirect is the upstream's answer).
+    pub fn outbound(&self) -> &Outbound {
+        &self.inner.outbound
+    }
+
+    pub fn audit(&self) -> &Audit {
+        &self.inner.audit
+    }
+
+    /// The enabled proxied server called `name`.
+    pub async fn route(&self, name: &str) -> Result<Option<Route>> {
+        let Some(row) = self.inner.servers.proxied(name).await? else {
+            return Ok(None);
+        };
+        if row.name != name {
+            return Ok(None);
+        }
+        let tools: Tools = serde_json::from_str(&row.tools).map_err(Error::internal)?;
+        let upstream_headers = self.upstream_headers(&row).await?;
+        Ok(Some(Route {
+            uri: resource_uri(&self.inner.issuer, &row),
+            upstream_url: row.upstream_url.clone().unwrap_or_default(),
+            tools,
+            upstream_headers,
+            row,
+        }))
+    }
+
+    async fn upstream_headers(&self, row: &McpServerRow) -> Result<Arc<HeaderMap>> {
+        let Some(sealed) = &row.upstream_headers else {
+            return Ok(Arc::default());
+        };
+        if let Some((at, h)) = self.inner.headers.lock().expect("headers").get(&row.id) {
+            if *at == row.updated_at {
+                return Ok(h.clone());
+            }
+        }
+        let opened: std::collections::BTreeMap<String, String> =
+            self.inner.servers.open_headers(&row.id, sealed).await?;
+        let mut map = HeaderMap::new();
+        for (name, value) in opened {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(Error::internal)?;
+            let mut value = HeaderValue::from_str(&value).map_err(Error::internal)?;
+            value.set_sensitive(true);
+            map.insert(name, value);
+        }
+        let map = Arc::new(map);
+        self.inner
+            .headers
+            .lock()
+            .expect("headers")
+            .insert(row.id.clone(), (row.updated_at, map.clone()));
+        Ok(map)
+    }
+
+    /// The current policy (rebuilt after any change).
+    pub async fn policy(&self) -> Result<Arc<Policy>> {
+        self.inner
+            .policy
+            .get(&self.inner.db, &self.inner.audit)
+            .await
+    }
+
+    /// Decides on `msg` from `who` to `route`, records what SPEC §14 says
+    /// is recorded, and takes the call from its limits. An allowed call's
+    /// decision record is committed before this returns (fail closed: no
+    /// record, no forwarding).
+    pub async fn admit(
+        &self,
+        ctx: &Context,
+        who: &Who,
+        route: &Route,
+        call: &Call,
+        headers: Headers<'_>,
+    ) -> Result<Admission> {
+        let msg = &call.message;
+        if let Err(m) = policy::check_headers(headers, msg) {
+            let refusal = Refusal::HeaderMismatch(m.0);
+            let ev = record::decision(
+                ctx,
+                call,
+                &Verdict::Denied {
+                    reason: refusal.message(),
+                },
+            );
+            self.inner.audit.record(ev).await?;
+            return Ok(Admission::Refused(refusal));
+        }
+        let server = route.row.name.as_str();
+        let policy = self.policy().await?;
+        let need = policy::need(server, msg, policy::mapping(&route.tools));
+        let mapped = route.mapped();
+        let v = verdict(&policy, &who.caller(), server, &need, &mapped);
+        match &v {
+            Verdict::Denied { reason } => {
+                self.inner
+                    .audit
+                    .record(record::decision(ctx, call, &v))
+                    .await?;
+                return Ok(Admission::Refused(Refusal::Denied(reason.clone())));
+            }
+            Verdict::StepUp { scope, .. } => {
+                self.inner
+                    .audit
+                    .record(record::decision(ctx, call, &v))
+                    .await?;
+                return Ok(Admission::StepUp {
+                    scope: scope.clone(),
+                });
+            }
+            Verdict::Allowed { .. } => {}
+        }
+        if !is_call(msg.method()) {
+            return Ok(Admission::Forward { decision_seq: None });
+        }
+        let tool = match (&msg.kind, msg.method()) {
+            (Kind::Request { .. }, Some("tools/call")) => msg.name(),
+            _ => None,
+        };
+        if let Err(limited) = self.take(who, route, tool) {
+            let refusal = Refusal::Limited(limited);
+            let ev = record::decision(
+                ctx,
+                call,
+                &Verdict::Denied {
+                    reason: refusal.message(),
+                },
+            )
+            .detail("limited", true);
+            self.inner.audit.record(ev).await?;
+            return Ok(Admission::Refused(refusal));
+        }
+        let mut ev = record::decision(ctx, call, &v);
+        if let Some(settings) = tool.and_then(|t| route.tools.get(t)) {
+            if settings.record_arguments {
+                ev = ev.detail("arguments", self.seal_arguments(settings, msg).await?);
+            }
+        }
+        let seq = self.inner.audit.record(ev).await?;
+        Ok(Admission::Forward {
+            decision_seq: Some(seq),
+        })
+    }
+
+    /// Decides on a GET (event stream) or DELETE (session end): access to
+    /// the server, as for `initialize`. Refusals are recorded.
+    pub async fn admit_transport(
+        &self,
+        ctx: &Context,
+        who: &Who,
+        route: &Route,
+        http_method: &str,
+        session_id: Option<&str>,
+    ) -> Result<Admission> {
+        let server = route.row.name.as_str();
+        let policy = self.policy().await?;
+        let mapped = route.mapped();
+        let v = verdict(&policy, &who.caller(), server, &Need::ServerAccess, &mapped);
+        let admission = match &v {
+            Verdict::Allowed { .. } => return Ok(Admission::Forward { decision_seq: None }),
+            Verdict::StepUp { scope, .. } => Admission::StepUp {
+                scope: scope.clone(),
+            },
+            Verdict::Denied { reason } => Admission::Refused(Refusal::Denied(reason.clone())),
+        };
+        let ev = record::transport_refusal(ctx, server, http_method, session_id, &v);
+        self.inner.audit.record(ev).await?;
+        Ok(admission)
+    }
+
+    fn take(&self, who: &Who, route: &Route, tool: Option<&str>) -> Result<(), Limited> {
+        let server = route.row.name.as_str();
+        let mut limits = Vec::with_capacity(2);
+        if let Some(n) = route.row.calls_per_minute {
+            limits.push((who.bucket(server, None), n));
+        }
+        if let Some(t) = tool {
+            if let Some(n) = route.tools.get(t).and_then(|s| s.calls_per_minute) {
+                limits.push((who.bucket(server, Some(t)), n));
+            }
+        }
+        self.inner.limits.take(&limits, Instant::now())
+    }
+
+    async fn seal_arguments(
+        &self,
+        settings: &policy::ToolSettings,
+        msg: &Message,
+    ) -> Result<Package> {
+        let classification = settings
+            .classification
+            .as_deref()
+            .unwrap_or(settings::DEFAULT_ARGUMENTS_CLASSIFICATION);
+        let raw = serde_json::value::to_raw_value(&msg.arguments()).map_err(Error::internal)?;
+        self.inner
+            .keyring
+            .encrypt(
+                &self.inner.db,
+                &self.inner.audit,
+                classification,
+                &raw,
+                Some(ARGUMENTS_CONTEXT),
+            )
+            .await
+    }
+
+    /// Filters a `*/list` answer to what `who` may use; returns how many
+    /// entries were removed.
+    pub fn filter(
+        &self,
+        policy: &Policy,
+        who: &Who,
+        route: &Route,
+        list_method: &str,
+        answer: &mut Value,
+    ) -> usize {
+        let server = route.row.name.as_str();
+        let caller = who.caller();
+        policy::filter_list(
+            server,
+            list_method,
+            answer,
+            policy::mapping(&route.tools),
+            // An entry the principal may use once the token has the scope
+            // stays listed: that is how a client learns to step up.
+            |need| {
+                !matches!(
+                    verdict(policy, &caller, server, need, &[]),
+                    Verdict::Denied { .. }
+                )
+            },
+        )
+    }
+
+    /// Records how a forwarded call ended (in the background: the answer
+    /// is not held for it; a failed record is logged).
+    pub fn finish(
+        &self,
+        ctx: &Context,
+        call: &Call,
+        decision_seq: i64,
+        outcome: CallOutcome,
+        detail: Option<&str>,
+        started: Instant,
+    ) {
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let ev: Event = record::result(ctx, call, decision_seq, outcome, detail, latency_ms);
+        let audit = self.inner.audit.clone();
+        tokio::spawn(async move {
+            if let Err(e) = audit.record(ev).await {
+                tracing::error!(error = %e, "could not record an MCP call's result");
+            }
+        });
+    }
+}

@@ -1,0 +1,270 @@
+//! The MCP gateway's HTTP side (SPEC §14): `/mcp/{name}` serves each
+//! enabled proxied server's Streamable HTTP endpoint. Every message is
+//! authenticated, decided and (when SPEC says so) recorded before it is
+//! forwarded; the answer streams back through [`relay`], watched by
+//! [`watch`] for list filtering and the call's result.
+
+pub mod authn;
+pub mod forward;
+pub mod jsonrpc;
+pub mod relay;
+pub mod watch;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::{header, StatusCode};
+use actix_web::web::{self, Bytes};
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use tokio::time::Instant;
+
+use crate::mcp::gateway::{Admission, Refusal, Route};
+use crate::mcp::message::{self, codes, Kind, MAX_MESSAGE_BYTES};
+use crate::mcp::policy::Headers;
+use crate::mcp::record::Call;
+use crate::web::context::audit_context;
+use crate::web::problem::ApiError;
+use crate::web::state::{self, WebState};
+
+use authn::Sender;
+use watch::Watch;
+
+/// Registers `/mcp/{name}` (POST, GET, DELETE).
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/mcp/{name}")
+            .route(web::post().to(post))
+            .route(web::get().to(get))
+            .route(web::delete().to(delete)),
+    );
+}
+
+fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The trace a message belongs to: W3C `traceparent` from the message's
+/// `_meta` (MCP 2026-07-28) or the request header.
+fn trace_id(req: &HttpRequest, msg: &message::Message) -> Option<String> {
+    let from_meta = msg
+        .params
+        .as_ref()
+        .and_then(|p| p.get("_meta"))
+        .and_then(|m| m.get("traceparent"))
+        .and_then(|t| t.as_str());
+    let parent = from_meta.or_else(|| header_str(req, "traceparent"))?;
+    let mut parts = parent.split('-');
+    let (_version, trace) = (parts.next()?, parts.next()?);
+    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()) && trace != "0".repeat(32))
+        .then(|| trace.to_ascii_lowercase())
+}
+
+/// The route and its authenticated sender, or the answer to give instead
+/// (404 for an unknown server, 401 for a missing or refused credential).
+async fn open(
+    req: &HttpRequest,
+    st: &WebState,
+    name: &str,
+) -> Result<Result<(Arc<Route>, Sender), HttpResponse>, ApiError> {
+    let Some(route) = st.gateway.route(name).await? else {
+        return Err(ApiError::not_found(format!(
+            "no enabled MCP server called {:?} is proxied here",
+            crate::names::shown(name)
+        )));
+    };
+    let route = Arc::new(route);
+    Ok(match authn::authenticate(req, st, &route).await? {
+        Ok(sender) => Ok((route, sender)),
+        Err(resp) => Err(resp),
+    })
+}
+
+/// The body, up to one message's size.
+async fn read_body(mut payload: web::Payload) -> Result<Bytes, ()> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ())?;
+        if body.len() + chunk.len() > MAX_MESSAGE_BYTES {
+            return Err(());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// 403 `insufficient_scope`: the principal holds what is needed, the
+/// token does not carry it; a stock client re-authorises for `scope`.
+fn step_up(st: &WebState, route: &Route, scope: &[String]) -> HttpResponse {
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\"",
+        scope.join(" "),
+        authn::metadata_url(st, route)
+    );
+    HttpResponse::Forbidden()
+        .insert_header((header::WWW_AUTHENTICATE, challenge))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(jsonrpc::error(
+            None,
+            codes::FORBIDDEN,
+            "insufficient_scope: the token's scope does not cover this message",
+            Some(serde_json::json!({"scope": scope.join(" ")})),
+        ))
+}
+
+/// A refused message's answer: a JSON-RPC error for a request (HTTP 400
+/// for a header mismatch, as the transport says; else 200: the refusal is
+/// the call's answer), 400/403/429 for a message without an id.
+fn refused(id: Option<&serde_json::Value>, r: &Refusal) -> HttpResponse {
+    let status = match (r, id.is_some()) {
+        (Refusal::HeaderMismatch(_), _) => StatusCode::BAD_REQUEST,
+        (_, true) => StatusCode::OK,
+        (Refusal::Denied(_), false) => StatusCode::FORBIDDEN,
+        (Refusal::Limited(_), false) => StatusCode::TOO_MANY_REQUESTS,
+    };
+    let mut resp = jsonrpc::reply(status, id, r.code(), &r.message(), r.data());
+    if let Refusal::Limited(l) = r {
+        if let Ok(v) = header::HeaderValue::from_str(&l.retry_after_seconds.to_string()) {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+    }
+    resp
+}
+
+async fn post(
+    req: HttpRequest,
+    name: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    let (route, sender) = match open(&req, &st, &name).await? {
+        Ok(opened) => opened,
+        Err(resp) => return Ok(resp),
+    };
+    let started = std::time::Instant::now();
+    let deadline =
+        Instant::now() + Duration::from_secs(u64::from(st.config.gateway.call_timeout_seconds));
+    let Ok(body) = read_body(payload).await else {
+        return Ok(jsonrpc::reply(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            codes::INVALID_REQUEST,
+            &message::MessageError::TooLarge.to_string(),
+            None,
+        ));
+    };
+    let msg = match message::parse(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return Ok(jsonrpc::reply(
+                StatusCode::BAD_REQUEST,
+                None,
+                e.code(),
+                &e.to_string(),
+                None,
+            ))
+        }
+    };
+    let ctx = audit_context(&req, Some(&sender.principal));
+    let call = Call {
+        server: route.row.name.clone(),
+        client_id: sender.client_id.clone(),
+        session_id: header_str(&req, "mcp-session-id").map(crate::names::shown),
+        jti: sender.jti.clone(),
+        trace_id: trace_id(&req, &msg),
+        message: msg,
+    };
+    let headers = Headers {
+        mcp_method: header_str(&req, "mcp-method"),
+        mcp_name: header_str(&req, "mcp-name"),
+    };
+    let admission = st
+        .gateway
+        .admit(&ctx, &sender.who, &route, &call, headers)
+        .await?;
+    let id = match &call.message.kind {
+        Kind::Request { id, .. } => Some(id.clone()),
+        _ => None,
+    };
+    let decision_seq = match admission {
+        Admission::Refused(r) => return Ok(refused(id.as_ref(), &r)),
+        Admission::StepUp { scope } => return Ok(step_up(&st, &route, &scope)),
+        Admission::Forward { decision_seq } => decision_seq,
+    };
+    let policy = st.gateway.policy().await?;
+    let mut watch = Watch::over(
+        &st.gateway,
+        policy,
+        Arc::new(sender.who),
+        route.clone(),
+        ctx,
+        call,
+        decision_seq,
+        started,
+    );
+    let sent = forward::send(
+        &st,
+        &route,
+        &req,
+        reqwest::Method::POST,
+        Some(body),
+        deadline,
+    )
+    .await;
+    match sent {
+        Ok(resp) => Ok(forward::answer(&st, resp, watch, deadline).await),
+        Err(f) => {
+            if let Some(w) = watch.as_mut() {
+                w.failed(&f.message);
+            }
+            Ok(forward::failure(id.as_ref(), &f))
+        }
+    }
+}
+
+/// GET (the server's event stream) and DELETE (ending a session): access
+/// to the server decides.
+async fn transport(
+    req: HttpRequest,
+    name: &str,
+    method: reqwest::Method,
+) -> Result<HttpResponse, ApiError> {
+    let st = state::of(&req);
+    let (route, sender) = match open(&req, &st, name).await? {
+        Ok(opened) => opened,
+        Err(resp) => return Ok(resp),
+    };
+    let ctx = audit_context(&req, Some(&sender.principal));
+    let session = header_str(&req, "mcp-session-id").map(crate::names::shown);
+    let admission = st
+        .gateway
+        .admit_transport(
+            &ctx,
+            &sender.who,
+            &route,
+            method.as_str(),
+            session.as_deref(),
+        )
+        .await?;
+    match admission {
+        Admission::Refused(r) => return Ok(refused(None, &r)),
+        Admission::StepUp { scope } => return Ok(step_up(&st, &route, &scope)),
+        Admission::Forward { .. } => {}
+    }
+    let deadline =
+        Instant::now() + Duration::from_secs(u64::from(st.config.gateway.call_timeout_seconds));
+    let is_get = method == reqwest::Method::GET;
+    match forward::send(&st, &route, &req, method, None, deadline).await {
+        Ok(resp) if is_get => Ok(forward::stream(&st, resp)),
+        Ok(resp) => Ok(forward::answer(&st, resp, None, deadline).await),
+        Err(f) => Ok(forward::failure(None, &f)),
+    }
+}
+
+async fn get(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    transport(req, &name, reqwest::Method::GET).await
+}
+
+async fn delete(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    transport(req, &name, reqwest::Method::DELETE).await
+}

@@ -1,0 +1,75 @@
+"""A stock MCP server (the official Python SDK's MCPServer) with no
+authentication of its own: the upstream agentry's gateway protects.
+
+usage: upstream.py PORT [json]
+Serves http://127.0.0.1:PORT/mcp until killed; with `json`, answers with
+JSON bodies instead of event streams (the SDK's json_response mode).
+
+Tools: search, publish, fail (a tool error), slow (reports progress over
+the event stream, then answers). Resources: kb://readme, kb://secret.
+Prompts: summarize, leak.
+"""
+import asyncio
+import sys
+
+import uvicorn
+from mcp.server.mcpserver import Context, MCPServer
+
+port = int(sys.argv[1])
+json_response = len(sys.argv) > 2 and sys.argv[2] == "json"
+server = MCPServer("knowledge-base")
+
+
+@server.tool()
+def search(query: str) -> str:
+    """Search the knowledge base."""
+    return f"3 documents match {query!r}"
+
+
+@server.tool()
+def publish(title: str) -> str:
+    """Publish a document to the knowledge base."""
+    return f"published {title!r}"
+
+
+@server.tool()
+def fail(reason: str) -> str:
+    """Always fails (a tool error, isError: true)."""
+    raise ValueError(f"failed on purpose: {reason}")
+
+
+@server.tool()
+async def slow(steps: int, ctx: Context) -> str:
+    """Works for a while, reporting progress after each step."""
+    for i in range(steps):
+        await asyncio.sleep(0.2)
+        await ctx.report_progress(i + 1, steps, f"step {i + 1}")
+    return f"done after {steps} steps"
+
+
+@server.resource("kb://readme")
+def readme() -> str:
+    """The knowledge base's readme."""
+    return "Welcome to the knowledge base."
+
+
+@server.resource("kb://secret")
+def secret() -> str:
+    """Not for everyone."""
+    return "the launch codes"
+
+
+@server.prompt()
+def summarize(topic: str) -> str:
+    """Ask for a summary."""
+    return f"Summarize what the knowledge base says about {topic}."
+
+
+@server.prompt()
+def leak() -> str:
+    """A prompt nobody should get."""
+    return "Print every secret."
+
+
+app = server.streamable_http_app(streamable_http_path="/mcp", json_response=json_response)
+uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
