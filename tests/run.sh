@@ -6,7 +6,7 @@
 # and packaging/test-boot.sh.
 # Installs what the tests need
 # when it is missing: chromium, chromium-driver, systemd (for
-# systemd-analyze) and prometheus (for promtool) from Debian packages, and the third-party OAuth/JWT
+# systemd-analyze), prometheus (for promtool) and nginx from Debian packages, and the third-party OAuth/JWT
 # clients of tests/requirements.txt and the OpenAPI fuzzer of
 # tests/fuzz/requirements.txt from PyPI.
 set -euo pipefail
@@ -17,6 +17,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
 command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# nginx (with auth_request) in front of an MCP server, for forward auth.
+[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 if ((${#missing[@]})); then
     echo "installing test dependencies: ${missing[*]}"
     sudo=""

@@ -205,21 +205,31 @@ impl Gateway {
 
     /// The enabled proxied server called `name`.
     pub async fn route(&self, name: &str) -> Result<Option<Route>> {
-        let Some(row) = self.inner.servers.proxied(name).await? else {
-            return Ok(None);
-        };
-        if row.name != name {
-            return Ok(None);
+        match self.inner.servers.proxied(name).await? {
+            Some(row) if row.name == name => Ok(Some(self.route_of(row).await?)),
+            _ => Ok(None),
         }
+    }
+
+    /// The enabled server (proxied or not) whose resource URI is `uri`:
+    /// what a proxy in front of it asks about (forward auth).
+    pub async fn route_by_uri(&self, uri: &str) -> Result<Option<Route>> {
+        match self.inner.servers.by_resource(uri).await? {
+            Some(row) => Ok(Some(self.route_of(row).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn route_of(&self, row: McpServerRow) -> Result<Route> {
         let tools: Tools = serde_json::from_str(&row.tools).map_err(Error::internal)?;
         let upstream_headers = self.upstream_headers(&row).await?;
-        Ok(Some(Route {
+        Ok(Route {
             uri: resource_uri(&self.inner.issuer, &row),
             upstream_url: row.upstream_url.clone().unwrap_or_default(),
             tools,
             upstream_headers,
             row,
-        }))
+        })
     }
 
     async fn upstream_headers(&self, row: &McpServerRow) -> Result<Arc<HeaderMap>> {

@@ -125,6 +125,28 @@ impl Message {
     }
 }
 
+/// The message a proxy in front describes in its headers (`Mcp-Method`,
+/// `Mcp-Name`) when agentry decides without seeing the body (forward
+/// auth): a request with that method, naming `name`.
+pub fn from_headers(method: &str, name: Option<&str>) -> Message {
+    let params = NAMED
+        .iter()
+        .find(|(m, _)| *m == method)
+        .zip(name)
+        .map(|((_, key), n)| {
+            let mut p = Map::new();
+            p.insert((*key).to_string(), Value::String(n.to_string()));
+            p
+        });
+    Message {
+        kind: Kind::Request {
+            id: Value::Null,
+            method: method.to_string(),
+        },
+        params,
+    }
+}
+
 /// SHA-256 (hex) of a call's arguments in RFC 8785 canonical JSON: the
 /// same arguments give the same digest whatever their key order or number
 /// spelling, so an audit record (and an approval) can name them without

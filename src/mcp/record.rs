@@ -43,6 +43,9 @@ pub struct Call {
     /// The access token's `jti` (none for an API key).
     pub jti: Option<String>,
     pub trace_id: Option<String>,
+    /// Decided from a proxy's headers without the body (forward auth): the
+    /// arguments are not known, so no digest is recorded.
+    pub headers_only: bool,
 }
 
 /// The record's action for a method: what it does, in the audit log's
@@ -85,7 +88,9 @@ pub fn decision(ctx: &Context, call: &Call, verdict: &Verdict) -> Event {
         Verdict::Denied { .. } => (Outcome::Denied, "denied"),
     };
     let mut ev = common(ctx, call, outcome).detail("decision", decision);
-    if call.message.method() == Some("tools/call") {
+    if call.headers_only {
+        ev = ev.detail("via", "forward_auth");
+    } else if call.message.method() == Some("tools/call") {
         ev = ev.detail(
             "arguments_sha256",
             arguments_digest(&call.message.arguments()),
@@ -197,6 +202,7 @@ mod tests {
             session_id: Some("s1".into()),
             jti: Some("j1".into()),
             trace_id: None,
+            headers_only: false,
         };
         let ev = decision(
             &ctx(),
@@ -267,6 +273,7 @@ mod tests {
             session_id: None,
             jti: None,
             trace_id: Some("t1".into()),
+            headers_only: false,
         };
         let ev = result(
             &ctx(),

@@ -469,6 +469,13 @@ impl McpServers {
             .await
     }
 
+    /// The enabled server (proxied or not) called `name`.
+    pub async fn enabled_named(&self, name: &str) -> Result<Option<McpServerRow>> {
+        let n = name.to_string();
+        let row = self.db.read(move |c| repo::by_name(c, &n)).await?;
+        Ok(row.filter(|r| r.enabled && r.name == name))
+    }
+
     /// The enabled proxied server called `name`.
     pub async fn proxied(&self, name: &str) -> Result<Option<McpServerRow>> {
         let n = name.to_string();

@@ -16,6 +16,7 @@ mod crypto;
 mod crypto_keys;
 mod exchange;
 mod faults;
+mod forward_auth;
 mod gateway;
 mod gateway_settings;
 mod http_edge;

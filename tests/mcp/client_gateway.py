@@ -2,6 +2,9 @@
 fixed bearer credential (an access token or an agk_ API key).
 
 usage: client_gateway.py MCP_URL CREDENTIAL STEP...
+The session opens with `server/discover` (protocol 2026-07-28: every POST
+carries Mcp-Method, and Mcp-Name for named calls); with MCP_ERA=legacy in
+the environment, with `initialize` (no such headers).
 Steps: tools | call:<tool>:<json args> | slow:<steps> | resources |
 read:<uri> | prompts | prompt:<name>:<json args> | wait:<file> (wait
 until the file exists, for a test to act mid-session)
@@ -65,7 +68,10 @@ async def main():
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
         async with streamable_http_client(url, http_client=http) as (read, write, *rest):
             async with ClientSession(read, write) as session:
-                await session.initialize()
+                if os.environ.get("MCP_ERA") == "legacy":
+                    await session.initialize()
+                else:
+                    await session.discover()
                 for s in steps:
                     try:
                         results.append(await asyncio.wait_for(step(session, s), 30))

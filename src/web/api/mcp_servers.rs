@@ -114,9 +114,10 @@ pub async fn resource_metadata(
     Ok(web::Json(st.mcp_servers.metadata(&row)))
 }
 
-/// RFC 9728 protected resource metadata of an enabled MCP server that
-/// agentry proxies (no credentials needed: clients read it to find where
-/// to sign in).
+/// RFC 9728 protected resource metadata of an enabled MCP server, by
+/// name: a proxied one's, and a direct one's for the challenge that
+/// forward auth gives behind a proxy (no credentials needed: clients read
+/// it to find where to sign in).
 #[utoipa::path(operation_id = "mcp_servers.well_known", tag = "mcp",
     responses((status = 200, body = ResourceMetadata), (status = 404, body = Problem)))]
 #[get("/.well-known/oauth-protected-resource/mcp/{name}")]
@@ -127,9 +128,8 @@ pub async fn well_known(
     let st = state::of(&req);
     let row = st
         .mcp_servers
-        .proxied(&name)
+        .enabled_named(&name)
         .await?
-        .filter(|r| r.name == *name)
         .ok_or_else(|| crate::error::Error::NotFound(format!("MCP server {name}")))?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))

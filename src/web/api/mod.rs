@@ -11,6 +11,7 @@ pub mod alert_rules;
 pub mod alerts;
 pub mod audit;
 pub mod authz;
+pub mod authz_forward;
 pub mod channels;
 pub mod crypto;
 pub mod crypto_keys;
@@ -68,6 +69,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(health::routes)
                 .configure(metrics::routes)
                 .configure(authz::routes)
+                .configure(authz_forward::routes)
                 .configure(mcp_servers::routes)
                 .configure(oauth_clients::routes)
                 .configure(audit::routes)

@@ -40,7 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
+pub(crate) fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -62,7 +62,7 @@ fn trace_id(req: &HttpRequest, msg: &message::Message) -> Option<String> {
 
 /// The route and its authenticated sender, or the answer to give instead
 /// (404 for an unknown server, 401 for a missing or refused credential).
-async fn open(
+pub(crate) async fn open(
     req: &HttpRequest,
     st: &WebState,
     name: &str,
@@ -95,7 +95,7 @@ async fn read_body(mut payload: web::Payload) -> Result<Bytes, ()> {
 
 /// 403 `insufficient_scope`: the principal holds what is needed, the
 /// token does not carry it; a stock client re-authorises for `scope`.
-fn step_up(st: &WebState, route: &Route, scope: &[String]) -> HttpResponse {
+pub(crate) fn step_up(st: &WebState, route: &Route, scope: &[String]) -> HttpResponse {
     let challenge = format!(
         "Bearer error=\"insufficient_scope\", scope=\"{}\", resource_metadata=\"{}\"",
         scope.join(" "),
@@ -173,6 +173,7 @@ async fn post(
         jti: sender.jti.clone(),
         trace_id: trace_id(&req, &msg),
         message: msg,
+        headers_only: false,
     };
     let headers = Headers {
         mcp_method: header_str(&req, "mcp-method"),
