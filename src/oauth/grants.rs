@@ -585,8 +585,8 @@ impl Grants<'_> {
         };
         let target = self.issuer.target(Some(&grant.resource)).await;
         let allows = target.ok().and_then(|t| t.allows);
-        let held =
-            rbac::patterns_of(self.issuer.policy, self.db(), self.issuer.audit, &user).await?;
+        let held = rbac::token_patterns_of(self.issuer.policy, self.db(), self.issuer.audit, &user)
+            .await?;
         let granted = super::authorize::grantable(&held, &asked, allows.as_deref());
         if granted.is_empty() {
             let ev = self.denied(ctx, "oauth.token", "nothing_left_to_grant", client);

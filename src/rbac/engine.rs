@@ -247,9 +247,25 @@ impl Policy {
     /// Every permission pattern the subject holds without a resource scope,
     /// with the role path that grants it.
     pub fn effective_permissions(&self, subject: &Subject) -> Vec<(String, Vec<String>)> {
+        self.permissions_held(subject, false)
+    }
+
+    /// The permission patterns `subject` holds on some resource at least:
+    /// its unscoped ones and those of assignments scoped to resources.
+    /// What a token may carry (its scope bounds what the holder may do;
+    /// each decision still asks for the resource), not what it may do
+    /// everywhere.
+    pub fn permissions_held_anywhere(&self, subject: &Subject) -> Vec<String> {
+        self.permissions_held(subject, true)
+            .into_iter()
+            .map(|(pattern, _)| pattern)
+            .collect()
+    }
+
+    fn permissions_held(&self, subject: &Subject, scoped_too: bool) -> Vec<(String, Vec<String>)> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for a in self.assignments.get(subject).into_iter().flatten() {
-            if a.scope.is_some() {
+            if a.scope.is_some() && !scoped_too {
                 continue;
             }
             let Some(e) = self.effective.get(&a.role) else {

@@ -28,6 +28,19 @@ pub fn subject_of(p: &Principal) -> Subject {
     }
 }
 
+/// The permission patterns a token for `principal` may carry: those it
+/// holds anywhere, on a scoped assignment too (see
+/// `Policy::permissions_held_anywhere`).
+pub async fn token_patterns_of(
+    policy: &PolicyView,
+    db: &Db,
+    audit: &Audit,
+    principal: &Principal,
+) -> Result<Vec<String>> {
+    let p = policy.get(db, audit).await?;
+    Ok(p.permissions_held_anywhere(&subject_of(principal)))
+}
+
 /// The permission patterns a principal holds without a resource scope.
 pub async fn patterns_of(
     policy: &PolicyView,

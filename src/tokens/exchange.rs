@@ -136,7 +136,8 @@ impl Issuer<'_> {
             id: subject.sub.clone(),
             name: subject.sub.clone(),
         };
-        let held = rbac::patterns_of(self.policy, self.db, self.audit, &subject_principal).await?;
+        let held =
+            rbac::token_patterns_of(self.policy, self.db, self.audit, &subject_principal).await?;
         let held = if downstream.scopes_supported.is_empty() {
             held
         } else {

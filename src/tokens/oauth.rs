@@ -280,7 +280,7 @@ impl Issuer<'_> {
             ..ctx.clone()
         };
         let target = self.target(resource).await?;
-        let mut held = rbac::patterns_of(self.policy, self.db, self.audit, &agent).await?;
+        let mut held = rbac::token_patterns_of(self.policy, self.db, self.audit, &agent).await?;
         if let Some(allows) = &target.allows {
             // Only what the resource says a token for it may carry.
             held = patterns::intersect(&held, allows);

@@ -83,7 +83,6 @@ pub fn server(
             .app_data(web::QueryConfig::default().error_handler(problem::query_error))
             .app_data(web::PathConfig::default().error_handler(problem::path_error))
             .configure(ui::configure)
-            .configure(gateway::routes)
             .service(assets::asset)
             .default_service(web::to(fallback::default_service))
             .wrap(from_fn(ui::error::with_navigation))

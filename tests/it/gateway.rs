@@ -310,3 +310,272 @@ async fn a_json_answering_upstream_is_filtered_and_recorded_too() {
     assert_eq!(records(&s, "mcp.tool_call.result")[0].1["result"], "ok");
     s.stop().await;
 }
+
+/// A raw Streamable HTTP POST of `body` to the gateway with `credential`.
+pub(crate) async fn rpc(
+    s: &TestServer,
+    name: &str,
+    credential: &str,
+    session: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut r = client()
+        .post(s.url(&format!("/mcp/{name}")))
+        .bearer_auth(credential)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(sid) = session {
+        r = r.header("mcp-session-id", sid);
+    }
+    r.send().await.unwrap()
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}})
+}
+
+fn call(id: i64, tool: &str, args: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": args}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantine_applies_to_the_next_message_of_an_open_session() {
+    let s = TestServer::start().await;
+    let upstream = Upstream::start(false).await;
+    let (a, id, key) = kb_agent(&s, &upstream).await;
+    let flag = tempfile::tempdir().unwrap();
+    let go = flag.path().join("go");
+    let child = Command::new("python3")
+        .args([
+            &format!("{}/tests/mcp/client_gateway.py", env!("CARGO_MANIFEST_DIR")),
+            &s.url("/mcp/kb"),
+            &key,
+            r#"call:search:{"query":"before"}"#,
+            &format!("wait:{}", go.display()),
+            r#"call:search:{"query":"after"}"#,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first call is through, quarantine the agent mid-session.
+    for _ in 0..200 {
+        if records(&s, "mcp.tool_call").len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(records(&s, "mcp.tool_call").len(), 1);
+    let res = a
+        .send(
+            &s,
+            reqwest::Method::POST,
+            &format!("/api/v1/agents/{id}/quarantine"),
+            json!({"reason": "test"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    std::fs::write(&go, b"").unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    // The SDK ends the session on the 401 (its key is revoked): the second
+    // call never reaches the upstream.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("match 'after'"), "{stdout}");
+    let calls = records(&s, "mcp.tool_call");
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let refused = records(&s, "auth.bearer");
+    assert!(refused.iter().any(|(o, _)| o == "failure"), "{refused:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_per_server_and_per_tool_answer_with_when_to_retry() {
+    let s = TestServer::start().await;
+    let upstream = Upstream::start(true).await;
+    let a = Setup::new(&s).await;
+    a.server(
+        &s,
+        "kb",
+        &upstream.url,
+        json!({"calls_per_minute": 3, "tools": {"slow": {"calls_per_minute": 1}}}),
+    )
+    .await;
+    a.role(&s, "kb_caller", &["mcp:call"]).await;
+    let (id, key) = a.agent(&s, "limited").await;
+    a.assign(&s, &id, "kb_caller", Some(("mcp_tool", "kb/*")))
+        .await;
+    let init = rpc(&s, "kb", &key, None, initialize()).await;
+    assert_eq!(init.status(), 200);
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let sid = Some(sid.as_str());
+    // The tool's own limit: one a minute.
+    let r = rpc(&s, "kb", &key, sid, call(2, "slow", json!({"steps": 0}))).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["result"]["isError"], false);
+    let r = rpc(&s, "kb", &key, sid, call(3, "slow", json!({"steps": 0}))).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["id"], 3);
+    assert_eq!(body["error"]["code"], -32029, "{body}");
+    assert_eq!(
+        body["error"]["data"]["limit"],
+        "tools.slow.calls_per_minute"
+    );
+    assert_eq!(body["error"]["data"]["retry_after_seconds"], 60);
+    // The server's limit: three a minute in all (the refused call did not
+    // count).
+    for i in 4..6 {
+        let r = rpc(
+            &s,
+            "kb",
+            &key,
+            sid,
+            call(i, "search", json!({"query": "q"})),
+        )
+        .await;
+        assert!(r.json::<Value>().await.unwrap().get("result").is_some());
+    }
+    let r = rpc(
+        &s,
+        "kb",
+        &key,
+        sid,
+        call(6, "search", json!({"query": "q"})),
+    )
+    .await;
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32029, "{body}");
+    assert_eq!(body["error"]["data"]["limit"], "calls_per_minute");
+    assert_eq!(body["error"]["data"]["retry_after_seconds"], 20);
+    // Listing is not a call: still allowed.
+    let r = rpc(
+        &s,
+        "kb",
+        &key,
+        sid,
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list"}),
+    )
+    .await;
+    assert!(r.json::<Value>().await.unwrap().get("result").is_some());
+    let limited: Vec<_> = records(&s, "mcp.tool_call")
+        .into_iter()
+        .filter(|(_, d)| d["limited"] == true)
+        .collect();
+    assert_eq!(limited.len(), 2);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_the_scope_is_asked_to_step_up_and_sessions_end_with_delete() {
+    let s = TestServer::start().await;
+    let upstream = Upstream::start(true).await;
+    let (_a, id, key) = kb_agent(&s, &upstream).await;
+    let res = crate::oauth::token(
+        &s,
+        &id,
+        &key,
+        &[("scope", "mcp:call"), ("resource", &s.url("/mcp/kb"))],
+    )
+    .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A token for agentry's own API is not one for the server.
+    let own = crate::oauth::token(&s, &id, &key, &[]).await;
+    let own = own.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = rpc(&s, "kb", &own, None, initialize()).await;
+    assert_eq!(r.status(), 401);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"{}\"",
+            s.url("/.well-known/oauth-protected-resource/mcp/kb")
+        )),
+        "{challenge}"
+    );
+
+    let init = rpc(&s, "kb", &token, None, initialize()).await;
+    assert_eq!(init.status(), 200);
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let r = rpc(
+        &s,
+        "kb",
+        &token,
+        Some(&sid),
+        call(2, "search", json!({"query": "q"})),
+    )
+    .await;
+    assert!(r.json::<Value>().await.unwrap().get("result").is_some());
+    // The agent holds mcp:read on kb://readme, the token does not carry it.
+    let read = json!({"jsonrpc": "2.0", "id": 3, "method": "resources/read",
+                      "params": {"uri": "kb://readme"}});
+    let r = rpc(&s, "kb", &token, Some(&sid), read).await;
+    assert_eq!(r.status(), 403);
+    let challenge = r.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        challenge.contains("error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains("scope=\"mcp:call mcp:read\""),
+        "{challenge}"
+    );
+    let read = records(&s, "mcp.resource_read");
+    assert_eq!(read[0].1["decision"], "step_up");
+
+    // Mcp-Method must match the body.
+    let r = client()
+        .post(s.url("/mcp/kb"))
+        .bearer_auth(&token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &sid)
+        .header("mcp-method", "tools/list")
+        .json(&call(4, "search", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], -32020);
+
+    // DELETE ends the session upstream; the session is then unknown there.
+    let r = client()
+        .delete(s.url("/mcp/kb"))
+        .bearer_auth(&token)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = rpc(
+        &s,
+        "kb",
+        &token,
+        Some(&sid),
+        call(5, "search", json!({"query": "q"})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    s.stop().await;
+}

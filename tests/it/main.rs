@@ -18,6 +18,7 @@ mod exchange;
 mod faults;
 mod forward_auth;
 mod gateway;
+mod gateway_faults;
 mod gateway_settings;
 mod http_edge;
 mod layers;

@@ -229,13 +229,15 @@ async fn resource_metadata_is_served_for_proxied_servers_and_returned_for_direct
                "scopes_supported": ["knowledge:read"], "bearer_methods_supported": ["header"],
                "resource_name": "kb"})
     );
-    // agentry serves metadata only for the servers it proxies.
-    let res = client()
-        .get(s.url("/.well-known/oauth-protected-resource/mcp/kb"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
+    // agentry serves a direct server's metadata by name too: forward auth
+    // (a proxy in front of the server) points clients there.
+    let served = get_json(
+        &client(),
+        &s,
+        "/.well-known/oauth-protected-resource/mcp/kb",
+    )
+    .await;
+    assert_eq!(served, meta);
 
     let proxied: Value = create(
         &s,

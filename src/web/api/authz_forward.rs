@@ -14,7 +14,7 @@
 //! `Retry-After` too.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{route, HttpRequest, HttpResponse};
+use actix_web::{get, post, HttpRequest, HttpResponse};
 
 use crate::mcp::gateway::{Admission, Refusal};
 use crate::mcp::message;
@@ -54,7 +54,8 @@ fn original_url(req: &HttpRequest) -> Result<String, String> {
     Ok(url.to_string())
 }
 
-#[utoipa::path(operation_id = "authz_forward.forward", tag = "mcp",
+/// Forward auth for a proxy that asks with GET (nginx `auth_request`, Caddy, Traefik).
+#[utoipa::path(operation_id = "authz_forward.get", tag = "mcp",
     params(
         ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
         ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
@@ -69,24 +70,73 @@ fn original_url(req: &HttpRequest) -> Result<String, String> {
         (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
         (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
     ))]
-#[route("/authz/forward", method = "GET", method = "POST")]
-pub async fn forward(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[get("/authz/forward")]
+pub async fn get(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     decide(req).await
 }
 
-/// Envoy's form (`ext_authz` with `path_prefix`): the original path is
-/// appended to this one; otherwise as `authz_forward.forward`.
-#[utoipa::path(operation_id = "authz_forward.forward_envoy", tag = "mcp",
-    params(("tail" = String, Path, description = "The original request's path")),
+/// Forward auth for a proxy that asks with POST (the body is not read).
+#[utoipa::path(operation_id = "authz_forward.post", tag = "mcp",
+    params(
+        ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
+        ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
+        ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
+        ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
+    ),
     responses(
-        (status = 200, description = "Allowed"),
-        (status = 400, body = Problem),
-        (status = 401, description = "No or an invalid credential"),
-        (status = 403, description = "Refused"),
-        (status = 404, body = Problem),
+        (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
+        (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
+        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
+        (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
+        (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
     ))]
-#[route("/authz/forward/{tail:.*}", method = "GET", method = "POST")]
-pub async fn forward_envoy(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+#[post("/authz/forward")]
+pub async fn post(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    decide(req).await
+}
+
+/// Envoy's form (`ext_authz` with `path_prefix`): the original path appended.
+#[utoipa::path(operation_id = "authz_forward.envoy_get", tag = "mcp",
+    params(
+        ("tail" = String, Path, description = "The original request's path"),
+        ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
+        ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
+        ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
+        ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
+    ),
+    responses(
+        (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
+        (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
+        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
+        (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
+        (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
+    ))]
+#[get("/authz/forward/{tail:.*}")]
+pub async fn envoy_get(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    decide(req).await
+}
+
+/// Envoy's form, POST.
+#[utoipa::path(operation_id = "authz_forward.envoy_post", tag = "mcp",
+    params(
+        ("tail" = String, Path, description = "The original request's path"),
+        ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
+        ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
+        ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
+        ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
+        ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
+    ),
+    responses(
+        (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
+        (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
+        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
+        (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
+        (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
+    ))]
+#[post("/authz/forward/{tail:.*}")]
+pub async fn envoy_post(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     decide(req).await
 }
 
@@ -163,5 +213,8 @@ async fn decide(req: HttpRequest) -> Result<HttpResponse, ApiError> {
 
 /// Registers forward auth (under `/api/v1`).
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(forward).service(forward_envoy);
+    cfg.service(get)
+        .service(post)
+        .service(envoy_get)
+        .service(envoy_post);
 }

@@ -49,6 +49,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
         .configure(oauth_register::routes)
         .configure(prometheus::routes)
         .configure(mcp_servers::well_known_routes)
+        .configure(crate::web::gateway::routes)
         .service(
             scope::scope("/api/v1")
                 .configure(service::api_routes)

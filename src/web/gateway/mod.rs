@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use tokio::time::Instant;
 
@@ -30,14 +30,9 @@ use crate::web::state::{self, WebState};
 use authn::Sender;
 use watch::Watch;
 
-/// Registers `/mcp/{name}` (POST, GET, DELETE).
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/mcp/{name}")
-            .route(web::post().to(post))
-            .route(web::get().to(get))
-            .route(web::delete().to(delete)),
-    );
+/// Registers `/mcp/{name}` (POST, GET, DELETE), outside `/api/v1`.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(post).service(get).service(delete);
 }
 
 pub(crate) fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
@@ -131,6 +126,22 @@ fn refused(id: Option<&serde_json::Value>, r: &Refusal) -> HttpResponse {
     resp
 }
 
+/// One JSON-RPC message to the proxied MCP server `name` (Streamable
+/// HTTP): authenticated, decided, recorded, forwarded; the answer is JSON
+/// or an event stream.
+#[utoipa::path(operation_id = "gateway.post", tag = "mcp",
+    params(("name" = String, Path, description = "The proxied server's name")),
+    request_body(content = Object, content_type = "application/json", description = "One JSON-RPC 2.0 message"),
+    responses(
+        (status = 200, description = "The upstream's answer (application/json or text/event-stream), or a JSON-RPC error for the request"),
+        (status = 202, description = "A notification or answer accepted upstream"),
+        (status = 400, description = "Not one JSON-RPC message, or Mcp-Method/Mcp-Name disagree with it (JSON-RPC error)"),
+        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
+        (status = 403, description = "insufficient_scope (WWW-Authenticate), or a refused message without an id"),
+        (status = 404, body = crate::web::problem::Problem, description = "No enabled proxied server has this name"),
+        (status = 413, description = "The message is larger than 4 MiB"),
+    ))]
+#[post("/mcp/{name}")]
 async fn post(
     req: HttpRequest,
     name: web::Path<String>,
@@ -262,10 +273,31 @@ async fn transport(
     }
 }
 
+/// The proxied server's event stream (server-to-client messages).
+#[utoipa::path(operation_id = "gateway.get", tag = "mcp",
+    params(("name" = String, Path, description = "The proxied server's name")),
+    responses(
+        (status = 200, description = "text/event-stream from the upstream"),
+        (status = 401, description = "No or an invalid credential"),
+        (status = 403, description = "No access to the server"),
+        (status = 404, body = crate::web::problem::Problem),
+        (status = 405, description = "The upstream offers no stream"),
+    ))]
+#[get("/mcp/{name}")]
 async fn get(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     transport(req, &name, reqwest::Method::GET).await
 }
 
+/// Ends the session named by `Mcp-Session-Id` upstream.
+#[utoipa::path(operation_id = "gateway.delete", tag = "mcp",
+    params(("name" = String, Path, description = "The proxied server's name")),
+    responses(
+        (status = 200, description = "The upstream ended the session"),
+        (status = 401, description = "No or an invalid credential"),
+        (status = 403, description = "No access to the server"),
+        (status = 404, body = crate::web::problem::Problem),
+    ))]
+#[delete("/mcp/{name}")]
 async fn delete(req: HttpRequest, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     transport(req, &name, reqwest::Method::DELETE).await
 }

@@ -124,7 +124,7 @@ async fn grantable(
         id: user.session.user.id.clone(),
         name: user.session.user.username.clone(),
     };
-    let held = crate::rbac::patterns_of(&st.policy, &st.db, &st.audit, &principal).await?;
+    let held = crate::rbac::token_patterns_of(&st.policy, &st.db, &st.audit, &principal).await?;
     let scopes = flow::grantable(&held, &v.requested, v.allows.as_deref());
     if scopes.is_empty() {
         let e = RedirectError::new(
