@@ -226,6 +226,7 @@ impl App {
             signing_keys: &self.signing_keys,
             metrics: &self.metrics,
             outbox_stats: &self.alerts.outbox().stats,
+            gateway_stats: self.gateway.stats(),
         }
     }
 

@@ -37,6 +37,31 @@ pub const BUILTIN: &[(&str, MetricKind, &str)] = &[
         MetricKind::Numeric,
         "Failed logins and token requests, from the audit trail: per minute, or counted over `in D`",
     ),
+    (
+        "mcp_tool_calls",
+        MetricKind::Numeric,
+        "Allowed tool calls through the MCP gateway, per minute or counted over `in D`; labels server, tool",
+    ),
+    (
+        "mcp_denied_calls",
+        MetricKind::Numeric,
+        "Refused tool calls through the MCP gateway (denied, step-up, limited), per minute or over `in D`; labels server, tool",
+    ),
+    (
+        "mcp_tool_errors",
+        MetricKind::Numeric,
+        "Tool calls that ended in a tool error, a JSON-RPC error or an upstream failure, per minute or over `in D`; labels server, tool",
+    ),
+    (
+        "mcp_tool_error_rate",
+        MetricKind::Numeric,
+        "Share of ended tool calls that failed (0..1), over the last 5 minutes or `in D`; labels server, tool",
+    ),
+    (
+        "mcp_tool_latency_p95_seconds",
+        MetricKind::Numeric,
+        "95th percentile latency of ended tool calls, over the last 5 minutes or `in D`; labels server, tool",
+    ),
     ("error_rate", MetricKind::Numeric, "Reported by agents (0..1)"),
     ("workflow_success_rate", MetricKind::Numeric, "Reported by agents (0..1)"),
     ("cpu_utilization", MetricKind::Numeric, "Reported by agents (0..1)"),
@@ -141,6 +166,9 @@ fn current(
     agents: &HashMap<String, (String, String)>,
 ) -> Result<Series> {
     match metric {
+        m if super::mcp_series::is_series(m) => {
+            mcp(conn, m, now - super::mcp_series::default_window_ms(m))
+        }
         "agent_health" | "instance_response_time_ms" => instances(conn, metric),
         "failed_auth_attempts" => Ok(vec![(
             Arc::new(Labels::new()),
@@ -165,6 +193,13 @@ fn sums_since(
     now: i64,
     agents: &HashMap<String, (String, String)>,
 ) -> Result<Sums> {
+    if super::mcp_series::is_series(metric) {
+        let rows = audit_db::tool_calls_since(conn, since)?;
+        return Ok(super::mcp_series::series(metric, &rows)
+            .into_iter()
+            .map(|(labels, v)| (Arc::new(labels), v))
+            .collect());
+    }
     if metric == "failed_auth_attempts" {
         return Ok(vec![(
             Arc::new(Labels::new()),
@@ -174,6 +209,14 @@ fn sums_since(
     Ok(reads::sums(conn, metric, since, now)?
         .into_iter()
         .map(|(labels, reporter, sum)| (Arc::new(series_labels(&labels, &reporter, agents)), sum))
+        .collect())
+}
+
+fn mcp(conn: &Connection, metric: &str, since: i64) -> Result<Series> {
+    let rows = audit_db::tool_calls_since(conn, since)?;
+    Ok(super::mcp_series::series(metric, &rows)
+        .into_iter()
+        .map(|(labels, v)| (Arc::new(labels), Value::Number(v)))
         .collect())
 }
 

@@ -297,3 +297,37 @@ pub fn count_failed_auth(conn: &Connection, since: i64) -> Result<i64> {
         |r| r.get(0),
     )?)
 }
+
+/// One gateway tool call as the audit log has it: a decision record
+/// (`result` none) or a result record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallRow {
+    pub server: String,
+    pub tool: String,
+    /// `denied` for a refused decision, else the record's outcome.
+    pub outcome: String,
+    /// A result record's `result` (`ok`, `tool_error`, ...).
+    pub result: Option<String>,
+    pub latency_ms: Option<i64>,
+}
+
+/// The gateway's tool-call records from `since` (ms) on: what the
+/// `mcp_tool_*` alert series are computed from.
+pub fn tool_calls_since(conn: &Connection, since: i64) -> Result<Vec<ToolCallRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT target_id, json_extract(details, '$.name'), outcome,
+                json_extract(details, '$.result'), json_extract(details, '$.latency_ms')
+         FROM audit_log INDEXED BY audit_log_action_at
+         WHERE action IN ('mcp.tool_call', 'mcp.tool_call.result') AND at >= ?1",
+    )?;
+    let rows = stmt.query_map([since], |r| {
+        Ok(ToolCallRow {
+            server: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+            tool: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+            outcome: r.get(2)?,
+            result: r.get(3)?,
+            latency_ms: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}

@@ -163,6 +163,7 @@ struct Inner {
     policy: PolicyView,
     issuer: String,
     limits: CallLimits,
+    stats: super::stats::CallStats,
     /// Opened upstream headers by server id, with the row's `updated_at`.
     headers: Mutex<HashMap<String, (i64, Arc<HeaderMap>)>>,
     outbound: Outbound,
@@ -187,6 +188,7 @@ impl Gateway {
                 policy,
                 issuer,
                 limits: CallLimits::default(),
+                stats: super::stats::CallStats::default(),
                 headers: Mutex::default(),
                 outbound,
             }),
@@ -201,6 +203,19 @@ impl Gateway {
 
     pub fn audit(&self) -> &Audit {
         &self.inner.audit
+    }
+
+    /// The figures `/metrics` shows.
+    pub fn stats(&self) -> &super::stats::CallStats {
+        &self.inner.stats
+    }
+
+    /// Counts a refused message when it is a tool call.
+    fn count_refusal(&self, route: &Route, msg: &Message) {
+        if msg.method() == Some("tools/call") {
+            let tool = msg.name().unwrap_or_default();
+            self.inner.stats.refused(&route.row.name, tool);
+        }
     }
 
     /// The enabled proxied server called `name`.
@@ -290,6 +305,7 @@ impl Gateway {
                 },
             );
             self.inner.audit.record(ev).await?;
+            self.count_refusal(route, msg);
             return Ok(Admission::Refused(refusal));
         }
         let server = route.row.name.as_str();
@@ -303,6 +319,7 @@ impl Gateway {
                     .audit
                     .record(record::decision(ctx, call, &v))
                     .await?;
+                self.count_refusal(route, msg);
                 return Ok(Admission::Refused(Refusal::Denied(reason.clone())));
             }
             Verdict::StepUp { scope, .. } => {
@@ -310,6 +327,7 @@ impl Gateway {
                     .audit
                     .record(record::decision(ctx, call, &v))
                     .await?;
+                self.count_refusal(route, msg);
                 return Ok(Admission::StepUp {
                     scope: scope.clone(),
                 });
@@ -334,6 +352,7 @@ impl Gateway {
             )
             .detail("limited", true);
             self.inner.audit.record(ev).await?;
+            self.count_refusal(route, msg);
             return Ok(Admission::Refused(refusal));
         }
         let mut ev = record::decision(ctx, call, &v);
@@ -343,6 +362,9 @@ impl Gateway {
             }
         }
         let seq = self.inner.audit.record(ev).await?;
+        if let Some(t) = tool {
+            self.inner.stats.called(server, t);
+        }
         Ok(Admission::Forward {
             decision_seq: Some(seq),
         })
@@ -449,7 +471,14 @@ impl Gateway {
         detail: Option<&str>,
         started: Instant,
     ) {
-        let latency_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let latency_ms = elapsed.as_millis() as u64;
+        if call.message.method() == Some("tools/call") {
+            let tool = call.message.name().unwrap_or_default();
+            self.inner
+                .stats
+                .ended(&call.server, tool, outcome, elapsed.as_secs_f64());
+        }
         let ev: Event = record::result(ctx, call, decision_seq, outcome, detail, latency_ms);
         let audit = self.inner.audit.clone();
         tokio::spawn(async move {

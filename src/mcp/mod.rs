@@ -9,6 +9,7 @@ pub mod policy;
 pub mod record;
 pub mod servers;
 pub mod settings;
+pub mod stats;
 pub mod verdict;
 
 pub use servers::{McpServerSpec, McpServerView, McpServers, ResourceMetadata};

@@ -177,6 +177,15 @@ pub async fn render(app: &Watched<'_>) -> Result<String> {
     }
 
     alerting(app, &r).await?;
+    let gw = app.gateway_stats;
+    r.register(Box::new(gw.calls.clone()))
+        .map_err(Error::internal)?;
+    r.register(Box::new(gw.denied.clone()))
+        .map_err(Error::internal)?;
+    r.register(Box::new(gw.errors.clone()))
+        .map_err(Error::internal)?;
+    r.register(Box::new(gw.latency.clone()))
+        .map_err(Error::internal)?;
 
     let mut out = Vec::new();
     TextEncoder::new()

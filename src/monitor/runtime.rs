@@ -40,4 +40,5 @@ pub struct Watched<'a> {
     pub signing_keys: &'a crate::tokens::SigningKeys,
     pub metrics: &'a super::metrics::MetricsStore,
     pub outbox_stats: &'a crate::notify::outbox::Stats,
+    pub gateway_stats: &'a crate::mcp::stats::CallStats,
 }

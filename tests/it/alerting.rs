@@ -670,11 +670,16 @@ async fn seeds_validation_and_secrets() {
         [
             "agent_down",
             "high_error_rate",
+            "mcp_tool_errors",
             "resource_exhaustion",
             "security_breach",
             "workflow_failure"
         ]
     );
+    // The gateway's example rule is seeded disabled, and parses.
+    let mcp = get_json(&c, &s, "/api/v1/alert-rules/mcp_tool_errors").await;
+    assert_eq!(mcp["enabled"], false, "{mcp}");
+    assert_eq!(mcp["expression"], "mcp_tool_error_rate > 5% for 5 minutes");
     let breach = get_json(&c, &s, "/api/v1/alert-rules/security_breach").await;
     assert_eq!(
         breach["expression"],

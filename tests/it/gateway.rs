@@ -279,6 +279,46 @@ async fn the_sdk_client_uses_tools_resources_and_prompts_through_the_gateway() {
     assert_eq!(records(&s, "mcp.resource_read").len(), 2);
     assert_eq!(records(&s, "mcp.prompt_get").len(), 2);
     assert_eq!(records(&s, "mcp.prompt_get.result").len(), 1);
+
+    // Per server and tool in /metrics, and as alert series.
+    let (c, csrf) = admin(&s).await;
+    let metrics = get_text(&c, &s, "/metrics").await;
+    for line in [
+        r#"agentry_mcp_tool_calls_total{server="kb",tool="search"} 1"#,
+        r#"agentry_mcp_denied_calls_total{server="kb",tool="publish"} 1"#,
+        r#"agentry_mcp_tool_errors_total{server="kb",tool="fail"} 1"#,
+        r#"agentry_mcp_tool_latency_seconds_count{server="kb",tool="slow"} 1"#,
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    let preview = |expression: &'static str| {
+        let c = c.clone();
+        let csrf = csrf.clone();
+        let url = s.url("/api/v1/alert-rules/preview");
+        async move {
+            let res = c
+                .post(url)
+                .header("x-csrf-token", csrf)
+                .json(&json!({"expression": expression}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            res.json::<Value>().await.unwrap()["matches"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let failing = preview(r#"mcp_tool_error_rate{server="kb"} > 50%"#).await;
+    assert_eq!(failing.len(), 1, "{failing:?}");
+    assert_eq!(failing[0]["labels"]["tool"], "fail", "{failing:?}");
+    let denied = preview("mcp_denied_calls >= 1 in 5m").await;
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert_eq!(denied[0]["labels"]["tool"], "publish");
+    let calls = preview("mcp_tool_calls >= 1").await;
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(preview("mcp_tool_latency_p95_seconds >= 0").await.len(), 3);
     let dir = s.stop().await;
     assert_audit_verifies(dir.path());
 }
