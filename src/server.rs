@@ -294,6 +294,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Running,
         app.config.monitoring.max_concurrent_checks as usize,
         app.checker_stats.clone(),
         app.outbound_rules.clone(),
+        app.gateway.clone(),
     );
     let outbox = app.alerts.outbox().spawn(
         app.db.clone(),

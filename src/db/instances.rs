@@ -8,7 +8,12 @@ use crate::error::Result;
 #[derive(Debug, Clone)]
 pub struct InstanceRow {
     pub id: String,
-    pub agent_id: String,
+    /// The agent that owns the instance; `None` for the instance of a
+    /// proxied MCP server.
+    pub agent_id: Option<String>,
+    /// The proxied MCP server that owns the instance (its automatic `mcp`
+    /// probe).
+    pub mcp_server_id: Option<String>,
     pub name: String,
     pub kind: String,
     pub url: Option<String>,
@@ -37,7 +42,7 @@ pub struct InstanceRow {
 const COLUMNS: &str = "id, agent_id, name, kind, url, interval_seconds, timeout_ms, expected_status, \
     body_contains, failure_threshold, success_threshold, degraded_latency_ms, enabled, state, state_since, \
     fail_streak, ok_streak, slow_streak, fast_streak, last_check_at, last_latency_ms, last_error, \
-    last_heartbeat_at, created_at, updated_at";
+    last_heartbeat_at, created_at, updated_at, mcp_server_id";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
     Ok(InstanceRow {
@@ -66,18 +71,20 @@ fn row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         last_heartbeat_at: r.get(22)?,
         created_at: r.get(23)?,
         updated_at: r.get(24)?,
+        mcp_server_id: r.get(25)?,
     })
 }
 
 pub fn insert(conn: &Connection, i: &InstanceRow) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO instances (id, agent_id, name, kind, url, interval_seconds, timeout_ms, expected_status,
-            body_contains, failure_threshold, success_threshold, degraded_latency_ms, enabled, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            body_contains, failure_threshold, success_threshold, degraded_latency_ms, enabled, created_at, updated_at,
+            mcp_server_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             i.id, i.agent_id, i.name, i.kind, i.url, i.interval_seconds, i.timeout_ms, i.expected_status,
             i.body_contains, i.failure_threshold, i.success_threshold, i.degraded_latency_ms, i.enabled,
-            i.created_at, i.updated_at
+            i.created_at, i.updated_at, i.mcp_server_id
         ],
     )?;
     Ok(())
@@ -121,6 +128,25 @@ pub fn list(
     ))?;
     let rows = stmt.query_map(params![agent_id, after, limit], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The instance of the proxied MCP server `server_id`, if it has one.
+pub fn of_mcp_server(conn: &Connection, server_id: &str) -> Result<Option<InstanceRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM instances WHERE mcp_server_id = ?1"),
+            [server_id],
+            row,
+        )
+        .optional()?)
+}
+
+/// Removes the probe of MCP server `server_id`, if any.
+pub fn delete_of_mcp_server(conn: &Connection, server_id: &str) -> rusqlite::Result<usize> {
+    conn.execute(
+        "DELETE FROM instances WHERE mcp_server_id = ?1",
+        [server_id],
+    )
 }
 
 pub fn all(conn: &Connection) -> Result<Vec<InstanceRow>> {

@@ -74,8 +74,14 @@ pub struct InstanceHealth {
 
 pub fn enabled_instances(conn: &Connection) -> Result<Vec<InstanceHealth>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.name, a.agent_type, i.name, i.state, i.last_latency_ms FROM instances i
-         JOIN agents a ON a.id = i.agent_id WHERE i.enabled = 1",
+        // A proxied MCP server's probe has no agent: it is reported under
+        // the server's name, with the type `mcp_server`.
+        "SELECT COALESCE(a.name, m.name), COALESCE(a.agent_type, 'mcp_server'), i.name, i.state,
+                i.last_latency_ms
+         FROM instances i
+         LEFT JOIN agents a ON a.id = i.agent_id
+         LEFT JOIN mcp_servers m ON m.id = i.mcp_server_id
+         WHERE i.enabled = 1 AND (a.id IS NOT NULL OR m.id IS NOT NULL)",
     )?;
     let rows = stmt.query_map([], |r| {
         Ok(InstanceHealth {

@@ -247,6 +247,12 @@ impl Gateway {
         })
     }
 
+    /// The opened upstream headers of server `id` (for its health probe).
+    pub async fn upstream_headers_of(&self, id: &str) -> Result<Arc<HeaderMap>> {
+        let row = self.inner.servers.row(id).await?;
+        self.upstream_headers(&row).await
+    }
+
     async fn upstream_headers(&self, row: &McpServerRow) -> Result<Arc<HeaderMap>> {
         let Some(sealed) = &row.upstream_headers else {
             return Ok(Arc::default());

@@ -6,6 +6,7 @@ pub mod gateway;
 pub mod limits;
 pub mod message;
 pub mod policy;
+pub mod probe;
 pub mod record;
 pub mod servers;
 pub mod settings;

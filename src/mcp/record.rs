@@ -157,6 +157,29 @@ pub fn result(
     ev
 }
 
+/// A gateway record at a glance, for the audit log page: what it acted on
+/// and how it went (`search: allowed`, `search: ok in 12 ms`); `None` for
+/// other records.
+pub fn glance(action: &str, details: &Value) -> Option<String> {
+    if !action.starts_with("mcp.") {
+        return None;
+    }
+    let field = |k: &str| details.get(k).and_then(Value::as_str);
+    let what = field("name")
+        .or_else(|| field("method"))
+        .or_else(|| field("http_method"))
+        .unwrap_or("message");
+    let how = match (field("result"), field("decision")) {
+        (Some(r), _) => match details.get("latency_ms").and_then(Value::as_u64) {
+            Some(ms) => format!("{r} in {ms} ms"),
+            None => r.to_string(),
+        },
+        (None, Some(d)) => d.to_string(),
+        (None, None) => return None,
+    };
+    Some(format!("{}: {how}", crate::names::shown(what)))
+}
+
 /// How an answer to a forwarded call ended, from the answer's JSON.
 pub fn outcome_of(answer: &Value) -> (CallOutcome, Option<String>) {
     if let Some(err) = answer.get("error") {
@@ -190,6 +213,20 @@ mod tests {
 
     fn call_msg() -> Message {
         parse(br#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"search","arguments":{"b":1,"a":"x"}}}"#).unwrap()
+    }
+
+    #[test]
+    fn gateway_records_read_at_a_glance() {
+        let d = json!({"name": "search", "decision": "allowed"});
+        assert_eq!(glance("mcp.tool_call", &d).unwrap(), "search: allowed");
+        let r = json!({"name": "search", "result": "ok", "latency_ms": 12});
+        assert_eq!(
+            glance("mcp.tool_call.result", &r).unwrap(),
+            "search: ok in 12 ms"
+        );
+        let m = json!({"method": "tools/list", "decision": "denied"});
+        assert_eq!(glance("mcp.message", &m).unwrap(), "tools/list: denied");
+        assert_eq!(glance("user.create", &d), None);
     }
 
     #[test]

@@ -409,7 +409,8 @@ impl McpServers {
         self.audit
             .apply(event, move |c| {
                 taken(c, &stored)?;
-                repo::insert(c, &stored)
+                repo::insert(c, &stored)?;
+                sync_probe(c, &stored)
             })
             .await?;
         Ok(self.view(row))
@@ -434,7 +435,7 @@ impl McpServers {
                 if !repo::update(c, &stored)? {
                     return Err(not_found(&stored.id));
                 }
-                Ok(())
+                sync_probe(c, &stored)
             })
             .await?;
         Ok(self.view(row))
@@ -495,6 +496,63 @@ impl McpServers {
         Ok(row.filter(|r| r.enabled))
     }
 }
+
+/// Keeps the health probe (instance kind `mcp`) of a proxied server in
+/// step with it: created with the server, following its name, upstream
+/// and enabled state, removed when it stops being proxied. Its interval,
+/// timeout and thresholds are the admin's to tune on the instance.
+fn sync_probe(c: &rusqlite::Connection, row: &McpServerRow) -> Result<()> {
+    use crate::db::instances as probes;
+    let Some(url) = &row.upstream_url else {
+        probes::delete_of_mcp_server(c, &row.id)?;
+        return Ok(());
+    };
+    match probes::of_mcp_server(c, &row.id)? {
+        Some(mut p) => {
+            p.name = row.name.clone();
+            p.url = Some(url.clone());
+            p.enabled = row.enabled;
+            p.updated_at = row.updated_at;
+            probes::update_definition(c, &p)?;
+        }
+        None => probes::insert(
+            c,
+            &probes::InstanceRow {
+                id: db::new_id(),
+                agent_id: None,
+                mcp_server_id: Some(row.id.clone()),
+                name: row.name.clone(),
+                kind: "mcp".into(),
+                url: Some(url.clone()),
+                interval_seconds: PROBE_INTERVAL_SECONDS,
+                timeout_ms: PROBE_TIMEOUT_MS,
+                expected_status: "200-399".into(),
+                body_contains: None,
+                failure_threshold: 3,
+                success_threshold: 2,
+                degraded_latency_ms: None,
+                enabled: row.enabled,
+                state: "unknown".into(),
+                state_since: None,
+                fail_streak: 0,
+                ok_streak: 0,
+                slow_streak: 0,
+                fast_streak: 0,
+                last_check_at: None,
+                last_latency_ms: None,
+                last_error: None,
+                last_heartbeat_at: None,
+                created_at: row.updated_at,
+                updated_at: row.updated_at,
+            },
+        )?,
+    }
+    Ok(())
+}
+
+/// How often a proxied server's probe runs, and its timeout.
+const PROBE_INTERVAL_SECONDS: i64 = 30;
+const PROBE_TIMEOUT_MS: i64 = 5000;
 
 /// A name or URI that another server has.
 fn taken(c: &rusqlite::Connection, row: &McpServerRow) -> Result<()> {

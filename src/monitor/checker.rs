@@ -71,6 +71,7 @@ struct Def {
     body_contains: Option<String>,
     thresholds: Thresholds,
     degraded_latency_ms: Option<i64>,
+    mcp_server_id: Option<String>,
 }
 
 struct Due {
@@ -111,6 +112,7 @@ fn def_of(r: &repo::InstanceRow) -> Option<Def> {
             success: r.success_threshold,
         },
         degraded_latency_ms: r.degraded_latency_ms,
+        mcp_server_id: r.mcp_server_id.clone(),
     })
 }
 
@@ -121,6 +123,7 @@ impl Checker {
         max_concurrent: usize,
         stats: Arc<CheckerStats>,
         rules: Arc<OutboundRules>,
+        gateway: crate::mcp::gateway::Gateway,
     ) -> Checker {
         let (stop, stopped) = watch::channel(false);
         let client = Outbound::new(
@@ -132,7 +135,8 @@ impl Checker {
         let writer = tokio::spawn(write_results(db.clone(), rx));
         let st = stats.clone();
         let task = tokio::spawn(async move {
-            schedule(db, audit, client, max_concurrent, tx, stopped, st).await;
+            let probes = Probes { client, gateway };
+            schedule(db, audit, probes, max_concurrent, tx, stopped, st).await;
             // The schedule dropped its sender; the writer drains and ends.
             let _ = writer.await;
         });
@@ -157,10 +161,18 @@ async fn load(db: &Db) -> Vec<repo::InstanceRow> {
     }
 }
 
+/// What checks reach out with: the HTTP client under the outbound rules,
+/// and the gateway for a proxied server's upstream credential.
+#[derive(Clone)]
+struct Probes {
+    client: Outbound,
+    gateway: crate::mcp::gateway::Gateway,
+}
+
 async fn schedule(
     db: Db,
     audit: Audit,
-    client: Outbound,
+    client: Probes,
     max_concurrent: usize,
     tx: mpsc::Sender<Finished>,
     mut stopped: watch::Receiver<bool>,
@@ -232,10 +244,11 @@ async fn schedule(
     let _ = permits.acquire_many(max_concurrent as u32).await;
 }
 
-async fn check(client: &Outbound, db: &Db, def: Def, at: i64) -> Finished {
+async fn check(probes: &Probes, db: &Db, def: Def, at: i64) -> Finished {
     let (verdict, status, latency_ms, error) = match def.kind {
         InstanceKind::Heartbeat => heartbeat_check(db, &def, at).await,
-        InstanceKind::Http => http_check(client, &def).await,
+        InstanceKind::Http => http_check(&probes.client, &def).await,
+        InstanceKind::Mcp => mcp_check(probes, &def).await,
     };
     Finished {
         def,
@@ -269,6 +282,39 @@ async fn heartbeat_check(db: &Db, def: &Def, now: i64) -> Outcome {
             None,
             Some(format!("cannot read the heartbeat: {e}")),
         ),
+    }
+}
+
+/// `initialize` + `ping` (see `mcp::probe`); a proxied server's probe
+/// carries the server's upstream headers, as the gateway's calls do.
+async fn mcp_check(probes: &Probes, def: &Def) -> Outcome {
+    let Some(url) = def.url.as_deref() else {
+        return (Verdict::Fail, None, None, Some("no URL".into()));
+    };
+    let headers = match &def.mcp_server_id {
+        Some(id) => match probes.gateway.upstream_headers_of(id).await {
+            Ok(h) => h,
+            Err(e) => {
+                return (
+                    Verdict::Fail,
+                    None,
+                    None,
+                    Some(format!("cannot open the upstream headers: {e}")),
+                )
+            }
+        },
+        None => Default::default(),
+    };
+    let started = Instant::now();
+    let timeout = Duration::from_millis(def.timeout_ms as u64);
+    let result = crate::mcp::probe::probe(&probes.client, url, &headers, timeout).await;
+    let latency = started.elapsed().as_millis() as i64;
+    match result {
+        Ok(()) => {
+            let slow = def.degraded_latency_ms.is_some_and(|d| latency > d);
+            (Verdict::Ok { slow }, None, Some(latency), None)
+        }
+        Err(e) => (Verdict::Fail, None, Some(latency), Some(e.to_string())),
     }
 }
 

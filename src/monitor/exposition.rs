@@ -76,8 +76,8 @@ pub async fn render(app: &Watched<'_>) -> Result<String> {
     )?;
     let mut counts = [0i64; 4];
     for i in rows.iter().filter(|i| i.enabled) {
-        let t = types.get(&i.agent_id).map(String::as_str).unwrap_or("");
-        let l = [i.id.as_str(), &i.name, &i.agent_id, t, &i.kind];
+        let t = i.agent_type_in(&types);
+        let l = [i.id.as_str(), &i.name, i.agent_key(), t, &i.kind];
         let now = Health::parse(&i.state);
         for h in [
             Health::Unknown,

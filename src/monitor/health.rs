@@ -67,7 +67,8 @@ pub struct AgentTypeHealth {
 pub struct InstanceHealth {
     pub instance_id: String,
     pub name: String,
-    pub agent_id: String,
+    /// The owning agent; absent for a proxied MCP server's probe.
+    pub agent_id: Option<String>,
     /// `healthy`, `degraded`, `unhealthy`, `unknown` (or `disabled`).
     pub status: String,
     /// Milliseconds, of the last check (null for heartbeats).
@@ -193,7 +194,7 @@ pub async fn report(app: &Watched<'_>) -> Result<HealthReport> {
     let mut scores = Vec::new();
     let mut troubled = false;
     for r in rows {
-        let kind = types.get(&r.agent_id).cloned().unwrap_or_default();
+        let kind = r.agent_type_in(&types).to_string();
         let e = agents.entry(kind).or_default();
         let state = Health::parse(&r.state);
         e.total_instances += 1;

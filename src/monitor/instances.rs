@@ -16,6 +16,9 @@ crate::closed_set! {
         Http = "http",
         /// The agent calls in.
         Heartbeat = "heartbeat",
+        /// An MCP endpoint (Streamable HTTP), probed with `initialize` and
+        /// `ping`.
+        Mcp = "mcp",
     }
 }
 
@@ -25,7 +28,7 @@ impl InstanceKind {
     /// call in.
     pub fn polled(self) -> bool {
         match self {
-            InstanceKind::Http => true,
+            InstanceKind::Http | InstanceKind::Mcp => true,
             InstanceKind::Heartbeat => false,
         }
     }
@@ -41,6 +44,40 @@ impl InstanceRow {
     /// See [`InstanceKind::polled`].
     pub fn polled(&self) -> bool {
         self.kind().is_some_and(InstanceKind::polled)
+    }
+
+    /// The owning agent's id, or "" for a proxied MCP server's probe.
+    pub fn agent_key(&self) -> &str {
+        self.agent_id.as_deref().unwrap_or_default()
+    }
+
+    /// The type the instance is reported under: its agent's, or
+    /// [`MCP_SERVER_TYPE`] for a proxied MCP server's probe.
+    pub fn agent_type_in<'a, M: MapLike>(&'a self, agent_types: &'a M) -> &'a str {
+        match &self.agent_id {
+            Some(a) => agent_types.type_of(a).unwrap_or(""),
+            None => MCP_SERVER_TYPE,
+        }
+    }
+}
+
+/// The type a proxied MCP server's probe is reported under.
+pub const MCP_SERVER_TYPE: &str = "mcp_server";
+
+/// An agent-id → type map (the pages and figures use both kinds of map).
+pub trait MapLike {
+    fn type_of(&self, agent_id: &str) -> Option<&str>;
+}
+
+impl MapLike for std::collections::HashMap<String, String> {
+    fn type_of(&self, agent_id: &str) -> Option<&str> {
+        self.get(agent_id).map(String::as_str)
+    }
+}
+
+impl MapLike for std::collections::BTreeMap<String, String> {
+    fn type_of(&self, agent_id: &str) -> Option<&str> {
+        self.get(agent_id).map(String::as_str)
     }
 }
 
@@ -96,15 +133,15 @@ fn validate(s: &InstanceSpec, rules: &OutboundRules) -> FieldErrors {
     }
     let kind = InstanceKind::parse(&s.kind);
     match (kind, &s.url) {
-        (Some(InstanceKind::Http), Some(u)) => {
+        (Some(InstanceKind::Http | InstanceKind::Mcp), Some(u)) => {
             let checked = crate::net::validate_url(u)
                 .and_then(|parsed| rules.check_url(&parsed).map_err(|r| r.to_string()));
             if let Err(m) = checked {
                 e.insert("url".into(), m);
             }
         }
-        (Some(InstanceKind::Http), None) => {
-            e.insert("url".into(), "is required for an http instance".into());
+        (Some(k @ (InstanceKind::Http | InstanceKind::Mcp)), None) => {
+            e.insert("url".into(), format!("is required for an {k} instance"));
         }
         (Some(InstanceKind::Heartbeat), Some(_)) => {
             e.insert(
@@ -197,7 +234,8 @@ pub async fn create(
     let now = db::now_ms();
     let row = InstanceRow {
         id,
-        agent_id: s.agent_id,
+        agent_id: Some(s.agent_id),
+        mcp_server_id: None,
         name: s.name,
         kind: s.kind,
         url: s.url,
@@ -224,7 +262,7 @@ pub async fn create(
     };
     audit
         .apply(event, move |c| {
-            if agents::by_id(c, &row.agent_id)?.is_none() {
+            if agents::by_id(c, row.agent_id.as_deref().unwrap_or_default())?.is_none() {
                 return Err(Error::field("agent_id", "no agent with this id"));
             }
             repo::insert(c, &row).map_err(conflict)?;
@@ -274,7 +312,7 @@ pub async fn update(
     row.enabled = ch.enabled.unwrap_or(row.enabled);
     row.updated_at = db::now_ms();
     let spec = InstanceSpec {
-        agent_id: row.agent_id.clone(),
+        agent_id: row.agent_id.clone().unwrap_or_default(),
         name: row.name.clone(),
         kind: row.kind.clone(),
         url: row.url.clone(),

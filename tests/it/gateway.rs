@@ -619,3 +619,86 @@ async fn a_token_without_the_scope_is_asked_to_step_up_and_sessions_end_with_del
     assert_eq!(r.status(), 404);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_proxied_server_gets_an_mcp_probe_that_follows_it() {
+    let s = TestServer::start().await;
+    let upstream = Upstream::start(false).await;
+    let a = Setup::new(&s).await;
+    let id = a.server(&s, "kb", &upstream.url, json!({})).await;
+    let list = get_json(&a.c, &s, "/api/v1/instances").await;
+    let probe = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["mcp_server_id"] == id.as_str())
+        .cloned()
+        .unwrap_or_else(|| panic!("no probe in {list}"));
+    assert_eq!(probe["kind"], "mcp");
+    assert_eq!(probe["url"], upstream.url);
+    assert!(probe["agent_id"].is_null());
+    // Checked every 5 s from now on: initialize + ping make it healthy.
+    let path = format!("/api/v1/instances/{}", probe["id"].as_str().unwrap());
+    let res = a
+        .send(
+            &s,
+            reqwest::Method::PATCH,
+            &path,
+            json!({"interval_seconds": 5}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let mut seen = Value::Null;
+    for _ in 0..60 {
+        seen = get_json(&a.c, &s, &path).await;
+        if seen["state"] == "healthy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(seen["state"], "healthy", "{seen}");
+    // As an alert series: the server's name stands for the agent.
+    let res = a
+        .send(
+            &s,
+            reqwest::Method::POST,
+            "/api/v1/alert-rules/preview",
+            json!({"expression": "agent_health == 'healthy'"}),
+        )
+        .await;
+    let matches = res.json::<Value>().await.unwrap()["matches"].clone();
+    assert_eq!(
+        matches[0]["labels"]["agent_type"], "mcp_server",
+        "{matches}"
+    );
+    assert_eq!(matches[0]["labels"]["agent"], "kb", "{matches}");
+
+    // The probe follows the server: renamed and disabled with it, gone
+    // when it is no longer proxied.
+    let server_path = format!("/api/v1/mcp-servers/{id}");
+    let put = |body: Value| a.send(&s, reqwest::Method::PUT, &server_path, body);
+    let res = put(json!({"name": "kb2", "upstream_url": upstream.url, "enabled": false})).await;
+    assert_eq!(res.status(), 200);
+    let seen = get_json(&a.c, &s, &path).await;
+    assert_eq!(seen["name"], "kb2");
+    assert_eq!(seen["enabled"], false);
+    assert_eq!(seen["interval_seconds"], 5, "the admin's tuning stays");
+    let res = put(json!({"name": "kb2", "uri": "https://kb.example.com/mcp"})).await;
+    assert_eq!(res.status(), 200);
+    let res = a.send(&s, reqwest::Method::GET, &path, json!(null)).await;
+    assert_eq!(res.status(), 404);
+
+    // An agent's own mcp instance needs a URL.
+    let agent = create_agent(&s, &a.c, &a.csrf, "mcp-owner", "planner").await;
+    let res = a
+        .send(
+            &s,
+            reqwest::Method::POST,
+            "/api/v1/instances",
+            json!({"agent_id": agent, "name": "m", "kind": "mcp"}),
+        )
+        .await;
+    let p = expect_problem(res, 422).await;
+    assert!(p["errors"]["url"].as_str().unwrap().contains("mcp"), "{p}");
+    s.stop().await;
+}

@@ -19,7 +19,10 @@ use crate::web::state;
 #[derive(Serialize, ToSchema)]
 pub struct InstanceView {
     pub id: String,
-    pub agent_id: String,
+    /// The owning agent; absent for a proxied MCP server's probe.
+    pub agent_id: Option<String>,
+    /// The owning proxied MCP server (its automatic `mcp` probe).
+    pub mcp_server_id: Option<String>,
     pub name: String,
     #[schema(value_type = crate::monitor::instances::InstanceKind)]
     pub kind: String,
@@ -55,6 +58,7 @@ impl From<InstanceRow> for InstanceView {
         InstanceView {
             id: r.id,
             agent_id: r.agent_id,
+            mcp_server_id: r.mcp_server_id,
             name: r.name,
             kind: r.kind,
             url: r.url,
@@ -363,7 +367,8 @@ pub async fn heartbeat(
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
     let instance = instances::get(&st.db, &id).await;
-    let own = matches!(&instance, Ok(i) if i.agent_id == caller.principal.id);
+    let own =
+        matches!(&instance, Ok(i) if i.agent_id.as_deref() == Some(caller.principal.id.as_str()));
     if !own {
         // Without the right, whether the instance exists stays unsaid.
         caller.require(&st, MonitorManage::NAME).await?;

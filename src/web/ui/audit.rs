@@ -20,13 +20,36 @@ struct ListPage {
     layout: Layout,
     q: AuditQuery,
     error: Option<String>,
-    records: Vec<Record>,
+    records: Vec<Row>,
     /// Query string of the next (older) page.
     next: Option<String>,
     /// Query string of the current filters (for export links).
     filters: String,
     verify: Option<VerifyReport>,
     outcomes: &'static [Outcome],
+}
+
+/// A record as the list shows it: the record, and for a gateway record
+/// what it acted on and how it went.
+struct Row {
+    record: Record,
+    glance: Option<String>,
+}
+
+impl Row {
+    fn of(record: Record) -> Row {
+        Row {
+            glance: crate::mcp::record::glance(&record.action, &record.details),
+            record,
+        }
+    }
+}
+
+impl std::ops::Deref for Row {
+    type Target = Record;
+    fn deref(&self) -> &Record {
+        &self.record
+    }
 }
 
 /// The filters (without paging) as a query string.
@@ -81,7 +104,7 @@ async fn list_page(
                 next.push_str(&serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default());
                 next
             });
-            page.records = p.items;
+            page.records = p.items.into_iter().map(Row::of).collect();
             render(StatusCode::OK, &page)
         }
         Err(e) if e.status == StatusCode::BAD_REQUEST => {

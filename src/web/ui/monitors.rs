@@ -70,7 +70,7 @@ impl MonitorForm {
 
     fn of(r: &InstanceRow) -> MonitorForm {
         MonitorForm {
-            agent_id: r.agent_id.clone(),
+            agent_id: r.agent_id.clone().unwrap_or_default(),
             name: r.name.clone(),
             kind: r.kind.clone(),
             url: r.url.clone().unwrap_or_default(),
@@ -241,10 +241,21 @@ async fn detail_page(
 ) -> Result<HttpResponse, UiError> {
     user.caller().require(st, VIEW).await?;
     let row = instances::get(&st.db, id).await?;
-    let agent_name = agents::get(&st.db, &row.agent_id)
-        .await
-        .map(|a| a.name)
-        .unwrap_or_default();
+    let agent_name = match &row.agent_id {
+        Some(a) => agents::get(&st.db, a)
+            .await
+            .map(|a| a.name)
+            .unwrap_or_default(),
+        None => match &row.mcp_server_id {
+            Some(m) => st
+                .mcp_servers
+                .row(m)
+                .await
+                .map(|r| r.name)
+                .unwrap_or_default(),
+            None => String::new(),
+        },
+    };
     let checks = instances::checks(&st.db, id, None, 100).await?;
     let mut latencies: Vec<f64> = checks
         .iter()
