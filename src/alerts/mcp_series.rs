@@ -56,9 +56,20 @@ fn is_error(result: &str) -> bool {
     matches!(result, "tool_error" | "rpc_error" | "upstream_failure")
 }
 
-/// `metric`'s value per (server, tool) over `rows`; series without data
-/// for it (no ended call for a rate) are left out.
-pub fn series(metric: &str, rows: &[ToolCallRow]) -> Vec<(Labels, f64)> {
+impl Tally {
+    /// Nearest-rank 95th percentile of the latencies, in ms.
+    fn p95_ms(&mut self) -> Option<i64> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        self.latencies.sort_unstable();
+        let rank = ((self.latencies.len() as f64) * 0.95).ceil() as usize;
+        Some(self.latencies[rank.clamp(1, self.latencies.len()) - 1])
+    }
+}
+
+/// The rows counted per (server, tool).
+fn tallies(rows: &[ToolCallRow]) -> BTreeMap<(&str, &str), Tally> {
     let mut by: BTreeMap<(&str, &str), Tally> = BTreeMap::new();
     for r in rows {
         let t = by.entry((r.server.as_str(), r.tool.as_str())).or_default();
@@ -78,19 +89,21 @@ pub fn series(metric: &str, rows: &[ToolCallRow]) -> Vec<(Labels, f64)> {
             }
         }
     }
-    by.into_iter()
+    by
+}
+
+/// `metric`'s value per (server, tool) over `rows`; series without data
+/// for it (no ended call for a rate) are left out.
+pub fn series(metric: &str, rows: &[ToolCallRow]) -> Vec<(Labels, f64)> {
+    tallies(rows)
+        .into_iter()
         .filter_map(|((server, tool), mut t)| {
             let v = match metric {
                 "mcp_tool_calls" => t.calls as f64,
                 "mcp_denied_calls" => t.denied as f64,
                 "mcp_tool_errors" => t.errors as f64,
                 "mcp_tool_error_rate" if t.ended > 0 => t.errors as f64 / t.ended as f64,
-                "mcp_tool_latency_p95_seconds" if !t.latencies.is_empty() => {
-                    t.latencies.sort_unstable();
-                    // Nearest rank.
-                    let rank = ((t.latencies.len() as f64) * 0.95).ceil() as usize;
-                    t.latencies[rank.clamp(1, t.latencies.len()) - 1] as f64 / 1000.0
-                }
+                "mcp_tool_latency_p95_seconds" => t.p95_ms()? as f64 / 1000.0,
                 _ => return None,
             };
             let labels = Labels::from([
@@ -100,6 +113,38 @@ pub fn series(metric: &str, rows: &[ToolCallRow]) -> Vec<(Labels, f64)> {
             Some((labels, v))
         })
         .collect()
+}
+
+/// One tool's figures over a window, for the MCP server's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolUsage {
+    pub tool: String,
+    pub calls: u64,
+    pub denied: u64,
+    pub errors: u64,
+    /// The 95th percentile latency of ended calls (ms), if any ended.
+    pub p95_ms: Option<i64>,
+}
+
+/// Per tool of `server`, busiest first.
+pub fn usage(server: &str, rows: &[ToolCallRow]) -> Vec<ToolUsage> {
+    let mut out: Vec<ToolUsage> = tallies(rows)
+        .into_iter()
+        .filter(|((s, _), _)| *s == server)
+        .map(|((_, tool), mut t)| ToolUsage {
+            tool: tool.to_string(),
+            calls: t.calls,
+            denied: t.denied,
+            errors: t.errors,
+            p95_ms: t.p95_ms(),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (b.calls + b.denied)
+            .cmp(&(a.calls + a.denied))
+            .then_with(|| a.tool.cmp(&b.tool))
+    });
+    out
 }
 
 #[cfg(test)]
@@ -149,5 +194,11 @@ mod tests {
         let only_calls = vec![row("x", "success", None, None)];
         assert!(series("mcp_tool_error_rate", &only_calls).is_empty());
         assert_eq!(series("mcp_tool_calls", &only_calls).len(), 1);
+        // The page's summary: busiest first.
+        let u = usage("kb", &rows);
+        assert_eq!(u[0].tool, "search");
+        assert_eq!((u[0].calls, u[0].denied, u[0].errors), (2, 1, 1));
+        assert_eq!(u[0].p95_ms, Some(2000));
+        assert!(usage("other", &rows).is_empty());
     }
 }

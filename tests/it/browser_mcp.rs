@@ -281,3 +281,104 @@ async fn chromium_manages_oauth_clients() {
     .await;
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_shows_a_proxied_servers_health_calls_and_tool_settings() {
+    use crate::gateway::{sdk, Setup, Upstream};
+    use serde_json::json;
+
+    let s = TestServer::start().await;
+    let upstream = Upstream::start(false).await;
+    let a = Setup::new(&s).await;
+    let id = a.server(&s, "kb", &upstream.url, json!({})).await;
+    a.role(&s, "kb_caller", &["mcp:call"]).await;
+    let (agent, key) = a.agent(&s, "kb-agent").await;
+    a.assign(&s, &agent, "kb_caller", Some(("mcp_tool", "kb/search")))
+        .await;
+    let url = s.url("/mcp/kb");
+    tokio::task::spawn_blocking(move || {
+        sdk(
+            &url,
+            &key,
+            &[
+                r#"call:search:{"query":"a"}"#,
+                r#"call:search:{"query":"b"}"#,
+                r#"call:publish:{"title":"t"}"#,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+    sign_in(&b, &s).await;
+    b.goto(&s.url(&format!("/mcp-servers/{id}"))).await.unwrap();
+    text_until(&b, "tool-usage", |t| {
+        t.contains("search") && t.contains("publish")
+    })
+    .await;
+    let usage = element_text(&b, "tool-usage").await;
+    let search_row = usage.lines().find(|l| l.starts_with("search")).unwrap();
+    assert!(search_row.starts_with("search 2 0 0"), "{usage}");
+    let publish_row = usage.lines().find(|l| l.starts_with("publish")).unwrap();
+    assert!(publish_row.starts_with("publish 0 1 0"), "{usage}");
+    assert!(element_text(&b, "gateway-health").await.len() > 1);
+
+    // A bad limit is refused with the reason, what was typed stays, and
+    // nothing is stored.
+    type_into(&b, "f-calls_per_minute", "lots").await;
+    b.execute(
+        "document.querySelector('[name=tool_name_0]').value = 'search';
+         document.querySelector('[name=tool_permission_0]').value = 'knowledge:read';
+         document.querySelector('[name=tool_record_0]').checked = true;
+         document.querySelector('[name=tool_limit_0]').value = '5';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    click_css(&b, "#save-gateway").await;
+    text_until(&b, "gateway-errors", |t| t.contains("lots")).await;
+    assert_eq!(
+        crate::browser::value_of(&b, "f-calls_per_minute").await,
+        "lots"
+    );
+    let stored = get_json(&a.c, &s, &format!("/api/v1/mcp-servers/{id}")).await;
+    assert!(stored["calls_per_minute"].is_null(), "{stored}");
+
+    // Fixed: saved, with an upstream header that is never shown again.
+    type_into(&b, "f-calls_per_minute", "120").await;
+    type_into(&b, "f-upstream_headers", "X-Upstream-Key: s3cret").await;
+    click_css(&b, "#save-gateway").await;
+    text_until(&b, "tool-settings", |_| true).await;
+    let stored = get_json(&a.c, &s, &format!("/api/v1/mcp-servers/{id}")).await;
+    assert_eq!(stored["calls_per_minute"], 120, "{stored}");
+    assert_eq!(
+        stored["tools"]["search"],
+        json!({"permission": "knowledge:read", "record_arguments": true, "calls_per_minute": 5})
+    );
+    assert_eq!(stored["upstream_header_names"], json!(["X-Upstream-Key"]));
+    let html = b.source().await.unwrap();
+    assert!(!html.contains("s3cret"));
+    assert!(html.contains("Stored: X-Upstream-Key"));
+    screenshot(&b, "mcp-gateway.png").await;
+    b.set_window_size(390, 844).await.unwrap();
+    b.goto(&s.url(&format!("/mcp-servers/{id}#gateway")))
+        .await
+        .unwrap();
+    text_until(&b, "tool-settings", |_| true).await;
+    screenshot(&b, "mcp-gateway-390.png").await;
+
+    // Tool calls at a glance in the audit log.
+    b.set_window_size(1280, 900).await.unwrap();
+    b.goto(&s.url("/audit?action=mcp.*")).await.unwrap();
+    text_until(&b, "audit-table", |t| {
+        t.contains("search: allowed")
+            && t.contains("search: ok in")
+            && t.contains("publish: denied")
+    })
+    .await;
+    screenshot(&b, "audit-mcp.png").await;
+    s.stop().await;
+}

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::error::UiError;
 use super::forms::{checked, respond, FormErrors};
 use super::layout::Layout;
+use super::mcp_gateway::{GatewayCard, GatewayForm};
 use super::{render, see_other};
 use crate::db::mcp_servers::McpServerRow;
 use crate::identity::agents;
@@ -185,6 +186,7 @@ struct DetailPage {
     agents: Vec<(String, String)>,
     form: ServerForm,
     errors: FormErrors,
+    gateway: Option<GatewayCard>,
 }
 
 async fn detail_page(
@@ -195,6 +197,38 @@ async fn detail_page(
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
+    page(st, user, id, form, errors, None, status).await
+}
+
+/// The page after a refused gateway settings form, as it was typed.
+pub async fn detail_with_gateway(
+    st: &WebState,
+    user: &SessionUser,
+    id: &str,
+    typed: (GatewayForm, Vec<String>),
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
+    page(
+        st,
+        user,
+        id,
+        None,
+        FormErrors::default(),
+        Some(typed),
+        status,
+    )
+    .await
+}
+
+async fn page(
+    st: &WebState,
+    user: &SessionUser,
+    id: &str,
+    form: Option<ServerForm>,
+    errors: FormErrors,
+    gateway: Option<(GatewayForm, Vec<String>)>,
+    status: StatusCode,
+) -> Result<HttpResponse, UiError> {
     user.caller().require(st, MANAGE).await?;
     let row = st.mcp_servers.row(id).await?;
     let agent_name = match &row.agent_id {
@@ -203,10 +237,13 @@ async fn detail_page(
     };
     let metadata = serde_json::to_string_pretty(&st.mcp_servers.metadata(&row))
         .map_err(crate::error::Error::internal)?;
+    let view = st.mcp_servers.view(row.clone());
+    let gateway = GatewayCard::of(st, &row, &view, gateway).await?;
     let page = DetailPage {
         layout: Layout::for_session(format!("MCP server {}", row.name), user, "mcp-servers"),
         form: form.unwrap_or_else(|| ServerForm::of(&row)),
-        s: st.mcp_servers.view(row),
+        gateway,
+        s: view,
         agent_name,
         metadata,
         agents: agent_choices(st).await?,
@@ -269,5 +306,6 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
         .service(create)
         .service(detail)
         .service(update)
+        .service(super::mcp_gateway::save)
         .service(delete);
 }

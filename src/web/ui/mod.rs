@@ -14,6 +14,7 @@ pub mod escalation_policies;
 pub mod forms;
 pub mod layout;
 pub mod login;
+pub mod mcp_gateway;
 pub mod mcp_servers;
 pub mod monitors;
 pub mod notifications;
