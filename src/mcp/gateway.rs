@@ -146,6 +146,13 @@ pub fn is_call(method: Option<&str>) -> bool {
     )
 }
 
+/// Routes by name (`None`: no such proxied server), and the audit
+/// generation they were read at.
+type RouteCache = (u64, HashMap<String, Option<Arc<Route>>>);
+
+/// Routes (and unknown names) kept between changes.
+const MAX_CACHED_ROUTES: usize = 10_000;
+
 /// Where recorded arguments are bound (they open for this purpose only).
 const ARGUMENTS_CONTEXT: &str = "mcp:arguments";
 
@@ -164,6 +171,8 @@ struct Inner {
     issuer: String,
     limits: CallLimits,
     stats: super::stats::CallStats,
+    /// Routes by name (or none), as of an audit generation.
+    routes: Mutex<RouteCache>,
     /// Opened upstream headers by server id, with the row's `updated_at`.
     headers: Mutex<HashMap<String, (i64, Arc<HeaderMap>)>>,
     outbound: Outbound,
@@ -189,6 +198,7 @@ impl Gateway {
                 issuer,
                 limits: CallLimits::default(),
                 stats: super::stats::CallStats::default(),
+                routes: Mutex::new((u64::MAX, HashMap::new())),
                 headers: Mutex::default(),
                 outbound,
             }),
@@ -218,12 +228,33 @@ impl Gateway {
         }
     }
 
-    /// The enabled proxied server called `name`.
-    pub async fn route(&self, name: &str) -> Result<Option<Route>> {
-        match self.inner.servers.proxied(name).await? {
-            Some(row) if row.name == name => Ok(Some(self.route_of(row).await?)),
-            _ => Ok(None),
+    /// The enabled proxied server called `name`. Routes are kept until
+    /// the next audited change (any change to a server is one), so a
+    /// message costs no database read for them.
+    pub async fn route(&self, name: &str) -> Result<Option<Arc<Route>>> {
+        let generation = self.inner.audit.generation();
+        {
+            let cached = self.inner.routes.lock().expect("routes");
+            if cached.0 == generation {
+                if let Some(r) = cached.1.get(name) {
+                    return Ok(r.clone());
+                }
+            }
         }
+        let route = match self.inner.servers.proxied(name).await? {
+            Some(row) if row.name == name => Some(Arc::new(self.route_of(row).await?)),
+            _ => None,
+        };
+        let mut cached = self.inner.routes.lock().expect("routes");
+        if cached.0 != generation {
+            *cached = (generation, HashMap::new());
+        }
+        // Unknown names are remembered too (a client retrying a wrong name
+        // costs nothing), within a bound.
+        if cached.1.len() < MAX_CACHED_ROUTES {
+            cached.1.insert(name.to_string(), route.clone());
+        }
+        Ok(route)
     }
 
     /// The enabled server (proxied or not) whose resource URI is `uri`:

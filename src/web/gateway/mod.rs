@@ -68,7 +68,6 @@ pub(crate) async fn open(
             crate::names::shown(name)
         )));
     };
-    let route = Arc::new(route);
     Ok(match authn::authenticate(req, st, &route).await? {
         Ok(sender) => Ok((route, sender)),
         Err(resp) => Err(resp),
