@@ -26,11 +26,14 @@ pub struct McpServerRow {
     /// Gateway: the upstream headers, sealed (an envelope package as JSON).
     pub upstream_headers: Option<String>,
     pub upstream_header_names: Vec<String>,
+    /// Gateway: the resource URI a caller's token is exchanged for, sent
+    /// upstream as its bearer token.
+    pub upstream_token_exchange: Option<String>,
 }
 
 const COLUMNS: &str = "id, name, uri, upstream_url, agent_id, description, scopes_supported, \
                        enabled, created_at, updated_at, calls_per_minute, tools, \
-                       upstream_headers, upstream_header_names";
+                       upstream_headers, upstream_header_names, upstream_token_exchange";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<McpServerRow> {
     Ok(McpServerRow {
@@ -48,6 +51,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<McpServerRow> {
         tools: r.get(11)?,
         upstream_headers: r.get(12)?,
         upstream_header_names: json_column(r, 13)?,
+        upstream_token_exchange: r.get(14)?,
     })
 }
 
@@ -60,7 +64,7 @@ pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
     conn.execute(
         &format!(
             "INSERT INTO mcp_servers ({COLUMNS}) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
         ),
         params![
             s.id,
@@ -76,7 +80,8 @@ pub fn insert(conn: &Connection, s: &McpServerRow) -> Result<()> {
             s.calls_per_minute,
             s.tools,
             s.upstream_headers,
-            list_json(&s.upstream_header_names)
+            list_json(&s.upstream_header_names),
+            s.upstream_token_exchange
         ],
     )?;
     Ok(())
@@ -87,7 +92,7 @@ pub fn update(conn: &Connection, s: &McpServerRow) -> Result<bool> {
         "UPDATE mcp_servers SET name = ?2, uri = ?3, upstream_url = ?4, agent_id = ?5, \
          description = ?6, scopes_supported = ?7, enabled = ?8, updated_at = ?9, \
          calls_per_minute = ?10, tools = ?11, upstream_headers = ?12, \
-         upstream_header_names = ?13 WHERE id = ?1",
+         upstream_header_names = ?13, upstream_token_exchange = ?14 WHERE id = ?1",
         params![
             s.id,
             s.name,
@@ -101,7 +106,8 @@ pub fn update(conn: &Connection, s: &McpServerRow) -> Result<bool> {
             s.calls_per_minute,
             s.tools,
             s.upstream_headers,
-            list_json(&s.upstream_header_names)
+            list_json(&s.upstream_header_names),
+            s.upstream_token_exchange
         ],
     )? > 0)
 }

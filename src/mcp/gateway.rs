@@ -150,6 +150,9 @@ pub fn is_call(method: Option<&str>) -> bool {
 /// generation they were read at.
 type RouteCache = (u64, HashMap<String, Option<Arc<Route>>>);
 
+/// Exchanged upstream tokens kept at most.
+const MAX_EXCHANGED: usize = 10_000;
+
 /// Routes (and unknown names) kept between changes.
 const MAX_CACHED_ROUTES: usize = 10_000;
 
@@ -173,6 +176,9 @@ struct Inner {
     stats: super::stats::CallStats,
     /// Routes by name (or none), as of an audit generation.
     routes: Mutex<RouteCache>,
+    /// Exchanged upstream tokens by (caller's `jti`, upstream resource),
+    /// with when they stop being used (unix seconds).
+    exchanged: Mutex<HashMap<(String, String), (String, i64)>>,
     /// Opened upstream headers by server id, with the row's `updated_at`.
     headers: Mutex<HashMap<String, (i64, Arc<HeaderMap>)>>,
     outbound: Outbound,
@@ -199,6 +205,7 @@ impl Gateway {
                 limits: CallLimits::default(),
                 stats: super::stats::CallStats::default(),
                 routes: Mutex::new((u64::MAX, HashMap::new())),
+                exchanged: Mutex::default(),
                 headers: Mutex::default(),
                 outbound,
             }),
@@ -276,6 +283,34 @@ impl Gateway {
             upstream_headers,
             row,
         })
+    }
+
+    /// A token exchanged earlier for the caller's `jti` and the upstream
+    /// `target`, while it is still good to send.
+    pub fn exchanged_token(&self, jti: &str, target: &str) -> Option<String> {
+        let now = crate::db::now_ms() / 1000;
+        let cache = self.inner.exchanged.lock().expect("exchanged");
+        cache
+            .get(&(jti.to_string(), target.to_string()))
+            .filter(|(_, until)| *until > now)
+            .map(|(t, _)| t.clone())
+    }
+
+    /// Keeps a token exchanged for `jti` and `target`, valid `expires_in`
+    /// seconds; it is not reused in its last 30 (the upstream must not get
+    /// a token that expires on the way).
+    pub fn remember_exchanged(&self, jti: &str, target: &str, token: &str, expires_in: i64) {
+        let now = crate::db::now_ms() / 1000;
+        let mut cache = self.inner.exchanged.lock().expect("exchanged");
+        if cache.len() >= MAX_EXCHANGED {
+            cache.retain(|_, (_, until)| *until > now);
+        }
+        if cache.len() < MAX_EXCHANGED {
+            cache.insert(
+                (jti.to_string(), target.to_string()),
+                (token.to_string(), now + expires_in - 30),
+            );
+        }
     }
 
     /// The opened upstream headers of server `id` (for its health probe).

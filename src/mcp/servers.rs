@@ -76,6 +76,13 @@ pub struct McpServerSpec {
     /// stored ones are kept; `{}` removes them.
     #[schema(value_type = Option<BTreeMap<String, String>>, example = json!({"Authorization": "Bearer upstream-secret"}))]
     pub upstream_headers: Option<BTreeMap<String, String>>,
+    /// Gateway, proxied servers with an `agent_id` only: the resource URI
+    /// of a registered server that the upstream is; each caller's access
+    /// token is exchanged (RFC 8693, acting as the agent) for a token for
+    /// it, sent upstream as `Authorization: Bearer`.
+    #[serde(default)]
+    #[schema(max_length = 512)]
+    pub upstream_token_exchange: Option<String>,
 }
 
 fn enabled() -> bool {
@@ -100,6 +107,7 @@ pub struct McpServerView {
     pub tools: Tools,
     /// Names of the headers sent upstream (their values are never shown).
     pub upstream_header_names: Vec<String>,
+    pub upstream_token_exchange: Option<String>,
 }
 
 /// RFC 9728 protected resource metadata.
@@ -205,6 +213,7 @@ impl McpServers {
             // Written by this module from a valid `Tools`.
             tools: serde_json::from_str(&row.tools).unwrap_or_default(),
             upstream_header_names: row.upstream_header_names,
+            upstream_token_exchange: row.upstream_token_exchange,
         }
     }
 
@@ -284,6 +293,23 @@ impl McpServers {
                 );
             } else {
                 settings::check_headers(h, &mut e);
+            }
+        }
+        if let Some(target) = &s.upstream_token_exchange {
+            let problem = if s.upstream_url.is_none() {
+                Some(
+                    "only a proxied server (upstream_url set) exchanges tokens for its upstream"
+                        .to_string(),
+                )
+            } else if s.agent_id.is_none() {
+                Some("needs agent_id: the agent the gateway exchanges tokens as".into())
+            } else {
+                check_uri(target, &self.issuer)
+                    .err()
+                    .map(|m| format!("the upstream's resource URI {m}"))
+            };
+            if let Some(m) = problem {
+                e.insert("upstream_token_exchange".into(), m);
             }
         }
         e
@@ -386,6 +412,7 @@ impl McpServers {
             tools,
             upstream_headers,
             upstream_header_names,
+            upstream_token_exchange: spec.upstream_token_exchange,
         };
         let event = event
             .detail("uri", resource_uri(&self.issuer, &row))
@@ -626,6 +653,7 @@ mod tests {
             tools: "{}".into(),
             upstream_headers: None,
             upstream_header_names: vec![],
+            upstream_token_exchange: None,
         };
         assert_eq!(
             resource_uri(ISSUER, &row),

@@ -702,3 +702,103 @@ async fn every_proxied_server_gets_an_mcp_probe_that_follows_it() {
     assert!(p["errors"]["url"].as_str().unwrap().contains("mcp"), "{p}");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_takes_agentrys_tokens_gets_one_exchanged_for_each_caller() {
+    let s = TestServer::start().await;
+    // The upstream is a stock SDK server that itself verifies agentry's
+    // tokens for its own URI (and knowledge:read).
+    let downstream = crate::mcp_sdk::SdkServer::start(&s.url(""), "knowledge:read").await;
+    let a = Setup::new(&s).await;
+    let body =
+        json!({"name": "kb-direct", "uri": downstream.url, "scopes_supported": ["knowledge:read"]});
+    let res = a
+        .send(&s, reqwest::Method::POST, "/api/v1/mcp-servers", body)
+        .await;
+    assert_eq!(res.status(), 201);
+    let (front_agent, _) = a.agent(&s, "front-gateway").await;
+    a.role(&s, "delegator", &["token:exchange"]).await;
+    a.assign(
+        &s,
+        &front_agent,
+        "delegator",
+        Some(("mcp_server", "kb-direct")),
+    )
+    .await;
+    // Without an agent, no exchange: refused with the field named.
+    let res = a
+        .send(
+            &s,
+            reqwest::Method::POST,
+            "/api/v1/mcp-servers",
+            json!({"name": "front", "upstream_url": downstream.url,
+                   "upstream_token_exchange": downstream.url}),
+        )
+        .await;
+    let p = expect_problem(res, 422).await;
+    assert!(p["errors"]["upstream_token_exchange"].is_string(), "{p}");
+    a.server(
+        &s,
+        "front",
+        &downstream.url,
+        json!({"agent_id": front_agent, "upstream_token_exchange": downstream.url}),
+    )
+    .await;
+    a.role(&s, "front_user", &["mcp:call", "knowledge:read"])
+        .await;
+    let (caller, key) = a.agent(&s, "front-caller").await;
+    a.assign(&s, &caller, "front_user", None).await;
+    let res = crate::oauth::token(&s, &caller, &key, &[("resource", &s.url("/mcp/front"))]).await;
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let url = s.url("/mcp/front");
+    let (u, t) = (url.clone(), token.clone());
+    let steps = tokio::task::spawn_blocking(move || {
+        sdk(
+            &u,
+            &t,
+            &[
+                r#"call:search:{"query":"q"}"#,
+                r#"call:search:{"query":"r"}"#,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        steps[0]["text"],
+        json!(["3 documents match 'q'"]),
+        "{}",
+        steps[0]
+    );
+    assert_eq!(
+        steps[1]["text"],
+        json!(["3 documents match 'r'"]),
+        "{}",
+        steps[1]
+    );
+    // One exchange served the whole session (the SDK's messages and both
+    // calls), acting as the gateway's agent for the caller.
+    let exchanges = records(&s, "oauth.exchange");
+    assert_eq!(exchanges.len(), 1, "{exchanges:?}");
+    assert_eq!(exchanges[0].0, "success");
+
+    // An API key has no token to exchange: the session is refused, saying
+    // why.
+    let out = Command::new("python3")
+        .args([
+            &format!("{}/tests/mcp/client_gateway.py", env!("CARGO_MANIFEST_DIR")),
+            &url,
+            &key,
+            "tools",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not an API key"), "{stderr}");
+    s.stop().await;
+}

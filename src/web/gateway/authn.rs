@@ -25,6 +25,9 @@ pub struct Sender {
     pub client_id: Option<String>,
     /// The token's `jti` (none for an API key).
     pub jti: Option<String>,
+    /// The access token itself (none for an API key): what the gateway
+    /// exchanges when the upstream takes a delegated token.
+    pub token: Option<String>,
 }
 
 /// The URL of a proxied server's protected resource metadata.
@@ -90,7 +93,9 @@ pub async fn authenticate(
         Some(c) if c.starts_with(api_keys::PREFIX) => {
             match api_keys::authenticate(&st.key_lookup(), c).await? {
                 api_keys::KeyCheck::Valid { principal, .. } => {
-                    return admitted(st, principal, None, None, None).await.map(Ok);
+                    return admitted(st, principal, None, None, None, None)
+                        .await
+                        .map(Ok);
                 }
                 api_keys::KeyCheck::Refused { reason, key_id } => (reason.as_str(), key_id),
             }
@@ -110,6 +115,7 @@ pub async fn authenticate(
                         scope,
                         Some(claims.client_id.clone()),
                         Some(claims.jti.clone()),
+                        Some(c.to_string()),
                     )
                     .await
                     .map(Ok);
@@ -143,6 +149,7 @@ async fn admitted(
     scope: Option<Vec<String>>,
     client_id: Option<String>,
     jti: Option<String>,
+    token: Option<String>,
 ) -> Result<Sender, ApiError> {
     let state = st
         .principals
@@ -158,5 +165,6 @@ async fn admitted(
         principal,
         client_id,
         jti,
+        token,
     })
 }

@@ -61,6 +61,7 @@ pub async fn send(
     req: &HttpRequest,
     method: reqwest::Method,
     body: Option<Bytes>,
+    bearer: Option<&str>,
     deadline: Instant,
 ) -> Result<reqwest::Response, Failure> {
     let mut up = st
@@ -73,9 +74,21 @@ pub async fn send(
             up = up.header(*name, value.as_bytes());
         }
     }
-    for (name, value) in route.upstream_headers.iter() {
-        up = up.header(name, value);
+    // The server's own headers, then the exchanged token (replacing a
+    // static Authorization, not doubling it).
+    let mut credentials = (*route.upstream_headers).clone();
+    if let Some(token) = bearer {
+        let mut v =
+            reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+                Failure::new(
+                    codes::UPSTREAM_FAILURE,
+                    "the exchanged token is not a header value",
+                )
+            })?;
+        v.set_sensitive(true);
+        credentials.insert(reqwest::header::AUTHORIZATION, v);
     }
+    up = up.headers(credentials);
     if let Some(b) = body {
         up = up.body(b);
     }

@@ -74,6 +74,82 @@ pub(crate) async fn open(
     })
 }
 
+/// What the upstream credential is exchanged from: the caller's token and
+/// its `jti`, in the caller's audit context.
+struct SenderToken {
+    token: Option<(String, String)>,
+    ctx: crate::audit::Context,
+}
+
+impl SenderToken {
+    fn of(sender: &Sender, ctx: &crate::audit::Context) -> SenderToken {
+        SenderToken {
+            token: sender.token.clone().zip(sender.jti.clone()),
+            ctx: ctx.clone(),
+        }
+    }
+}
+
+/// The bearer token for `route`'s upstream when it takes a delegated one
+/// (`upstream_token_exchange`): the caller's access token exchanged (RFC
+/// 8693) as the server's agent, reused until shortly before it expires.
+/// `Ok(None)`: the server exchanges nothing; `Err`: why the call cannot go
+/// upstream.
+async fn upstream_token(
+    st: &WebState,
+    route: &Route,
+    from: &SenderToken,
+) -> Result<Result<Option<String>, forward::Failure>, ApiError> {
+    use crate::tokens::exchange::{ExchangeRequest, ACCESS_TOKEN_TYPE};
+    use crate::tokens::oauth::OAuthError;
+    let failure = |message: String| forward::Failure {
+        code: codes::UPSTREAM_FAILURE,
+        message,
+    };
+    let Some(target) = &route.row.upstream_token_exchange else {
+        return Ok(Ok(None));
+    };
+    let Some((token, jti)) = &from.token else {
+        return Ok(Err(failure(
+            "this server's upstream takes a token delegated by the caller: call it with an \
+             OAuth access token, not an API key"
+                .into(),
+        )));
+    };
+    if let Some(t) = st.gateway.exchanged_token(jti, target) {
+        return Ok(Ok(Some(t)));
+    }
+    let Some(agent) = &route.row.agent_id else {
+        return Ok(Err(failure(
+            "the server has no agent to exchange tokens as".into(),
+        )));
+    };
+    let exchanger = crate::identity::Principal {
+        kind: crate::identity::PrincipalKind::Agent,
+        id: agent.clone(),
+        name: agent.clone(),
+    };
+    let request = ExchangeRequest {
+        subject_token: Some(token),
+        subject_token_type: Some(ACCESS_TOKEN_TYPE),
+        resource: Some(target),
+        ..ExchangeRequest::default()
+    };
+    match st.issuer().exchange(&from.ctx, &exchanger, request).await {
+        Ok(t) => {
+            st.gateway
+                .remember_exchanged(jti, target, &t.access_token, t.expires_in);
+            Ok(Ok(Some(t.access_token)))
+        }
+        Err(OAuthError::Server(e)) => Err(e.into()),
+        Err(e) => Ok(Err(failure(format!(
+            "the caller's token could not be exchanged for the upstream ({}: {})",
+            e.code(),
+            e.description()
+        )))),
+    }
+}
+
 /// The body, up to one message's size.
 async fn read_body(mut payload: web::Payload) -> Result<Bytes, ()> {
     let mut body = web::BytesMut::new();
@@ -203,6 +279,7 @@ async fn post(
         Admission::Forward { decision_seq } => decision_seq,
     };
     let policy = st.gateway.policy().await?;
+    let sender_token = SenderToken::of(&sender, &ctx);
     let mut watch = Watch::over(
         &st.gateway,
         policy,
@@ -213,12 +290,22 @@ async fn post(
         decision_seq,
         started,
     );
+    let bearer = match upstream_token(&st, &route, &sender_token).await? {
+        Ok(b) => b,
+        Err(f) => {
+            if let Some(w) = watch.as_mut() {
+                w.failed(&f.message);
+            }
+            return Ok(forward::failure(id.as_ref(), &f));
+        }
+    };
     let sent = forward::send(
         &st,
         &route,
         &req,
         reqwest::Method::POST,
         Some(body),
+        bearer.as_deref(),
         deadline,
     )
     .await;
@@ -265,7 +352,11 @@ async fn transport(
     let deadline =
         Instant::now() + Duration::from_secs(u64::from(st.config.gateway.call_timeout_seconds));
     let is_get = method == reqwest::Method::GET;
-    match forward::send(&st, &route, &req, method, None, deadline).await {
+    let bearer = match upstream_token(&st, &route, &SenderToken::of(&sender, &ctx)).await? {
+        Ok(b) => b,
+        Err(f) => return Ok(forward::failure(None, &f)),
+    };
+    match forward::send(&st, &route, &req, method, None, bearer.as_deref(), deadline).await {
         Ok(resp) if is_get => Ok(forward::stream(&st, resp)),
         Ok(resp) => Ok(forward::answer(&st, resp, None, deadline).await),
         Err(f) => Ok(forward::failure(None, &f)),

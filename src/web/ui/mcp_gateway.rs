@@ -242,6 +242,7 @@ fn with_settings(view: &McpServerView, settings: Settings) -> McpServerSpec {
         calls_per_minute: settings.calls_per_minute,
         tools: settings.tools,
         upstream_headers: settings.upstream_headers,
+        upstream_token_exchange: view.upstream_token_exchange.clone(),
     }
 }
 

@@ -90,6 +90,7 @@ impl ServerForm {
             calls_per_minute: kept.and_then(|k| k.calls_per_minute),
             tools: kept.map(|k| k.tools.clone()).unwrap_or_default(),
             upstream_headers: None,
+            upstream_token_exchange: kept.and_then(|k| k.upstream_token_exchange.clone()),
         }
     }
 }
