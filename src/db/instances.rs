@@ -39,6 +39,41 @@ pub struct InstanceRow {
     pub updated_at: i64,
 }
 
+impl InstanceRow {
+    /// A new instance's row, never checked (state `unknown`, no streaks):
+    /// the caller sets its owner and definition.
+    pub fn unchecked(id: String, now: i64) -> InstanceRow {
+        InstanceRow {
+            id,
+            agent_id: None,
+            mcp_server_id: None,
+            name: String::new(),
+            kind: String::new(),
+            url: None,
+            interval_seconds: 30,
+            timeout_ms: 5000,
+            expected_status: "200-399".into(),
+            body_contains: None,
+            failure_threshold: 3,
+            success_threshold: 2,
+            degraded_latency_ms: None,
+            enabled: true,
+            state: "unknown".into(),
+            state_since: None,
+            fail_streak: 0,
+            ok_streak: 0,
+            slow_streak: 0,
+            fast_streak: 0,
+            last_check_at: None,
+            last_latency_ms: None,
+            last_error: None,
+            last_heartbeat_at: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
 const COLUMNS: &str = "id, agent_id, name, kind, url, interval_seconds, timeout_ms, expected_status, \
     body_contains, failure_threshold, success_threshold, degraded_latency_ms, enabled, state, state_since, \
     fail_streak, ok_streak, slow_streak, fast_streak, last_check_at, last_latency_ms, last_error, \

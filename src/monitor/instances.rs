@@ -233,9 +233,7 @@ pub async fn create(
     }
     let now = db::now_ms();
     let row = InstanceRow {
-        id,
         agent_id: Some(s.agent_id),
-        mcp_server_id: None,
         name: s.name,
         kind: s.kind,
         url: s.url,
@@ -247,18 +245,7 @@ pub async fn create(
         success_threshold: s.success_threshold,
         degraded_latency_ms: s.degraded_latency_ms,
         enabled: s.enabled,
-        state: "unknown".into(),
-        state_since: None,
-        fail_streak: 0,
-        ok_streak: 0,
-        slow_streak: 0,
-        fast_streak: 0,
-        last_check_at: None,
-        last_latency_ms: None,
-        last_error: None,
-        last_heartbeat_at: None,
-        created_at: now,
-        updated_at: now,
+        ..InstanceRow::unchecked(id, now)
     };
     audit
         .apply(event, move |c| {

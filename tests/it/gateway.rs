@@ -26,34 +26,15 @@ impl Drop for Upstream {
 impl Upstream {
     /// Starts the stock server; `json`: JSON answers instead of streams.
     pub(crate) async fn start(json: bool) -> Upstream {
-        let port = free_port();
-        let mut args = vec![
-            format!("{}/tests/mcp/upstream.py", env!("CARGO_MANIFEST_DIR")),
-            port.to_string(),
-        ];
-        if json {
-            args.push("json".into());
-        }
-        let child = Command::new("python3")
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with tests/requirements.txt (tests/run.sh installs them)");
-        let up = Upstream {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-        };
-        for _ in 0..150 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return up;
+        let (child, url) = crate::mcp_sdk::serve("upstream.py", |port| {
+            let mut args = vec![port.to_string()];
+            if json {
+                args.push("json".into());
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the upstream MCP server did not start on port {port}");
+            args
+        })
+        .await;
+        Upstream { child, url }
     }
 }
 

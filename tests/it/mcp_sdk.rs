@@ -44,28 +44,38 @@ impl SdkServer {
 
     /// Starts `tests/mcp/server.py` trusting `issuer`, requiring `scope`.
     pub(crate) async fn start(issuer: &str, scope: &str) -> SdkServer {
-        let port = free_port();
-        let child = Command::new("python3")
-            .args([&script("server.py"), issuer, &port.to_string(), scope])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 with tests/requirements.txt (tests/run.sh installs them)");
-        let server = SdkServer {
-            child,
-            url: format!("http://127.0.0.1:{port}/mcp"),
-        };
-        for _ in 0..150 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the SDK MCP server did not start on port {port}");
+        let (child, url) = serve("server.py", |port| {
+            vec![issuer.to_string(), port.to_string(), scope.to_string()]
+        })
+        .await;
+        SdkServer { child, url }
     }
+}
+
+/// Starts `tests/mcp/<name>` with the arguments `args` makes of a free
+/// loopback port, and waits until it listens there; returns the process
+/// (the caller stops it) and `http://127.0.0.1:<port>/mcp`.
+pub(crate) async fn serve(name: &str, args: impl FnOnce(u16) -> Vec<String>) -> (Child, String) {
+    let port = free_port();
+    let mut child = Command::new("python3")
+        .arg(script(name))
+        .args(args(port))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 with tests/requirements.txt (tests/run.sh installs them)");
+    for _ in 0..150 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return (child, format!("http://127.0.0.1:{port}/mcp"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("{name} did not start on port {port}");
 }
 
 fn run_client(args: &[&str]) -> Value {

@@ -54,91 +54,65 @@ fn original_url(req: &HttpRequest) -> Result<String, String> {
     Ok(url.to_string())
 }
 
-/// Forward auth for a proxy that asks with GET (nginx `auth_request`, Caddy, Traefik).
-#[utoipa::path(operation_id = "authz_forward.get", tag = "mcp",
-    params(
-        ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
-        ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
-        ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
-        ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
-        ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
-    ),
-    responses(
-        (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
-        (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
-        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
-        (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
-        (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
-    ))]
-#[get("/authz/forward")]
-pub async fn get(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    decide(req).await
+/// One forward-auth handler: the method, the path, the operation and its
+/// summary; `$($tail)?` adds Envoy's path parameter. Four handlers share
+/// one decision ([`decide`]) and one description.
+macro_rules! forward_handler {
+    ($name:ident, $method:ident, $path:literal, $op:literal, $doc:literal $(, $tail:literal)?) => {
+        #[doc = $doc]
+        #[utoipa::path(operation_id = $op, tag = "mcp",
+            params(
+                $(($tail = String, Path, description = "The original request's path"),)?
+                ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
+                ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
+                ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
+                ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
+                ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
+            ),
+            responses(
+                (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
+                (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
+                (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
+                (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
+                (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
+            ))]
+        #[$method($path)]
+        pub async fn $name(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+            decide(req).await
+        }
+    };
 }
 
-/// Forward auth for a proxy that asks with POST (the body is not read).
-#[utoipa::path(operation_id = "authz_forward.post", tag = "mcp",
-    params(
-        ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
-        ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
-        ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
-        ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
-        ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
-    ),
-    responses(
-        (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
-        (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
-        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
-        (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
-        (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
-    ))]
-#[post("/authz/forward")]
-pub async fn post(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    decide(req).await
-}
-
-/// Envoy's form (`ext_authz` with `path_prefix`): the original path appended.
-#[utoipa::path(operation_id = "authz_forward.envoy_get", tag = "mcp",
-    params(
-        ("tail" = String, Path, description = "The original request's path"),
-        ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
-        ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
-        ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
-        ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
-        ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
-    ),
-    responses(
-        (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
-        (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
-        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
-        (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
-        (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
-    ))]
-#[get("/authz/forward/{tail:.*}")]
-pub async fn envoy_get(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    decide(req).await
-}
-
-/// Envoy's form, POST.
-#[utoipa::path(operation_id = "authz_forward.envoy_post", tag = "mcp",
-    params(
-        ("tail" = String, Path, description = "The original request's path"),
-        ("Mcp-Method" = Option<String>, Header, description = "The MCP method (Streamable HTTP, 2026-07-28)"),
-        ("Mcp-Name" = Option<String>, Header, description = "The tool, prompt or resource URI a tools/call, prompts/get or resources/read names"),
-        ("X-Forwarded-Proto" = String, Header, description = "The scheme the client used"),
-        ("X-Forwarded-Host" = Option<String>, Header, description = "The host (and port) the client used; else Host"),
-        ("X-Original-URI" = Option<String>, Header, description = "The path the client asked for (nginx); or X-Forwarded-Uri (Caddy, Traefik)"),
-    ),
-    responses(
-        (status = 200, description = "Allowed; X-Agentry-Subject, X-Agentry-Subject-Type and X-Agentry-Client say who calls"),
-        (status = 400, body = Problem, description = "The forwarded headers do not name a URL"),
-        (status = 401, description = "No or an invalid credential; WWW-Authenticate names the resource metadata"),
-        (status = 403, description = "Refused (JSON-RPC error body), insufficient_scope (WWW-Authenticate), or a limit (Retry-After)"),
-        (status = 404, body = Problem, description = "No enabled MCP server has this URI"),
-    ))]
-#[post("/authz/forward/{tail:.*}")]
-pub async fn envoy_post(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    decide(req).await
-}
+forward_handler!(
+    get,
+    get,
+    "/authz/forward",
+    "authz_forward.get",
+    "Forward auth for a proxy that asks with GET (nginx `auth_request`, Caddy, Traefik)."
+);
+forward_handler!(
+    post,
+    post,
+    "/authz/forward",
+    "authz_forward.post",
+    "Forward auth for a proxy that asks with POST (the body is not read)."
+);
+forward_handler!(
+    envoy_get,
+    get,
+    "/authz/forward/{tail:.*}",
+    "authz_forward.envoy_get",
+    "Envoy's form (`ext_authz` with `path_prefix`): the original path appended.",
+    "tail"
+);
+forward_handler!(
+    envoy_post,
+    post,
+    "/authz/forward/{tail:.*}",
+    "authz_forward.envoy_post",
+    "Envoy's form, POST.",
+    "tail"
+);
 
 async fn decide(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
