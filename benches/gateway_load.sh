@@ -57,9 +57,9 @@ http {
 NGINX
 "$NGINX" -c "$work/nginx/nginx.conf" -p "$work/nginx" &
 pids+=("$!")
-python3 tests/mcp/upstream.py "$sdk_port" json-stateless 2>/dev/null &
+python3 tests/mcp/upstream.py "$sdk_port" json-stateless >/dev/null 2>&1 &
 pids+=("$!")
-python3 tests/mcp/upstream.py "$stream_port" 2>/dev/null &
+python3 tests/mcp/upstream.py "$stream_port" >/dev/null 2>&1 &
 pids+=("$!")
 for p in "$port" "$fast_port" "$sdk_port" "$stream_port"; do
   for _ in $(seq 200); do

@@ -97,9 +97,12 @@ impl Nginx {
             .spawn()
             .expect("nginx from the Debian package (tests/run.sh installs it)");
         for _ in 0..100 {
+            // Connected, and to this nginx: another process may have taken
+            // the port first, and then this one has exited.
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
+                && child.try_wait().ok().flatten().is_none()
             {
                 return Nginx {
                     child,

@@ -52,18 +52,39 @@ impl SdkServer {
     }
 }
 
-/// Starts `tests/mcp/<name>` with the arguments `args` makes of a free
-/// loopback port, and waits until it listens there; returns the process
-/// (the caller stops it) and `http://127.0.0.1:<port>/mcp`.
+/// Starts `tests/mcp/<name>` with the arguments `args` makes of the port
+/// `0`: the fixture binds a free loopback port itself and names it on its
+/// first line (`PORT <n>`), so no other test can take the port in between.
+/// Waits until it accepts connections; returns the process (the caller
+/// stops it) and `http://127.0.0.1:<port>/mcp`.
 pub(crate) async fn serve(name: &str, args: impl FnOnce(u16) -> Vec<String>) -> (Child, String) {
-    let port = free_port();
+    use std::io::BufRead;
     let mut child = Command::new("python3")
         .arg(script(name))
-        .args(args(port))
-        .stdout(Stdio::null())
+        .args(args(0))
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 with tests/requirements.txt (tests/run.sh installs them)");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        let _ = std::io::BufReader::new(stdout).read_line(&mut line);
+        line
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), first)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let Some(port) = line
+        .strip_prefix("PORT ")
+        .and_then(|p| p.trim().parse::<u16>().ok())
+    else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{name} did not say its port (first line {line:?})");
+    };
     for _ in 0..150 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await

@@ -4,7 +4,8 @@ AuthSettings name agentry as the authorization server, so the SDK serves the
 protected resource metadata pointing there.
 
 usage: server.py ISSUER PORT REQUIRED_SCOPE
-Serves http://127.0.0.1:PORT/mcp until killed.
+Serves http://127.0.0.1:PORT/mcp until killed (PORT 0: a free port, printed
+as `PORT <n>` first).
 
 The tool `publish` needs `knowledge:write` as well: the server answers a
 call to it on a token without that scope with HTTP 403 and a scope
@@ -16,12 +17,13 @@ import json
 import sys
 
 import jwt
-import uvicorn
+from loopback import listen, serve
 from mcp.server.auth.provider import AccessToken, TokenVerifier
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 
-issuer, port, required = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+issuer, required = sys.argv[1], sys.argv[3]
+sock, port = listen(int(sys.argv[2]))
 resource = f"http://127.0.0.1:{port}/mcp"
 metadata = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"
 # Tools that need more than the server-wide scope.
@@ -120,4 +122,4 @@ def scope_challenges(app):
 
 
 app = scope_challenges(server.streamable_http_app(streamable_http_path="/mcp"))
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+serve(app, sock)

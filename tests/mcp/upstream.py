@@ -2,7 +2,8 @@
 authentication of its own: the upstream agentry's gateway protects.
 
 usage: upstream.py PORT [json|json-stateless]
-Serves http://127.0.0.1:PORT/mcp until killed; with `json`, answers with
+Serves http://127.0.0.1:PORT/mcp until killed (PORT 0: a free port, printed
+as `PORT <n>` first); with `json`, answers with
 JSON bodies instead of event streams (the SDK's json_response mode); with
 `json-stateless`, also without sessions (calls need no initialize: the
 benchmark's mode).
@@ -14,10 +15,10 @@ Prompts: summarize, leak.
 import asyncio
 import sys
 
-import uvicorn
+from loopback import listen, serve
 from mcp.server.mcpserver import Context, MCPServer
 
-port = int(sys.argv[1])
+sock, port = listen(int(sys.argv[1]))
 mode = sys.argv[2] if len(sys.argv) > 2 else ""
 json_response = mode.startswith("json")
 stateless = mode == "json-stateless"
@@ -78,4 +79,4 @@ def leak() -> str:
 app = server.streamable_http_app(
     streamable_http_path="/mcp", json_response=json_response, stateless_http=stateless
 )
-uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+serve(app, sock)
