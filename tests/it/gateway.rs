@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::mcp_sdk::run_script;
 use crate::support::*;
 
 /// `tests/mcp/upstream.py` on a free loopback port, stopped when dropped.
@@ -152,11 +151,18 @@ async fn kb_agent(s: &TestServer, upstream: &Upstream) -> (Setup, String, String
     (a, id, key)
 }
 
-/// Runs `tests/mcp/client_gateway.py` against `url` with `credential`.
+/// Runs `tests/mcp/client_gateway.py` against `url` with `credential`
+/// (sessions opened with `server/discover`, protocol 2026-07-28).
 pub(crate) fn sdk(url: &str, credential: &str, steps: &[&str]) -> Vec<Value> {
+    sdk_in(&[], url, credential, steps)
+}
+
+/// [`sdk`] with the script's environment: `MCP_ERA=legacy` opens sessions
+/// with `initialize` (no Mcp-Method / Mcp-Name headers).
+fn sdk_in(env: &[(&str, &str)], url: &str, credential: &str, steps: &[&str]) -> Vec<Value> {
     let mut args = vec![url, credential];
     args.extend_from_slice(steps);
-    let out = run_script("client_gateway.py", &args);
+    let out = crate::mcp_sdk::run_script_with("client_gateway.py", &args, env);
     out["steps"].as_array().unwrap().clone()
 }
 
@@ -304,6 +310,8 @@ async fn the_sdk_client_uses_tools_resources_and_prompts_through_the_gateway() {
     assert_audit_verifies(dir.path());
 }
 
+/// Also: a client of the earlier protocol (a session opened with
+/// `initialize`, no Mcp-Method headers) is decided from the body alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_json_answering_upstream_is_filtered_and_recorded_too() {
     let s = TestServer::start().await;
@@ -311,7 +319,8 @@ async fn a_json_answering_upstream_is_filtered_and_recorded_too() {
     let (_a, _id, key) = kb_agent(&s, &upstream).await;
     let url = s.url("/mcp/kb");
     let steps = tokio::task::spawn_blocking(move || {
-        sdk(
+        sdk_in(
+            &[("MCP_ERA", "legacy")],
             &url,
             &key,
             &["tools", r#"call:search:{"query":"q"}"#, "prompts"],

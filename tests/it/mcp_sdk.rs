@@ -104,9 +104,15 @@ fn run_client(args: &[&str]) -> Value {
 }
 
 pub(crate) fn run_script(name: &str, args: &[&str]) -> Value {
+    run_script_with(name, args, &[])
+}
+
+/// [`run_script`] with environment variables set for the script.
+pub(crate) fn run_script_with(name: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
     let out = Command::new("python3")
         .arg(script(name))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("python3");
     assert!(
