@@ -391,6 +391,25 @@ async fn a_quarantine_applies_to_the_next_message_of_an_open_session() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // A session of its own with its GET event stream held open.
+    let init = rpc(&s, "kb", &key, None, initialize()).await;
+    let sid = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    rpc(&s, "kb", &key, Some(&sid), initialized).await;
+    let stream = client()
+        .get(s.url("/mcp/kb"))
+        .bearer_auth(&key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .header("mcp-protocol-version", "2025-06-18")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    let held = tokio::spawn(async move { stream.text().await });
     // Once the first call is through, quarantine the agent mid-session.
     for _ in 0..200 {
         if records(&s, "mcp.tool_call").len() == 1 {
@@ -399,6 +418,11 @@ async fn a_quarantine_applies_to_the_next_message_of_an_open_session() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(records(&s, "mcp.tool_call").len(), 1);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !held.is_finished(),
+        "the event stream stays open until then"
+    );
     let res = a
         .send(
             &s,
@@ -420,6 +444,13 @@ async fn a_quarantine_applies_to_the_next_message_of_an_open_session() {
     assert_eq!(calls.len(), 1, "{calls:?}");
     let refused = records(&s, "auth.bearer");
     assert!(refused.iter().any(|(o, _)| o == "failure"), "{refused:?}");
+    // The open event stream is cut too, within seconds (the guard here is
+    // far above the re-check interval, only against a hang).
+    tokio::time::timeout(Duration::from_secs(30), held)
+        .await
+        .expect("the open event stream ended after the quarantine")
+        .unwrap()
+        .ok();
     s.stop().await;
 }
 

@@ -30,6 +30,32 @@ pub struct Sender {
     pub token: Option<String>,
 }
 
+/// Whether `credential` (a token for `audience`, or an API key) is still
+/// good: not revoked, its principal not disabled or quarantined. Asked
+/// again and again while an event stream stays open; refusals here are
+/// not recorded (the stream just ends).
+pub async fn still_valid(st: &WebState, credential: &str, audience: &str) -> bool {
+    if credential.starts_with(api_keys::PREFIX) {
+        return matches!(
+            api_keys::authenticate(&st.key_lookup(), credential).await,
+            Ok(api_keys::KeyCheck::Valid { .. })
+        );
+    }
+    matches!(
+        jwt::verify(&st.issuer().verify_context(), credential, audience).await,
+        Ok(Ok(_))
+    )
+}
+
+/// The bearer credential of a request, as sent.
+pub fn credential(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, c) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| c.trim().to_string())
+}
+
 /// The URL of a proxied server's protected resource metadata.
 pub fn metadata_url(st: &WebState, route: &Route) -> String {
     format!(

@@ -191,6 +191,7 @@ pub async fn answer(
                     idle: None,
                     max_bytes: max,
                 },
+                None,
             ));
     }
     let mut watch = watch;
@@ -243,9 +244,9 @@ pub async fn answer(
 }
 
 /// The answer to a GET: the upstream's event stream, relayed until it
-/// ends or idles out; anything else passes as it is (405 when the
-/// upstream offers no stream).
-pub fn stream(st: &WebState, resp: reqwest::Response) -> HttpResponse {
+/// ends, idles out or `still` says the client may no longer listen;
+/// anything else passes as it is (405 when the upstream offers no stream).
+pub fn stream(st: &WebState, resp: reqwest::Response, still: relay::StillAdmitted) -> HttpResponse {
     let mut out = start(&resp);
     let bounds = Bounds {
         deadline: None,
@@ -259,7 +260,7 @@ pub fn stream(st: &WebState, resp: reqwest::Response) -> HttpResponse {
             .insert_header((header::CONTENT_TYPE, "text/event-stream"))
             .insert_header((header::CACHE_CONTROL, "no-cache"))
             .insert_header(("x-accel-buffering", "no"))
-            .streaming(relay::sse(resp, None, bounds));
+            .streaming(relay::sse(resp, None, bounds, Some(still)));
     }
     if let Some(ct) = resp.headers().get(reqwest::header::CONTENT_TYPE) {
         out.insert_header((header::CONTENT_TYPE, ct.as_bytes()));

@@ -150,6 +150,21 @@ async fn upstream_token(
     }
 }
 
+/// Asked every few seconds while a GET stream stays open: a quarantine,
+/// disable or revocation ends the client's open streams too, not only its
+/// next message.
+fn still_admitted(
+    st: actix_web::web::Data<WebState>,
+    req: &HttpRequest,
+    audience: String,
+) -> relay::StillAdmitted {
+    let credential = authn::credential(req).unwrap_or_default();
+    Box::new(move || {
+        let (st, credential, audience) = (st.clone(), credential.clone(), audience.clone());
+        Box::pin(async move { authn::still_valid(&st, &credential, &audience).await })
+    })
+}
+
 /// The body, up to one message's size.
 async fn read_body(mut payload: web::Payload) -> Result<Bytes, ()> {
     let mut body = web::BytesMut::new();
@@ -357,7 +372,10 @@ async fn transport(
         Err(f) => return Ok(forward::failure(None, &f)),
     };
     match forward::send(&st, &route, &req, method, None, bearer.as_deref(), deadline).await {
-        Ok(resp) if is_get => Ok(forward::stream(&st, resp)),
+        Ok(resp) if is_get => {
+            let still = still_admitted(st.clone(), &req, route.uri.clone());
+            Ok(forward::stream(&st, resp, still))
+        }
         Ok(resp) => Ok(forward::answer(&st, resp, None, deadline).await),
         Err(f) => Ok(forward::failure(None, &f)),
     }

@@ -26,6 +26,13 @@ use super::jsonrpc;
 use super::watch::Watch;
 use crate::mcp::message::codes;
 
+/// Asks whether the stream's client may still receive: its credential
+/// still valid, its principal still enabled (a quarantine, a revocation).
+pub type StillAdmitted = Box<dyn FnMut() -> futures_util::future::BoxFuture<'static, bool> + Send>;
+
+/// How often an open stream asks [`StillAdmitted`].
+pub const RECHECK: Duration = Duration::from_secs(2);
+
 /// How long a stream may run, and how much one event may hold.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
@@ -37,14 +44,9 @@ pub struct Bounds {
     pub max_bytes: usize,
 }
 
-impl Bounds {
-    fn wait_until(&self) -> Option<Instant> {
-        let idle = self.idle.map(|d| Instant::now() + d);
-        match (self.deadline, idle) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
+/// The earliest of the instants given.
+fn earliest(instants: &[Option<Instant>]) -> Option<Instant> {
+    instants.iter().flatten().min().copied()
 }
 
 type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -103,6 +105,10 @@ struct SseState {
     watch: Option<Watch>,
     bounds: Bounds,
     done: bool,
+    /// When the last event came (for the idle bound).
+    last_event: Instant,
+    /// For a stream that stays open (GET): asked every [`RECHECK`].
+    recheck: Option<(StillAdmitted, Instant)>,
 }
 
 impl SseState {
@@ -141,45 +147,70 @@ impl SseState {
     }
 
     async fn next(&mut self) -> Option<Out> {
-        if self.done {
-            return None;
-        }
-        let next = match self.bounds.wait_until() {
-            Some(at) => match tokio::time::timeout_at(at, self.events.next()).await {
-                Ok(n) => n,
-                Err(_) if self.bounds.deadline.is_some_and(|d| Instant::now() >= d) => {
-                    return self.fail(
-                        codes::UPSTREAM_TIMEOUT,
-                        "the upstream did not answer in time (gateway.call_timeout_seconds)".into(),
-                    );
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some((still, at)) = self.recheck.as_mut() {
+                if Instant::now() >= *at {
+                    if !still().await {
+                        // Cut off: quarantined, disabled or revoked.
+                        self.done = true;
+                        return None;
+                    }
+                    *at = Instant::now() + RECHECK;
                 }
-                Err(_) => {
-                    // Idle: end the stream; the client resumes it.
-                    self.done = true;
-                    return None;
-                }
-            },
-            None => self.events.next().await,
-        };
-        match next {
-            Some(Ok(event)) => Some(self.pass(event)),
-            Some(Err(e)) => self.fail(
-                codes::UPSTREAM_FAILURE,
-                format!("the upstream's event stream broke: {e}"),
-            ),
-            None => self.fail(
-                codes::UPSTREAM_FAILURE,
-                "the upstream ended the event stream without answering".into(),
-            ),
+            }
+            let idle_at = self.bounds.idle.map(|d| self.last_event + d);
+            let recheck_at = self.recheck.as_ref().map(|(_, at)| *at);
+            let wake = earliest(&[self.bounds.deadline, idle_at, recheck_at]);
+            let next = match wake {
+                Some(at) => match tokio::time::timeout_at(at, self.events.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        let now = Instant::now();
+                        if self.bounds.deadline.is_some_and(|d| now >= d) {
+                            return self.fail(
+                                codes::UPSTREAM_TIMEOUT,
+                                "the upstream did not answer in time (gateway.call_timeout_seconds)"
+                                    .into(),
+                            );
+                        }
+                        if idle_at.is_some_and(|d| now >= d) {
+                            // Idle: end the stream; the client resumes it.
+                            self.done = true;
+                            return None;
+                        }
+                        // Time to ask again whether the client may listen.
+                        continue;
+                    }
+                },
+                None => self.events.next().await,
+            };
+            self.last_event = Instant::now();
+            return match next {
+                Some(Ok(event)) => Some(self.pass(event)),
+                Some(Err(e)) => self.fail(
+                    codes::UPSTREAM_FAILURE,
+                    format!("the upstream's event stream broke: {e}"),
+                ),
+                None => self.fail(
+                    codes::UPSTREAM_FAILURE,
+                    "the upstream ended the event stream without answering".into(),
+                ),
+            };
         }
     }
 }
 
-/// An upstream event stream relayed to the client.
+/// An upstream event stream relayed to the client; `still` (for a stream
+/// that stays open) is asked every [`RECHECK`] whether the client may go on
+/// listening, and the stream ends when it may not.
 pub fn sse(
     upstream: reqwest::Response,
     watch: Option<Watch>,
     bounds: Bounds,
+    still: Option<StillAdmitted>,
 ) -> impl Stream<Item = Out> {
     let pending = Arc::new(AtomicUsize::new(0));
     let chunks = counted(upstream, pending.clone(), bounds.max_bytes);
@@ -189,6 +220,8 @@ pub fn sse(
         watch,
         bounds,
         done: false,
+        last_event: Instant::now(),
+        recheck: still.map(|s| (s, Instant::now() + RECHECK)),
     };
     futures_util::stream::unfold(state, |mut s| async move {
         let item = s.next().await?;
@@ -207,7 +240,8 @@ pub fn bytes(upstream: reqwest::Response, bounds: Bounds) -> impl Stream<Item = 
             if done {
                 return None;
             }
-            let next = match bounds.wait_until() {
+            let idle_at = bounds.idle.map(|d| Instant::now() + d);
+            let next = match earliest(&[bounds.deadline, idle_at]) {
                 Some(at) => tokio::time::timeout_at(at, chunks.next()).await.ok()?,
                 None => chunks.next().await,
             };
