@@ -174,6 +174,7 @@ struct Inner {
     issuer: String,
     limits: CallLimits,
     stats: super::stats::CallStats,
+    sessions: super::sessions::SessionOwners,
     /// Routes by name (or none), as of an audit generation.
     routes: Mutex<RouteCache>,
     /// Exchanged upstream tokens by (caller's `jti`, upstream resource),
@@ -204,6 +205,7 @@ impl Gateway {
                 issuer,
                 limits: CallLimits::default(),
                 stats: super::stats::CallStats::default(),
+                sessions: super::sessions::SessionOwners::default(),
                 routes: Mutex::new((u64::MAX, HashMap::new())),
                 exchanged: Mutex::default(),
                 headers: Mutex::default(),
@@ -220,6 +222,11 @@ impl Gateway {
 
     pub fn audit(&self) -> &Audit {
         &self.inner.audit
+    }
+
+    /// Who each upstream session belongs to.
+    pub fn sessions(&self) -> &super::sessions::SessionOwners {
+        &self.inner.sessions
     }
 
     /// The figures `/metrics` shows.

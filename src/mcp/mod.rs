@@ -9,6 +9,7 @@ pub mod policy;
 pub mod probe;
 pub mod record;
 pub mod servers;
+pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod verdict;

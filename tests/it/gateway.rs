@@ -537,7 +537,7 @@ async fn limits_per_server_and_per_tool_answer_with_when_to_retry() {
 async fn a_token_without_the_scope_is_asked_to_step_up_and_sessions_end_with_delete() {
     let s = TestServer::start().await;
     let upstream = Upstream::start(true).await;
-    let (_a, id, key) = kb_agent(&s, &upstream).await;
+    let (a, id, key) = kb_agent(&s, &upstream).await;
     let res = crate::oauth::token(
         &s,
         &id,
@@ -619,6 +619,39 @@ async fn a_token_without_the_scope_is_asked_to_step_up_and_sessions_end_with_del
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], -32020);
+
+    // Another principal allowed the same tool cannot use this session: to
+    // it the session does not exist.
+    let (other, other_key) = a.agent(&s, "other-agent").await;
+    a.assign(&s, &other, "kb_user", Some(("mcp_tool", "kb/search")))
+        .await;
+    let r = rpc(
+        &s,
+        "kb",
+        &other_key,
+        Some(&sid),
+        call(6, "search", json!({"query": "q"})),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    let r = client()
+        .get(s.url("/mcp/kb"))
+        .bearer_auth(&other_key)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let foreign = records(&s, "mcp.message");
+    assert!(
+        foreign
+            .iter()
+            .any(|(o, d)| o == "denied" && d["session_id"] == sid.as_str()),
+        "{foreign:?}"
+    );
+    // Its own session works.
+    let init = rpc(&s, "kb", &other_key, None, initialize()).await;
+    assert_eq!(init.status(), 200);
 
     // DELETE ends the session upstream; the session is then unknown there.
     let r = client()

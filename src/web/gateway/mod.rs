@@ -165,6 +165,62 @@ fn still_admitted(
     })
 }
 
+/// Whose sessions a sender's are: `type:id` of its principal.
+fn owner_of(sender: &Sender) -> String {
+    format!("{}:{}", sender.principal.kind.as_str(), sender.principal.id)
+}
+
+/// A request naming a session another principal opened is answered as if
+/// the session did not exist (404: the client starts a new one), and
+/// recorded.
+async fn foreign_session(
+    st: &WebState,
+    route: &Route,
+    req: &HttpRequest,
+    owner: &str,
+    ctx: &crate::audit::Context,
+) -> Result<Option<HttpResponse>, ApiError> {
+    let Some(sid) = header_str(req, "mcp-session-id") else {
+        return Ok(None);
+    };
+    if st.gateway.sessions().claim(&route.row.name, sid, owner) {
+        return Ok(None);
+    }
+    let ev = ctx
+        .event("mcp.message", crate::audit::Outcome::Denied)
+        .target("mcp_server", &route.row.name)
+        .detail("decision", "denied")
+        .detail("session_id", crate::names::shown(sid))
+        .reason("the session belongs to another principal".to_string());
+    st.gateway.audit().record(ev).await?;
+    Ok(Some(jsonrpc::reply(
+        StatusCode::NOT_FOUND,
+        None,
+        codes::INVALID_REQUEST,
+        "no such session",
+        None,
+    )))
+}
+
+/// The session an upstream answer opens is its sender's.
+fn bind_session(
+    st: &WebState,
+    route: &Route,
+    req: &HttpRequest,
+    owner: &str,
+    resp: &reqwest::Response,
+) {
+    let opened = resp
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok());
+    if let Some(sid) = opened {
+        if header_str(req, "mcp-session-id") != Some(sid) {
+            st.gateway.sessions().bind(&route.row.name, sid, owner);
+        }
+    }
+}
+
 /// The body, up to one message's size.
 async fn read_body(mut payload: web::Payload) -> Result<Bytes, ()> {
     let mut body = web::BytesMut::new();
@@ -267,6 +323,10 @@ async fn post(
         }
     };
     let ctx = audit_context(&req, Some(&sender.principal));
+    let owner = owner_of(&sender);
+    if let Some(refused) = foreign_session(&st, &route, &req, &owner, &ctx).await? {
+        return Ok(refused);
+    }
     let call = Call {
         server: route.row.name.clone(),
         client_id: sender.client_id.clone(),
@@ -325,7 +385,10 @@ async fn post(
     )
     .await;
     match sent {
-        Ok(resp) => Ok(forward::answer(&st, resp, watch, deadline).await),
+        Ok(resp) => {
+            bind_session(&st, &route, &req, &owner, &resp);
+            Ok(forward::answer(&st, resp, watch, deadline).await)
+        }
         Err(f) => {
             if let Some(w) = watch.as_mut() {
                 w.failed(&f.message);
@@ -348,6 +411,10 @@ async fn transport(
         Err(resp) => return Ok(resp),
     };
     let ctx = audit_context(&req, Some(&sender.principal));
+    let owner = owner_of(&sender);
+    if let Some(refused) = foreign_session(&st, &route, &req, &owner, &ctx).await? {
+        return Ok(refused);
+    }
     let session = header_str(&req, "mcp-session-id").map(crate::names::shown);
     let admission = st
         .gateway
@@ -376,7 +443,15 @@ async fn transport(
             let still = still_admitted(st.clone(), &req, route.uri.clone());
             Ok(forward::stream(&st, resp, still))
         }
-        Ok(resp) => Ok(forward::answer(&st, resp, None, deadline).await),
+        Ok(resp) => {
+            // A session ended upstream is nobody's any more.
+            if let Some(sid) = header_str(&req, "mcp-session-id") {
+                if resp.status().is_success() {
+                    st.gateway.sessions().forget(&route.row.name, sid);
+                }
+            }
+            Ok(forward::answer(&st, resp, None, deadline).await)
+        }
         Err(f) => Ok(forward::failure(None, &f)),
     }
 }
