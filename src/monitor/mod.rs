@@ -4,6 +4,7 @@
 pub mod checker;
 pub mod exposition;
 pub mod health;
+pub mod history;
 pub mod instances;
 pub mod metrics;
 pub mod rollup;

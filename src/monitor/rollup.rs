@@ -39,7 +39,7 @@ fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
 }
 
 /// Check-weighted quantile of (value, weight) pairs.
-fn weighted(mut v: Vec<(i64, i64)>, q: f64) -> Option<i64> {
+pub(super) fn weighted(mut v: Vec<(i64, i64)>, q: f64) -> Option<i64> {
     v.sort_unstable();
     let total: i64 = v.iter().map(|(_, w)| w).sum();
     if total == 0 {
@@ -134,6 +134,26 @@ pub async fn hourly(db: &Db, instance_id: &str, since: i64) -> Result<Vec<Rollup
     minutes.extend(fold_raw(raw));
     minutes.sort_by_key(|m| m.start);
     Ok(merge_hours(hours, fold_minutes(&minutes)))
+}
+
+/// One instance's history since `since` in minutes, oldest first: minute
+/// rollups and raw results folded as the downsampling job would (a minute
+/// may be split across the two while the job runs; its parts are added
+/// up by whoever buckets them).
+pub async fn minutely(db: &Db, instance_id: &str, since: i64) -> Result<Vec<RollupRow>> {
+    let id = instance_id.to_string();
+    let since = since - since.rem_euclid(MINUTE);
+    let (raw, mut minutes) = db
+        .read(move |c| {
+            Ok((
+                repo::raw_since(c, &id, since)?,
+                repo::history(c, &id, MINUTE, since)?,
+            ))
+        })
+        .await?;
+    minutes.extend(fold_raw(raw));
+    minutes.sort_by_key(|m| m.start);
+    Ok(minutes)
 }
 
 /// Joins hour rows of the same instance, as [`repo::merge`] does in the

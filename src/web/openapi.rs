@@ -39,6 +39,7 @@ use super::problem;
         crate::alerts::AlertState,
         crate::notify::DeliveryStatus,
         crate::monitor::instances::InstanceKind,
+        crate::monitor::history::Range,
         crate::formats::ExportFormat,
     )),
     modifiers(&SecuritySchemes),

@@ -636,5 +636,51 @@ async fn a_simulated_week_shows_in_the_hourly_history_from_every_tier() {
         "shown {shown}/{shown_failures}, expected {:?}",
         expected(before)
     );
+
+    // The history API over the same data: evenly spaced buckets with no
+    // gaps, each range at its bucket size, every tier counted.
+    let path = format!("/api/v1/instances/{id}/history");
+    for (range, buckets, seconds) in [
+        ("1h", 60, 60),
+        ("24h", 24, 3600),
+        ("7d", 168, 3600),
+        ("30d", 30, 86_400),
+    ] {
+        let h = get_json(&c, &s, &format!("{path}?range={range}")).await;
+        assert_eq!(h["range"], range);
+        assert_eq!(h["bucket_seconds"], seconds, "{range}");
+        let b = h["buckets"].as_array().unwrap();
+        assert_eq!(b.len(), buckets, "{range}");
+        let counted: i64 = b.iter().map(|x| x["checks"].as_i64().unwrap()).sum();
+        assert_eq!(counted, h["checks"].as_i64().unwrap(), "{range}");
+    }
+    // Nine days of checks, one in five failed: every range but the last
+    // hour (which may hold no check at all) says 80 % up.
+    let week = get_json(&c, &s, &format!("{path}?range=7d")).await;
+    let checks = week["checks"].as_i64().unwrap();
+    // The window ends with the current hour: up to an hour of the oldest
+    // day falls outside it.
+    assert!((7 * 144 - 7..=7 * 144).contains(&checks), "{checks}");
+    for key in ["uptime", "uptime_24h", "uptime_7d", "uptime_30d"] {
+        let u = week[key].as_f64().unwrap();
+        assert!((0.78..=0.82).contains(&u), "{key} {u}");
+    }
+    // The default range is 24 h; a bad one and an unknown instance are
+    // refused.
+    let day = get_json(&c, &s, &path).await;
+    assert_eq!(day["range"], "24h");
+    let res = c
+        .get(s.url(&format!("{path}?range=1y")))
+        .send()
+        .await
+        .unwrap();
+    let p = expect_problem(res, 400).await;
+    assert!(p["detail"].as_str().unwrap().contains("30d"), "{p}");
+    let res = c
+        .get(s.url("/api/v1/instances/nope/history"))
+        .send()
+        .await
+        .unwrap();
+    expect_problem(res, 404).await;
     s.stop().await;
 }

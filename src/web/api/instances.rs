@@ -356,6 +356,102 @@ pub async fn checks(
     }))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// `1h` (by the minute), `24h` (by the hour, the default), `7d` (by the
+    /// hour) or `30d` (by the day).
+    #[param(value_type = Option<crate::monitor::history::Range>)]
+    pub range: Option<String>,
+}
+
+/// One bucket of a history.
+#[derive(Serialize, ToSchema)]
+pub struct BucketView {
+    /// When the bucket starts (RFC 3339, UTC).
+    pub start: String,
+    /// Checks run in it (0: none ran).
+    pub checks: i64,
+    pub failures: i64,
+    /// Median and 95th percentile response time (ms), when any check timed.
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+}
+
+/// An instance's check history over a range.
+#[derive(Serialize, ToSchema)]
+pub struct HistoryView {
+    pub instance_id: String,
+    #[schema(value_type = crate::monitor::history::Range)]
+    pub range: String,
+    pub bucket_seconds: i64,
+    pub from: String,
+    pub to: String,
+    pub checks: i64,
+    pub failures: i64,
+    /// Share of the range's checks that passed (0..1); null without checks.
+    pub uptime: Option<f64>,
+    /// The same over the last 24 hours, 7 days and 30 days.
+    pub uptime_24h: Option<f64>,
+    pub uptime_7d: Option<f64>,
+    pub uptime_30d: Option<f64>,
+    /// Oldest first, evenly spaced, with no gaps.
+    pub buckets: Vec<BucketView>,
+}
+
+/// An instance's check history: evenly spaced buckets over the range (a
+/// check bar, a latency chart) and its uptime, from every tier of stored
+/// history.
+#[utoipa::path(operation_id = "instances.history", tag = "monitoring", params(HistoryQuery),
+    responses((status = 200, body = HistoryView), (status = 400, body = Problem), (status = 404, body = Problem)))]
+#[get("/instances/{id}/history")]
+pub async fn history(
+    req: HttpRequest,
+    _caller: Guarded<HealthView>,
+    id: web::Path<String>,
+    q: web::Query<HistoryQuery>,
+) -> Result<web::Json<HistoryView>, ApiError> {
+    use crate::monitor::history::{self, Range};
+    let st = state::of(&req);
+    let range = match q.range.as_deref() {
+        None => Range::Day,
+        Some(r) => Range::parse(r).ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_query",
+                format!("range must be one of {}", Range::names()),
+            )
+        })?,
+    };
+    instances::get(&st.db, &id).await?;
+    let now = crate::db::now_ms();
+    let h = history::load(&st.db, &id, range, now).await?;
+    let [uptime_24h, uptime_7d, uptime_30d] = history::uptimes(&st.db, &id, now).await?;
+    Ok(web::Json(HistoryView {
+        instance_id: id.into_inner(),
+        range: range.as_str().to_string(),
+        bucket_seconds: range.bucket_ms() / 1000,
+        from: rfc3339(h.from),
+        to: rfc3339(h.to),
+        checks: h.checks(),
+        failures: h.failures(),
+        uptime: h.uptime(),
+        uptime_24h,
+        uptime_7d,
+        uptime_30d,
+        buckets: h
+            .buckets
+            .into_iter()
+            .map(|b| BucketView {
+                start: rfc3339(b.start),
+                checks: b.checks,
+                failures: b.failures,
+                p50_ms: b.p50_ms,
+                p95_ms: b.p95_ms,
+            })
+            .collect(),
+    }))
+}
+
 /// A heartbeat from a `heartbeat` instance: its agent calls this at least
 /// once per interval. The agent itself, or a holder of `monitor:manage`.
 #[utoipa::path(operation_id = "instances.heartbeat", tag = "monitoring", responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
@@ -386,5 +482,6 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(needs(Permission::MonitorManage, update))
         .service(needs(Permission::MonitorManage, remove))
         .service(needs(Permission::HealthView, checks))
+        .service(needs(Permission::HealthView, history))
         .service(needs(Permission::MonitorManage, heartbeat));
 }
