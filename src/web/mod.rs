@@ -6,6 +6,7 @@ pub mod anonymous;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod charts;
 pub mod context;
 pub mod cookies;
 pub mod csrf;

@@ -8,6 +8,7 @@ mod alerting;
 mod audit;
 mod backup;
 mod browser;
+mod browser_history;
 mod browser_mcp;
 mod cli;
 mod client_keys;

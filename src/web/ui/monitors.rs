@@ -13,6 +13,7 @@ use super::{render, see_other};
 use crate::db::check_rollups::{RollupRow, HOUR};
 use crate::error::{Error, FieldErrors};
 use crate::identity::agents;
+use crate::monitor::history::Range;
 use crate::monitor::instances::{self, InstanceChanges, InstanceKind, InstanceRow, InstanceSpec};
 use crate::monitor::sparkline;
 use crate::rbac::Permission;
@@ -229,12 +230,25 @@ struct DetailPage {
     may_manage: bool,
     form: MonitorForm,
     errors: FormErrors,
+    /// The check bar of the chosen range, as SVG.
+    check_bar: String,
+    range: &'static str,
+    ranges: &'static [Range],
+    /// The range's uptime, and over 24 h, 7 d, 30 d ("" without checks).
+    uptime: String,
+    uptimes: [String; 3],
+}
+
+/// An uptime as shown: "99.95 %", or "" without checks.
+fn percent(u: Option<f64>) -> String {
+    u.map(|v| format!("{:.2} %", v * 100.0)).unwrap_or_default()
 }
 
 async fn detail_page(
     st: &WebState,
     user: &SessionUser,
     id: &str,
+    range: Range,
     form: Option<MonitorForm>,
     errors: FormErrors,
     status: StatusCode,
@@ -274,7 +288,22 @@ async fn detail_page(
             p95: r.p95_ms.map(|v| format!("{v} ms")).unwrap_or_default(),
         })
         .collect();
+    let now = crate::db::now_ms();
+    let history = crate::monitor::history::load(&st.db, id, range, now).await?;
+    let uptimes = crate::monitor::history::uptimes(&st.db, id, now).await?;
+    let check_bar = crate::web::charts::check_bar(
+        &history.buckets,
+        720,
+        28,
+        &format!("checks over the last {}", range.as_str()),
+        rfc3339,
+    );
     let page = DetailPage {
+        check_bar,
+        range: range.as_str(),
+        ranges: Range::ALL,
+        uptime: percent(history.uptime()),
+        uptimes: uptimes.map(percent),
         layout: Layout::for_session(format!("Monitor {}", row.name), user, "monitors"),
         form: form.unwrap_or_else(|| MonitorForm::of(&row)),
         i: InstanceView::from(row),
@@ -290,14 +319,35 @@ async fn detail_page(
     render(status, &page)
 }
 
+/// `?range=` of a monitor's page (an unknown one is the default).
+#[derive(Deserialize)]
+pub struct RangeQuery {
+    range: Option<String>,
+}
+
 #[get("/monitors/{id}")]
 pub async fn detail(
     req: HttpRequest,
     user: SessionUser,
     id: web::Path<String>,
+    q: web::Query<RangeQuery>,
 ) -> Result<HttpResponse, UiError> {
     let st = state::of(&req);
-    detail_page(&st, &user, &id, None, FormErrors::default(), StatusCode::OK).await
+    let range = q
+        .range
+        .as_deref()
+        .and_then(Range::parse)
+        .unwrap_or(Range::Day);
+    detail_page(
+        &st,
+        &user,
+        &id,
+        range,
+        None,
+        FormErrors::default(),
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[post("/monitors/{id}")]
@@ -342,7 +392,7 @@ pub async fn update(
     respond(
         result,
         |()| format!("/monitors/{id}"),
-        |errors| detail_page(&st, &user, &id, Some(form), errors, status),
+        |errors| detail_page(&st, &user, &id, Range::Day, Some(form), errors, status),
     )
     .await
 }
