@@ -194,7 +194,7 @@ fn sums_since(
     agents: &HashMap<String, (String, String)>,
 ) -> Result<Sums> {
     if super::mcp_series::is_series(metric) {
-        let rows = audit_db::tool_calls_since(conn, since)?;
+        let rows = audit_db::tool_calls_since(conn, since, None)?;
         return Ok(super::mcp_series::series(metric, &rows)
             .into_iter()
             .map(|(labels, v)| (Arc::new(labels), v))
@@ -213,7 +213,7 @@ fn sums_since(
 }
 
 fn mcp(conn: &Connection, metric: &str, since: i64) -> Result<Series> {
-    let rows = audit_db::tool_calls_since(conn, since)?;
+    let rows = audit_db::tool_calls_since(conn, since, None)?;
     Ok(super::mcp_series::series(metric, &rows)
         .into_iter()
         .map(|(labels, v)| (Arc::new(labels), Value::Number(v)))

@@ -311,16 +311,22 @@ pub struct ToolCallRow {
     pub latency_ms: Option<i64>,
 }
 
-/// The gateway's tool-call records from `since` (ms) on: what the
-/// `mcp_tool_*` alert series are computed from.
-pub fn tool_calls_since(conn: &Connection, since: i64) -> Result<Vec<ToolCallRow>> {
+/// The gateway's tool-call records from `since` (ms) on, of one `server`
+/// or all: what the `mcp_tool_*` alert series and a server's calls per
+/// tool are computed from.
+pub fn tool_calls_since(
+    conn: &Connection,
+    since: i64,
+    server: Option<&str>,
+) -> Result<Vec<ToolCallRow>> {
     let mut stmt = conn.prepare_cached(
         "SELECT target_id, json_extract(details, '$.name'), outcome,
                 json_extract(details, '$.result'), json_extract(details, '$.latency_ms')
          FROM audit_log INDEXED BY audit_log_action_at
-         WHERE action IN ('mcp.tool_call', 'mcp.tool_call.result') AND at >= ?1",
+         WHERE action IN ('mcp.tool_call', 'mcp.tool_call.result') AND at >= ?1
+           AND (?2 IS NULL OR target_id = ?2)",
     )?;
-    let rows = stmt.query_map([since], |r| {
+    let rows = stmt.query_map(params![since, server], |r| {
         Ok(ToolCallRow {
             server: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
             tool: r.get::<_, Option<String>>(1)?.unwrap_or_default(),

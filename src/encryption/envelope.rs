@@ -154,6 +154,19 @@ impl KeyRing {
         serde_json::to_string(&package).map_err(Error::internal)
     }
 
+    /// Opens what [`KeyRing::seal_json`] sealed for `context`.
+    pub async fn open_json<T: serde::de::DeserializeOwned>(
+        &self,
+        db: &Db,
+        audit: &Audit,
+        sealed: &str,
+        context: &str,
+    ) -> Result<T> {
+        let package: Package = serde_json::from_str(sealed).map_err(Error::internal)?;
+        let raw = self.decrypt(db, audit, &package, Some(context)).await?;
+        serde_json::from_str(raw.get()).map_err(Error::internal)
+    }
+
     /// A fresh 256-bit data key, returned in plaintext and as a package
     /// under `classification` (Vault's "datakey").
     pub async fn datakey(

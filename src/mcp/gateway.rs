@@ -138,6 +138,17 @@ pub enum Admission {
     Refused(Refusal),
 }
 
+/// What a verdict that does not allow answers; `None` when it allows.
+fn refusal_of(v: &Verdict) -> Option<Admission> {
+    match v {
+        Verdict::Allowed { .. } => None,
+        Verdict::StepUp { scope, .. } => Some(Admission::StepUp {
+            scope: scope.clone(),
+        }),
+        Verdict::Denied { reason } => Some(Admission::Refused(Refusal::Denied(reason.clone()))),
+    }
+}
+
 /// Methods whose decision and result are recorded even when allowed.
 pub fn is_call(method: Option<&str>) -> bool {
     matches!(
@@ -234,12 +245,22 @@ impl Gateway {
         &self.inner.stats
     }
 
-    /// Counts a refused message when it is a tool call.
-    fn count_refusal(&self, route: &Route, msg: &Message) {
+    /// Records a refused message's decision `ev` (committed before the
+    /// answer, as for an allowed call), counts it when it is a tool call,
+    /// and answers `admission`.
+    async fn refuse(
+        &self,
+        ev: Event,
+        route: &Route,
+        msg: &Message,
+        admission: Admission,
+    ) -> Result<Admission> {
+        self.inner.audit.record(ev).await?;
         if msg.method() == Some("tools/call") {
             let tool = msg.name().unwrap_or_default();
             self.inner.stats.refused(&route.row.name, tool);
         }
+        Ok(admission)
     }
 
     /// The enabled proxied server called `name`. Routes are kept until
@@ -383,35 +404,19 @@ impl Gateway {
                     reason: refusal.message(),
                 },
             );
-            self.inner.audit.record(ev).await?;
-            self.count_refusal(route, msg);
-            return Ok(Admission::Refused(refusal));
+            return self
+                .refuse(ev, route, msg, Admission::Refused(refusal))
+                .await;
         }
         let server = route.row.name.as_str();
         let policy = self.policy().await?;
         let need = policy::need(server, msg, policy::mapping(&route.tools));
         let mapped = route.mapped();
         let v = verdict(&policy, &who.caller(), server, &need, &mapped);
-        match &v {
-            Verdict::Denied { reason } => {
-                self.inner
-                    .audit
-                    .record(record::decision(ctx, call, &v))
-                    .await?;
-                self.count_refusal(route, msg);
-                return Ok(Admission::Refused(Refusal::Denied(reason.clone())));
-            }
-            Verdict::StepUp { scope, .. } => {
-                self.inner
-                    .audit
-                    .record(record::decision(ctx, call, &v))
-                    .await?;
-                self.count_refusal(route, msg);
-                return Ok(Admission::StepUp {
-                    scope: scope.clone(),
-                });
-            }
-            Verdict::Allowed { .. } => {}
+        let refused = refusal_of(&v);
+        if let Some(refused) = refused {
+            let ev = record::decision(ctx, call, &v);
+            return self.refuse(ev, route, msg, refused).await;
         }
         if !is_call(msg.method()) {
             return Ok(Admission::Forward { decision_seq: None });
@@ -430,9 +435,9 @@ impl Gateway {
                 },
             )
             .detail("limited", true);
-            self.inner.audit.record(ev).await?;
-            self.count_refusal(route, msg);
-            return Ok(Admission::Refused(refusal));
+            return self
+                .refuse(ev, route, msg, Admission::Refused(refusal))
+                .await;
         }
         let mut ev = record::decision(ctx, call, &v);
         if let Some(settings) = tool.and_then(|t| route.tools.get(t)) {
@@ -463,12 +468,8 @@ impl Gateway {
         let policy = self.policy().await?;
         let mapped = route.mapped();
         let v = verdict(&policy, &who.caller(), server, &Need::ServerAccess, &mapped);
-        let admission = match &v {
-            Verdict::Allowed { .. } => return Ok(Admission::Forward { decision_seq: None }),
-            Verdict::StepUp { scope, .. } => Admission::StepUp {
-                scope: scope.clone(),
-            },
-            Verdict::Denied { reason } => Admission::Refused(Refusal::Denied(reason.clone())),
+        let Some(admission) = refusal_of(&v) else {
+            return Ok(Admission::Forward { decision_seq: None });
         };
         let ev = record::transport_refusal(ctx, server, http_method, session_id, &v);
         self.inner.audit.record(ev).await?;

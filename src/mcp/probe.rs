@@ -53,7 +53,7 @@ async fn exchange(
         .body(body.to_string())
         .send()
         .await
-        .map_err(|e| fail(format!("cannot reach the endpoint: {}", root(&e))))?;
+        .map_err(|e| fail(crate::net::request_failure(e)))?;
     let status = resp.status().as_u16();
     let session = resp
         .headers()
@@ -89,19 +89,16 @@ async fn exchange(
     }
 }
 
-fn root(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
 async fn read_bounded(resp: reqwest::Response) -> Result<Vec<u8>, ProbeError> {
     let mut body = Vec::new();
     let mut chunks = resp.bytes_stream();
     while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| fail(format!("the answer broke off: {}", root(&e))))?;
+        let chunk = chunk.map_err(|e| {
+            fail(format!(
+                "the answer broke off: {}",
+                crate::net::root_cause(&e.without_url())
+            ))
+        })?;
         body.extend_from_slice(&chunk);
         if body.len() > MAX_ANSWER {
             return Err(fail("the answer is too large"));

@@ -339,13 +339,9 @@ impl McpServers {
 
     /// Opens the sealed upstream headers of server `id`.
     pub async fn open_headers(&self, id: &str, sealed: &str) -> Result<BTreeMap<String, String>> {
-        let package: crate::encryption::envelope::Package =
-            serde_json::from_str(sealed).map_err(Error::internal)?;
-        let raw = self
-            .keyring
-            .decrypt(&self.db, &self.audit, &package, Some(&headers_context(id)))
-            .await?;
-        serde_json::from_str(raw.get()).map_err(Error::internal)
+        self.keyring
+            .open_json(&self.db, &self.audit, sealed, &headers_context(id))
+            .await
     }
 
     /// The row a valid spec makes, or its field errors (the agent must

@@ -74,6 +74,16 @@ struct Def {
     mcp_server_id: Option<String>,
 }
 
+impl Def {
+    /// A passed check that took `latency_ms`: slow above the degraded
+    /// threshold.
+    fn passed(&self, latency_ms: i64) -> Verdict {
+        Verdict::Ok {
+            slow: self.degraded_latency_ms.is_some_and(|d| latency_ms > d),
+        }
+    }
+}
+
 struct Due {
     def: Def,
     next_ms: i64,
@@ -310,10 +320,7 @@ async fn mcp_check(probes: &Probes, def: &Def) -> Outcome {
     let result = crate::mcp::probe::probe(&probes.client, url, &headers, timeout).await;
     let latency = started.elapsed().as_millis() as i64;
     match result {
-        Ok(()) => {
-            let slow = def.degraded_latency_ms.is_some_and(|d| latency > d);
-            (Verdict::Ok { slow }, None, Some(latency), None)
-        }
+        Ok(()) => (def.passed(latency), None, Some(latency), None),
         Err(e) => (Verdict::Fail, None, Some(latency), Some(e.to_string())),
     }
 }
@@ -356,16 +363,12 @@ async fn http_check(client: &Outbound, def: &Def) -> Outcome {
             Some(latency),
             Some(format!("timed out after {} ms", def.timeout_ms)),
         ),
-        Ok(Err(e)) => {
-            // Without the URL: it may carry tokens in its query.
-            let e = e.without_url();
-            let what = if e.is_connect() {
-                format!("cannot connect: {}", root_cause(&e))
-            } else {
-                format!("request failed: {}", root_cause(&e))
-            };
-            (Verdict::Fail, None, Some(latency), Some(what))
-        }
+        Ok(Err(e)) => (
+            Verdict::Fail,
+            None,
+            Some(latency),
+            Some(crate::net::request_failure(e)),
+        ),
         Ok(Ok((status, found))) => {
             let code = Some(i64::from(status));
             if !def.expected.accepts(status) {
@@ -379,20 +382,10 @@ async fn http_check(client: &Outbound, def: &Def) -> Outcome {
                 let e = "the body does not contain the expected text".to_string();
                 (Verdict::Fail, code, Some(latency), Some(e))
             } else {
-                let slow = def.degraded_latency_ms.is_some_and(|d| latency > d);
-                (Verdict::Ok { slow }, code, Some(latency), None)
+                (def.passed(latency), code, Some(latency), None)
             }
         }
     }
-}
-
-/// The innermost error message ("Connection refused (os error 111)").
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
 }
 
 struct Known {

@@ -98,20 +98,8 @@ pub fn buckets(
         .into_iter()
         .enumerate()
         .map(|(i, part)| {
-            let pairs = |f: fn(&RollupRow) -> Option<i64>| {
-                part.iter()
-                    .filter_map(|r| f(r).map(|v| (v, r.checks)))
-                    .collect::<Vec<_>>()
-            };
-            RollupRow {
-                instance_id: instance_id.to_string(),
-                bucket_ms,
-                start: from + i as i64 * bucket_ms,
-                checks: part.iter().map(|r| r.checks).sum(),
-                failures: part.iter().map(|r| r.failures).sum(),
-                p50_ms: super::rollup::weighted(pairs(|r| r.p50_ms), 0.5),
-                p95_ms: super::rollup::weighted(pairs(|r| r.p95_ms), 0.95),
-            }
+            let start = from + i as i64 * bucket_ms;
+            super::rollup::merged(instance_id, bucket_ms, start, part.iter().copied())
         })
         .collect()
 }

@@ -39,7 +39,7 @@ fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
 }
 
 /// Check-weighted quantile of (value, weight) pairs.
-pub(super) fn weighted(mut v: Vec<(i64, i64)>, q: f64) -> Option<i64> {
+fn weighted(mut v: Vec<(i64, i64)>, q: f64) -> Option<i64> {
     v.sort_unstable();
     let total: i64 = v.iter().map(|(_, w)| w).sum();
     if total == 0 {
@@ -95,24 +95,36 @@ fn fold_minutes(rows: &[RollupRow]) -> Vec<RollupRow> {
         while j < rows.len() && rows[j].instance_id == *id && rows[j].start < start + HOUR {
             j += 1;
         }
-        let part = &rows[i..j];
-        let pairs = |f: fn(&RollupRow) -> Option<i64>| {
-            part.iter()
-                .filter_map(|r| f(r).map(|v| (v, r.checks)))
-                .collect::<Vec<_>>()
-        };
-        out.push(RollupRow {
-            instance_id: id.clone(),
-            bucket_ms: HOUR,
-            start,
-            checks: part.iter().map(|r| r.checks).sum(),
-            failures: part.iter().map(|r| r.failures).sum(),
-            p50_ms: weighted(pairs(|r| r.p50_ms), 0.5),
-            p95_ms: weighted(pairs(|r| r.p95_ms), 0.95),
-        });
+        out.push(merged(id, HOUR, start, &rows[i..j]));
         i = j;
     }
     out
+}
+
+/// Finer rows of one instance folded into one bucket of `bucket_ms` at
+/// `start`: checks and failures summed, p50 the check-weighted median of
+/// their p50s, p95 the check-weighted 95th percentile of their p95s.
+pub(super) fn merged<'a>(
+    instance_id: &str,
+    bucket_ms: i64,
+    start: i64,
+    part: impl IntoIterator<Item = &'a RollupRow> + Clone,
+) -> RollupRow {
+    let pairs = |f: fn(&RollupRow) -> Option<i64>| {
+        part.clone()
+            .into_iter()
+            .filter_map(|r| f(r).map(|v| (v, r.checks)))
+            .collect::<Vec<_>>()
+    };
+    RollupRow {
+        instance_id: instance_id.to_string(),
+        bucket_ms,
+        start,
+        checks: part.clone().into_iter().map(|r| r.checks).sum(),
+        failures: part.clone().into_iter().map(|r| r.failures).sum(),
+        p50_ms: weighted(pairs(|r| r.p50_ms), 0.5),
+        p95_ms: weighted(pairs(|r| r.p95_ms), 0.95),
+    }
 }
 
 /// One instance's history since `since` in hours, newest first, from every

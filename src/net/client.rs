@@ -93,6 +93,26 @@ pub async fn resolve(
     }
 }
 
+/// The innermost error message ("Connection refused (os error 111)").
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// What went wrong with a request, without its URL (it may carry tokens in
+/// its query): "cannot connect: …" or "request failed: …".
+pub fn request_failure(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    if e.is_connect() {
+        format!("cannot connect: {}", root_cause(&e))
+    } else {
+        format!("request failed: {}", root_cause(&e))
+    }
+}
+
 /// An HTTP client under the rules. Cheap to clone (one connection pool).
 #[derive(Clone)]
 pub struct Outbound {

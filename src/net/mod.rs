@@ -8,6 +8,6 @@ pub mod client;
 pub mod rules;
 pub mod target;
 
-pub use client::{resolve, Outbound, ResolveError};
+pub use client::{request_failure, resolve, root_cause, Outbound, ResolveError};
 pub use rules::{OutboundRules, Refusal};
 pub use target::validate_url;

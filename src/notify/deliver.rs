@@ -194,13 +194,9 @@ fn request_error(e: reqwest::Error, timeout: Duration) -> Outcome {
     }
 }
 
-/// The innermost error message ("Connection refused (os error 111)").
+/// The innermost error message, printable.
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    printable(&cur.to_string())
+    printable(&crate::net::root_cause(e))
 }
 
 fn human(d: Duration) -> String {

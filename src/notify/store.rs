@@ -15,7 +15,6 @@ use crate::db::channels::{self as repo, ChannelRow};
 use crate::db::notifications::DeliveryStatus;
 use crate::db::notifications::{self as outbox_repo, NotificationRow};
 use crate::db::{self, Db};
-use crate::encryption::envelope::Package;
 use crate::encryption::keyring::KeyRing;
 use crate::error::{Error, FieldErrors, Result};
 use crate::names::{valid_alerting_name as valid_name, ALERTING_NAME_RULE as NAME_RULE};
@@ -114,13 +113,10 @@ impl ChannelStore {
             .kind
             .parse()
             .map_err(|_| Error::internal(format!("channel {} has unknown type", row.id)))?;
-        let package: Package = serde_json::from_str(&row.secrets).map_err(Error::internal)?;
-        let raw = self
+        let secrets: serde_json::Value = self
             .keyring
-            .decrypt(&self.db, &self.audit, &package, Some(&context(&row.id)))
+            .open_json(&self.db, &self.audit, &row.secrets, &context(&row.id))
             .await?;
-        let secrets: serde_json::Value =
-            serde_json::from_str(raw.get()).map_err(Error::internal)?;
         let public: serde_json::Value =
             serde_json::from_str(&row.settings).map_err(Error::internal)?;
         Settings::join(kind, &public, &secrets).map_err(Error::internal)

@@ -189,11 +189,7 @@ impl FromRequest for MaybeSession {
 /// call would put an audit commit on every API request).
 async fn bearer(req: &HttpRequest, header: &[u8]) -> Result<Caller, ApiError> {
     let st = state::of(req);
-    let text = std::str::from_utf8(header).unwrap_or("");
-    let credential = text
-        .split_once(' ')
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, c)| c.trim());
+    let credential = bearer_credential(header);
     let refuse = |reason: &str, key_id: Option<String>| {
         let mut ev = audit_context(req, None)
             .event("auth.bearer", Outcome::Failure)
@@ -277,6 +273,16 @@ pub async fn record_refusal(
     }
     st.audit.record(event).await?;
     Ok(())
+}
+
+/// The credential of an `Authorization: Bearer <credential>` header value;
+/// `None` when the value is not of that form.
+pub fn bearer_credential(value: &[u8]) -> Option<&str> {
+    std::str::from_utf8(value)
+        .ok()?
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, c)| c.trim())
 }
 
 /// How the API caller proved who it is.

@@ -21,7 +21,7 @@ use crate::mcp::message;
 use crate::mcp::policy::Headers;
 use crate::mcp::record::Call;
 use crate::web::context::audit_context;
-use crate::web::gateway::{authn, header_str, jsonrpc, step_up};
+use crate::web::gateway::{authn, header_str, refusal_reply, step_up};
 use crate::web::problem::{ApiError, Problem};
 use crate::web::state;
 
@@ -174,13 +174,7 @@ async fn decide(req: HttpRequest) -> Result<HttpResponse, ApiError> {
                 Refusal::HeaderMismatch(_) => StatusCode::BAD_REQUEST,
                 _ => StatusCode::FORBIDDEN,
             };
-            let mut resp = jsonrpc::reply(status, None, r.code(), &r.message(), r.data());
-            if let Refusal::Limited(l) = &r {
-                if let Ok(v) = header::HeaderValue::from_str(&l.retry_after_seconds.to_string()) {
-                    resp.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-            }
-            resp
+            refusal_reply(status, None, &r)
         }
     })
 }

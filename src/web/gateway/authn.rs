@@ -4,16 +4,20 @@
 //! client to the server's protected resource metadata (RFC 9728), and
 //! recorded like every refused credential.
 
+use std::sync::Arc;
+
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::audit::Outcome;
+use crate::identity::principals::PrincipalState;
 use crate::identity::{api_keys, Principal};
 use crate::mcp::gateway::{Route, Who};
 use crate::rbac;
 use crate::tokens::jwt;
-use crate::web::auth::record_refusal;
+use crate::web::auth::{bearer_credential, record_refusal};
 use crate::web::context::audit_context;
+use crate::web::gateway::jsonrpc;
 use crate::web::problem::ApiError;
 use crate::web::state::WebState;
 
@@ -30,30 +34,53 @@ pub struct Sender {
     pub token: Option<String>,
 }
 
+/// A credential that holds.
+enum Checked {
+    Key(Principal),
+    Token(Arc<jwt::Claims>, Arc<PrincipalState>),
+}
+
+/// Why a credential was refused: the audit reason and, for a key, its
+/// public id.
+type Refused = (&'static str, Option<String>);
+
+/// Checks a bearer `credential` (`None`: the header is not `Bearer …`): an
+/// API key, or an access token for `audience`.
+async fn check(
+    st: &WebState,
+    credential: Option<&str>,
+    audience: &str,
+) -> crate::error::Result<Result<Checked, Refused>> {
+    Ok(match credential {
+        None => Err(("malformed_authorization_header", None)),
+        Some(c) if c.starts_with(api_keys::PREFIX) => {
+            match api_keys::authenticate(&st.key_lookup(), c).await? {
+                api_keys::KeyCheck::Valid { principal, .. } => Ok(Checked::Key(principal)),
+                api_keys::KeyCheck::Refused { reason, key_id } => Err((reason.as_str(), key_id)),
+            }
+        }
+        Some(c) if c.matches('.').count() == 2 => {
+            match jwt::verify(&st.issuer().verify_context(), c, audience).await? {
+                Ok((claims, state)) => Ok(Checked::Token(claims, state)),
+                Err(f) => Err((f.as_str(), None)),
+            }
+        }
+        Some(_) => Err(("unrecognised_credential", None)),
+    })
+}
+
 /// Whether `credential` (a token for `audience`, or an API key) is still
 /// good: not revoked, its principal not disabled or quarantined. Asked
 /// again and again while an event stream stays open; refusals here are
 /// not recorded (the stream just ends).
 pub async fn still_valid(st: &WebState, credential: &str, audience: &str) -> bool {
-    if credential.starts_with(api_keys::PREFIX) {
-        return matches!(
-            api_keys::authenticate(&st.key_lookup(), credential).await,
-            Ok(api_keys::KeyCheck::Valid { .. })
-        );
-    }
-    matches!(
-        jwt::verify(&st.issuer().verify_context(), credential, audience).await,
-        Ok(Ok(_))
-    )
+    matches!(check(st, Some(credential), audience).await, Ok(Ok(_)))
 }
 
 /// The bearer credential of a request, as sent.
 pub fn credential(req: &HttpRequest) -> Option<String> {
-    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, c) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| c.trim().to_string())
+    let v = req.headers().get(header::AUTHORIZATION)?;
+    bearer_credential(v.as_bytes()).map(str::to_string)
 }
 
 /// The URL of a proxied server's protected resource metadata.
@@ -78,14 +105,17 @@ fn challenge(st: &WebState, route: &Route, presented: bool) -> String {
 }
 
 fn unauthorized(st: &WebState, route: &Route, presented: bool, message: &str) -> HttpResponse {
-    HttpResponse::build(StatusCode::UNAUTHORIZED)
-        .insert_header((header::WWW_AUTHENTICATE, challenge(st, route, presented)))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": {"code": crate::mcp::message::codes::FORBIDDEN, "message": message},
-        }))
+    let mut resp = jsonrpc::reply(
+        StatusCode::UNAUTHORIZED,
+        None,
+        crate::mcp::message::codes::FORBIDDEN,
+        message,
+        None,
+    );
+    if let Ok(v) = header::HeaderValue::from_str(&challenge(st, route, presented)) {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
 }
 
 /// The sender, or the 401 to answer with.
@@ -94,62 +124,37 @@ pub async fn authenticate(
     st: &WebState,
     route: &Route,
 ) -> Result<Result<Sender, HttpResponse>, ApiError> {
-    let credential = req.headers().get(header::AUTHORIZATION).map(|v| {
-        std::str::from_utf8(v.as_bytes())
-            .ok()
-            .and_then(|t| t.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, c)| c.trim().to_string())
-    });
-    let credential = match credential {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         // No credential: the first request of every OAuth client. Not
         // recorded (it is the discovery step, not a refusal).
-        None => {
-            return Ok(Err(unauthorized(
-                st,
-                route,
-                false,
-                "authentication required: send a Bearer access token for this server",
-            )))
-        }
-        Some(c) => c,
+        return Ok(Err(unauthorized(
+            st,
+            route,
+            false,
+            "authentication required: send a Bearer access token for this server",
+        )));
     };
-    let (reason, key_id) = match credential.as_deref() {
-        None => ("malformed_authorization_header", None),
-        Some(c) if c.starts_with(api_keys::PREFIX) => {
-            match api_keys::authenticate(&st.key_lookup(), c).await? {
-                api_keys::KeyCheck::Valid { principal, .. } => {
-                    return admitted(st, principal, None, None, None, None)
-                        .await
-                        .map(Ok);
-                }
-                api_keys::KeyCheck::Refused { reason, key_id } => (reason.as_str(), key_id),
-            }
+    let credential = bearer_credential(value.as_bytes());
+    let (reason, key_id) = match check(st, credential, &route.uri).await? {
+        Ok(Checked::Key(principal)) => {
+            return admitted(st, principal, None).await.map(Ok);
         }
-        Some(c) if c.matches('.').count() == 2 => {
-            match jwt::verify(&st.issuer().verify_context(), c, &route.uri).await? {
-                Ok((claims, state)) => {
-                    let principal = Principal {
-                        kind: claims.sub_type,
-                        id: state.id.clone(),
-                        name: state.name.clone(),
-                    };
-                    let scope = Some(claims.scopes());
-                    return admitted(
-                        st,
-                        principal,
-                        scope,
-                        Some(claims.client_id.clone()),
-                        Some(claims.jti.clone()),
-                        Some(c.to_string()),
-                    )
-                    .await
-                    .map(Ok);
-                }
-                Err(f) => (f.as_str(), None),
-            }
+        Ok(Checked::Token(claims, state)) => {
+            let principal = Principal {
+                kind: claims.sub_type,
+                id: state.id.clone(),
+                name: state.name.clone(),
+            };
+            let token = TokenFacts {
+                scope: claims.scopes(),
+                client_id: claims.client_id.clone(),
+                jti: claims.jti.clone(),
+                token: credential.unwrap_or_default().to_string(),
+                state,
+            };
+            return admitted(st, principal, Some(token)).await.map(Ok);
         }
-        Some(_) => ("unrecognised_credential", None),
+        Err(refused) => refused,
     };
     let mut ev = audit_context(req, None)
         .event("auth.bearer", Outcome::Failure)
@@ -167,21 +172,36 @@ pub async fn authenticate(
     )))
 }
 
-/// The sender with its current state; a principal that no longer exists
-/// is refused (its key or token outlived it).
+/// What a verified access token says beyond its principal.
+struct TokenFacts {
+    scope: Vec<String>,
+    client_id: String,
+    jti: String,
+    token: String,
+    /// The principal's state, as verification read it.
+    state: Arc<PrincipalState>,
+}
+
+/// The sender with its current state (a token's verification read it
+/// already; a key's is read here); a principal that no longer exists is
+/// refused (its key or token outlived it).
 async fn admitted(
     st: &WebState,
     principal: Principal,
-    scope: Option<Vec<String>>,
-    client_id: Option<String>,
-    jti: Option<String>,
-    token: Option<String>,
+    token: Option<TokenFacts>,
 ) -> Result<Sender, ApiError> {
-    let state = st
-        .principals
-        .get(&st.db, &st.audit, principal.kind, &principal.id)
-        .await?
-        .ok_or_else(|| ApiError::unauthenticated("the principal no longer exists"))?;
+    let state = match &token {
+        Some(t) => t.state.clone(),
+        None => st
+            .principals
+            .get(&st.db, &st.audit, principal.kind, &principal.id)
+            .await?
+            .ok_or_else(|| ApiError::unauthenticated("the principal no longer exists"))?,
+    };
+    let (scope, client_id, jti, token) = match token {
+        Some(t) => (Some(t.scope), Some(t.client_id), Some(t.jti), Some(t.token)),
+        None => (None, None, None, None),
+    };
     Ok(Sender {
         who: Who {
             subject: rbac::subject_of(&principal),

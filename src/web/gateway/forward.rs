@@ -94,16 +94,14 @@ pub async fn send(
     }
     let sent = tokio::time::timeout_at(deadline, up.send()).await;
     let resp = match sent {
-        Err(_) => {
-            return Err(Failure::new(
-                codes::UPSTREAM_TIMEOUT,
-                "the upstream did not answer in time (gateway.call_timeout_seconds)",
-            ))
-        }
+        Err(_) => return Err(Failure::new(codes::UPSTREAM_TIMEOUT, relay::TIMED_OUT)),
         Ok(Err(e)) => {
             return Err(Failure::new(
                 codes::UPSTREAM_FAILURE,
-                format!("the upstream cannot be reached: {}", without_url(&e)),
+                format!(
+                    "the upstream cannot be reached: {}",
+                    crate::net::request_failure(e)
+                ),
             ))
         }
         Ok(Ok(r)) => r,
@@ -121,23 +119,6 @@ pub async fn send(
         ));
     }
     Ok(resp)
-}
-
-/// reqwest's message without the URL (it is the upstream's address, not
-/// the client's business).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    let mut last = None;
-    while let Some(s) = source {
-        last = Some(s.to_string());
-        source = s.source();
-    }
-    match (e.is_connect(), last) {
-        (true, Some(cause)) => format!("connection failed ({cause})"),
-        (true, None) => "connection failed".into(),
-        (false, Some(cause)) => cause,
-        (false, None) => "request failed".into(),
-    }
 }
 
 fn content_type(resp: &reqwest::Response) -> String {
@@ -179,20 +160,12 @@ pub async fn answer(
     let kind = content_type(&resp);
     let ok = resp.status().is_success();
     if ok && kind == "text/event-stream" {
-        return out
-            .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .insert_header(("x-accel-buffering", "no"))
-            .streaming(relay::sse(
-                resp,
-                watch,
-                Bounds {
-                    deadline: Some(deadline),
-                    idle: None,
-                    max_bytes: max,
-                },
-                None,
-            ));
+        let bounds = Bounds {
+            deadline: Some(deadline),
+            idle: None,
+            max_bytes: max,
+        };
+        return event_stream(out, relay::sse(resp, watch, bounds, None));
     }
     let mut watch = watch;
     if let Some(w) = watch.as_mut() {
@@ -232,14 +205,30 @@ pub async fn answer(
             };
         }
     }
-    if let Some(ct) = resp.headers().get(reqwest::header::CONTENT_TYPE) {
-        out.insert_header((header::CONTENT_TYPE, ct.as_bytes()));
-    }
     let bounds = Bounds {
         deadline: Some(deadline),
         idle: None,
         max_bytes: if ok { max } else { MAX_ERROR_BODY },
     };
+    as_it_is(out, resp, bounds)
+}
+
+/// An event stream's answer, unbuffered by the client's proxies too.
+fn event_stream(
+    mut out: HttpResponseBuilder,
+    events: impl futures_util::Stream<Item = Result<Bytes, actix_web::Error>> + 'static,
+) -> HttpResponse {
+    out.insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("x-accel-buffering", "no"))
+        .streaming(events)
+}
+
+/// Any other upstream answer, passed with its content type, bounded.
+fn as_it_is(mut out: HttpResponseBuilder, resp: reqwest::Response, bounds: Bounds) -> HttpResponse {
+    if let Some(ct) = resp.headers().get(reqwest::header::CONTENT_TYPE) {
+        out.insert_header((header::CONTENT_TYPE, ct.as_bytes()));
+    }
     out.streaming(relay::bytes(resp, bounds))
 }
 
@@ -247,7 +236,7 @@ pub async fn answer(
 /// ends, idles out or `still` says the client may no longer listen;
 /// anything else passes as it is (405 when the upstream offers no stream).
 pub fn stream(st: &WebState, resp: reqwest::Response, still: relay::StillAdmitted) -> HttpResponse {
-    let mut out = start(&resp);
+    let out = start(&resp);
     let bounds = Bounds {
         deadline: None,
         idle: Some(Duration::from_secs(u64::from(
@@ -256,22 +245,13 @@ pub fn stream(st: &WebState, resp: reqwest::Response, still: relay::StillAdmitte
         max_bytes: st.config.gateway.max_response_bytes,
     };
     if resp.status().is_success() && content_type(&resp) == "text/event-stream" {
-        return out
-            .insert_header((header::CONTENT_TYPE, "text/event-stream"))
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .insert_header(("x-accel-buffering", "no"))
-            .streaming(relay::sse(resp, None, bounds, Some(still)));
+        return event_stream(out, relay::sse(resp, None, bounds, Some(still)));
     }
-    if let Some(ct) = resp.headers().get(reqwest::header::CONTENT_TYPE) {
-        out.insert_header((header::CONTENT_TYPE, ct.as_bytes()));
-    }
-    out.streaming(relay::bytes(
-        resp,
-        Bounds {
-            max_bytes: MAX_ERROR_BODY,
-            ..bounds
-        },
-    ))
+    let bounds = Bounds {
+        max_bytes: MAX_ERROR_BODY,
+        ..bounds
+    };
+    as_it_is(out, resp, bounds)
 }
 
 /// The client's answer when the upstream failed: for a request, a

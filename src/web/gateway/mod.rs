@@ -263,13 +263,29 @@ fn refused(id: Option<&serde_json::Value>, r: &Refusal) -> HttpResponse {
         (Refusal::Denied(_), false) => StatusCode::FORBIDDEN,
         (Refusal::Limited(_), false) => StatusCode::TOO_MANY_REQUESTS,
     };
+    refusal_reply(status, id, r)
+}
+
+/// The JSON-RPC error of refusal `r` with `status`; a limit also says when
+/// to retry in `Retry-After`.
+pub(crate) fn refusal_reply(
+    status: StatusCode,
+    id: Option<&serde_json::Value>,
+    r: &Refusal,
+) -> HttpResponse {
     let mut resp = jsonrpc::reply(status, id, r.code(), &r.message(), r.data());
     if let Refusal::Limited(l) = r {
-        if let Ok(v) = header::HeaderValue::from_str(&l.retry_after_seconds.to_string()) {
-            resp.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+        resp.headers_mut().insert(
+            header::RETRY_AFTER,
+            header::HeaderValue::from(l.retry_after_seconds),
+        );
     }
     resp
+}
+
+/// When a forwarded request's answer must be complete.
+fn deadline(st: &WebState) -> Instant {
+    Instant::now() + Duration::from_secs(u64::from(st.config.gateway.call_timeout_seconds))
 }
 
 /// One JSON-RPC message to the proxied MCP server `name` (Streamable
@@ -299,8 +315,7 @@ async fn post(
         Err(resp) => return Ok(resp),
     };
     let started = std::time::Instant::now();
-    let deadline =
-        Instant::now() + Duration::from_secs(u64::from(st.config.gateway.call_timeout_seconds));
+    let deadline = deadline(&st);
     let Ok(body) = read_body(payload).await else {
         return Ok(jsonrpc::reply(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -431,8 +446,7 @@ async fn transport(
         Admission::StepUp { scope } => return Ok(step_up(&st, &route, &scope)),
         Admission::Forward { .. } => {}
     }
-    let deadline =
-        Instant::now() + Duration::from_secs(u64::from(st.config.gateway.call_timeout_seconds));
+    let deadline = deadline(&st);
     let is_get = method == reqwest::Method::GET;
     let bearer = match upstream_token(&st, &route, &SenderToken::of(&sender, &ctx)).await? {
         Ok(b) => b,

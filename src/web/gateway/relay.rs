@@ -30,6 +30,11 @@ use crate::mcp::message::codes;
 /// still valid, its principal still enabled (a quarantine, a revocation).
 pub type StillAdmitted = Box<dyn FnMut() -> futures_util::future::BoxFuture<'static, bool> + Send>;
 
+/// Said when the upstream has not answered by the call's deadline.
+pub const TIMED_OUT: &str = "the upstream did not answer in time (gateway.call_timeout_seconds)";
+/// Said when an upstream answer is over the size bound.
+pub const TOO_LARGE: &str = "the upstream's answer is larger than gateway.max_response_bytes";
+
 /// How often an open stream asks [`StillAdmitted`].
 pub const RECHECK: Duration = Duration::from_secs(2);
 
@@ -52,8 +57,10 @@ fn earliest(instants: &[Option<Instant>]) -> Option<Instant> {
 type Chunks = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 type Out = Result<Bytes, actix_web::Error>;
 
+/// Without the URL: the upstream's address is not the client's business,
+/// and it ends up in the client's error and the audit record.
 fn io_error(e: reqwest::Error) -> std::io::Error {
-    std::io::Error::other(e)
+    std::io::Error::other(e.without_url())
 }
 
 /// The upstream body as chunks, counting the bytes since the last event
@@ -170,11 +177,7 @@ impl SseState {
                     Err(_) => {
                         let now = Instant::now();
                         if self.bounds.deadline.is_some_and(|d| now >= d) {
-                            return self.fail(
-                                codes::UPSTREAM_TIMEOUT,
-                                "the upstream did not answer in time (gateway.call_timeout_seconds)"
-                                    .into(),
-                            );
+                            return self.fail(codes::UPSTREAM_TIMEOUT, TIMED_OUT.into());
                         }
                         if idle_at.is_some_and(|d| now >= d) {
                             // Idle: end the stream; the client resumes it.
@@ -251,13 +254,11 @@ pub fn bytes(upstream: reqwest::Response, bounds: Bounds) -> impl Stream<Item = 
                     Some((Ok(chunk), (chunks, n, false)))
                 }
                 Ok(_) => Some((
-                    Err(actix_web::error::ErrorBadGateway(
-                        "the upstream's answer is larger than gateway.max_response_bytes",
-                    )),
+                    Err(actix_web::error::ErrorBadGateway(TOO_LARGE)),
                     (chunks, sent, true),
                 )),
                 Err(e) => Some((
-                    Err(actix_web::error::ErrorBadGateway(e)),
+                    Err(actix_web::error::ErrorBadGateway(e.without_url())),
                     (chunks, sent, true),
                 )),
             }
@@ -279,12 +280,7 @@ pub async fn read_all(
     loop {
         let next = tokio::time::timeout_at(deadline, chunks.next())
             .await
-            .map_err(|_| {
-                (
-                    codes::UPSTREAM_TIMEOUT,
-                    "the upstream did not answer in time (gateway.call_timeout_seconds)".into(),
-                )
-            })?;
+            .map_err(|_| (codes::UPSTREAM_TIMEOUT, TIMED_OUT.to_string()))?;
         match next {
             None => return Ok(Bytes::from(body)),
             Some(Ok(chunk)) => {
@@ -296,7 +292,10 @@ pub async fn read_all(
             Some(Err(e)) => {
                 return Err((
                     codes::UPSTREAM_FAILURE,
-                    format!("the upstream's answer broke off: {e}"),
+                    format!(
+                        "the upstream's answer broke off: {}",
+                        crate::net::root_cause(&e.without_url())
+                    ),
                 ))
             }
         }
@@ -304,8 +303,5 @@ pub async fn read_all(
 }
 
 fn too_large() -> (i64, String) {
-    (
-        codes::UPSTREAM_FAILURE,
-        "the upstream's answer is larger than gateway.max_response_bytes".into(),
-    )
+    (codes::UPSTREAM_FAILURE, TOO_LARGE.into())
 }

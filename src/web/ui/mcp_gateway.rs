@@ -207,14 +207,14 @@ impl GatewayCard {
         if row.upstream_url.is_none() {
             return Ok(None);
         }
-        let id = row.id.clone();
+        let (id, name) = (row.id.clone(), row.name.clone());
         let since = crate::db::now_ms() - USAGE_WINDOW_MS;
         let (probe, rows) = st
             .db
             .read(move |c| {
                 Ok((
                     crate::db::instances::of_mcp_server(c, &id)?,
-                    crate::audit::store::tool_calls_since(c, since)?,
+                    crate::audit::store::tool_calls_since(c, since, Some(&name))?,
                 ))
             })
             .await?;
