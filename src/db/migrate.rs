@@ -192,6 +192,66 @@ mod tests {
     }
 
     #[test]
+    fn v21_tallies_every_stored_check_and_each_new_one() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+             applied_at INTEGER NOT NULL)",
+        )
+        .unwrap();
+        for m in migrations().into_iter().filter(|m| m.version < 21) {
+            conn.execute_batch(&m.sql).unwrap();
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
+                rusqlite::params![m.version, m.name],
+            )
+            .unwrap();
+        }
+        const H: i64 = 3_600_000;
+        conn.execute_batch(&format!(
+            "INSERT INTO agents (id, name, agent_type, description, enabled, created_at, updated_at)
+               VALUES ('a', 'a', 'planner', '', 1, 0, 0);
+             INSERT INTO instances (id, agent_id, name, kind, url, interval_seconds, timeout_ms,
+               enabled, created_at, updated_at) VALUES ('i', 'a', 'i', 'heartbeat', NULL, 30, 5000, 1, 0, 0);
+             -- Hour 10: two raw results (one failed) and a minute rollup of 3 (1 failed).
+             INSERT INTO check_results (instance_id, at, ok) VALUES ('i', {a}, 1), ('i', {b}, 0);
+             INSERT INTO check_rollups VALUES ('i', 60000, {c}, 3, 1, 5, 9);
+             -- Hour 2: an hour rollup of 60 (6 failed).
+             INSERT INTO check_rollups VALUES ('i', 3600000, {d}, 60, 6, 5, 9);",
+            a = 10 * H + 5,
+            b = 10 * H + 60_000,
+            c = 10 * H + 120_000,
+            d = 2 * H,
+        ))
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let tallies = |conn: &Connection| -> Vec<(i64, i64, i64)> {
+            conn.prepare("SELECT hour, checks, failures FROM check_tallies ORDER BY hour")
+                .unwrap()
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(tallies(&conn), [(2 * H, 60, 6), (10 * H, 5, 2)]);
+        // New results are counted as they are written.
+        conn.execute_batch(&format!(
+            "INSERT INTO check_results (instance_id, at, ok) VALUES ('i', {}, 0), ('i', {}, 1)",
+            10 * H + 7,
+            11 * H
+        ))
+        .unwrap();
+        assert_eq!(
+            tallies(&conn),
+            [(2 * H, 60, 6), (10 * H, 6, 3), (11 * H, 1, 0)]
+        );
+        // And go with their instance.
+        conn.execute_batch("PRAGMA foreign_keys = ON; DELETE FROM instances;")
+            .unwrap();
+        assert!(tallies(&conn).is_empty());
+    }
+
+    #[test]
     fn agent_names_that_differ_only_in_case_are_renamed_by_v12() {
         let mut conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod backup;
 pub mod channels;
 pub mod check_rollups;
+pub mod check_tallies;
 pub mod client_keys;
 pub mod instances;
 pub mod key_material;

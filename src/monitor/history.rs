@@ -139,6 +139,46 @@ pub async fn uptimes(db: &Db, id: &str, now: i64) -> Result<[Option<f64>; 3]> {
     }))
 }
 
+/// A monitor's last 24 hours at a glance, as each row of a list of
+/// monitors shows it: a bucket per hour (checks and failures only) and the
+/// uptime over them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Glance {
+    pub hours: Vec<RollupRow>,
+    pub uptime: Option<f64>,
+}
+
+/// 24 hourly buckets without checks, for an instance without tallies.
+pub fn empty_day(instance_id: &str, now: i64) -> Vec<RollupRow> {
+    let (from, to) = window(Range::Day, now);
+    buckets(&[], instance_id, HOUR, from, to)
+}
+
+/// The [`Glance`] of every instance with checks in the last 24 hours, from
+/// one read of the hourly tallies (an instance without any has none).
+pub async fn glances(db: &Db, now: i64) -> Result<std::collections::HashMap<String, Glance>> {
+    let (from, to) = window(Range::Day, now);
+    let rows = db
+        .read(move |c| crate::db::check_tallies::since(c, from))
+        .await?;
+    let mut out = std::collections::HashMap::new();
+    for part in rows.chunk_by(|a, b| a.instance_id == b.instance_id) {
+        let id = &part[0].instance_id;
+        let hours = buckets(part, id, HOUR, from, to);
+        let (c, f) = hours
+            .iter()
+            .fold((0, 0), |(c, f), h| (c + h.checks, f + h.failures));
+        out.insert(
+            id.clone(),
+            Glance {
+                hours,
+                uptime: uptime(c, f),
+            },
+        );
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,5 @@ pub mod metrics;
 pub mod rollup;
 pub mod runtime;
 pub mod self_stats;
-pub mod sparkline;
 pub mod state;
 pub mod status_spec;

@@ -216,7 +216,11 @@ pub async fn run(db: &Db, now: i64, w: Windows) -> Result<Folded> {
         })
         .await?;
     let hours_dropped = db
-        .write(move |c| repo::delete_rollups_before(c, HOUR, hour_cut))
+        .write(move |c| {
+            // The hourly tallies live as long as the hour rollups.
+            crate::db::check_tallies::delete_before(c, hour_cut)?;
+            repo::delete_rollups_before(c, HOUR, hour_cut)
+        })
         .await?;
     Ok(Folded {
         raw,

@@ -3,6 +3,12 @@
 //!
 //! - [`check_bar`]: one mark per history bucket, coloured by how its checks
 //!   went, each with its time and counts as a tooltip.
+//! - [`sparkline`]: a small line from zero to a fixed, named ceiling, so
+//!   1 ms of jitter stays flat and a scale is never implied.
+//! - [`time_chart`]: lines over a time range with labelled axes, an
+//!   optional threshold line and marks where something failed.
+//!
+//! Scales always start at zero and end at a "nice" ceiling ([`ceiling`]).
 
 use crate::db::check_rollups::RollupRow;
 
@@ -58,6 +64,211 @@ pub fn check_bar(
     out
 }
 
+/// The smallest of 1, 2, 5 × 10ⁿ at or above `v` (and at least `floor`):
+/// a scale's top that reads as a round number.
+pub fn ceiling(v: f64, floor: f64) -> f64 {
+    let v = if v.is_finite() { v.max(floor) } else { floor };
+    if v <= 0.0 {
+        return 1.0;
+    }
+    let mag = 10f64.powf(v.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * mag)
+        .find(|c| *c >= v * (1.0 - 1e-9))
+        .unwrap_or(10.0 * mag)
+}
+
+/// Room above the highest value, so a steady line does not sit on the
+/// chart's top edge.
+pub const HEADROOM: f64 = 1.2;
+
+/// A number as an axis label: `250`, `1.5`, `0.25`, `2k`.
+pub fn tick(v: f64) -> String {
+    if v >= 10_000.0 {
+        return format!("{}k", trim(v / 1000.0));
+    }
+    trim(v)
+}
+
+fn trim(v: f64) -> String {
+    let s = format!("{v:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// A sparkline of `values` (oldest first, `None` where nothing was
+/// measured) on the scale 0..`max`, `width` × `height` px, with `label` for
+/// screen readers. `class` styles the line (`spark`, `spark err`, ...).
+pub fn sparkline(
+    values: &[Option<f64>],
+    max: f64,
+    width: u32,
+    height: u32,
+    class: &str,
+    label: &str,
+) -> String {
+    let (w, h) = (f64::from(width), f64::from(height));
+    let step = w / (values.len().max(2) - 1) as f64;
+    let mut out = format!(
+        r#"<svg class="{}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}"><line class="base" x1="0" y1="{:.1}" x2="{w}" y2="{:.1}"/>"#,
+        esc(class),
+        esc(label),
+        h - 1.0,
+        h - 1.0
+    );
+    for run in runs(values) {
+        let pts: Vec<String> = run
+            .iter()
+            .map(|(i, v)| {
+                let y = h - 1.0 - (v / max).clamp(0.0, 1.0) * (h - 3.0);
+                format!("{:.1},{y:.1}", *i as f64 * step)
+            })
+            .collect();
+        out.push_str(&format!(r#"<polyline points="{}"/>"#, pts.join(" ")));
+    }
+    out.push_str("</svg>");
+    out
+}
+
+/// Consecutive measured values, with their index: a gap breaks the line
+/// rather than being drawn as zero.
+fn runs(values: &[Option<f64>]) -> Vec<Vec<(usize, f64)>> {
+    let mut out: Vec<Vec<(usize, f64)>> = vec![Vec::new()];
+    for (i, v) in values.iter().enumerate() {
+        match v {
+            Some(v) if v.is_finite() => out.last_mut().unwrap().push((i, *v)),
+            _ => {
+                if !out.last().unwrap().is_empty() {
+                    out.push(Vec::new());
+                }
+            }
+        }
+    }
+    out.retain(|r| !r.is_empty());
+    out
+}
+
+/// A line of a [`TimeChart`]: points at times (ms), `None` for a gap.
+pub struct Line {
+    pub name: String,
+    /// CSS class of the line (`p50`, `p95`, `value`, ...).
+    pub class: &'static str,
+    pub points: Vec<(i64, Option<f64>)>,
+}
+
+/// Lines over `[from, to)` with a y axis from 0 to a nice ceiling in
+/// `unit`, x ticks labelled by `time`, a threshold line, and failure marks
+/// (spans of time drawn under the lines).
+pub struct TimeChart<'a> {
+    pub label: &'a str,
+    pub from: i64,
+    pub to: i64,
+    pub unit: &'a str,
+    pub lines: Vec<Line>,
+    pub threshold: Option<(f64, String)>,
+    pub failures: Vec<(i64, i64)>,
+    pub width: u32,
+    pub height: u32,
+}
+
+const LEFT: f64 = 52.0;
+const RIGHT: f64 = 8.0;
+const TOP: f64 = 10.0;
+const BOTTOM: f64 = 22.0;
+const Y_TICKS: u32 = 4;
+const X_TICKS: i64 = 6;
+
+/// Draws `c`; `time` formats an x tick.
+pub fn time_chart(c: &TimeChart<'_>, time: impl Fn(i64) -> String) -> String {
+    let (w, h) = (f64::from(c.width), f64::from(c.height));
+    let (pw, ph) = (w - LEFT - RIGHT, h - TOP - BOTTOM);
+    let span = (c.to - c.from).max(1) as f64;
+    let highest = c
+        .lines
+        .iter()
+        .flat_map(|l| l.points.iter().filter_map(|p| p.1))
+        .chain(c.threshold.as_ref().map(|t| t.0))
+        .fold(0.0, f64::max);
+    let max = ceiling(highest * HEADROOM, 1.0);
+    let x = |t: i64| LEFT + ((t - c.from) as f64 / span).clamp(0.0, 1.0) * pw;
+    let y = |v: f64| TOP + ph - (v / max).clamp(0.0, 1.0) * ph;
+    let mut out = format!(
+        r#"<svg class="time-chart" xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
+        c.width,
+        c.height,
+        c.width,
+        c.height,
+        esc(c.label)
+    );
+    for (a, b) in &c.failures {
+        out.push_str(&format!(
+            r#"<rect class="failed" x="{:.1}" y="{TOP}" width="{:.1}" height="{ph:.1}"><title>failed checks</title></rect>"#,
+            x(*a),
+            (x(*b) - x(*a)).max(1.5)
+        ));
+    }
+    out.push_str(r#"<g class="axis y">"#);
+    for k in 0..=Y_TICKS {
+        let v = max * f64::from(k) / f64::from(Y_TICKS);
+        let yy = y(v);
+        out.push_str(&format!(
+            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{} {}</text>"#,
+            w - RIGHT,
+            LEFT - 6.0,
+            yy + 4.0,
+            tick(v),
+            esc(c.unit)
+        ));
+    }
+    out.push_str(r#"</g><g class="axis x">"#);
+    for k in 0..=X_TICKS {
+        let t = c.from + (c.to - c.from) * k / X_TICKS;
+        let anchor = match k {
+            0 => "start",
+            X_TICKS => "end",
+            _ => "middle",
+        };
+        out.push_str(&format!(
+            r#"<line class="tick" x1="{xx:.1}" y1="{:.1}" x2="{xx:.1}" y2="{:.1}"/><text x="{xx:.1}" y="{:.1}" text-anchor="{anchor}">{}</text>"#,
+            TOP + ph,
+            TOP + ph + 4.0,
+            h - 6.0,
+            esc(&time(t)),
+            xx = x(t)
+        ));
+    }
+    out.push_str("</g>");
+    if let Some((v, name)) = &c.threshold {
+        let yy = y(*v);
+        out.push_str(&format!(
+            r#"<g class="threshold"><line x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text></g>"#,
+            w - RIGHT,
+            w - RIGHT - 2.0,
+            yy - 4.0,
+            esc(name)
+        ));
+    }
+    for line in &c.lines {
+        let pts: Vec<Option<f64>> = line.points.iter().map(|p| p.1).collect();
+        out.push_str(&format!(r#"<g class="line {}">"#, line.class));
+        for run in runs(&pts) {
+            let coords: Vec<String> = run
+                .iter()
+                .map(|(i, v)| format!("{:.1},{:.1}", x(line.points[*i].0), y(*v)))
+                .collect();
+            if coords.len() == 1 {
+                let (cx, cy) = coords[0].split_once(',').unwrap_or(("0", "0"));
+                out.push_str(&format!(r#"<circle cx="{cx}" cy="{cy}" r="1.5"/>"#));
+            } else {
+                out.push_str(&format!(r#"<polyline points="{}"/>"#, coords.join(" ")));
+            }
+        }
+        out.push_str(&format!("<title>{}</title></g>", esc(&line.name)));
+    }
+    out.push_str("</svg>");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +308,77 @@ mod tests {
         assert!(svg.contains(r#"x="75.0" y="0" width="24.0""#), "{svg}");
         // Text is escaped.
         assert!(svg.contains(r#"aria-label="checks &lt;1h&gt;""#));
+    }
+
+    #[test]
+    fn scales_end_at_round_numbers() {
+        assert_eq!(ceiling(0.0, 1.0), 1.0);
+        assert_eq!(ceiling(21.0, 1.0), 50.0);
+        assert_eq!(ceiling(20.0, 1.0), 20.0);
+        assert_eq!(ceiling(101.0, 1.0), 200.0);
+        assert_eq!(ceiling(3.0, 10.0), 10.0);
+        assert_eq!(ceiling(0.37, 0.0), 0.5);
+        assert_eq!(ceiling(f64::NAN, 5.0), 5.0);
+        assert_eq!(tick(250.0), "250");
+        assert_eq!(tick(0.25), "0.25");
+        assert_eq!(tick(20_000.0), "20k");
+    }
+
+    #[test]
+    fn a_sparkline_starts_at_zero_and_breaks_at_gaps() {
+        // 20 and 21 ms on a 0..50 scale: nearly flat, not floor to ceiling.
+        let svg = sparkline(
+            &[Some(20.0), Some(21.0), None, Some(50.0), Some(99.0)],
+            50.0,
+            100,
+            20,
+            "spark",
+            "latency",
+        );
+        let lines: Vec<&str> = svg.matches("<polyline").collect();
+        assert_eq!(lines.len(), 2, "{svg}");
+        assert!(svg.contains(r#"points="0.0,12.2 25.0,11.9""#), "{svg}");
+        // Above the scale is drawn at its top, not outside the box.
+        assert!(svg.contains(r#"75.0,2.0 100.0,2.0""#), "{svg}");
+    }
+
+    #[test]
+    fn a_time_chart_has_axes_a_threshold_and_failure_marks() {
+        let c = TimeChart {
+            label: "latency <1h>",
+            from: 0,
+            to: 600,
+            unit: "ms",
+            lines: vec![Line {
+                name: "p95".into(),
+                class: "p95",
+                points: vec![
+                    (0, Some(40.0)),
+                    (100, Some(60.0)),
+                    (200, None),
+                    (300, Some(80.0)),
+                ],
+            }],
+            threshold: Some((150.0, "degraded above 150 ms".into())),
+            failures: vec![(200, 300)],
+            width: 400,
+            height: 200,
+        };
+        let svg = time_chart(&c, |t| format!("t{t}"));
+        // y from 0 to 200 ms (the threshold counts), five labelled ticks.
+        for label in ["0 ms", "50 ms", "100 ms", "150 ms", "200 ms"] {
+            assert!(svg.contains(&format!(">{label}</text>")), "{label}: {svg}");
+        }
+        // x: seven ticks from the start to the end of the range.
+        for t in ["t0", "t300", "t600"] {
+            assert!(svg.contains(&format!(">{t}</text>")), "{t}");
+        }
+        assert_eq!(svg.matches("<text").count(), 5 + 7 + 1);
+        assert!(svg.contains("degraded above 150 ms"));
+        assert_eq!(svg.matches(r#"class="failed""#).count(), 1);
+        // The gap splits the line; the lone point after it is a dot.
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        assert_eq!(svg.matches("<circle").count(), 1);
+        assert!(svg.contains(r#"aria-label="latency &lt;1h&gt;""#));
     }
 }

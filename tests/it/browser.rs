@@ -66,6 +66,12 @@ pub(crate) async fn start_driver() -> Driver {
 }
 
 pub(crate) async fn browser(driver: &Driver) -> fantoccini::Client {
+    browser_with(driver, &["--window-size=1280,900"]).await
+}
+
+/// A browser with `args` added to Chromium's command line (window size,
+/// `--force-dark-mode` for a system that prefers dark).
+pub(crate) async fn browser_with(driver: &Driver, args: &[&str]) -> fantoccini::Client {
     let chromium = find_binary(&["chromium", "chromium-browser", "google-chrome"]);
     let mut caps = serde_json::Map::new();
     caps.insert(
@@ -75,11 +81,14 @@ pub(crate) async fn browser(driver: &Driver) -> fantoccini::Client {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-quic", "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                "--disable-component-update", "--disable-sync",
                 format!("--user-data-dir={}", driver.profile.path().display()),
             ]
         }),
     );
+    if let Some(list) = caps["goog:chromeOptions"]["args"].as_array_mut() {
+        list.extend(args.iter().map(|a| json!(a)));
+    }
     // The WebDriver client's TLS stack needs a process-wide provider, even
     // though chromedriver is spoken to over plain loopback HTTP.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -1052,14 +1061,22 @@ async fn chromium_shows_the_fleet_on_the_dashboard() {
         .unwrap();
     assert!(types.contains("knowledge_base"), "{types}");
     let charts = b
-        .find_all(Locator::Css("#instances-table svg.spark polyline"))
+        .find_all(Locator::Css("#instances-table svg.spark"))
         .await
         .unwrap();
     assert!(!charts.is_empty(), "no response-time charts drawn");
+    // Failure rates on 0..100 %: red where checks failed, quiet where none did.
     let rates = b
-        .find_all(Locator::Css("#instances-table svg.spark.err polyline"))
+        .find_all(Locator::Css(
+            "#instances-table svg.spark.err, #instances-table svg.spark.quiet",
+        ))
         .await
         .unwrap();
+    assert!(!b
+        .find_all(Locator::Css("#instances-table svg.spark.err"))
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(
         rates.len(),
         charts.len() / 2,
@@ -1189,7 +1206,7 @@ async fn chromium_manages_monitors() {
         );
     }
     assert!(
-        b.find(Locator::Css("svg.spark")).await.is_err(),
+        b.find(Locator::Id("latency-chart")).await.is_err(),
         "a latency chart on a heartbeat page"
     );
     let head = element_text(&b, "checks-table").await;

@@ -22,7 +22,8 @@ async fn chromium_shows_a_monitors_check_bar_by_range() {
         .post(s.url("/api/v1/instances"))
         .header("x-csrf-token", &csrf)
         .json(&json!({"agent_id": agent, "name": "bar", "kind": "http",
-                      "url": "http://127.0.0.1:9/h", "enabled": false}))
+                      "url": "http://127.0.0.1:9/h", "enabled": false,
+                      "degraded_latency_ms": 150}))
         .send()
         .await
         .unwrap();
@@ -62,6 +63,16 @@ async fn chromium_shows_a_monitors_check_bar_by_range() {
     .await
     .unwrap();
     screenshot(&b, "monitor-history-1h.png").await;
+    // The latency chart: labelled axes from 0 ms, the degraded threshold,
+    // the failed minutes marked, the p95 line drawn.
+    let axis: Vec<String> = texts(&b, "#latency-chart .axis.y text").await;
+    assert_eq!(axis.first().map(String::as_str), Some("0 ms"), "{axis:?}");
+    assert_eq!(axis.last().map(String::as_str), Some("200 ms"), "{axis:?}");
+    assert_eq!(count(&b, "#latency-chart .axis.x text").await, 7);
+    let threshold = texts(&b, "#latency-chart .threshold text").await;
+    assert_eq!(threshold, ["degraded above 150 ms"]);
+    assert_eq!(count(&b, "#latency-chart rect.failed").await, 10);
+    assert!(count(&b, "#latency-chart .line.p95 polyline").await >= 1);
     // 24 hours, by the hour: the same checks in fewer, wider marks.
     b.find(Locator::LinkText("24h"))
         .await
@@ -89,5 +100,99 @@ async fn chromium_shows_a_monitors_check_bar_by_range() {
     .await
     .unwrap();
     screenshot(&b, "monitor-history-24h.png").await;
+    // 24 hours by the hour: the ten failed minutes fall in one or two hours.
+    let marks = count(&b, "#latency-chart rect.failed").await;
+    assert!((1..=2).contains(&marks), "{marks}");
+
+    // The monitors list: a 24-hour bar and the uptime on the row, state first.
+    b.goto(&s.url("/monitors")).await.unwrap();
+    text_until(&b, "monitors-table", |t| t.contains("80.00 %")).await;
+    let first = texts(&b, "#monitors-table thead th").await;
+    assert_eq!(first[0], "State");
+    let row = "#monitors-table tbody tr:first-child";
+    assert_eq!(count(&b, &format!("{row} svg.check-bar rect")).await, 24);
+    assert!(count(&b, &format!("{row} svg.check-bar rect.partial")).await >= 1);
+    // Search narrows the list as one types, and the server does the same.
+    b.find(Locator::Css("input[type=search]"))
+        .await
+        .unwrap()
+        .send_keys("nothing-like-it")
+        .await
+        .unwrap();
+    text_until(&b, "monitors-shown", |t| t == "0 of 1 shown").await;
+    b.goto(&s.url("/monitors?q=ba")).await.unwrap();
+    text_until(&b, "monitors-total", |t| t.starts_with("1 of 1")).await;
+    screenshot(&b, "monitors-list.png").await;
+
+    // The dashboard: sparklines on a labelled scale from zero; it refreshes
+    // its regions in place (no navigation) and says when.
+    b.goto(&s.url("/")).await.unwrap();
+    text_until(&b, "instances-table", |t| t.contains("0–50 ms")).await;
+    assert!(texts(&b, "#instances-table .scale")
+        .await
+        .contains(&"0–100 %".to_string()));
+    let every = b
+        .execute(
+            "return document.querySelector('[data-refresh]').getAttribute('data-refresh')",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(every.as_str().unwrap().parse::<u32>().unwrap() <= 30);
+    b.execute(
+        "window.stayedHere = true; document.getElementById('updated').textContent = 'old';",
+        vec![],
+    )
+    .await
+    .unwrap();
+    b.execute_async(
+        "const done = arguments[0]; window.agentry.refreshLive().then(() => done(true));",
+        vec![],
+    )
+    .await
+    .unwrap();
+    let updated = element_text(&b, "updated").await;
+    assert!(updated.starts_with("Updated just now"), "{updated}");
+    let same = b
+        .execute("return window.stayedHere === true", vec![])
+        .await
+        .unwrap();
+    assert_eq!(
+        same,
+        json!(true),
+        "the page was reloaded rather than refreshed in place"
+    );
+    // Sorting by a column, by clicking its heading.
+    click_heading(&b, "#instances-table", "Instance").await;
+    let sorted = b
+        .execute(
+            "return document.querySelector('#instances-table th[aria-sort=ascending]').textContent",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(sorted, json!("Instance"));
     s.stop().await;
+}
+
+async fn texts(b: &fantoccini::Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in b.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
+async fn click_heading(b: &fantoccini::Client, table: &str, name: &str) {
+    for th in b
+        .find_all(Locator::Css(&format!("{table} thead th")))
+        .await
+        .unwrap()
+    {
+        if th.text().await.unwrap() == name {
+            th.click().await.unwrap();
+            return;
+        }
+    }
+    panic!("no heading {name} in {table}");
 }

@@ -9,6 +9,7 @@ mod audit;
 mod backup;
 mod browser;
 mod browser_history;
+mod browser_layout;
 mod browser_mcp;
 mod cli;
 mod client_keys;

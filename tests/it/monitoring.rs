@@ -542,7 +542,7 @@ fn history_rows(html: &str) -> Vec<(i64, i64)> {
         .and_then(|t| t.split("</table>").next())
         .expect("the page has the hourly history");
     table
-        .split("<tr><td>")
+        .split("<tr><td")
         .skip(1)
         .filter_map(|row| {
             let cells: Vec<&str> = row

@@ -1,6 +1,7 @@
 //! Agents pages: list and create; one agent's page with edit, API keys
 //! (the new key shown once), quarantine and delete.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

@@ -2,6 +2,7 @@
 //! (new and edit) with the expression's parse error shown under the field
 //! with a caret, "Test this expression now", and deletion.
 
+use super::filters;
 use std::collections::{BTreeMap, HashSet};
 
 use actix_web::http::StatusCode;

@@ -5,6 +5,7 @@
 //! Also the helpers every alerting page shares (permissions, paging,
 //! sub-field errors, the caret under an expression's parse error).
 
+use super::filters;
 use std::collections::BTreeMap;
 
 use actix_web::http::StatusCode;
@@ -295,6 +296,8 @@ struct ListPage {
     tabs: [&'static str; 4],
     alerts: Vec<AlertItem>,
     next: Option<String>,
+    /// When the page was drawn (ms), for "updated …".
+    now: i64,
 }
 
 #[get("/alerts")]
@@ -328,6 +331,7 @@ pub async fn list(
         tabs: TABS,
         alerts: p.items,
         next: p.next_cursor,
+        now: crate::db::now_ms(),
     };
     render(StatusCode::OK, &page)
 }

@@ -1,6 +1,7 @@
 //! The audit log page: filters, newest-first table, detail view, export
 //! links and chain verification.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

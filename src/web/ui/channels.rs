@@ -2,6 +2,7 @@
 //! are set), the form per channel type (new and edit, where empty secret
 //! fields keep their stored value), deletion, and "Send test".
 
+use super::filters;
 use std::collections::HashSet;
 
 use actix_web::http::StatusCode;

@@ -2,6 +2,7 @@
 //! allowed, for which MCP server, with which scopes, last used) and revoking
 //! one. Every user has this page, whatever their roles.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

@@ -2,6 +2,7 @@
 //! instances with their recent response times, active alerts, recent audit
 //! events, security figures and the signed-in user.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, HttpRequest, HttpResponse};
 use askama::Template;
@@ -13,9 +14,10 @@ use super::render;
 use crate::audit::Record;
 use crate::db::{migrate, roles};
 use crate::identity::auth_stats::{self, AuthStats};
-use crate::monitor::health::{self, HealthReport};
-use crate::monitor::{instances, sparkline};
+use crate::monitor::health::{self, HealthReport, InstanceHealth};
+use crate::monitor::instances;
 use crate::web::auth::SessionUser;
+use crate::web::charts;
 use crate::web::state;
 
 /// Instances drawn with a chart (the rest are listed without one).
@@ -33,9 +35,11 @@ struct InstanceRow {
     response_time: String,
     last_check: String,
     last_error: String,
+    /// Response times, as an SVG sparkline on the scale `scale`.
     chart: String,
-    /// Rolling failure rate (last 5 checks), 0..1.
+    /// Rolling failure rate (last 5 checks) on 0..100 %, as an SVG sparkline.
     err_chart: String,
+    scale: String,
     failed: usize,
     checks: usize,
 }
@@ -58,8 +62,10 @@ struct DashboardPage {
     alerts: Option<Vec<AlertItem>>,
     /// More are firing than listed.
     alerts_more: bool,
-    chart_w: f64,
-    chart_h: f64,
+    /// Instances left to the monitors list.
+    more_instances: usize,
+    /// When the page was drawn (ms), for "updated …".
+    now: i64,
 }
 
 #[get("/")]
@@ -76,12 +82,12 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         })
         .await?;
     let auth = auth_stats::current(&st.db).await?;
-    let (health, instances) = if user.nav.health {
+    let (health, instances, more_instances) = if user.nav.health {
         let report = health::report(&st.watched()).await?;
-        let rows = instance_rows(&st, &report).await?;
-        (Some(report), rows)
+        let (rows, more) = instance_rows(&st, &report).await?;
+        (Some(report), rows, more)
     } else {
-        (None, Vec::new())
+        (None, Vec::new(), 0)
     };
     let recent = if user.nav.audit {
         crate::audit::search(&st.db, Default::default(), None, 8).await?
@@ -118,62 +124,19 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         recent,
         alerts,
         alerts_more,
-        chart_w: sparkline::WIDTH,
-        chart_h: sparkline::HEIGHT,
+        more_instances,
+        now: crate::db::now_ms(),
     };
     render(StatusCode::OK, &page)
 }
 
+/// The instances the dashboard shows (trouble first, at most [`CHARTED`]),
+/// each with its last checks on fixed scales, and how many it leaves to
+/// the monitors list.
 async fn instance_rows(
     st: &crate::web::state::WebState,
     report: &HealthReport,
-) -> Result<Vec<InstanceRow>, UiError> {
-    let mut rows = Vec::new();
-    for (agent_type, group) in &report.component_health.agents {
-        for i in &group.instances {
-            let (chart, err_chart, failed, checks) = if rows.len() < CHARTED {
-                let mut recent =
-                    instances::checks(&st.db, &i.instance_id, None, CHART_POINTS).await?;
-                recent.reverse();
-                let latencies: Vec<f64> = recent
-                    .iter()
-                    .map(|c| c.latency_ms.unwrap_or(0) as f64)
-                    .collect();
-                let failed = recent.iter().filter(|c| !c.ok).count();
-                let rates: Vec<f64> = (0..recent.len())
-                    .map(|k| {
-                        let window = &recent[k.saturating_sub(4)..=k];
-                        window.iter().filter(|c| !c.ok).count() as f64 / window.len() as f64
-                    })
-                    .collect();
-                (
-                    sparkline::points(&latencies),
-                    sparkline::points(&rates),
-                    failed,
-                    recent.len(),
-                )
-            } else {
-                (String::new(), String::new(), 0, 0)
-            };
-            rows.push(InstanceRow {
-                id: i.instance_id.clone(),
-                name: i.name.clone(),
-                agent_type: agent_type.clone(),
-                status: i.status.clone(),
-                response_time: i
-                    .response_time
-                    .map(|ms| format!("{ms} ms"))
-                    .unwrap_or_default(),
-                last_check: i.last_check.clone().unwrap_or_default(),
-                last_error: i.last_error.clone().unwrap_or_default(),
-                chart,
-                err_chart,
-                failed,
-                checks,
-            });
-        }
-    }
-    // Trouble first.
+) -> Result<(Vec<InstanceRow>, usize), UiError> {
     let rank = |s: &str| match s {
         "unhealthy" => 0,
         "degraded" => 1,
@@ -181,12 +144,85 @@ async fn instance_rows(
         "healthy" => 3,
         _ => 4,
     };
-    rows.sort_by(|a, b| {
-        rank(&a.status)
-            .cmp(&rank(&b.status))
-            .then(a.name.cmp(&b.name))
+    let mut all: Vec<(&String, &InstanceHealth)> = report
+        .component_health
+        .agents
+        .iter()
+        .flat_map(|(t, g)| g.instances.iter().map(move |i| (t, i)))
+        .collect();
+    all.sort_by(|a, b| {
+        rank(&a.1.status)
+            .cmp(&rank(&b.1.status))
+            .then(a.1.name.cmp(&b.1.name))
     });
-    Ok(rows)
+    let more = all.len().saturating_sub(CHARTED);
+    let mut rows = Vec::new();
+    for (agent_type, i) in all.into_iter().take(CHARTED) {
+        let mut recent = instances::checks(&st.db, &i.instance_id, None, CHART_POINTS).await?;
+        recent.reverse();
+        let latencies: Vec<Option<f64>> = recent
+            .iter()
+            .map(|c| c.latency_ms.map(|v| v as f64))
+            .collect();
+        let failed = recent.iter().filter(|c| !c.ok).count();
+        // Failure rate over a rolling window of five checks, 0..1.
+        let rates: Vec<Option<f64>> = (0..recent.len())
+            .map(|k| {
+                let window = &recent[k.saturating_sub(4)..=k];
+                Some(window.iter().filter(|c| !c.ok).count() as f64 / window.len() as f64)
+            })
+            .collect();
+        let highest = latencies.iter().flatten().fold(0.0, |a: f64, b| a.max(*b));
+        let top = charts::ceiling(highest * charts::HEADROOM, 10.0);
+        let n = recent.len();
+        let (chart, err_chart) = if n < 2 {
+            (String::new(), String::new())
+        } else {
+            (
+                charts::sparkline(
+                    &latencies,
+                    top,
+                    120,
+                    28,
+                    "spark",
+                    &format!(
+                        "response times of the last {n} checks, 0 to {} ms",
+                        charts::tick(top)
+                    ),
+                ),
+                charts::sparkline(
+                    &rates,
+                    1.0,
+                    120,
+                    28,
+                    if failed > 0 {
+                        "spark err"
+                    } else {
+                        "spark quiet"
+                    },
+                    &format!("failure rate over the last {n} checks, 0 to 100 %"),
+                ),
+            )
+        };
+        rows.push(InstanceRow {
+            id: i.instance_id.clone(),
+            name: i.name.clone(),
+            agent_type: agent_type.clone(),
+            status: i.status.clone(),
+            response_time: i
+                .response_time
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_default(),
+            last_check: i.last_check.clone().unwrap_or_default(),
+            last_error: i.last_error.clone().unwrap_or_default(),
+            chart,
+            err_chart,
+            scale: format!("0–{} ms", charts::tick(top)),
+            failed,
+            checks: n,
+        });
+    }
+    Ok((rows, more))
 }
 
 /// Registers this page's routes, literal paths before parameterised ones.

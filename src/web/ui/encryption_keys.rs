@@ -2,6 +2,7 @@
 //! rotation, minimum decryption version, rotation period, new
 //! classifications, and an encrypt/decrypt test form for admins.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

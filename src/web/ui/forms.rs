@@ -59,3 +59,12 @@ where
 pub fn checked(v: &Option<String>) -> bool {
     v.is_some()
 }
+
+/// A search box's text cut to 200 characters: longer text matches nothing
+/// a person typed, and is not worth comparing against every row.
+pub fn bounded(q: &str) -> &str {
+    match q.char_indices().nth(200) {
+        Some((at, _)) => &q[..at],
+        None => q,
+    }
+}

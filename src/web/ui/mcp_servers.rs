@@ -1,6 +1,7 @@
 //! MCP servers pages: the registered servers, a form to register one, and
 //! one server's page with its settings, its resource metadata and removal.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

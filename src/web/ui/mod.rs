@@ -11,6 +11,7 @@ pub mod dashboard;
 pub mod encryption_keys;
 pub mod error;
 pub mod escalation_policies;
+pub mod filters;
 pub mod forms;
 pub mod layout;
 pub mod login;

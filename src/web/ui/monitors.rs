@@ -1,6 +1,7 @@
 //! Monitors pages: every instance with its state, a form to add one, and
 //! one instance's page with its check history, settings and removal.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -15,11 +16,11 @@ use crate::error::{Error, FieldErrors};
 use crate::identity::agents;
 use crate::monitor::history::Range;
 use crate::monitor::instances::{self, InstanceChanges, InstanceKind, InstanceRow, InstanceSpec};
-use crate::monitor::sparkline;
 use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::api::instances::{CheckView, InstanceView};
 use crate::web::auth::SessionUser;
+use crate::web::charts;
 use crate::web::state::{self, WebState};
 
 const VIEW: &str = Permission::HealthView.as_str();
@@ -127,11 +128,29 @@ impl MonitorForm {
     }
 }
 
+/// Monitors listed on one page; beyond it the page says how many it shows.
+const LISTED: usize = 5000;
+
+/// A row of the monitors list: the instance, its last 24 hours as a check
+/// bar, and its uptime over them.
+struct ListRow {
+    i: InstanceView,
+    bar: String,
+    uptime: String,
+    /// The uptime as a sortable number (-1 without checks).
+    uptime_key: f64,
+}
+
 #[derive(Template)]
 #[template(path = "monitors/list.html")]
 struct ListPage {
     layout: Layout,
-    instances: Vec<InstanceView>,
+    instances: Vec<ListRow>,
+    /// What `q` matched, of `total` monitors.
+    total: usize,
+    q: String,
+    /// More monitors exist than are read for one page.
+    truncated: bool,
     agents: Vec<(String, String)>,
     may_manage: bool,
     form: MonitorForm,
@@ -141,12 +160,50 @@ struct ListPage {
 async fn list_page(
     st: &WebState,
     user: &SessionUser,
+    q: &str,
     form: MonitorForm,
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
     user.caller().require(st, VIEW).await?;
-    let rows = instances::list(&st.db, None, None, 1000).await?;
+    let mut rows = instances::list(&st.db, None, None, LISTED as u32 + 1).await?;
+    let truncated = rows.len() > LISTED;
+    rows.truncate(LISTED);
+    let total = rows.len();
+    let needle = q.trim().to_lowercase();
+    let now = crate::db::now_ms();
+    let mut glances = crate::monitor::history::glances(&st.db, now).await?;
+    let instances = rows
+        .into_iter()
+        .filter(|r| {
+            needle.is_empty()
+                || r.name.to_lowercase().contains(&needle)
+                || r.url
+                    .as_deref()
+                    .is_some_and(|u| u.to_lowercase().contains(&needle))
+                || r.state.contains(&needle)
+        })
+        .map(|r| {
+            let glance = glances.remove(&r.id);
+            let hours = glance
+                .as_ref()
+                .map(|g| g.hours.clone())
+                .unwrap_or_else(|| crate::monitor::history::empty_day(&r.id, now));
+            let uptime = glance.and_then(|g| g.uptime);
+            ListRow {
+                bar: charts::check_bar(
+                    &hours,
+                    120,
+                    16,
+                    &format!("{}: checks over the last 24 hours", r.name),
+                    crate::web::ui::filters::exact_utc,
+                ),
+                uptime: percent(uptime),
+                uptime_key: uptime.unwrap_or(-1.0),
+                i: InstanceView::from(r),
+            }
+        })
+        .collect();
     let agents = agents::list(&st.db, None, 1000)
         .await?
         .into_iter()
@@ -154,7 +211,10 @@ async fn list_page(
         .collect();
     let page = ListPage {
         layout: Layout::for_session("Monitors", user, "monitors"),
-        instances: rows.into_iter().map(InstanceView::from).collect(),
+        instances,
+        total,
+        q: q.to_string(),
+        truncated,
         agents,
         may_manage: user.nav.monitor,
         form,
@@ -163,11 +223,23 @@ async fn list_page(
     render(status, &page)
 }
 
+/// `?q=` of the monitors list: part of a name, target or state.
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
 #[get("/monitors")]
-pub async fn list(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, UiError> {
+pub async fn list(
+    req: HttpRequest,
+    user: SessionUser,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, UiError> {
     let st = state::of(&req);
     let form = MonitorForm::new_defaults();
-    list_page(&st, &user, form, FormErrors::default(), StatusCode::OK).await
+    let q = crate::web::ui::forms::bounded(&query.q);
+    list_page(&st, &user, q, form, FormErrors::default(), StatusCode::OK).await
 }
 
 #[post("/monitors")]
@@ -203,7 +275,7 @@ pub async fn create(
     respond(
         result,
         |row| format!("/monitors/{}", row.id),
-        |errors| list_page(&st, &user, form, errors, status),
+        |errors| list_page(&st, &user, "", form, errors, status),
     )
     .await
 }
@@ -223,10 +295,9 @@ struct DetailPage {
     i: InstanceView,
     agent_name: String,
     checks: Vec<CheckView>,
-    chart: String,
     hours: Vec<HourRow>,
-    chart_w: f64,
-    chart_h: f64,
+    /// Response times over the range with axes, threshold and failures.
+    latency_chart: String,
     may_manage: bool,
     form: MonitorForm,
     errors: FormErrors,
@@ -271,11 +342,6 @@ async fn detail_page(
         },
     };
     let checks = instances::checks(&st.db, id, None, 100).await?;
-    let mut latencies: Vec<f64> = checks
-        .iter()
-        .map(|c| c.latency_ms.unwrap_or(0) as f64)
-        .collect();
-    latencies.reverse();
     let since = crate::db::now_ms() - 7 * 24 * HOUR;
     let hours = instances::history(&st.db, id, since)
         .await?
@@ -291,15 +357,17 @@ async fn detail_page(
     let now = crate::db::now_ms();
     let history = crate::monitor::history::load(&st.db, id, range, now).await?;
     let uptimes = crate::monitor::history::uptimes(&st.db, id, now).await?;
-    let check_bar = crate::web::charts::check_bar(
+    let check_bar = charts::check_bar(
         &history.buckets,
         720,
         28,
         &format!("checks over the last {}", range.as_str()),
         rfc3339,
     );
+    let latency_chart = latency_chart(&history, row.degraded_latency_ms);
     let page = DetailPage {
         check_bar,
+        latency_chart,
         range: range.as_str(),
         ranges: Range::ALL,
         uptime: percent(history.uptime()),
@@ -308,15 +376,54 @@ async fn detail_page(
         form: form.unwrap_or_else(|| MonitorForm::of(&row)),
         i: InstanceView::from(row),
         agent_name,
-        chart: sparkline::points(&latencies),
         checks: checks.into_iter().map(CheckView::from).collect(),
         hours,
-        chart_w: sparkline::WIDTH * 4.0,
-        chart_h: sparkline::HEIGHT * 2.0,
         may_manage: user.nav.monitor,
         errors,
     };
     render(status, &page)
+}
+
+/// A history's response times as a chart: p95 and median per bucket (at
+/// the bucket's middle), buckets with failed checks marked, and the
+/// instance's degraded threshold as a line.
+fn latency_chart(h: &crate::monitor::history::History, degraded: Option<i64>) -> String {
+    let half = h.range.bucket_ms() / 2;
+    let line = |name: &str, class, f: fn(&RollupRow) -> Option<i64>| charts::Line {
+        name: name.to_string(),
+        class,
+        points: h
+            .buckets
+            .iter()
+            .map(|b| (b.start + half, f(b).map(|v| v as f64)))
+            .collect(),
+    };
+    let time = match h.range {
+        Range::Hour | Range::Day => |t| crate::web::ui::filters::exact_utc(t)[11..16].to_string(),
+        Range::Week | Range::Month => |t| crate::web::ui::filters::exact_utc(t)[5..10].to_string(),
+    };
+    charts::time_chart(
+        &charts::TimeChart {
+            label: &format!("response time over the last {}", h.range.as_str()),
+            from: h.from,
+            to: h.to,
+            unit: "ms",
+            lines: vec![
+                line("median", "p50", |b| b.p50_ms),
+                line("p95", "p95", |b| b.p95_ms),
+            ],
+            threshold: degraded.map(|d| (d as f64, format!("degraded above {d} ms"))),
+            failures: h
+                .buckets
+                .iter()
+                .filter(|b| b.failures > 0)
+                .map(|b| (b.start, b.start + h.range.bucket_ms()))
+                .collect(),
+            width: 720,
+            height: 220,
+        },
+        time,
+    )
 }
 
 /// `?range=` of a monitor's page (an unknown one is the default).

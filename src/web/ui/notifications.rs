@@ -1,6 +1,7 @@
 //! The notification log: every notification queued, newest first, with
 //! its delivery status, attempts and last error; failed ones stand out.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use askama::Template;

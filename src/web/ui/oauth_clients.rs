@@ -3,6 +3,7 @@
 //! register one (a confidential client's secret is shown once, after the
 //! redirect), enable, disable and delete.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

@@ -1,5 +1,6 @@
 //! Signing keys page: the published keys and on-demand rotation.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

@@ -1,6 +1,7 @@
 //! Silences pages: active and ended silences with their matchers, a form
 //! for a new one (matchers one per line), one silence's page, and "End now".
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;

@@ -1,6 +1,7 @@
 //! Users pages: list and create; one user's page with edit, password
 //! reset, unlock, end sessions, delete.
 
+use super::filters;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
