@@ -50,7 +50,7 @@ PY
 # 5 % degraded.
 now_ms=$(( $(date +%s) * 1000 ))
 sqlite3 "$work/data/agentry.db" <<SQL
-PRAGMA busy_timeout = 10000;
+.timeout 10000
 BEGIN;
 WITH RECURSIVE k(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM k WHERE n < 47)
 INSERT INTO check_results (instance_id, at, ok, latency_ms)
@@ -78,5 +78,7 @@ for path in /healthz / /monitors /alerts; do
   read -r p50 p90 <<<"$(measure "$path")"
   printf '%-12s %10s %10s\n' "$path" "$p50" "$p90"
 done
-bytes=$(curl -s -b "$jar" "$base/" | wc -c)
-echo "dashboard: $bytes bytes of HTML"
+for path in / /monitors; do
+  echo "$path: $(curl -s --compressed -b "$jar" "$base$path" | wc -c) bytes of HTML," \
+    "$(curl -s -H 'Accept-Encoding: gzip' -b "$jar" "$base$path" | wc -c) sent compressed"
+done

@@ -151,20 +151,41 @@ pub struct Glance {
 /// 24 hourly buckets without checks, for an instance without tallies.
 pub fn empty_day(instance_id: &str, now: i64) -> Vec<RollupRow> {
     let (from, to) = window(Range::Day, now);
-    buckets(&[], instance_id, HOUR, from, to)
+    (from..to)
+        .step_by(HOUR as usize)
+        .map(|start| RollupRow {
+            instance_id: instance_id.to_string(),
+            bucket_ms: HOUR,
+            start,
+            checks: 0,
+            failures: 0,
+            p50_ms: None,
+            p95_ms: None,
+        })
+        .collect()
 }
 
 /// The [`Glance`] of every instance with checks in the last 24 hours, from
 /// one read of the hourly tallies (an instance without any has none).
 pub async fn glances(db: &Db, now: i64) -> Result<std::collections::HashMap<String, Glance>> {
-    let (from, to) = window(Range::Day, now);
+    let (from, _) = window(Range::Day, now);
     let rows = db
         .read(move |c| crate::db::check_tallies::since(c, from))
         .await?;
     let mut out = std::collections::HashMap::new();
     for part in rows.chunk_by(|a, b| a.instance_id == b.instance_id) {
         let id = &part[0].instance_id;
-        let hours = buckets(part, id, HOUR, from, to);
+        // Tallies are hourly already: each lands in its slot as it is.
+        let mut hours = empty_day(id, now);
+        for t in part {
+            if let Some(slot) = usize::try_from((t.start - from) / HOUR)
+                .ok()
+                .and_then(|k| hours.get_mut(k))
+            {
+                slot.checks += t.checks;
+                slot.failures += t.failures;
+            }
+        }
         let (c, f) = hours
             .iter()
             .fold((0, 0), |(c, f), h| (c + h.checks, f + h.failures));

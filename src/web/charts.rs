@@ -64,6 +64,46 @@ pub fn check_bar(
     out
 }
 
+/// A check strip for a row of a list: like [`check_bar`], but runs of
+/// buckets that went the same way are one mark (a healthy day is one green
+/// mark, not 24), which keeps a list of thousands of monitors small. Each
+/// mark's tooltip gives its span and counts; `time` formats a bucket edge.
+pub fn check_strip(
+    buckets: &[RollupRow],
+    width: u32,
+    height: u32,
+    label: &str,
+    time: impl Fn(i64) -> String,
+) -> String {
+    let step = f64::from(width) / buckets.len().max(1) as f64;
+    let mut out = format!(
+        r#"<svg class="check-bar" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"#,
+        esc(label)
+    );
+    let mut at = 0;
+    for run in buckets.chunk_by(|a, b| class_of(a) == class_of(b)) {
+        let (checks, failures) = run
+            .iter()
+            .fold((0, 0), |(c, f), b| (c + b.checks, f + b.failures));
+        let end = run[run.len() - 1].start + run[run.len() - 1].bucket_ms;
+        let span = format!("{} to {}", time(run[0].start), time(end));
+        let title = match checks {
+            0 => format!("{span}: no checks"),
+            c => format!("{span}: {failures} of {c} checks failed"),
+        };
+        out.push_str(&format!(
+            r#"<rect class="{}" x="{:.1}" y="0" width="{:.1}" height="{height}"><title>{}</title></rect>"#,
+            class_of(&run[0]),
+            at as f64 * step,
+            run.len() as f64 * step,
+            esc(&title)
+        ));
+        at += run.len();
+    }
+    out.push_str("</svg>");
+    out
+}
+
 /// The smallest of 1, 2, 5 × 10ⁿ at or above `v` (and at least `floor`):
 /// a scale's top that reads as a round number.
 pub fn ceiling(v: f64, floor: f64) -> f64 {
@@ -380,5 +420,31 @@ mod tests {
         assert_eq!(svg.matches("<polyline").count(), 1);
         assert_eq!(svg.matches("<circle").count(), 1);
         assert!(svg.contains(r#"aria-label="latency &lt;1h&gt;""#));
+    }
+
+    #[test]
+    fn a_check_strip_joins_buckets_that_went_the_same_way() {
+        let hour = |start, checks, failures| RollupRow {
+            bucket_ms: 10,
+            ..b(start, checks, failures)
+        };
+        let svg = check_strip(
+            &[
+                hour(0, 2, 0),
+                hour(10, 2, 0),
+                hour(20, 2, 1),
+                hour(30, 0, 0),
+                hour(40, 3, 0),
+            ],
+            100,
+            10,
+            "day",
+            |t| format!("t{t}"),
+        );
+        assert_eq!(svg.matches("<rect").count(), 4, "{svg}");
+        assert!(svg.contains(r#"<rect class="ok" x="0.0" y="0" width="40.0" height="10"><title>t0 to t20: 0 of 4 checks failed</title>"#), "{svg}");
+        assert!(svg.contains("<title>t20 to t30: 1 of 2 checks failed</title>"));
+        assert!(svg.contains("<title>t30 to t40: no checks</title>"));
+        assert!(svg.contains(r#"x="80.0" y="0" width="20.0""#));
     }
 }

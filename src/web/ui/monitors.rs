@@ -191,12 +191,12 @@ async fn list_page(
                 .unwrap_or_else(|| crate::monitor::history::empty_day(&r.id, now));
             let uptime = glance.and_then(|g| g.uptime);
             ListRow {
-                bar: charts::check_bar(
+                bar: charts::check_strip(
                     &hours,
                     120,
                     16,
                     &format!("{}: checks over the last 24 hours", r.name),
-                    crate::web::ui::filters::exact_utc,
+                    |t| format!("{} UTC", &crate::web::ui::filters::exact_utc(t)[11..16]),
                 ),
                 uptime: percent(uptime),
                 uptime_key: uptime.unwrap_or(-1.0),
