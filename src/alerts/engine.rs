@@ -3,7 +3,7 @@
 //! one transaction; then carry out quarantines. Acknowledgements go through
 //! the same lock, so a cycle never overwrites one.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -315,6 +315,16 @@ pub async fn list(
 ) -> Result<Vec<AlertRow>> {
     db.read(move |c| repo::list(c, state, rule.as_deref(), before.as_deref(), limit))
         .await
+}
+
+/// Per rule, how many of its alerts are in each state.
+pub async fn counts_by_rule(db: &Db) -> Result<BTreeMap<String, BTreeMap<AlertState, i64>>> {
+    let rows = db.read(repo::counts_by_rule).await?;
+    let mut out: BTreeMap<String, BTreeMap<AlertState, i64>> = BTreeMap::new();
+    for (rule, state, n) in rows {
+        out.entry(rule).or_default().insert(state, n);
+    }
+    Ok(out)
 }
 
 pub async fn get(db: &Db, id: &str) -> Result<(AlertRow, Vec<repo::EventRow>)> {

@@ -101,6 +101,13 @@ pub fn delete(conn: &Connection, id: &str) -> Result<bool> {
 }
 
 /// Every agent's (id, agent_type).
+/// Every agent as (id, name).
+pub fn all_names(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, name FROM agents ORDER BY name")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn all_types(conn: &Connection) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached("SELECT id, agent_type FROM agents")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;

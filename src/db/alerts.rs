@@ -165,6 +165,15 @@ pub fn list(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many alerts each rule has in each state.
+pub fn counts_by_rule(conn: &Connection) -> Result<Vec<(String, AlertState, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule, state, COUNT(*) FROM alerts GROUP BY rule, state ORDER BY rule",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn add_event(
     conn: &Connection,
     alert_id: &str,

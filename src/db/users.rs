@@ -75,6 +75,13 @@ pub fn by_username(conn: &Connection, username: &str) -> Result<Option<UserRow>>
         .optional()?)
 }
 
+/// Every user as (id, username).
+pub fn all_names(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, username FROM users ORDER BY username")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn count(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
 }

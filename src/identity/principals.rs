@@ -103,6 +103,55 @@ pub async fn find(db: &Db, kind: PrincipalKind, key: &str) -> Result<Option<(Str
     .await
 }
 
+/// Every agent's and user's name by id, read once per page: pages show
+/// and take names, not ids.
+#[derive(Default)]
+pub struct Names {
+    agents: Vec<(String, String)>,
+    users: Vec<(String, String)>,
+    by_id: std::collections::HashMap<String, usize>,
+}
+
+impl Names {
+    pub async fn load(db: &Db) -> Result<Names> {
+        let (agents, users) = db
+            .read(|c| Ok((agents::all_names(c)?, users::all_names(c)?)))
+            .await?;
+        let mut by_id = std::collections::HashMap::new();
+        for (k, (id, _)) in agents.iter().enumerate() {
+            by_id.insert(format!("agent:{id}"), k);
+        }
+        for (k, (id, _)) in users.iter().enumerate() {
+            by_id.insert(format!("user:{id}"), k);
+        }
+        Ok(Names {
+            agents,
+            users,
+            by_id,
+        })
+    }
+
+    /// The name of the principal `kind` `id`, if it (still) exists.
+    pub fn of(&self, kind: PrincipalKind, id: &str) -> Option<&str> {
+        let list = match kind {
+            PrincipalKind::Agent => &self.agents,
+            PrincipalKind::User => &self.users,
+        };
+        let k = *self.by_id.get(&format!("{kind}:{id}"))?;
+        list.get(k).map(|(_, n)| n.as_str())
+    }
+
+    /// Names of every agent, in order (for a picker).
+    pub fn agents(&self) -> impl Iterator<Item = &str> {
+        self.agents.iter().map(|(_, n)| n.as_str())
+    }
+
+    /// Names of every user, in order (for a picker).
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.users.iter().map(|(_, n)| n.as_str())
+    }
+}
+
 fn load(c: &rusqlite::Connection, kind: PrincipalKind, id: &str) -> Result<Option<PrincipalState>> {
     Ok(match kind {
         PrincipalKind::Agent => match agents::by_id(c, id)? {

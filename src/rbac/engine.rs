@@ -292,6 +292,27 @@ impl Policy {
         v
     }
 
+    /// The roles that grant `permission` (themselves or by inheritance),
+    /// by name, fewest grants first: what an admin could assign to someone
+    /// refused it. Roles granting everything (`*`) are left out: least
+    /// privilege is the suggestion, not the administrator role.
+    pub fn roles_granting(&self, permission: &str) -> Vec<String> {
+        let mut v: Vec<(usize, String)> = self
+            .effective
+            .keys()
+            .filter_map(|role| {
+                let grants = self.role_permissions(role);
+                let everything = grants.iter().any(|(p, _)| p == "*" || p == "*:*");
+                let grants_it = grants
+                    .iter()
+                    .any(|(pattern, _)| super::patterns::grants(pattern, permission));
+                (grants_it && !everything).then(|| (grants.len(), role.clone()))
+            })
+            .collect();
+        v.sort();
+        v.into_iter().map(|(_, role)| role).collect()
+    }
+
     /// Every pattern a role grants, inheritance included, with the path.
     pub fn role_permissions(&self, role: &str) -> Vec<(String, Vec<String>)> {
         let mut v: Vec<_> = self.effective.get(role).map(flatten).unwrap_or_default();

@@ -33,11 +33,20 @@
     else { span = Math.floor(s / 86400) + " d"; }
     return diff >= 0 ? span + " ago" : "in " + span;
   }
+  function span(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) { return s + " s"; }
+    if (s < 3600) { return Math.floor(s / 60) + " m"; }
+    if (s < 86400) { return Math.floor(s / 3600) + " h"; }
+    return Math.floor(s / 86400) + " d";
+  }
   function refreshTimes(root) {
     var now = Date.now();
     (root || document).querySelectorAll("time[datetime][title]").forEach(function (t) {
       var at = Date.parse(t.getAttribute("datetime"));
-      if (!isNaN(at)) { t.textContent = relative(at, now); }
+      if (isNaN(at)) { return; }
+      // `data-for`: how long since ("firing for 7 m"); else "7 m ago".
+      t.textContent = t.hasAttribute("data-for") ? span(now - at) : relative(at, now);
     });
   }
   setInterval(refreshTimes, 15000);
@@ -134,6 +143,12 @@
     refreshTimes();
     document.querySelectorAll("table[data-sortable]").forEach(makeSortable);
     document.querySelectorAll("input[data-filter]").forEach(wireSearch);
+    // A subject-type select points its name picker at that kind's names.
+    document.querySelectorAll("select[data-picks]").forEach(function (sel) {
+      var input = document.getElementById(sel.getAttribute("data-picks"));
+      if (!input) { return; }
+      sel.addEventListener("change", function () { input.setAttribute("list", sel.value + "-names"); });
+    });
     var page = document.querySelector("[data-refresh]");
     if (page) { live(Math.max(5, parseInt(page.getAttribute("data-refresh"), 10) || 30)); }
   }

@@ -725,10 +725,7 @@ async fn chromium_manages_roles_and_checks_access() {
         .for_element(Locator::Id("access-error"))
         .await
         .unwrap();
-    assert_eq!(
-        e.text().await.unwrap(),
-        "There is no agent with the name or id no-such-bot."
-    );
+    assert_eq!(e.text().await.unwrap(), "No agent named “no-such-bot”.");
     assert!(b.find(Locator::Id("decision")).await.is_err());
     screenshot(&b, "access-unknown-name.png").await;
 

@@ -134,6 +134,7 @@ struct DetailPage {
     /// A key just created: shown on this response only.
     new_key: Option<NewKey>,
     max_days: u32,
+    hub: super::hub::Hub,
 }
 
 /// What the page says about a key just created.
@@ -162,7 +163,10 @@ async fn detail_page(
         enabled: a.enabled.then(|| "on".into()),
         ..AgentForm::default()
     });
+    let hub =
+        super::hub::Hub::load(st, user, crate::identity::PrincipalKind::Agent, id, &a.name).await?;
     let page = DetailPage {
+        hub,
         layout: Layout::for_session(format!("Agent {}", a.name), user, "agents"),
         a,
         keys: keys.into_iter().map(Into::into).collect(),

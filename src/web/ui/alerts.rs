@@ -167,6 +167,10 @@ pub struct AlertItem {
     pub state: AlertState,
     /// When it entered its current state.
     pub since: String,
+    pub since_ms: i64,
+    /// The matchers a silence of just this alert would have (its rule,
+    /// `agent` and `instance`), as the silence forms take them.
+    pub silence_matchers: String,
     pub value: String,
     pub acknowledged_by: Option<String>,
     /// What mutes it, and a link there.
@@ -225,6 +229,8 @@ impl AlertItem {
             severity: a.severity.clone(),
             state: a.state,
             since: rfc3339(since),
+            since_ms: since,
+            silence_matchers: super::silences::SilenceForm::for_alert(a).matchers,
             // A value is what the rule measures while the alert is active;
             // an inactive or resolved alert's last value is history.
             value: if active {
@@ -286,6 +292,43 @@ const TABS: [&str; 4] = [
 pub struct ListQuery {
     state: Option<String>,
     cursor: Option<String>,
+    /// A label filter: `agent="planner", instance=~"eu-.*"`.
+    #[serde(default)]
+    labels: String,
+}
+
+/// Alerts read when a label filter is set (the filter is applied to them).
+const FILTERED: u32 = 1000;
+
+/// The alerts of one rule on the page, and how many the rule has in each
+/// state (all of them, not only those shown).
+struct Group {
+    rule: String,
+    counts: Vec<(AlertState, i64)>,
+    alerts: Vec<AlertItem>,
+}
+
+/// Alerts in the order given, grouped by rule; a group's place is that of
+/// its first alert.
+fn grouped(
+    items: Vec<AlertItem>,
+    counts: &BTreeMap<String, BTreeMap<AlertState, i64>>,
+) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    for a in items {
+        match groups.iter_mut().find(|g| g.rule == a.rule) {
+            Some(g) => g.alerts.push(a),
+            None => groups.push(Group {
+                rule: a.rule.clone(),
+                counts: counts
+                    .get(&a.rule)
+                    .map(|m| m.iter().map(|(s, n)| (*s, *n)).collect())
+                    .unwrap_or_default(),
+                alerts: vec![a],
+            }),
+        }
+    }
+    groups
 }
 
 #[derive(Template)]
@@ -294,8 +337,18 @@ struct ListPage {
     layout: Layout,
     tab: String,
     tabs: [&'static str; 4],
-    alerts: Vec<AlertItem>,
+    groups: Vec<Group>,
+    shown: usize,
     next: Option<String>,
+    /// The label filter as typed, and why it cannot be used.
+    labels: String,
+    labels_error: Option<String>,
+    /// The filter looked at the newest [`FILTERED`] alerts only.
+    filter_capped: bool,
+    may_ack: bool,
+    durations: &'static [(&'static str, &'static str); 4],
+    /// This page, for the row actions to come back to.
+    back: String,
     /// When the page was drawn (ms), for "updated …".
     now: i64,
 }
@@ -314,23 +367,54 @@ pub async fn list(
         .state
         .filter(|s| TABS.contains(&s.as_str()))
         .unwrap_or_else(|| AlertState::Firing.to_string());
-    let page = page_request(q.cursor)?;
     // Every tab but "all" is a state.
     let state = AlertState::parse(&tab);
-    let rows = engine::list(&st.db, state, None, page.after.clone(), page.limit + 1).await?;
+    let labels = super::forms::bounded(&q.labels).to_string();
+    let filter =
+        super::silences::parse_filter(&labels).and_then(|m| super::silences::compile_all(&m));
     let in_force = InForce::load(&st).await?;
-    let p = Page::from_rows(
-        rows,
-        &page,
-        |a| a.id.clone(),
-        |a| AlertItem::new(&a, &in_force),
+    let (items, next, labels_error, filter_capped) = match filter {
+        Ok(matchers) if !matchers.is_empty() => {
+            let rows = engine::list(&st.db, state, None, None, FILTERED).await?;
+            let capped = rows.len() == FILTERED as usize;
+            let items = rows
+                .iter()
+                .filter(|a| matchers.iter().all(|m| m.matches(&a.labels)))
+                .map(|a| AlertItem::new(a, &in_force))
+                .collect();
+            (items, None, None, capped)
+        }
+        filter => {
+            let page = page_request(q.cursor)?;
+            let rows =
+                engine::list(&st.db, state, None, page.after.clone(), page.limit + 1).await?;
+            let p = Page::from_rows(
+                rows,
+                &page,
+                |a| a.id.clone(),
+                |a| AlertItem::new(&a, &in_force),
+            );
+            (p.items, p.next_cursor, filter.err(), false)
+        }
+    };
+    let counts = engine::counts_by_rule(&st.db).await?;
+    let back = format!(
+        "/alerts?state={tab}&labels={}",
+        super::forms::query_escape(&labels)
     );
     let page = ListPage {
         layout: Layout::for_session("Alerts", &user, "alerts"),
         tab,
         tabs: TABS,
-        alerts: p.items,
-        next: p.next_cursor,
+        shown: items.len(),
+        groups: grouped(items, &counts),
+        next,
+        labels,
+        labels_error,
+        filter_capped,
+        may_ack: user.nav.alert_ack,
+        durations: &super::silences::DURATIONS,
+        back,
         now: crate::db::now_ms(),
     };
     render(StatusCode::OK, &page)
@@ -377,6 +461,8 @@ struct DetailPage {
     durations: &'static [(&'static str, &'static str)],
     form: SilenceForm,
     errors: FormErrors,
+    /// What the silence form would mute, when previewed.
+    preview: Option<Vec<AlertItem>>,
 }
 
 async fn detail_page(
@@ -443,6 +529,10 @@ async fn detail_page(
             && row.acknowledged_at.is_none(),
         may_silence: user.nav.alert_ack && active,
         durations: &silence_pages::DURATIONS[..3],
+        preview: match &form {
+            Some(f) => silence_pages::preview(st, f).await?,
+            None => None,
+        },
         form: form.unwrap_or_else(|| SilenceForm::for_alert(&row)),
         errors,
     };
@@ -463,6 +553,21 @@ pub async fn detail(
 pub struct AckForm {
     #[serde(default)]
     csrf_token: String,
+    /// Where to go afterwards: the alert list the row was on.
+    #[serde(default)]
+    back: String,
+}
+
+/// Where a row action returns to: the alert list it came from (only a
+/// local `/alerts?…` address), or else the alert's own page.
+fn back_to(back: &str, id: &str) -> String {
+    let local =
+        back.starts_with("/alerts?") && !back.contains(['\\', '\r', '\n']) && back.len() <= 2048;
+    if local {
+        back.to_string()
+    } else {
+        format!("/alerts/{id}")
+    }
 }
 
 #[post("/alerts/{id}/ack")]
@@ -477,7 +582,7 @@ pub async fn acknowledge(
     let result = st.alerts.acknowledge(&st.audit, &user.ctx, &id, &by).await;
     respond(
         result,
-        |_| format!("/alerts/{id}"),
+        |_| back_to(&form.back, &id),
         |errors| detail_page(&st, &user, &id, None, errors, StatusCode::CONFLICT),
     )
     .await
@@ -493,6 +598,17 @@ pub async fn silence(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, ACK).await?;
     let form = form.into_inner();
+    if form.preview.is_some() {
+        return detail_page(
+            &st,
+            &user,
+            &id,
+            Some(form),
+            FormErrors::default(),
+            StatusCode::OK,
+        )
+        .await;
+    }
     let author = user.session.user.username.clone();
     let result = match form.spec(crate::db::now_ms()) {
         Ok(spec) => silences::create(&st.audit, &user.ctx, &author, spec)
@@ -501,7 +617,7 @@ pub async fn silence(
         Err(fields) => Err(crate::error::Error::fields(fields)),
     };
     match result {
-        Ok(()) => Ok(see_other(&format!("/alerts/{id}"))),
+        Ok(()) => Ok(see_other(&back_to(&form.back, &id))),
         Err(e) => {
             let errors = form.errors(e)?;
             let status = StatusCode::UNPROCESSABLE_ENTITY;
@@ -521,6 +637,23 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_actions_return_only_to_an_alert_list() {
+        assert_eq!(
+            back_to("/alerts?state=firing&labels=", "a1"),
+            "/alerts?state=firing&labels="
+        );
+        for hostile in [
+            "https://evil.example/",
+            "//evil.example/alerts?",
+            "/alerts/../x",
+            "/alerts?x\r\nSet-Cookie: a=b",
+            "",
+        ] {
+            assert_eq!(back_to(hostile, "a1"), "/alerts/a1", "{hostile:?}");
+        }
+    }
 
     #[test]
     fn caret_points_at_the_column_of_its_line() {

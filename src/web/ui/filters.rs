@@ -116,6 +116,46 @@ pub fn relative(at: i64, now: i64) -> String {
     }
 }
 
+/// How long since a time, as HTML: `<time … data-for>7 m</time>`, for
+/// "firing for 7 m" (the page script keeps it current as it does "ago").
+pub struct Lasted {
+    at: i64,
+    now: i64,
+}
+
+impl HtmlSafe for Lasted {}
+
+impl fmt::Display for Lasted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "<time datetime=\"{}\" title=\"since {}\" data-for>{}</time>",
+            crate::timefmt::rfc3339(self.at),
+            exact_utc(self.at),
+            span(self.now - self.at)
+        )
+    }
+}
+
+/// A duration in the relative times' steps: "12 s", "7 m", "3 h", "2 d".
+pub fn span(ms: i64) -> String {
+    match ms.max(0) / 1000 {
+        s if s < 60 => format!("{s} s"),
+        s if s < 3600 => format!("{} m", s / 60),
+        s if s < 86_400 => format!("{} h", s / 3600),
+        s => format!("{} d", s / 86_400),
+    }
+}
+
+/// `{{ since|lasted }}`.
+pub fn lasted<T: Instant>(t: T, _: &dyn askama::Values) -> askama::Result<Lasted> {
+    let now = crate::db::now_ms();
+    Ok(Lasted {
+        at: t.epoch_ms().unwrap_or(now),
+        now,
+    })
+}
+
 /// `{{ t|when }}`: an absent or unreadable time shows as an empty cell.
 pub fn when<T: Instant>(t: T, _: &dyn askama::Values) -> askama::Result<When> {
     Ok(When::new(t.epoch_ms(), crate::db::now_ms(), ""))
@@ -156,6 +196,20 @@ mod tests {
         );
         assert_eq!(When::new(None, NOW, "never").to_string(), "never");
         assert_eq!(When::new(None, NOW, "<b>").to_string(), "&#60;b&#62;");
+    }
+
+    #[test]
+    fn lasted_says_for_how_long() {
+        let l = Lasted {
+            at: NOW - 7 * 60_000 - 1,
+            now: NOW,
+        };
+        assert_eq!(
+            l.to_string(),
+            "<time datetime=\"2025-12-02T16:03:04.999Z\" title=\"since 2025-12-02 16:03:04 UTC\" data-for>7 m</time>"
+        );
+        assert_eq!(span(-5), "0 s");
+        assert_eq!(span(26 * 3_600_000), "1 d");
     }
 
     #[test]

@@ -68,3 +68,8 @@ pub fn bounded(q: &str) -> &str {
         None => q,
     }
 }
+
+/// `text` escaped for a URL query value.
+pub fn query_escape(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

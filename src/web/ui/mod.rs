@@ -13,6 +13,7 @@ pub mod error;
 pub mod escalation_policies;
 pub mod filters;
 pub mod forms;
+pub mod hub;
 pub mod layout;
 pub mod login;
 pub mod mcp_gateway;
@@ -58,6 +59,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     dashboard::routes(cfg);
     audit::routes(cfg);
     users::routes(cfg);
+    hub::routes(cfg);
     agents::routes(cfg);
     roles::routes(cfg);
     signing_keys::routes(cfg);

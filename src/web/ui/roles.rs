@@ -10,7 +10,8 @@ use super::error::UiError;
 use super::forms::{respond, FormErrors};
 use super::layout::Layout;
 use super::render;
-use crate::identity::{principals, PrincipalKind};
+use crate::identity::principals::{self, Names};
+use crate::identity::PrincipalKind;
 use crate::rbac::assignments::{self, NewAssignment};
 use crate::rbac::decide::Question;
 use crate::rbac::engine::Subject;
@@ -121,13 +122,73 @@ pub async fn create(
     .await
 }
 
+/// An assignment as the pages list it: who by name (linked to their
+/// page), and the scope.
+pub struct SubjectAssignment {
+    pub id: String,
+    pub role: String,
+    pub kind: String,
+    pub subject_id: String,
+    /// The subject's name; `None` when it no longer exists.
+    pub name: Option<String>,
+    pub href: String,
+    pub scope: Option<(String, String)>,
+}
+
+impl SubjectAssignment {
+    pub fn of(a: AssignmentView, names: &Names) -> SubjectAssignment {
+        let kind = PrincipalKind::parse(&a.subject.kind);
+        SubjectAssignment {
+            name: kind
+                .and_then(|k| names.of(k, &a.subject.id))
+                .map(str::to_string),
+            href: format!("/{}s/{}", a.subject.kind, a.subject.id),
+            id: a.id,
+            role: a.role,
+            kind: a.subject.kind,
+            subject_id: a.subject.id,
+            scope: a.scope.map(|s| (s.resource_type, s.resource_pattern)),
+        }
+    }
+
+    /// "agent planner-1", or the id of one that is gone.
+    pub fn who(&self) -> String {
+        format!(
+            "{} {}",
+            self.kind,
+            self.name.as_deref().unwrap_or(&self.subject_id)
+        )
+    }
+}
+
+/// A subject typed into a form (a name, or an id), as its id: "no agent
+/// named …" when there is none, never a guess.
+pub async fn resolve_subject(
+    st: &WebState,
+    kind: &str,
+    typed: &str,
+) -> Result<(PrincipalKind, String), crate::error::Error> {
+    let field = |m: String| crate::error::Error::fields([("subject.id".to_string(), m)].into());
+    let kind =
+        PrincipalKind::parse(kind.trim()).ok_or_else(|| field("choose agent or user".into()))?;
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Err(field(format!("name the {kind}")));
+    }
+    match principals::find(&st.db, kind, typed).await? {
+        Some((id, _)) => Ok((kind, id)),
+        None => Err(field(format!("no {kind} named “{typed}”"))),
+    }
+}
+
 #[derive(Template)]
 #[template(path = "roles/detail.html")]
 struct DetailPage {
     layout: Layout,
     role: RoleView,
     effective: Vec<(String, String)>,
-    assignments: Vec<AssignmentView>,
+    assignments: Vec<SubjectAssignment>,
+    names: Names,
     form: RoleForm,
     errors: FormErrors,
 }
@@ -149,6 +210,7 @@ async fn detail_page(
         .map(|(p, path)| (p, path.join(" → ")))
         .collect();
     let assignments = assignments::list(&st.db, Some(name.to_string()), None, None, 1000).await?;
+    let names = Names::load(&st.db).await?;
     let form = form.unwrap_or_else(|| RoleForm {
         name: role.name.clone(),
         description: role.description.clone(),
@@ -161,7 +223,11 @@ async fn detail_page(
         layout: Layout::for_session(format!("Role {}", role.name), user, "roles"),
         role,
         effective,
-        assignments: assignments.into_iter().map(Into::into).collect(),
+        assignments: assignments
+            .into_iter()
+            .map(|a| SubjectAssignment::of(a.into(), &names))
+            .collect(),
+        names,
         form,
         errors,
     };
@@ -244,15 +310,20 @@ pub async fn assign(
         ("", "") => None,
         (t, p) => Some((t.to_string(), p.to_string())),
     };
-    let new = NewAssignment {
-        subject_type: form.subject_type.trim().to_string(),
-        subject_id: form.subject_id.trim().to_string(),
-        role: name.to_string(),
-        scope,
+    let result = match resolve_subject(&st, &form.subject_type, &form.subject_id).await {
+        Ok((kind, id)) => {
+            let new = NewAssignment {
+                subject_type: kind.to_string(),
+                subject_id: id,
+                role: name.to_string(),
+                scope,
+            };
+            assignments::create(&st.audit, &user.ctx, new)
+                .await
+                .map(|_| ())
+        }
+        Err(e) => Err(e),
     };
-    let result = assignments::create(&st.audit, &user.ctx, new)
-        .await
-        .map(|_| ());
     after(&st, &user, &name, form, result, &format!("/roles/{name}")).await
 }
 
@@ -293,6 +364,11 @@ struct AccessPage {
     q: AccessQuery,
     error: Option<String>,
     decision: Option<(bool, String, String)>,
+    names: Names,
+    /// After a refusal, the roles that would grant the permission (for an
+    /// admin to assign from here), and the subject's name.
+    grant_via: Vec<String>,
+    subject_name: String,
 }
 
 /// "May X do Y on Z?": anyone may ask about themselves; asking about
@@ -310,6 +386,9 @@ pub async fn access(
         q,
         error: None,
         decision: None,
+        names: Names::load(&st.db).await?,
+        grant_via: Vec::new(),
+        subject_name: String::new(),
     };
     let Some(permission) = page.q.permission.clone().filter(|p| !p.trim().is_empty()) else {
         return render(StatusCode::OK, &page);
@@ -331,7 +410,7 @@ pub async fn access(
         Some(key) => match principals::find(&st.db, kind, key).await? {
             Some((id, _)) => Subject { kind, id },
             None => {
-                page.error = Some(format!("There is no {kind} with the name or id {key}."));
+                page.error = Some(format!("No {kind} named “{key}”."));
                 return render(StatusCode::UNPROCESSABLE_ENTITY, &page);
             }
         },
@@ -357,7 +436,22 @@ pub async fn access(
         .decider()
         .decide_recorded(&caller.ctx, purpose, question)
         .await?;
-    page.decision = Some((d.allowed, d.reason, d.granted_by.join(" → ")));
+    if !d.allowed && user.nav.roles {
+        let policy = st.policy.get(&st.db, &st.audit).await?;
+        page.grant_via = policy.roles_granting(permission.trim());
+        page.subject_name = page
+            .names
+            .of(subject.kind, &subject.id)
+            .unwrap_or(&subject.id)
+            .to_string();
+        page.q.subject_type = Some(subject.kind.to_string());
+    }
+    // The decision names its subject by id; the page names it by name.
+    let reason = match page.names.of(subject.kind, &subject.id) {
+        Some(name) => d.reason.replace(&subject.id, name),
+        None => d.reason,
+    };
+    page.decision = Some((d.allowed, reason, d.granted_by.join(" → ")));
     render(StatusCode::OK, &page)
 }
 

@@ -13,6 +13,7 @@ use super::forms::FormErrors;
 use super::layout::Layout;
 use super::{render, see_other};
 use crate::alerts::silences::{self, SilenceSpec};
+use crate::alerts::AlertState;
 use crate::db::alerts::AlertRow;
 use crate::db::silences::{MatcherRow, SilenceRow, SilenceStatus};
 use crate::error::{Error, FieldErrors};
@@ -114,6 +115,37 @@ pub(super) fn parse_matchers(text: &str) -> Result<Vec<MatcherRow>, String> {
     }
 }
 
+/// A label filter on one line, as Alertmanager writes it: matchers split
+/// by commas outside quotes, optionally inside `{…}`:
+/// `agent="planner", instance=~"eu-.*"`.
+pub(super) fn parse_filter(text: &str) -> Result<Vec<MatcherRow>, String> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix('{')
+        .and_then(|x| x.strip_suffix('}'))
+        .unwrap_or(t);
+    let (mut lines, mut quoted, mut escaped) = (String::new(), false, false);
+    for c in t.chars() {
+        match c {
+            ',' if !quoted => lines.push('\n'),
+            '"' if !escaped => {
+                quoted = !quoted;
+                lines.push(c);
+            }
+            c => lines.push(c),
+        }
+        escaped = c == '\\' && !escaped;
+    }
+    parse_matchers(&lines).map_err(|e| e.replace("line ", "matcher "))
+}
+
+/// The compiled matchers of a filter, or why one does not compile.
+pub(super) fn compile_all(
+    rows: &[MatcherRow],
+) -> Result<Vec<crate::alerts::expr::Matcher>, String> {
+    rows.iter().map(crate::alerts::silences::compile).collect()
+}
+
 /// As typed in the form: `name op "value"`.
 fn matcher_text(m: &MatcherRow) -> String {
     let v = m.value.replace('\\', "\\\\").replace('"', "\\\"");
@@ -137,6 +169,12 @@ pub struct SilenceForm {
     pub(super) ends_at: String,
     #[serde(default)]
     pub(super) comment: String,
+    /// Set by the "Preview" button: show what would be silenced, save nothing.
+    #[serde(default)]
+    pub(super) preview: Option<String>,
+    /// Where a row's silence form returns to (see `alerts::back_to`).
+    #[serde(default)]
+    pub(super) back: String,
 }
 
 impl SilenceForm {
@@ -218,6 +256,35 @@ impl SilenceForm {
     }
 }
 
+/// The alerts a silence with `form`'s matchers would mute now (firing or
+/// pending ones), when its "Preview" button was pressed and the matchers
+/// read; `None` otherwise (the form shows its errors instead).
+pub(super) async fn preview(
+    st: &WebState,
+    form: &SilenceForm,
+) -> Result<Option<Vec<super::alerts::AlertItem>>, UiError> {
+    if form.preview.is_none() {
+        return Ok(None);
+    }
+    let Ok(matchers) = parse_matchers(&form.matchers).and_then(|m| compile_all(&m)) else {
+        return Ok(None);
+    };
+    if matchers.is_empty() {
+        return Ok(None);
+    }
+    let in_force = super::alerts::InForce::load(st).await?;
+    let mut out = Vec::new();
+    for state in [AlertState::Firing, AlertState::Pending] {
+        let rows = crate::alerts::engine::list(&st.db, Some(state), None, None, 1000).await?;
+        out.extend(
+            rows.iter()
+                .filter(|a| matchers.iter().all(|m| m.matches(&a.labels)))
+                .map(|a| super::alerts::AlertItem::new(a, &in_force)),
+        );
+    }
+    Ok(Some(out))
+}
+
 // -------------------------------------------------------------- views ---
 
 pub struct SilenceItem {
@@ -277,6 +344,8 @@ struct ListPage {
     durations: [(&'static str, &'static str); 4],
     form: SilenceForm,
     errors: FormErrors,
+    /// What the form's silence would mute, when previewed.
+    preview: Option<Vec<super::alerts::AlertItem>>,
 }
 
 async fn list_page(
@@ -309,6 +378,7 @@ async fn list_page(
         next: p.next_cursor,
         may_ack: user.nav.alert_ack,
         durations: DURATIONS,
+        preview: preview(st, &form).await?,
         form,
         errors,
     };
@@ -334,6 +404,9 @@ pub async fn create(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, ACK).await?;
     let form = form.into_inner();
+    if form.preview.is_some() {
+        return preview_page(&st, &user, form).await;
+    }
     let author = user.session.user.username.clone();
     let result = match form.spec(crate::db::now_ms()) {
         Ok(spec) => silences::create(&st.audit, &user.ctx, &author, spec).await,
@@ -347,6 +420,29 @@ pub async fn create(
             list_page(&st, &user, ListQuery::default(), form, errors, status).await
         }
     }
+}
+
+/// The form again with what its silence would mute (or why its matchers
+/// do not read); nothing is saved.
+async fn preview_page(
+    st: &WebState,
+    user: &SessionUser,
+    form: SilenceForm,
+) -> Result<HttpResponse, UiError> {
+    let mut errors = FormErrors::default();
+    if let Err(m) = parse_matchers(&form.matchers).and_then(|m| compile_all(&m).map(|_| m)) {
+        errors.fields.insert("matchers".into(), m);
+    } else if form.matchers.trim().is_empty() {
+        errors
+            .fields
+            .insert("matchers".into(), "give at least one matcher".into());
+    }
+    let status = if errors.fields.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    list_page(st, user, ListQuery::default(), form, errors, status).await
 }
 
 // ------------------------------------------------------------- detail ---
@@ -430,6 +526,27 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_filter_line_splits_at_commas_outside_quotes() {
+        let m = super::parse_filter(r#"{agent="planner", msg=~"a,b\"c", instance!=eu-1}"#).unwrap();
+        let got: Vec<(String, String)> = m
+            .iter()
+            .map(|m| (m.name.clone(), m.value.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("agent".into(), "planner".into()),
+                ("msg".into(), "a,b\"c".into()),
+                ("instance".into(), "eu-1".into())
+            ]
+        );
+        assert!(super::parse_filter("agent planner")
+            .unwrap_err()
+            .starts_with("matcher 1"));
+        assert!(super::parse_filter("").unwrap().is_empty());
+    }
+
     use super::*;
 
     #[test]

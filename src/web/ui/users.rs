@@ -123,6 +123,7 @@ struct DetailPage {
     form: UserForm,
     errors: FormErrors,
     is_self: bool,
+    hub: super::hub::Hub,
 }
 
 async fn detail_page(
@@ -141,7 +142,16 @@ async fn detail_page(
         enabled: u.enabled.then(|| "on".into()),
         ..UserForm::default()
     });
+    let hub = super::hub::Hub::load(
+        st,
+        user,
+        crate::identity::PrincipalKind::User,
+        id,
+        &u.username,
+    )
+    .await?;
     let page = DetailPage {
+        hub,
         layout: Layout::for_session(format!("User {}", u.username), user, "users"),
         is_self: u.id == user.session.user.id,
         u,
