@@ -168,9 +168,32 @@ schema_format!(
     Timestamp => timestamp()
 );
 
+/// A time as the filters take it: RFC 3339, a UTC date, or a span back
+/// from now (`timefmt::parse_filter_time`).
+fn filter_time() -> RefOr<Schema> {
+    let date = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Date)))
+        .description(Some(
+            "a UTC date, e.g. 2026-01-31: its first moment as a start, the next midnight as an end",
+        ));
+    AnyOfBuilder::new()
+        .item(timestamp())
+        .item(date)
+        .item(pattern(
+            "a span back from now: minutes, hours or days, e.g. 90m, 24h, 7d",
+            SPAN,
+            5,
+        ))
+        .into()
+}
+
+/// `24h`: 1 to 9999 minutes, hours or days back from now.
+pub const SPAN: &str = "^[1-9][0-9]{0,3}[mhd]$";
+
 schema_format!(
     /// A time bound of the audit filters.
-    TimeBound => or_empty("RFC 3339; empty: no bound", timestamp())
+    TimeBound => or_empty("RFC 3339, a UTC date or a span back from now (24h); empty: no bound", filter_time())
 );
 
 schema_format!(
@@ -273,6 +296,7 @@ mod tests {
             crate::names::MAX_METRIC_NAME,
             crate::monitor::metrics::valid_name,
         ),
+        ("span", SPAN, 5, crate::timefmt::is_span),
     ];
 
     #[test]

@@ -2,6 +2,7 @@
 //! by one writer, searchable, exportable, verifiable, pruned by retention
 //! behind a MAC'd checkpoint.
 
+pub mod activity;
 pub mod chain;
 pub mod export;
 pub mod record;

@@ -89,6 +89,25 @@ pub fn series_named(
 }
 
 /// Samples of a series in [from, to), oldest first, at most `limit`.
+/// A series' samples in [from, to) folded into buckets of `bucket_ms`:
+/// (bucket start, largest value in it), oldest first; empty buckets absent.
+pub fn bucketed_max(
+    conn: &Connection,
+    series: i64,
+    from: i64,
+    to: i64,
+    bucket_ms: i64,
+) -> Result<Vec<(i64, f64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT ?2 + ((at - ?2) / ?4) * ?4 AS b, MAX(value) FROM metric_samples
+         WHERE series_id = ?1 AND at >= ?2 AND at < ?3 GROUP BY b ORDER BY b",
+    )?;
+    let rows = stmt.query_map(params![series, from, to, bucket_ms.max(1)], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 pub fn samples(
     conn: &Connection,
     series: i64,

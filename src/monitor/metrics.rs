@@ -327,6 +327,60 @@ pub async fn query(
     .await
 }
 
+/// A series drawn on a chart: its identity and (bucket start, largest
+/// value in the bucket) points.
+pub struct Plotted {
+    pub reporter: String,
+    pub labels: BTreeMap<String, String>,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The series named `name` whose labels `keep` accepts, each folded into
+/// buckets of `bucket_ms` over [from, to): at most `max_series` of them,
+/// and how many matched in all.
+pub async fn plot(
+    db: &Db,
+    name: String,
+    keep: impl Fn(&BTreeMap<String, String>) -> bool + Send + 'static,
+    from: i64,
+    to: i64,
+    bucket_ms: i64,
+    max_series: usize,
+) -> Result<(Vec<Plotted>, usize)> {
+    db.read(move |c| {
+        let mut out = Vec::new();
+        let mut matched = 0;
+        for s in repo::series_named(c, &name, None)? {
+            let labels: BTreeMap<String, String> =
+                serde_json::from_str(&s.labels).map_err(Error::internal)?;
+            if !keep(&labels) {
+                continue;
+            }
+            matched += 1;
+            if out.len() < max_series {
+                out.push(Plotted {
+                    points: repo::bucketed_max(c, s.id, from, to, bucket_ms)?,
+                    reporter: s.reporter,
+                    labels,
+                });
+            }
+        }
+        Ok((out, matched))
+    })
+    .await
+}
+
+/// Every metric name reported so far, sorted.
+pub async fn names(db: &Db) -> Result<Vec<String>> {
+    let mut v: Vec<String> = db
+        .read(crate::db::metric_reads::reported_names)
+        .await?
+        .into_iter()
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

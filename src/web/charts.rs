@@ -104,6 +104,84 @@ pub fn check_strip(
     out
 }
 
+/// A segment of a [`stacked_bars`] bar: its CSS class, size, tooltip and
+/// where a click on it goes.
+pub struct Segment {
+    pub class: &'static str,
+    pub value: f64,
+    pub title: String,
+    pub href: String,
+}
+
+/// Bars of stacked segments (one bar per slot, oldest first) on a y axis
+/// from 0 to a nice ceiling, x ticks labelled by `time` (`starts` holds
+/// each bar's start, `end` the end of the last); each segment is a link.
+pub fn stacked_bars(
+    bars: &[(i64, Vec<Segment>)],
+    end: i64,
+    width: u32,
+    height: u32,
+    label: &str,
+    time: impl Fn(i64) -> String,
+) -> String {
+    let (w, h) = (f64::from(width), f64::from(height));
+    let (pw, ph) = (w - LEFT - RIGHT, h - TOP - BOTTOM);
+    let highest = bars
+        .iter()
+        .map(|(_, segs)| segs.iter().map(|s| s.value).sum::<f64>())
+        .fold(0.0, f64::max);
+    let max = ceiling(highest * HEADROOM, 0.0);
+    let slot = pw / bars.len().max(1) as f64;
+    let mut out = format!(
+        r#"<svg class="time-chart bars" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}"><g class="axis y">"#,
+        esc(label)
+    );
+    for k in 0..=Y_TICKS {
+        let v = max * f64::from(k) / f64::from(Y_TICKS);
+        let yy = TOP + ph - v / max * ph;
+        out.push_str(&format!(
+            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            w - RIGHT,
+            LEFT - 6.0,
+            yy + 4.0,
+            tick(v)
+        ));
+    }
+    out.push_str(r#"</g><g class="axis x">"#);
+    let every = (bars.len() / 6).max(1);
+    for (i, (start, _)) in bars.iter().enumerate().filter(|(i, _)| i % every == 0) {
+        let xx = LEFT + i as f64 * slot;
+        out.push_str(&format!(
+            r#"<text x="{xx:.1}" y="{:.1}" text-anchor="start">{}</text>"#,
+            h - 6.0,
+            esc(&time(*start))
+        ));
+    }
+    out.push_str(&format!(
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text></g>"#,
+        w - RIGHT,
+        h - 6.0,
+        esc(&time(end))
+    ));
+    for (i, (_, segs)) in bars.iter().enumerate() {
+        let x = LEFT + i as f64 * slot + 1.0;
+        let mut top = TOP + ph;
+        for s in segs.iter().filter(|s| s.value > 0.0) {
+            let hh = s.value / max * ph;
+            top -= hh;
+            out.push_str(&format!(
+                r#"<a href="{}"><rect class="{}" x="{x:.1}" y="{top:.1}" width="{:.1}" height="{hh:.1}"><title>{}</title></rect></a>"#,
+                esc(&s.href),
+                s.class,
+                (slot - 2.0).max(1.0),
+                esc(&s.title)
+            ));
+        }
+    }
+    out.push_str("</svg>");
+    out
+}
+
 /// The smallest of 1, 2, 5 × 10ⁿ at or above `v` (and at least `floor`):
 /// a scale's top that reads as a round number.
 pub fn ceiling(v: f64, floor: f64) -> f64 {
@@ -132,7 +210,7 @@ pub fn tick(v: f64) -> String {
 }
 
 fn trim(v: f64) -> String {
-    let s = format!("{v:.2}");
+    let s = format!("{v:.3}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
@@ -229,7 +307,7 @@ pub fn time_chart(c: &TimeChart<'_>, time: impl Fn(i64) -> String) -> String {
         .flat_map(|l| l.points.iter().filter_map(|p| p.1))
         .chain(c.threshold.as_ref().map(|t| t.0))
         .fold(0.0, f64::max);
-    let max = ceiling(highest * HEADROOM, 1.0);
+    let max = ceiling(highest * HEADROOM, 0.0);
     let x = |t: i64| LEFT + ((t - c.from) as f64 / span).clamp(0.0, 1.0) * pw;
     let y = |v: f64| TOP + ph - (v / max).clamp(0.0, 1.0) * ph;
     let mut out = format!(
@@ -252,12 +330,11 @@ pub fn time_chart(c: &TimeChart<'_>, time: impl Fn(i64) -> String) -> String {
         let v = max * f64::from(k) / f64::from(Y_TICKS);
         let yy = y(v);
         out.push_str(&format!(
-            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{} {}</text>"#,
+            r#"<line class="grid" x1="{LEFT}" y1="{yy:.1}" x2="{:.1}" y2="{yy:.1}"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
             w - RIGHT,
             LEFT - 6.0,
             yy + 4.0,
-            tick(v),
-            esc(c.unit)
+            esc(format!("{} {}", tick(v), c.unit).trim_end())
         ));
     }
     out.push_str(r#"</g><g class="axis x">"#);
@@ -446,5 +523,36 @@ mod tests {
         assert!(svg.contains("<title>t20 to t30: 1 of 2 checks failed</title>"));
         assert!(svg.contains("<title>t30 to t40: no checks</title>"));
         assert!(svg.contains(r#"x="80.0" y="0" width="20.0""#));
+    }
+
+    #[test]
+    fn stacked_bars_stack_linked_segments_on_a_labelled_scale() {
+        let seg = |class, value: f64| Segment {
+            class,
+            value,
+            title: format!("{value} {class}"),
+            href: format!("/audit?outcome={class}&x=<y>"),
+        };
+        let svg = stacked_bars(
+            &[
+                (0, vec![seg("success", 30.0), seg("denied", 10.0)]),
+                (10, vec![seg("success", 0.0)]),
+            ],
+            20,
+            200,
+            100,
+            "activity",
+            |t| format!("t{t}"),
+        );
+        // 40 at most, scale to 50 (with headroom): five y labels.
+        for l in [">0<", ">12.5<", ">25<", ">37.5<", ">50<"] {
+            assert!(svg.contains(l), "{l}: {svg}");
+        }
+        // Empty segments are not drawn; each drawn one is a link, escaped.
+        assert_eq!(svg.matches("<rect").count(), 2);
+        assert!(
+            svg.contains(r#"<a href="/audit?outcome=denied&amp;x=&lt;y&gt;"><rect class="denied""#)
+        );
+        assert!(svg.contains(">t0<") && svg.contains(">t20<"));
     }
 }

@@ -58,6 +58,7 @@ pub fn server(
         cookies,
         trusted_proxies,
         show_once: once::ShowOnce::default(),
+        activity: Default::default(),
     });
 
     let http = HttpServer::new(move || {

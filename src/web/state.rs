@@ -15,6 +15,8 @@ pub struct WebState {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// New secrets waiting for the page that shows them once.
     pub show_once: super::once::ShowOnce,
+    /// Settled hours of the audit page's activity chart.
+    pub activity: crate::audit::activity::HourCache,
 }
 
 impl Deref for WebState {

@@ -8,6 +8,7 @@ mod alerting;
 mod audit;
 mod backup;
 mod browser;
+mod browser_charts;
 mod browser_history;
 mod browser_hubs;
 mod browser_layout;

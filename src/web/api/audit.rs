@@ -65,15 +65,21 @@ impl AuditQuery {
                 other => Ok(other.clone()),
             }
         };
-        let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        let now = crate::db::now_ms();
+        let time = |name: &str, v: &Option<String>, edge| -> Result<Option<i64>, ApiError> {
             match v.as_deref().filter(|s| !s.is_empty()) {
                 None => Ok(None),
-                Some(s) => crate::timefmt::parse_rfc3339(s).map(Some).ok_or_else(|| {
-                    ApiError::bad_request(
-                        "bad_query",
-                        format!("{name} must be an RFC 3339 time such as 2026-01-31T12:00:00Z"),
-                    )
-                }),
+                Some(s) => crate::timefmt::parse_filter_time(s, edge, now)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        ApiError::bad_request(
+                            "bad_query",
+                            format!(
+                                "{name} must be an RFC 3339 time such as 2026-01-31T12:00:00Z, \
+                                 a UTC date such as 2026-01-31, or a span back from now such as 24h or 7d"
+                            ),
+                        )
+                    }),
             }
         };
         let outcome = match self.outcome.as_deref().filter(|s| !s.is_empty()) {
@@ -90,8 +96,8 @@ impl AuditQuery {
             action: text("action", &self.action)?,
             outcome,
             target: text("target", &self.target)?,
-            since: time("since", &self.since)?,
-            until: time("until", &self.until)?,
+            since: time("since", &self.since, crate::timefmt::Edge::Start)?,
+            until: time("until", &self.until, crate::timefmt::Edge::End)?,
         };
         if let (Some(s), Some(u)) = (filter.since, filter.until) {
             if s >= u {

@@ -247,6 +247,50 @@ struct FormPage {
     /// Names of the built-in metrics, for the syntax help.
     metrics: Vec<&'static str>,
     may_manage: bool,
+    /// The metrics page showing the rule's first series and threshold.
+    plot: Option<String>,
+}
+
+/// `/series?…` for the first comparison of `expression`: its metric, label
+/// matchers and threshold (when the expression reads and compares numbers).
+fn plot_link(expression: &str, rule: Option<&str>) -> Option<String> {
+    use crate::alerts::expr::{self, Expr, Literal, MetricKind};
+    let parsed = expr::parse(expression, &|_| Some(MetricKind::Numeric)).ok()?;
+    let mut stack = vec![&parsed.condition];
+    while let Some(e) = stack.pop() {
+        match e {
+            Expr::Or(a, b) | Expr::And(a, b) => {
+                stack.push(b);
+                stack.push(a);
+            }
+            Expr::Not(a) => stack.push(a),
+            Expr::Cmp(c) => {
+                let Literal::Number(threshold) = c.literal else {
+                    return None;
+                };
+                // In the label filter's syntax (double quotes, as the
+                // silence forms take them).
+                let labels: Vec<String> = c
+                    .selector
+                    .matchers
+                    .iter()
+                    .map(|m| {
+                        let v = m.value.replace('\\', "\\\\").replace('"', "\\\"");
+                        format!("{}{}\"{v}\"", m.name, m.op.as_str())
+                    })
+                    .collect();
+                let q = super::forms::query_escape;
+                return Some(format!(
+                    "/series?name={}&labels={}&threshold={}&rule={}",
+                    q(&c.selector.metric),
+                    q(&labels.join(", ")),
+                    threshold,
+                    q(rule.unwrap_or(""))
+                ));
+            }
+        }
+    }
+    None
 }
 
 async fn form_page(
@@ -278,6 +322,7 @@ async fn form_page(
     let caret = errors
         .field("expression")
         .and_then(|m| caret(&form.expression_text(), m));
+    let page_expression = form.expression_text();
     let title = match editing {
         Some(n) => format!("Alert rule {n}"),
         None => "New alert rule".to_string(),
@@ -295,6 +340,7 @@ async fn form_page(
         recent,
         metrics: BUILTIN.iter().map(|(name, _, _)| *name).collect(),
         may_manage: user.nav.alert_manage,
+        plot: plot_link(&page_expression, editing),
     };
     render(status, &page)
 }
@@ -454,4 +500,22 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
         .service(update)
         .service(toggle)
         .service(delete);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plot_link;
+
+    #[test]
+    fn a_rule_plots_its_first_numeric_comparison() {
+        assert_eq!(
+            plot_link("error_rate{agent=\"planner\"} > 20% for 5m", Some("r")).as_deref(),
+            Some("/series?name=error_rate&labels=agent%3D%22planner%22&threshold=0.2&rule=r")
+        );
+        assert_eq!(
+            plot_link("(queue_depth > 10 and x < 2) or y > 1", None).as_deref(),
+            Some("/series?name=queue_depth&labels=&threshold=10&rule=")
+        );
+        assert_eq!(plot_link("not parsable >", None), None);
+    }
 }

@@ -28,6 +28,47 @@ struct ListPage {
     filters: String,
     verify: Option<VerifyReport>,
     outcomes: &'static [Outcome],
+    /// Records per hour and outcome over the last 24 hours, as SVG.
+    activity: String,
+}
+
+/// The last 24 hours of the log as stacked bars by outcome; a click on a
+/// segment lists that hour's records with that outcome.
+async fn activity_chart(st: &crate::web::state::WebState) -> Result<String, UiError> {
+    let now = crate::db::now_ms();
+    let hours = crate::audit::activity::last_day(&st.db, &st.activity, now).await?;
+    let end = hours.last().map(|h| h.start + 3_600_000).unwrap_or(now);
+    let hhmm = |t: i64| super::filters::exact_utc(t)[11..16].to_string();
+    let bars: Vec<(i64, Vec<crate::web::charts::Segment>)> = hours
+        .iter()
+        .map(|h| {
+            let (from, to) = (h.start, h.start + 3_600_000);
+            let segs = h
+                .counts
+                .iter()
+                .map(|(o, n)| crate::web::charts::Segment {
+                    class: o.as_str(),
+                    value: *n as f64,
+                    title: format!("{}–{} UTC: {n} {}", hhmm(from), hhmm(to), o.as_str()),
+                    href: format!(
+                        "/audit?outcome={}&since={}&until={}",
+                        o.as_str(),
+                        crate::timefmt::rfc3339(from),
+                        crate::timefmt::rfc3339(to)
+                    ),
+                })
+                .collect();
+            (h.start, segs)
+        })
+        .collect();
+    Ok(crate::web::charts::stacked_bars(
+        &bars,
+        end,
+        720,
+        160,
+        "audit records per hour by outcome, last 24 hours",
+        hhmm,
+    ))
 }
 
 /// A record as the list shows it: the record, and for a gateway record
@@ -86,6 +127,7 @@ async fn list_page(
         filters,
         verify,
         outcomes: Outcome::ALL,
+        activity: String::new(),
         q,
     };
     // Bad filters are shown next to the form, keeping what was typed.
@@ -106,6 +148,7 @@ async fn list_page(
                 next
             });
             page.records = p.items.into_iter().map(Row::of).collect();
+            page.activity = activity_chart(&st).await?;
             render(StatusCode::OK, &page)
         }
         Err(e) if e.status == StatusCode::BAD_REQUEST => {

@@ -22,6 +22,7 @@ pub mod monitors;
 pub mod notifications;
 pub mod oauth_clients;
 pub mod roles;
+pub mod series;
 pub mod signing_keys;
 pub mod silences;
 pub mod users;
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     audit::routes(cfg);
     users::routes(cfg);
     hub::routes(cfg);
+    series::routes(cfg);
     agents::routes(cfg);
     roles::routes(cfg);
     signing_keys::routes(cfg);
