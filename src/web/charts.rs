@@ -182,6 +182,44 @@ pub fn stacked_bars(
     out
 }
 
+/// A span of time in one state, for [`state_strip`].
+pub struct Span {
+    pub from: i64,
+    pub to: i64,
+    pub class: &'static str,
+    pub title: String,
+}
+
+/// States over `[from, to)` as one strip, a mark per span placed by time
+/// (what an alert was, when), `width` × `height` px.
+pub fn state_strip(
+    spans: &[Span],
+    from: i64,
+    to: i64,
+    width: u32,
+    height: u32,
+    label: &str,
+) -> String {
+    let w = f64::from(width);
+    let total = (to - from).max(1) as f64;
+    let x = |t: i64| ((t - from) as f64 / total).clamp(0.0, 1.0) * w;
+    let mut out = format!(
+        r#"<svg class="state-strip" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}"><rect class="none" x="0" y="0" width="{width}" height="{height}"/>"#,
+        esc(label)
+    );
+    for s in spans.iter().filter(|s| s.to > from && s.from < to) {
+        out.push_str(&format!(
+            r#"<rect class="{}" x="{:.1}" y="0" width="{:.1}" height="{height}"><title>{}</title></rect>"#,
+            s.class,
+            x(s.from),
+            (x(s.to) - x(s.from)).max(1.0),
+            esc(&s.title)
+        ));
+    }
+    out.push_str("</svg>");
+    out
+}
+
 /// The smallest of 1, 2, 5 × 10ⁿ at or above `v` (and at least `floor`):
 /// a scale's top that reads as a round number.
 pub fn ceiling(v: f64, floor: f64) -> f64 {
@@ -554,5 +592,38 @@ mod tests {
             svg.contains(r#"<a href="/audit?outcome=denied&amp;x=&lt;y&gt;"><rect class="denied""#)
         );
         assert!(svg.contains(">t0<") && svg.contains(">t20<"));
+    }
+
+    #[test]
+    fn a_state_strip_places_spans_by_time() {
+        let span = |from, to, class| Span {
+            from,
+            to,
+            class,
+            title: format!("{class} <{from}>"),
+        };
+        let svg = state_strip(
+            &[
+                span(-50, 20, "pending"),
+                span(20, 70, "firing"),
+                span(200, 300, "resolved"),
+            ],
+            0,
+            100,
+            200,
+            10,
+            "states",
+        );
+        // Clipped to the window; outside it, nothing.
+        assert!(
+            svg.contains(r#"<rect class="pending" x="0.0" y="0" width="40.0""#),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(r#"<rect class="firing" x="40.0" y="0" width="100.0""#),
+            "{svg}"
+        );
+        assert!(!svg.contains("resolved"));
+        assert!(svg.contains("<title>firing &lt;20&gt;</title>"));
     }
 }

@@ -143,6 +143,20 @@
     refreshTimes();
     document.querySelectorAll("table[data-sortable]").forEach(makeSortable);
     document.querySelectorAll("input[data-filter]").forEach(wireSearch);
+    // Copy buttons for secrets shown once (hidden without JavaScript,
+    // where selecting the text is the way).
+    document.querySelectorAll("button[data-copy]").forEach(function (btn) {
+      var id = btn.getAttribute("data-copy");
+      var src = document.getElementById(id);
+      var said = document.querySelector('[data-copied="' + id + '"]');
+      if (!src || !navigator.clipboard) { return; }
+      btn.hidden = false;
+      btn.addEventListener("click", function () {
+        navigator.clipboard.writeText(src.textContent.trim()).then(
+          function () { if (said) { said.textContent = "Copied."; } },
+          function () { if (said) { said.textContent = "Copying was refused: select the text instead."; } });
+      });
+    });
     // A subject-type select points its name picker at that kind's names.
     document.querySelectorAll("select[data-picks]").forEach(function (sel) {
       var input = document.getElementById(sel.getAttribute("data-picks"));

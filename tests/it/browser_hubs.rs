@@ -188,6 +188,44 @@ async fn chromium_uses_names_and_the_agent_and_user_hubs() {
     }
     text_until(&b, "hub-roles", |t| !t.contains("kb_writer")).await;
 
+    // A new key is shown once, with a copy button that says what it did.
+    b.goto(&s.url(&format!("/agents/{agent}"))).await.unwrap();
+    click_css(&b, "#create-key button").await;
+    text_until(&b, "new-key", |t| t.starts_with("agk_")).await;
+    let copy = b
+        .find(Locator::Css("button[data-copy=new-key]"))
+        .await
+        .unwrap();
+    assert!(
+        copy.is_displayed().await.unwrap(),
+        "the copy button is shown"
+    );
+    copy.click().await.unwrap();
+    for _ in 0..50 {
+        let said = b
+            .find(Locator::Css("[data-copied=new-key]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if !said.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let said = b
+        .find(Locator::Css("[data-copied=new-key]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        said == "Copied." || said.starts_with("Copying was refused"),
+        "{said}"
+    );
+
     // The user's hub.
     b.goto(&s.url(&format!("/users/{dana_id}"))).await.unwrap();
     text_until(&b, "hub-roles", |t| t.contains("kb_writer")).await;

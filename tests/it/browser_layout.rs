@@ -131,6 +131,10 @@ async fn populate(s: &TestServer) -> Vec<(String, String)> {
         ("signing-keys", "/signing-keys".into()),
         ("encryption-keys", "/encryption-keys".into()),
         ("audit", "/audit".into()),
+        (
+            "series",
+            "/series?name=error_rate&labels=agent%3D%22planner%22&threshold=0.2".into(),
+        ),
         ("audit-record", format!("/audit/{seq}")),
         ("connected-apps", "/account/apps".into()),
     ]

@@ -127,6 +127,23 @@ async fn chromium_triages_alerts_grouped_by_rule() {
     assert_eq!(silences["items"].as_array().unwrap().len(), 1);
     assert_eq!(silences["items"][0]["comment"], "deploy of eu-2");
 
+    // The alert's page draws its states over time; the rule's page, each
+    // alert's over the last 24 hours.
+    b.goto(&s.url("/alerts?state=firing")).await.unwrap();
+    click_css(&b, "tr.alert-row a[href^='/alerts/']").await;
+    text_until(&b, "alert-states", |_| true).await;
+    assert!(
+        b.find_all(Locator::Css("#alert-states rect.firing"))
+            .await
+            .unwrap()
+            .len()
+            == 1,
+        "one firing span"
+    );
+    b.goto(&s.url("/alert-rules/planner_errors")).await.unwrap();
+    assert_eq!(count(&b, "#rule-states tr").await, 3);
+    assert_eq!(count(&b, "#rule-states rect.firing").await, 3);
+
     // A filter that does not read says why and filters nothing.
     b.goto(&s.url("/alerts?labels=instance%20eu-2"))
         .await

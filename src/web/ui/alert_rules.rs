@@ -249,6 +249,8 @@ struct FormPage {
     may_manage: bool,
     /// The metrics page showing the rule's first series and threshold.
     plot: Option<String>,
+    /// Each recent alert's states over the last 24 hours: (id, labels, SVG).
+    timelines: Vec<(String, String, String)>,
 }
 
 /// `/series?…` for the first comparison of `expression`: its metric, label
@@ -308,16 +310,35 @@ async fn form_page(
         .map(|p| p.name)
         .collect();
     let configured = configured_names(st).await?;
-    let recent = match editing {
+    let now = crate::db::now_ms();
+    let (recent, timelines) = match editing {
         Some(name) => {
             let in_force = InForce::load(st).await?;
-            engine::list(&st.db, None, Some(name.to_string()), None, 10)
-                .await?
-                .iter()
-                .map(|a| AlertItem::new(a, &in_force))
-                .collect()
+            let rows = engine::list(&st.db, None, Some(name.to_string()), None, 10).await?;
+            let mut timelines = Vec::new();
+            for a in &rows {
+                let (_, events) = engine::get(&st.db, &a.id).await?;
+                let spans = super::alerts::state_spans(&events, now);
+                let labels: Vec<String> = a
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != "alertname" && k.as_str() != "severity")
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let svg = crate::web::charts::state_strip(
+                    &spans,
+                    now - 24 * 3_600_000,
+                    now,
+                    480,
+                    14,
+                    &format!("states of {} over the last 24 hours", labels.join(", ")),
+                );
+                timelines.push((a.id.clone(), labels.join(", "), svg));
+            }
+            let items = rows.iter().map(|a| AlertItem::new(a, &in_force)).collect();
+            (items, timelines)
         }
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let caret = errors
         .field("expression")
@@ -341,6 +362,7 @@ async fn form_page(
         metrics: BUILTIN.iter().map(|(name, _, _)| *name).collect(),
         may_manage: user.nav.alert_manage,
         plot: plot_link(&page_expression, editing),
+        timelines,
     };
     render(status, &page)
 }

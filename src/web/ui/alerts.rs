@@ -422,6 +422,33 @@ pub async fn list(
 
 // ------------------------------------------------------------- detail ---
 
+/// An alert's states over time, from its state events: each state until
+/// the next, the last until `now`.
+pub fn state_spans(events: &[EventRow], now: i64) -> Vec<crate::web::charts::Span> {
+    let states: Vec<(i64, AlertState)> = events
+        .iter()
+        .filter_map(|e| AlertState::parse(&e.kind).map(|s| (e.at, s)))
+        .collect();
+    states
+        .iter()
+        .enumerate()
+        .map(|(i, (at, state))| {
+            let until = states.get(i + 1).map(|n| n.0).unwrap_or(now);
+            crate::web::charts::Span {
+                from: *at,
+                to: until.max(*at),
+                class: state.as_str(),
+                title: format!(
+                    "{} from {} for {}",
+                    state.as_str(),
+                    super::filters::exact_utc(*at),
+                    super::filters::span(until - at)
+                ),
+            }
+        })
+        .collect()
+}
+
 struct EventItem {
     at: String,
     kind: String,
@@ -443,6 +470,10 @@ impl From<EventRow> for EventItem {
 struct DetailPage {
     layout: Layout,
     a: AlertItem,
+    /// Its states over time, as SVG, and the window's ends.
+    timeline: String,
+    timeline_from: i64,
+    timeline_to: i64,
     fingerprint: String,
     labels: Vec<(String, String)>,
     description: String,
@@ -484,6 +515,10 @@ async fn detail_page(
         .collect();
     other_annotations.sort();
     let in_force = InForce::load(st).await?;
+    let now = crate::db::now_ms();
+    let spans = state_spans(&events, now);
+    let timeline_from = spans.first().map(|s| s.from).unwrap_or(row.active_since);
+    let timeline_to = now.max(timeline_from + 1);
     let active = row.state.is_active();
     let silenced_by: Vec<(String, String)> = if active {
         in_force
@@ -519,6 +554,16 @@ async fn detail_page(
             .filter(|_| active && silenced_by.is_empty())
             .map(rfc3339),
         silenced_by,
+        timeline: crate::web::charts::state_strip(
+            &spans,
+            timeline_from,
+            timeline_to,
+            720,
+            18,
+            "the alert's states over time",
+        ),
+        timeline_from,
+        timeline_to,
         events: events.into_iter().map(EventItem::from).collect(),
         notifications: notifications
             .into_iter()
