@@ -60,6 +60,29 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<AgentRow>> {
         .optional()?)
 }
 
+/// Rows whose name, agent_type, description contain `needle` (lowercase; empty:
+/// all), by id after the cursor; and how many match in all.
+pub fn matching(
+    conn: &Connection,
+    needle: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<AgentRow>, i64)> {
+    let filter = "(?3 = '' OR instr(lower(coalesce(name, '')), ?3) > 0 OR instr(lower(coalesce(agent_type, '')), ?3) > 0 OR instr(lower(coalesce(description, '')), ?3) > 0)";
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM agents WHERE id > ?1 AND {filter} ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![after.unwrap_or(""), limit, needle], from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let total = conn.query_row(
+        "SELECT COUNT(*) FROM agents WHERE ?1 = '' OR instr(lower(coalesce(name, '')), ?1) > 0 OR instr(lower(coalesce(agent_type, '')), ?1) > 0 OR instr(lower(coalesce(description, '')), ?1) > 0",
+        params![needle],
+        |r| r.get(0),
+    )?;
+    Ok((rows, total))
+}
+
 pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<AgentRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM agents WHERE id > ?1 ORDER BY id LIMIT ?2"

@@ -146,6 +146,29 @@ pub fn count_locked(conn: &Connection, now: i64) -> Result<i64> {
 }
 
 /// A page of users ordered by id (ids are time-ordered), after `after`.
+/// Rows whose username, display_name, email contain `needle` (lowercase; empty:
+/// all), by id after the cursor; and how many match in all.
+pub fn matching(
+    conn: &Connection,
+    needle: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<UserRow>, i64)> {
+    let filter = "(?3 = '' OR instr(lower(coalesce(username, '')), ?3) > 0 OR instr(lower(coalesce(display_name, '')), ?3) > 0 OR instr(lower(coalesce(email, '')), ?3) > 0)";
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM users WHERE id > ?1 AND {filter} ORDER BY id LIMIT ?2"
+    ))?;
+    let rows = stmt
+        .query_map(params![after.unwrap_or(""), limit, needle], from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let total = conn.query_row(
+        "SELECT COUNT(*) FROM users WHERE ?1 = '' OR instr(lower(coalesce(username, '')), ?1) > 0 OR instr(lower(coalesce(display_name, '')), ?1) > 0 OR instr(lower(coalesce(email, '')), ?1) > 0",
+        params![needle],
+        |r| r.get(0),
+    )?;
+    Ok((rows, total))
+}
+
 pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<UserRow>> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM users WHERE id > ?1 ORDER BY id LIMIT ?2"

@@ -111,6 +111,19 @@ pub async fn get(db: &Db, id: &str) -> Result<AgentRow> {
         .await
 }
 
+/// A page of those matching `q` (case-insensitive, part of a name or
+/// type, description, e-mail), and how many match in all.
+pub async fn search(
+    db: &Db,
+    q: &str,
+    after: Option<String>,
+    limit: u32,
+) -> Result<(Vec<AgentRow>, i64)> {
+    let needle = q.trim().to_lowercase();
+    db.read(move |c| agents::matching(c, &needle, after.as_deref(), limit))
+        .await
+}
+
 pub async fn list(db: &Db, after: Option<String>, limit: u32) -> Result<Vec<AgentRow>> {
     db.read(move |c| agents::list(c, after.as_deref(), limit))
         .await

@@ -127,6 +127,19 @@ pub async fn get(db: &Db, id: &str) -> Result<UserRow> {
         .await
 }
 
+/// A page of those matching `q` (case-insensitive, part of a name or
+/// type, description, e-mail), and how many match in all.
+pub async fn search(
+    db: &Db,
+    q: &str,
+    after: Option<String>,
+    limit: u32,
+) -> Result<(Vec<UserRow>, i64)> {
+    let needle = q.trim().to_lowercase();
+    db.read(move |c| users::matching(c, &needle, after.as_deref(), limit))
+        .await
+}
+
 pub async fn list(db: &Db, after: Option<String>, limit: u32) -> Result<Vec<UserRow>> {
     db.read(move |c| users::list(c, after.as_deref(), limit))
         .await

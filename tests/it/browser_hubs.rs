@@ -226,6 +226,30 @@ async fn chromium_uses_names_and_the_agent_and_user_hubs() {
         "{said}"
     );
 
+    // The big lists search on the server and say how many match.
+    create_agent(&s, &c, &csrf, "indexer-7", "indexer").await;
+    b.goto(&s.url("/agents")).await.unwrap();
+    text_until(&b, "agents-total", |t| t == "2 agents").await;
+    b.find(Locator::Id("agents-search"))
+        .await
+        .unwrap()
+        .send_keys("SEARCH")
+        .await
+        .unwrap();
+    click_css(&b, "form.list-tools button").await;
+    text_until(&b, "agents-total", |t| {
+        t.starts_with("1 agent match “SEARCH”")
+    })
+    .await;
+    assert!(element_text(&b, "agents-table")
+        .await
+        .contains("search-bot"));
+    assert!(!element_text(&b, "agents-table").await.contains("indexer-7"));
+    b.goto(&s.url("/users?q=nobody-like-this")).await.unwrap();
+    text_until(&b, "users-total", |t| t.starts_with("0 users match")).await;
+    b.goto(&s.url("/users?q=dan")).await.unwrap();
+    text_until(&b, "users-total", |t| t.starts_with("1 user match")).await;
+
     // The user's hub.
     b.goto(&s.url(&format!("/users/{dana_id}"))).await.unwrap();
     text_until(&b, "hub-roles", |t| t.contains("kb_writer")).await;

@@ -43,12 +43,24 @@ pub struct AgentForm {
     reason: String,
 }
 
+/// `?q=` (a search) and the page of the list.
+#[derive(Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "agents/list.html")]
 struct ListPage {
     layout: Layout,
     agents: Vec<AgentView>,
     next: Option<String>,
+    /// The search as typed, and how many match it (all, without one).
+    q: String,
+    total: i64,
     form: AgentForm,
     errors: FormErrors,
 }
@@ -56,15 +68,20 @@ struct ListPage {
 async fn list_page(
     req: &HttpRequest,
     user: &SessionUser,
-    q: &PageParams,
+    q: &ListQuery,
     form: AgentForm,
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
     let st = state::of(req);
     user.caller().require(&st, MANAGE).await?;
-    let page = q.resolve()?;
-    let rows = agents::list(&st.db, page.after.clone(), page.limit + 1).await?;
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    }
+    .resolve()?;
+    let search = super::forms::bounded(&q.q).to_string();
+    let (rows, total) = agents::search(&st.db, &search, page.after.clone(), page.limit + 1).await?;
     let p = Page::from_rows(rows, &page, |a| a.id.clone(), AgentView::from);
     render(
         status,
@@ -72,6 +89,8 @@ async fn list_page(
             layout: Layout::for_session("Agents", user, "agents"),
             agents: p.items,
             next: p.next_cursor,
+            q: search,
+            total,
             form,
             errors,
         },
@@ -82,7 +101,7 @@ async fn list_page(
 pub async fn list(
     req: HttpRequest,
     user: SessionUser,
-    q: web::Query<PageParams>,
+    q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, UiError> {
     list_page(
         &req,
@@ -110,10 +129,7 @@ pub async fn create(
         enabled: true,
     };
     let result = agents::create(&st.audit, &user.ctx, new).await;
-    let q = PageParams {
-        limit: None,
-        cursor: None,
-    };
+    let q = ListQuery::default();
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     respond(
         result,

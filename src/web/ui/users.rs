@@ -36,12 +36,24 @@ pub struct UserForm {
     enabled: Option<String>,
 }
 
+/// `?q=` (a search) and the page of the list.
+#[derive(Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "users/list.html")]
 struct ListPage {
     layout: Layout,
     users: Vec<UserView>,
     next: Option<String>,
+    /// The search as typed, and how many match it (all, without one).
+    q: String,
+    total: i64,
     form: UserForm,
     errors: FormErrors,
 }
@@ -49,20 +61,27 @@ struct ListPage {
 async fn list_page(
     req: &HttpRequest,
     user: &SessionUser,
-    q: &PageParams,
+    q: &ListQuery,
     form: UserForm,
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
     let st = state::of(req);
     user.caller().require(&st, MANAGE).await?;
-    let page = q.resolve()?;
-    let rows = users::list(&st.db, page.after.clone(), page.limit + 1).await?;
+    let page = PageParams {
+        limit: q.limit,
+        cursor: q.cursor.clone(),
+    }
+    .resolve()?;
+    let search = super::forms::bounded(&q.q).to_string();
+    let (rows, total) = users::search(&st.db, &search, page.after.clone(), page.limit + 1).await?;
     let p = Page::from_rows(rows, &page, |u| u.id.clone(), UserView::from);
     let page = ListPage {
         layout: Layout::for_session("Users", user, "users"),
         users: p.items,
         next: p.next_cursor,
+        q: search,
+        total,
         form,
         errors,
     };
@@ -73,7 +92,7 @@ async fn list_page(
 pub async fn list(
     req: HttpRequest,
     user: SessionUser,
-    q: web::Query<PageParams>,
+    q: web::Query<ListQuery>,
 ) -> Result<HttpResponse, UiError> {
     list_page(
         &req,
@@ -102,10 +121,7 @@ pub async fn create(
         enabled: true,
     };
     let result = users::create(&st.audit, &st.hasher, &user.ctx, new).await;
-    let q = PageParams {
-        limit: None,
-        cursor: None,
-    };
+    let q = ListQuery::default();
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     respond(
         result,
