@@ -226,6 +226,18 @@ async fn chromium_uses_names_and_the_agent_and_user_hubs() {
         "{said}"
     );
 
+    // The audit log names its targets, linked to their pages.
+    b.goto(&s.url("/audit?action=agent.create")).await.unwrap();
+    text_until(&b, "audit-table", |t| t.contains("agent search-bot")).await;
+    let href = b
+        .find(Locator::LinkText("agent search-bot"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap();
+    assert_eq!(href.as_deref(), Some(format!("/agents/{agent}").as_str()));
+
     // The big lists search on the server and say how many match.
     create_agent(&s, &c, &csrf, "indexer-7", "indexer").await;
     b.goto(&s.url("/agents")).await.unwrap();

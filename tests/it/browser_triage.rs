@@ -75,7 +75,7 @@ async fn chromium_triages_alerts_grouped_by_rule() {
     assert!(head.contains("queue_backlog 1 firing"), "{head}");
     // How long each has fired, kept as a duration with the start on hover.
     let state = b
-        .find(Locator::Css("tr.alert-row td:nth-child(4)"))
+        .find(Locator::Css("tr.alert-row td:nth-child(1)"))
         .await
         .unwrap()
         .text()

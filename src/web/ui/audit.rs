@@ -2,6 +2,7 @@
 //! links and chain verification.
 
 use super::filters;
+use crate::identity::principals::Names;
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -76,13 +77,39 @@ async fn activity_chart(st: &crate::web::state::WebState) -> Result<String, UiEr
 struct Row {
     record: Record,
     glance: Option<String>,
+    /// The target as people know it (an agent's or user's name), and its
+    /// page; the id when it has no name (or no longer exists).
+    target: String,
+    target_href: Option<String>,
 }
 
 impl Row {
-    fn of(record: Record) -> Row {
+    fn of(record: Record, names: &Names) -> Row {
+        let (target, target_href) = target_of(&record, names);
         Row {
             glance: crate::mcp::record::glance(&record.action, &record.details),
+            target,
+            target_href,
             record,
+        }
+    }
+}
+
+/// How a record's target reads: `agent planner-1` linked to its page.
+fn target_of(r: &Record, names: &Names) -> (String, Option<String>) {
+    let (Some(kind), Some(id)) = (r.target_type.as_deref(), r.target_id.as_deref()) else {
+        return (r.target_type.clone().unwrap_or_default(), None);
+    };
+    let principal = crate::identity::PrincipalKind::parse(kind);
+    match principal.and_then(|k| names.of(k, id)) {
+        Some(name) => (format!("{kind} {name}"), Some(format!("/{kind}s/{id}"))),
+        None => {
+            let href = match kind {
+                "role" => Some(format!("/roles/{id}")),
+                "instance" => Some(format!("/monitors/{id}")),
+                _ => None,
+            };
+            (format!("{kind} {id}"), href)
         }
     }
 }
@@ -147,7 +174,8 @@ async fn list_page(
                 next.push_str(&serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default());
                 next
             });
-            page.records = p.items.into_iter().map(Row::of).collect();
+            let names = Names::load(&st.db).await?;
+            page.records = p.items.into_iter().map(|r| Row::of(r, &names)).collect();
             page.activity = activity_chart(&st).await?;
             render(StatusCode::OK, &page)
         }
