@@ -191,15 +191,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn v21_tallies_every_stored_check_and_each_new_one() {
-        let mut conn = Connection::open_in_memory().unwrap();
+    /// An in-memory database with every migration before `version`
+    /// applied, as a database written by an older release would be.
+    fn migrated_before(version: u32) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
              applied_at INTEGER NOT NULL)",
         )
         .unwrap();
-        for m in migrations().into_iter().filter(|m| m.version < 21) {
+        for m in migrations().into_iter().filter(|m| m.version < version) {
             conn.execute_batch(&m.sql).unwrap();
             conn.execute(
                 "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
@@ -207,6 +208,12 @@ mod tests {
             )
             .unwrap();
         }
+        conn
+    }
+
+    #[test]
+    fn v21_tallies_every_stored_check_and_each_new_one() {
+        let mut conn = migrated_before(21);
         const H: i64 = 3_600_000;
         conn.execute_batch(&format!(
             "INSERT INTO agents (id, name, agent_type, description, enabled, created_at, updated_at)
@@ -253,20 +260,7 @@ mod tests {
 
     #[test]
     fn agent_names_that_differ_only_in_case_are_renamed_by_v12() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,
-             applied_at INTEGER NOT NULL)",
-        )
-        .unwrap();
-        for m in migrations().into_iter().filter(|m| m.version < 12) {
-            conn.execute_batch(&m.sql).unwrap();
-            conn.execute(
-                "INSERT INTO schema_migrations VALUES (?1, ?2, 0)",
-                rusqlite::params![m.version, m.name],
-            )
-            .unwrap();
-        }
+        let mut conn = migrated_before(12);
         for (id, name, at) in [
             ("0001-aaaaaaaaaaaa", "svc-agent", 1),
             ("0002-bbbbbbbbbbbb", "SVC-AGENT", 2),

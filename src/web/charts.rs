@@ -20,6 +20,16 @@ fn esc(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The opening tag every chart shares: its class, size and the name a
+/// screen reader says.
+fn svg_open(class: &str, width: u32, height: u32, label: &str) -> String {
+    format!(
+        r#"<svg class="{}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"#,
+        esc(class),
+        esc(label)
+    )
+}
+
 /// How a bucket's checks went: every one passed, some failed, all failed,
 /// or none ran.
 fn class_of(b: &RollupRow) -> &'static str {
@@ -44,10 +54,7 @@ pub fn check_bar(
     let n = buckets.len().max(1) as f64;
     let step = f64::from(width) / n;
     let w = (step - 1.0).max(1.0);
-    let mut out = format!(
-        r#"<svg class="check-bar" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"#,
-        esc(label)
-    );
+    let mut out = svg_open("check-bar", width, height, label);
     for (i, b) in buckets.iter().enumerate() {
         let title = match b.checks {
             0 => format!("{}: no checks", time(b.start)),
@@ -76,10 +83,7 @@ pub fn check_strip(
     time: impl Fn(i64) -> String,
 ) -> String {
     let step = f64::from(width) / buckets.len().max(1) as f64;
-    let mut out = format!(
-        r#"<svg class="check-bar" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}">"#,
-        esc(label)
-    );
+    let mut out = svg_open("check-bar", width, height, label);
     let mut at = 0;
     for run in buckets.chunk_by(|a, b| class_of(a) == class_of(b)) {
         let (checks, failures) = run
@@ -132,10 +136,8 @@ pub fn stacked_bars(
         .fold(0.0, f64::max);
     let max = ceiling(highest * HEADROOM, 0.0);
     let slot = pw / bars.len().max(1) as f64;
-    let mut out = format!(
-        r#"<svg class="time-chart bars" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}"><g class="axis y">"#,
-        esc(label)
-    );
+    let mut out = svg_open("time-chart bars", width, height, label);
+    out.push_str(r#"<g class="axis y">"#);
     for k in 0..=Y_TICKS {
         let v = max * f64::from(k) / f64::from(Y_TICKS);
         let yy = TOP + ph - v / max * ph;
@@ -203,10 +205,10 @@ pub fn state_strip(
     let w = f64::from(width);
     let total = (to - from).max(1) as f64;
     let x = |t: i64| ((t - from) as f64 / total).clamp(0.0, 1.0) * w;
-    let mut out = format!(
-        r#"<svg class="state-strip" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}"><rect class="none" x="0" y="0" width="{width}" height="{height}"/>"#,
-        esc(label)
-    );
+    let mut out = svg_open("state-strip", width, height, label);
+    out.push_str(&format!(
+        r#"<rect class="none" x="0" y="0" width="{width}" height="{height}"/>"#
+    ));
     for s in spans.iter().filter(|s| s.to > from && s.from < to) {
         out.push_str(&format!(
             r#"<rect class="{}" x="{:.1}" y="0" width="{:.1}" height="{height}"><title>{}</title></rect>"#,
@@ -265,13 +267,12 @@ pub fn sparkline(
 ) -> String {
     let (w, h) = (f64::from(width), f64::from(height));
     let step = w / (values.len().max(2) - 1) as f64;
-    let mut out = format!(
-        r#"<svg class="{}" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-label="{}"><line class="base" x1="0" y1="{:.1}" x2="{w}" y2="{:.1}"/>"#,
-        esc(class),
-        esc(label),
+    let mut out = svg_open(class, width, height, label);
+    out.push_str(&format!(
+        r#"<line class="base" x1="0" y1="{:.1}" x2="{w}" y2="{:.1}"/>"#,
         h - 1.0,
         h - 1.0
-    );
+    ));
     for run in runs(values) {
         let pts: Vec<String> = run
             .iter()
@@ -348,14 +349,7 @@ pub fn time_chart(c: &TimeChart<'_>, time: impl Fn(i64) -> String) -> String {
     let max = ceiling(highest * HEADROOM, 0.0);
     let x = |t: i64| LEFT + ((t - c.from) as f64 / span).clamp(0.0, 1.0) * pw;
     let y = |v: f64| TOP + ph - (v / max).clamp(0.0, 1.0) * ph;
-    let mut out = format!(
-        r#"<svg class="time-chart" xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
-        c.width,
-        c.height,
-        c.width,
-        c.height,
-        esc(c.label)
-    );
+    let mut out = svg_open("time-chart", c.width, c.height, c.label);
     for (a, b) in &c.failures {
         out.push_str(&format!(
             r#"<rect class="failed" x="{:.1}" y="{TOP}" width="{:.1}" height="{ph:.1}"><title>failed checks</title></rect>"#,

@@ -4,10 +4,8 @@
 //! grant it, and an agent's page shows and changes its roles, effective
 //! permissions, monitors, open alerts and recent audit events.
 
-use std::time::Duration;
-
 use fantoccini::Locator;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::browser::{
     browser, click_css, element_text, screenshot, sign_in, start_driver, text_until, type_into,
@@ -122,13 +120,7 @@ async fn chromium_uses_names_and_the_agent_and_user_hubs() {
     text_until(&b, "decision", |t| t.starts_with("Allowed")).await;
 
     // The agent's hub.
-    for _ in 0..100 {
-        let v: Value = get_json(&c, &s, "/api/v1/alerts?state=firing").await;
-        if !v["items"].as_array().unwrap().is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    firing_alerts(&c, &s, 1).await;
     b.goto(&s.url(&format!("/agents/{agent}"))).await.unwrap();
     text_until(&b, "hub-roles", |t| {
         t.contains("kb_reader") && t.contains("everything")
@@ -201,26 +193,8 @@ async fn chromium_uses_names_and_the_agent_and_user_hubs() {
         "the copy button is shown"
     );
     copy.click().await.unwrap();
-    for _ in 0..50 {
-        let said = b
-            .find(Locator::Css("[data-copied=new-key]"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        if !said.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let said = b
-        .find(Locator::Css("[data-copied=new-key]"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    text_until(&b, "new-key-copied", |t| !t.is_empty()).await;
+    let said = element_text(&b, "new-key-copied").await;
     assert!(
         said == "Copied." || said.starts_with("Copying was refused"),
         "{said}"

@@ -91,16 +91,10 @@ async fn populate(s: &TestServer) -> Vec<(String, String)> {
     .await;
     let silence_id = silence["id"].as_str().unwrap().to_string();
     // The alert fires within a few evaluations.
-    let mut alert_id = String::new();
-    for _ in 0..100 {
-        let v: Value = get_json(&c, s, "/api/v1/alerts?state=firing").await;
-        if let Some(id) = v["items"][0]["id"].as_str() {
-            alert_id = id.to_string();
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(!alert_id.is_empty(), "the alert fires");
+    let alert_id = firing_alerts(&c, s, 1).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let audit: Value = get_json(&c, s, "/api/v1/audit?limit=1").await;
     let seq = audit["items"][0]["seq"].as_i64().unwrap();
     [

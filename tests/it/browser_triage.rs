@@ -3,8 +3,6 @@
 //! each has fired, silenced ones marked; a silence form previews what it
 //! would mute and saves nothing.
 
-use std::time::Duration;
-
 use fantoccini::Locator;
 use serde_json::{json, Value};
 
@@ -15,17 +13,6 @@ use crate::support::*;
 
 async fn count(b: &fantoccini::Client, css: &str) -> usize {
     b.find_all(Locator::Css(css)).await.unwrap().len()
-}
-
-async fn firing(c: &reqwest::Client, s: &TestServer, n: usize) {
-    for _ in 0..150 {
-        let v: Value = get_json(c, s, "/api/v1/alerts?state=firing").await;
-        if v["items"].as_array().unwrap().len() >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{n} alerts never fired");
 }
 
 #[tokio::test]
@@ -59,7 +46,7 @@ async fn chromium_triages_alerts_grouped_by_rule() {
         )
         .await;
     }
-    firing(&c, &s, 4).await;
+    firing_alerts(&c, &s, 4).await;
 
     let driver = start_driver().await;
     let b = browser(&driver).await;

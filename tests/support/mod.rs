@@ -391,3 +391,20 @@ pub fn assert_audit_verifies(dir: &std::path::Path) {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// Waits (up to 15 s) until at least `n` alerts fire; returns them.
+pub async fn firing_alerts(
+    c: &reqwest::Client,
+    s: &TestServer,
+    n: usize,
+) -> Vec<serde_json::Value> {
+    for _ in 0..150 {
+        let v = get_json(c, s, "/api/v1/alerts?state=firing").await;
+        let items = v["items"].as_array().cloned().unwrap_or_default();
+        if items.len() >= n {
+            return items;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{n} alerts never fired");
+}
