@@ -27,6 +27,7 @@ pub mod oauth;
 pub mod rbac;
 pub mod scheduler;
 pub mod server;
+pub mod telemetry;
 pub mod timefmt;
 pub mod tokens;
 pub mod web;

@@ -120,6 +120,20 @@ pub async fn housekeeping(app: &App) {
     {
         tracing::warn!(error = %e, "login failure pruning failed");
     }
+    let t = &app.config.telemetry;
+    let (before, max_bytes) = (
+        db::now_ms() - i64::from(t.retention_hours) * 3_600_000,
+        t.max_bytes,
+    );
+    match app
+        .db
+        .write(move |tx| db::spans::prune(tx, before, max_bytes))
+        .await
+    {
+        Ok(n) if n > 0 => tracing::debug!(removed = n, "pruned spans"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "span pruning failed"),
+    }
     app.login_limiter.prune();
     app.token_limiter.prune();
     app.auth_failure_limiter.prune();

@@ -50,6 +50,7 @@ mod gateway;
 mod oauth;
 mod operations;
 mod server;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 
@@ -61,6 +62,7 @@ pub use gateway::GatewayConfig;
 pub use oauth::{DynamicRegistration, OAuthConfig, Switch};
 pub use operations::{AlertingConfig, BackupConfig, EncryptionConfig, MonitoringConfig};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, NetworkConfig, SystemdConfig, TlsConfig};
+pub use telemetry::TelemetryConfig;
 
 use crate::net::rules::parse_networks;
 use check::invalid;
@@ -95,6 +97,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub oauth: OAuthConfig,
     pub gateway: GatewayConfig,
+    pub telemetry: TelemetryConfig,
     pub authz: AuthzConfig,
     pub encryption: EncryptionConfig,
     pub monitoring: MonitoringConfig,
@@ -137,6 +140,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             oauth: OAuthConfig::default(),
             gateway: GatewayConfig::default(),
+            telemetry: TelemetryConfig::default(),
             authz: AuthzConfig::default(),
             encryption: EncryptionConfig::default(),
             monitoring: MonitoringConfig::default(),
@@ -229,6 +233,7 @@ impl Config {
         self.tokens.validate()?;
         self.oauth.validate()?;
         self.gateway.validate()?;
+        self.telemetry.validate()?;
         self.encryption.validate()?;
         self.monitoring.validate()?;
         self.alerting.validate()?;

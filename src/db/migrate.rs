@@ -259,6 +259,30 @@ mod tests {
     }
 
     #[test]
+    fn spans_go_by_age_then_oldest_first_down_to_the_budget() {
+        let mut conn = migrated_before(u32::MAX);
+        migrate(&mut conn).unwrap();
+        for (k, received) in [(1, 100), (2, 200), (3, 300), (4, 400)] {
+            conn.execute(
+                "INSERT INTO spans VALUES (?1, 'aaaaaaaaaaaaaaaa', NULL, 's', 'n', 1, 1, 2, 0, '',
+                 '{}', '[]', '{}', '', 0, 'agent', ?2, 100)",
+                rusqlite::params![format!("{k:032x}"), received],
+            )
+            .unwrap();
+        }
+        // One too old, then one more for the 250-byte budget.
+        assert_eq!(crate::db::spans::prune(&conn, 150, 250).unwrap(), 2);
+        let left: Vec<i64> = conn
+            .prepare("SELECT received_at FROM spans ORDER BY received_at")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(left, [300, 400]);
+    }
+
+    #[test]
     fn agent_names_that_differ_only_in_case_are_renamed_by_v12() {
         let mut conn = migrated_before(12);
         for (id, name, at) in [

@@ -25,6 +25,7 @@ pub mod pool;
 pub mod roles;
 pub mod sessions;
 pub mod silences;
+pub mod spans;
 pub mod tokens;
 pub mod users;
 pub mod wal;

@@ -41,6 +41,10 @@ crate::closed_set! {
         McpRead = "mcp:read",
         /// Through the MCP gateway: get a prompt (`mcp_prompt/<server>/<name>`).
         McpPrompt = "mcp:prompt",
+        /// Send traces, logs and metrics to the OTLP receiver (`/v1/*`).
+        TelemetryWrite = "telemetry:write",
+        /// Read traces and logs (`/api/v1/traces`, `/api/v1/logs`).
+        TelemetryRead = "telemetry:read",
     }
 }
 

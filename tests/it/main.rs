@@ -41,6 +41,7 @@ mod packaging;
 mod rbac;
 mod security;
 mod storage;
+mod telemetry;
 mod tls;
 mod upgrade;
 mod users;

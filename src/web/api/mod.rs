@@ -27,11 +27,13 @@ pub mod notifications;
 pub mod oauth;
 pub mod oauth_clients;
 pub mod oauth_register;
+pub mod otlp;
 pub mod prometheus;
 pub mod roles;
 pub mod service;
 pub mod signing_keys;
 pub mod silences;
+pub mod traces;
 pub mod users;
 
 use utoipa_actix_web::scope;
@@ -50,6 +52,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
         .configure(prometheus::routes)
         .configure(mcp_servers::well_known_routes)
         .configure(crate::web::gateway::routes)
+        .configure(otlp::routes)
         .service(
             scope::scope("/api/v1")
                 .configure(service::api_routes)
@@ -69,6 +72,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(instances::routes)
                 .configure(health::routes)
                 .configure(metrics::routes)
+                .configure(traces::routes)
                 .configure(authz::routes)
                 .configure(authz_forward::routes)
                 .configure(mcp_servers::routes)
