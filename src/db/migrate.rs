@@ -283,6 +283,32 @@ mod tests {
     }
 
     #[test]
+    fn v24_lets_the_system_agent_service_role_send_telemetry() {
+        let mut conn = migrated_before(24);
+        conn.execute_batch(
+            "INSERT INTO roles (name, system, created_at, updated_at) VALUES
+                 ('agent_service', 1, 0, 0), ('my_agents', 0, 0, 0);
+             INSERT INTO role_permissions VALUES ('agent_service', 'metrics:report');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let held: Vec<(String, String)> = conn
+            .prepare("SELECT role, pattern FROM role_permissions ORDER BY role, pattern")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            held,
+            [
+                ("agent_service".to_string(), "metrics:report".to_string()),
+                ("agent_service".to_string(), "telemetry:write".to_string())
+            ]
+        );
+    }
+
+    #[test]
     fn agent_names_that_differ_only_in_case_are_renamed_by_v12() {
         let mut conn = migrated_before(12);
         for (id, name, at) in [

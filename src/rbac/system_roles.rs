@@ -66,6 +66,7 @@ pub const SYSTEM_ROLES: &[SystemRole] = &[
             "validation:execute",
             "workflow:update_status",
             Permission::MetricsReport.as_str(),
+            Permission::TelemetryWrite.as_str(),
         ],
     },
     SystemRole {

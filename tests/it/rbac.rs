@@ -122,6 +122,8 @@ async fn seeded_roles_grant_exactly_what_the_spec_says() {
         ("workflow_viewer", "workflow:execute", false),
         ("workflow_viewer", "workflow:status", true),
         ("agent_service", "metrics:report", true),
+        ("agent_service", "telemetry:write", true),
+        ("agent_service", "telemetry:read", false),
         ("agent_service", "workflow:view", false),
         ("agent_service", "workflow:update_status", true),
         ("validation_service", "code:analyze", true),
