@@ -317,6 +317,23 @@ pub async fn list(
         .await
 }
 
+/// The open alerts: firing ones first, then pending, newest first in each.
+pub async fn open(db: &Db) -> Result<Vec<AlertRow>> {
+    let mut rows = db.read(repo::open).await?;
+    rows.sort_by(|a, b| {
+        (a.state != AlertState::Firing)
+            .cmp(&(b.state != AlertState::Firing))
+            .then_with(|| b.id.cmp(&a.id))
+    });
+    Ok(rows)
+}
+
+/// An alert's events, oldest first (its row is [`get`]'s too).
+pub async fn events(db: &Db, id: &str) -> Result<Vec<repo::EventRow>> {
+    let id = id.to_string();
+    db.read(move |c| repo::events(c, &id)).await
+}
+
 /// Per rule, how many of its alerts are in each state.
 pub async fn counts_by_rule(db: &Db) -> Result<BTreeMap<String, BTreeMap<AlertState, i64>>> {
     let rows = db.read(repo::counts_by_rule).await?;

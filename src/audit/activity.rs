@@ -6,8 +6,6 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::params;
-
 use super::record::Outcome;
 use crate::db::Db;
 use crate::error::Result;
@@ -47,20 +45,7 @@ pub async fn last_day(db: &Db, cache: &HourCache, now: i64) -> Result<Vec<Hour>>
         .find(|h| !known.contains_key(h))
         .unwrap_or(settled_before);
     let counted = db
-        .read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT at - at % 3600000 AS h, outcome, COUNT(*) FROM audit_log
-                 WHERE at >= ?1 AND at < ?2 GROUP BY h, outcome",
-            )?;
-            let rows = stmt.query_map(params![missing_from, current + HOUR], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        .read(move |c| super::store::counts_by_hour(c, missing_from, current + HOUR))
         .await?;
     let mut fresh: BTreeMap<i64, BTreeMap<Outcome, i64>> = BTreeMap::new();
     for h in (missing_from..=current).step_by(HOUR as usize) {

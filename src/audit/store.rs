@@ -337,3 +337,13 @@ pub fn tool_calls_since(
     })?;
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
+
+/// Records per hour and outcome in [from, to): (hour start, outcome, count).
+pub fn counts_by_hour(conn: &Connection, from: i64, to: i64) -> Result<Vec<(i64, String, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT at - at % 3600000 AS h, outcome, COUNT(*) FROM audit_log
+         WHERE at >= ?1 AND at < ?2 GROUP BY h, outcome",
+    )?;
+    let rows = stmt.query_map(params![from, to], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}

@@ -141,6 +141,12 @@ impl Names {
         list.get(k).map(|(_, n)| n.as_str())
     }
 
+    /// The name of the agent or user `id` (ids are unique across both).
+    pub fn of_either(&self, id: &str) -> Option<&str> {
+        self.of(PrincipalKind::Agent, id)
+            .or_else(|| self.of(PrincipalKind::User, id))
+    }
+
     /// Names of every agent, in order (for a picker).
     pub fn agents(&self) -> impl Iterator<Item = &str> {
         self.agents.iter().map(|(_, n)| n.as_str())

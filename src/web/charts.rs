@@ -56,19 +56,42 @@ pub fn check_bar(
     let w = (step - 1.0).max(1.0);
     let mut out = svg_open("check-bar", width, height, label);
     for (i, b) in buckets.iter().enumerate() {
-        let title = match b.checks {
-            0 => format!("{}: no checks", time(b.start)),
-            c => format!("{}: {} of {c} checks failed", time(b.start), b.failures),
+        let mark = Mark {
+            class: class_of(b),
+            x: i as f64 * step,
+            width: w,
+            height,
         };
-        out.push_str(&format!(
-            r#"<rect class="{}" x="{:.1}" y="0" width="{w:.1}" height="{height}"><title>{}</title></rect>"#,
-            class_of(b),
-            i as f64 * step,
-            esc(&title)
-        ));
+        mark.draw(&mut out, &time(b.start), b.checks, b.failures);
     }
     out.push_str("</svg>");
     out
+}
+
+/// One mark of a check bar or strip, with its tooltip.
+struct Mark {
+    class: &'static str,
+    x: f64,
+    width: f64,
+    height: u32,
+}
+
+impl Mark {
+    /// Appends the mark; `when` names the time it covers.
+    fn draw(&self, out: &mut String, when: &str, checks: i64, failures: i64) {
+        let title = match checks {
+            0 => format!("{when}: no checks"),
+            c => format!("{when}: {failures} of {c} checks failed"),
+        };
+        out.push_str(&format!(
+            r#"<rect class="{}" x="{:.1}" y="0" width="{:.1}" height="{}"><title>{}</title></rect>"#,
+            self.class,
+            self.x,
+            self.width,
+            self.height,
+            esc(&title)
+        ));
+    }
 }
 
 /// A check strip for a row of a list: like [`check_bar`], but runs of
@@ -90,18 +113,14 @@ pub fn check_strip(
             .iter()
             .fold((0, 0), |(c, f), b| (c + b.checks, f + b.failures));
         let end = run[run.len() - 1].start + run[run.len() - 1].bucket_ms;
-        let span = format!("{} to {}", time(run[0].start), time(end));
-        let title = match checks {
-            0 => format!("{span}: no checks"),
-            c => format!("{span}: {failures} of {c} checks failed"),
+        let mark = Mark {
+            class: class_of(&run[0]),
+            x: at as f64 * step,
+            width: run.len() as f64 * step,
+            height,
         };
-        out.push_str(&format!(
-            r#"<rect class="{}" x="{:.1}" y="0" width="{:.1}" height="{height}"><title>{}</title></rect>"#,
-            class_of(&run[0]),
-            at as f64 * step,
-            run.len() as f64 * step,
-            esc(&title)
-        ));
+        let span = format!("{} to {}", time(run[0].start), time(end));
+        mark.draw(&mut out, &span, checks, failures);
         at += run.len();
     }
     out.push_str("</svg>");

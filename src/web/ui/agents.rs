@@ -8,7 +8,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::forms::{checked, respond, FormErrors};
+use super::forms::{checked, respond, FormErrors, ListSearch};
 use super::layout::Layout;
 use super::{render, see_other};
 use crate::identity::agents::{self, AgentChanges, NewAgent};
@@ -17,7 +17,7 @@ use crate::rbac::Permission;
 use crate::web::api::agents::AgentView;
 use crate::web::api::keys::ApiKeyView;
 use crate::web::auth::SessionUser;
-use crate::web::pagination::{Page, PageParams};
+use crate::web::pagination::Page;
 use crate::web::state::{self, WebState};
 
 const MANAGE: &str = Permission::AgentManage.as_str();
@@ -43,15 +43,6 @@ pub struct AgentForm {
     reason: String,
 }
 
-/// `?q=` (a search) and the page of the list.
-#[derive(Default, Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    q: String,
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "agents/list.html")]
 struct ListPage {
@@ -68,19 +59,15 @@ struct ListPage {
 async fn list_page(
     req: &HttpRequest,
     user: &SessionUser,
-    q: &ListQuery,
+    q: &ListSearch,
     form: AgentForm,
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
     let st = state::of(req);
     user.caller().require(&st, MANAGE).await?;
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    }
-    .resolve()?;
-    let search = super::forms::bounded(&q.q).to_string();
+    let page = q.page()?;
+    let search = q.text();
     let (rows, total) = agents::search(&st.db, &search, page.after.clone(), page.limit + 1).await?;
     let p = Page::from_rows(rows, &page, |a| a.id.clone(), AgentView::from);
     render(
@@ -101,7 +88,7 @@ async fn list_page(
 pub async fn list(
     req: HttpRequest,
     user: SessionUser,
-    q: web::Query<ListQuery>,
+    q: web::Query<ListSearch>,
 ) -> Result<HttpResponse, UiError> {
     list_page(
         &req,
@@ -129,7 +116,7 @@ pub async fn create(
         enabled: true,
     };
     let result = agents::create(&st.audit, &user.ctx, new).await;
-    let q = ListQuery::default();
+    let q = ListSearch::default();
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     respond(
         result,

@@ -317,7 +317,7 @@ async fn form_page(
             let rows = engine::list(&st.db, None, Some(name.to_string()), None, 10).await?;
             let mut timelines = Vec::new();
             for a in &rows {
-                let (_, events) = engine::get(&st.db, &a.id).await?;
+                let events = engine::events(&st.db, &a.id).await?;
                 let spans = super::alerts::state_spans(&events, now);
                 let labels: Vec<String> = a
                     .labels

@@ -39,7 +39,7 @@ async fn activity_chart(st: &crate::web::state::WebState) -> Result<String, UiEr
     let now = crate::db::now_ms();
     let hours = crate::audit::activity::last_day(&st.db, &st.activity, now).await?;
     let end = hours.last().map(|h| h.start + 3_600_000).unwrap_or(now);
-    let hhmm = |t: i64| super::filters::exact_utc(t)[11..16].to_string();
+    let hhmm = super::filters::hh_mm;
     let bars: Vec<(i64, Vec<crate::web::charts::Segment>)> = hours
         .iter()
         .map(|h| {

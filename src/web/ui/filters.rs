@@ -91,6 +91,33 @@ pub fn exact_utc(ms: i64) -> String {
     }
 }
 
+/// `16:10`: the UTC hour and minute, for chart axes and tooltips.
+pub fn hh_mm(ms: i64) -> String {
+    utc_format(ms, time::macros::format_description!("[hour]:[minute]"))
+}
+
+/// `12-02`: the UTC month and day, for axes of ranges over days.
+pub fn month_day(ms: i64) -> String {
+    utc_format(ms, time::macros::format_description!("[month]-[day]"))
+}
+
+/// How a chart's x axis names its times: the minute for a range of up to
+/// two days, the day beyond.
+pub fn axis_time(span_ms: i64) -> fn(i64) -> String {
+    if span_ms <= 2 * 86_400_000 {
+        hh_mm
+    } else {
+        month_day
+    }
+}
+
+fn utc_format(ms: i64, f: &[time::format_description::BorrowedFormatItem<'_>]) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(f).ok())
+        .unwrap_or_default()
+}
+
 /// "just now", "42 s ago", "5 m ago", "3 h ago", "2 d ago", "in 4 m", and
 /// the date itself beyond 30 days (a relative "412 d ago" helps nobody).
 /// The page script uses the same steps.
@@ -196,6 +223,16 @@ mod tests {
         );
         assert_eq!(When::new(None, NOW, "never").to_string(), "never");
         assert_eq!(When::new(None, NOW, "<b>").to_string(), "&#60;b&#62;");
+    }
+
+    #[test]
+    fn axis_times_are_minutes_or_days() {
+        assert_eq!(hh_mm(NOW), "16:10");
+        assert_eq!(month_day(NOW), "12-02");
+        assert_eq!(axis_time(86_400_000)(NOW), "16:10");
+        assert_eq!(axis_time(7 * 86_400_000)(NOW), "12-02");
+        // Out of range: empty, not a panic.
+        assert_eq!(hh_mm(i64::MAX), "");
     }
 
     #[test]

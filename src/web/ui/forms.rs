@@ -73,3 +73,31 @@ pub fn bounded(q: &str) -> &str {
 pub fn query_escape(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+/// `?q=` (a search) and the page of a list that searches on the server
+/// (agents, users).
+#[derive(Default, serde::Deserialize)]
+pub struct ListSearch {
+    #[serde(default)]
+    q: String,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+impl ListSearch {
+    /// The page asked for (a bad limit or cursor is a 400).
+    pub fn page(
+        &self,
+    ) -> Result<crate::web::pagination::PageRequest, crate::web::problem::ApiError> {
+        crate::web::pagination::PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
+        .resolve()
+    }
+
+    /// The search, bounded as every search box is.
+    pub fn text(&self) -> String {
+        bounded(&self.q).to_string()
+    }
+}

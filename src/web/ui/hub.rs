@@ -8,14 +8,14 @@ use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::error::UiError;
-use super::roles::{resolve_subject, SubjectAssignment};
+use super::roles::{assign_typed, AssignRequest, SubjectAssignment};
 use super::see_other;
 use crate::alerts::{engine, AlertState};
 use crate::audit::Record;
 use crate::db::alerts::AlertRow;
 use crate::identity::principals::Names;
 use crate::identity::PrincipalKind;
-use crate::rbac::assignments::{self, NewAssignment};
+use crate::rbac::assignments;
 use crate::rbac::engine::Subject;
 use crate::rbac::Permission;
 use crate::web::auth::SessionUser;
@@ -133,23 +133,19 @@ async fn open_alerts(
     kind: PrincipalKind,
     name: &str,
 ) -> Result<Vec<(String, String, AlertState, String)>, UiError> {
-    let mut out = Vec::new();
-    for state in [AlertState::Firing, AlertState::Pending] {
-        let rows = engine::list(&st.db, Some(state), None, None, 1000).await?;
-        let about = |a: &AlertRow| match kind {
-            PrincipalKind::Agent => a.labels.get("agent").is_some_and(|v| v == name),
-            PrincipalKind::User => a.acknowledged_by.as_deref() == Some(name),
-        };
-        out.extend(rows.iter().filter(|a| about(a)).map(|a| {
-            (
-                a.id.clone(),
-                a.rule.clone(),
-                a.state,
-                a.annotations.get("summary").cloned().unwrap_or_default(),
-            )
-        }));
-    }
-    Ok(out)
+    let about = |a: &AlertRow| match kind {
+        PrincipalKind::Agent => a.labels.get("agent").is_some_and(|v| v == name),
+        PrincipalKind::User => a.acknowledged_by.as_deref() == Some(name),
+    };
+    Ok(engine::open(&st.db)
+        .await?
+        .into_iter()
+        .filter(about)
+        .map(|a| {
+            let summary = a.annotations.get("summary").cloned().unwrap_or_default();
+            (a.id, a.rule, a.state, summary)
+        })
+        .collect())
 }
 
 /// The newest events by the principal or about it, newest first.
@@ -203,18 +199,14 @@ async fn assign(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(req, &form.csrf_token, MANAGE).await?;
     // The subject must exist: the same resolution as a typed name.
-    let (kind, id) = resolve_subject(&st, kind.as_str(), id).await?;
-    let scope = match (form.resource_type.trim(), form.resource_pattern.trim()) {
-        ("", "") => None,
-        (t, p) => Some((t.to_string(), p.to_string())),
+    let request = AssignRequest {
+        kind: kind.as_str(),
+        subject: id,
+        role: &form.role,
+        resource_type: &form.resource_type,
+        resource_pattern: &form.resource_pattern,
     };
-    let new = NewAssignment {
-        subject_type: kind.to_string(),
-        subject_id: id.clone(),
-        role: form.role.trim().to_string(),
-        scope,
-    };
-    assignments::create(&st.audit, &user.ctx, new).await?;
+    let (kind, id) = assign_typed(&st, &user.ctx, request).await?;
     Ok(see_other(&format!("/{kind}s/{id}#roles")))
 }
 

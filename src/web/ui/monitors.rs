@@ -184,19 +184,17 @@ async fn list_page(
                 || r.state.contains(&needle)
         })
         .map(|r| {
-            let glance = glances.remove(&r.id);
-            let hours = glance
-                .as_ref()
-                .map(|g| g.hours.clone())
-                .unwrap_or_else(|| crate::monitor::history::empty_day(&r.id, now));
-            let uptime = glance.and_then(|g| g.uptime);
+            let (hours, uptime) = match glances.remove(&r.id) {
+                Some(g) => (g.hours, g.uptime),
+                None => (crate::monitor::history::empty_day(&r.id, now), None),
+            };
             ListRow {
                 bar: charts::check_strip(
                     &hours,
                     120,
                     16,
                     &format!("{}: checks over the last 24 hours", r.name),
-                    |t| format!("{} UTC", &crate::web::ui::filters::exact_utc(t)[11..16]),
+                    |t| format!("{} UTC", crate::web::ui::filters::hh_mm(t)),
                 ),
                 uptime: percent(uptime),
                 uptime_key: uptime.unwrap_or(-1.0),
@@ -398,10 +396,7 @@ fn latency_chart(h: &crate::monitor::history::History, degraded: Option<i64>) ->
             .map(|b| (b.start + half, f(b).map(|v| v as f64)))
             .collect(),
     };
-    let time = match h.range {
-        Range::Hour | Range::Day => |t| crate::web::ui::filters::exact_utc(t)[11..16].to_string(),
-        Range::Week | Range::Month => |t| crate::web::ui::filters::exact_utc(t)[5..10].to_string(),
-    };
+    let time = crate::web::ui::filters::axis_time(h.to - h.from);
     charts::time_chart(
         &charts::TimeChart {
             label: &format!("response time over the last {}", h.range.as_str()),

@@ -181,6 +181,39 @@ pub async fn resolve_subject(
     }
 }
 
+/// What an assignment form names: who (a name or id, of a kind), which
+/// role, and an optional scope (both scope fields empty: everything).
+pub struct AssignRequest<'a> {
+    pub kind: &'a str,
+    pub subject: &'a str,
+    pub role: &'a str,
+    pub resource_type: &'a str,
+    pub resource_pattern: &'a str,
+}
+
+/// Assigns as the role page and the agent and user pages do: the subject
+/// resolved by name or id (refused by name when unknown), the scope read
+/// from its two fields; returns who got it.
+pub async fn assign_typed(
+    st: &WebState,
+    ctx: &crate::audit::Context,
+    a: AssignRequest<'_>,
+) -> Result<(PrincipalKind, String), crate::error::Error> {
+    let (kind, id) = resolve_subject(st, a.kind, a.subject).await?;
+    let scope = match (a.resource_type.trim(), a.resource_pattern.trim()) {
+        ("", "") => None,
+        (t, p) => Some((t.to_string(), p.to_string())),
+    };
+    let new = NewAssignment {
+        subject_type: kind.to_string(),
+        subject_id: id.clone(),
+        role: a.role.trim().to_string(),
+        scope,
+    };
+    assignments::create(&st.audit, ctx, new).await?;
+    Ok((kind, id))
+}
+
 #[derive(Template)]
 #[template(path = "roles/detail.html")]
 struct DetailPage {
@@ -306,24 +339,14 @@ pub async fn assign(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let form = form.into_inner();
-    let scope = match (form.resource_type.trim(), form.resource_pattern.trim()) {
-        ("", "") => None,
-        (t, p) => Some((t.to_string(), p.to_string())),
+    let request = AssignRequest {
+        kind: &form.subject_type,
+        subject: &form.subject_id,
+        role: &name,
+        resource_type: &form.resource_type,
+        resource_pattern: &form.resource_pattern,
     };
-    let result = match resolve_subject(&st, &form.subject_type, &form.subject_id).await {
-        Ok((kind, id)) => {
-            let new = NewAssignment {
-                subject_type: kind.to_string(),
-                subject_id: id,
-                role: name.to_string(),
-                scope,
-            };
-            assignments::create(&st.audit, &user.ctx, new)
-                .await
-                .map(|_| ())
-        }
-        Err(e) => Err(e),
-    };
+    let result = assign_typed(&st, &user.ctx, request).await.map(|_| ());
     after(&st, &user, &name, form, result, &format!("/roles/{name}")).await
 }
 

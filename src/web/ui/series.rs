@@ -171,22 +171,7 @@ async fn draw(
     let rule = page.q.rule.trim();
     // Reporters are principals: named as the other pages name them.
     let names = crate::identity::principals::Names::load(&st.db).await?;
-    let reporter = |id: &str| {
-        names
-            .of(crate::identity::PrincipalKind::Agent, id)
-            .or_else(|| names.of(crate::identity::PrincipalKind::User, id))
-            .unwrap_or(id)
-            .to_string()
-    };
-    let chart_lines = lines
-        .iter()
-        .zip(CLASSES)
-        .map(|(l, class)| charts::Line {
-            name: label_text(&l.labels, &reporter(&l.reporter)),
-            class,
-            points: with_gaps(&l.points, bucket),
-        })
-        .collect();
+    let reporter = |id: &str| names.of_either(id).unwrap_or(id).to_string();
     page.legend = lines
         .iter()
         .zip(CLASSES)
@@ -195,15 +180,17 @@ async fn draw(
             text: label_text(&l.labels, &reporter(&l.reporter)),
         })
         .collect();
-    let span = to - from;
-    let time = move |t: i64| {
-        let exact = filters::exact_utc(t);
-        if span <= 2 * 86_400_000 {
-            exact[11..16].to_string()
-        } else {
-            exact[5..10].to_string()
-        }
-    };
+    // Each line is named as its legend entry.
+    let chart_lines = lines
+        .iter()
+        .zip(&page.legend)
+        .map(|(l, item)| charts::Line {
+            name: item.text.clone(),
+            class: item.class,
+            points: with_gaps(&l.points, bucket),
+        })
+        .collect();
+    let time = filters::axis_time(to - from);
     page.chart = charts::time_chart(
         &charts::TimeChart {
             label: &format!("{name} (largest value per {} s)", bucket / 1000),

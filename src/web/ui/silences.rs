@@ -13,7 +13,6 @@ use super::forms::FormErrors;
 use super::layout::Layout;
 use super::{render, see_other};
 use crate::alerts::silences::{self, SilenceSpec};
-use crate::alerts::AlertState;
 use crate::db::alerts::AlertRow;
 use crate::db::silences::{MatcherRow, SilenceRow, SilenceStatus};
 use crate::error::{Error, FieldErrors};
@@ -273,16 +272,13 @@ pub(super) async fn preview(
         return Ok(None);
     }
     let in_force = super::alerts::InForce::load(st).await?;
-    let mut out = Vec::new();
-    for state in [AlertState::Firing, AlertState::Pending] {
-        let rows = crate::alerts::engine::list(&st.db, Some(state), None, None, 1000).await?;
-        out.extend(
-            rows.iter()
-                .filter(|a| matchers.iter().all(|m| m.matches(&a.labels)))
-                .map(|a| super::alerts::AlertItem::new(a, &in_force)),
-        );
-    }
-    Ok(Some(out))
+    let open = crate::alerts::engine::open(&st.db).await?;
+    Ok(Some(
+        open.iter()
+            .filter(|a| matchers.iter().all(|m| m.matches(&a.labels)))
+            .map(|a| super::alerts::AlertItem::new(a, &in_force))
+            .collect(),
+    ))
 }
 
 // -------------------------------------------------------------- views ---

@@ -9,14 +9,14 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::error::UiError;
-use super::forms::{checked, respond, FormErrors};
+use super::forms::{checked, respond, FormErrors, ListSearch};
 use super::layout::Layout;
 use super::render;
 use crate::identity::users::{self, NewUser, UserChanges};
 use crate::rbac::Permission;
 use crate::web::api::users::UserView;
 use crate::web::auth::SessionUser;
-use crate::web::pagination::{Page, PageParams};
+use crate::web::pagination::Page;
 use crate::web::state::{self, WebState};
 
 const MANAGE: &str = Permission::UserManage.as_str();
@@ -36,15 +36,6 @@ pub struct UserForm {
     enabled: Option<String>,
 }
 
-/// `?q=` (a search) and the page of the list.
-#[derive(Default, Deserialize)]
-pub struct ListQuery {
-    #[serde(default)]
-    q: String,
-    limit: Option<u32>,
-    cursor: Option<String>,
-}
-
 #[derive(Template)]
 #[template(path = "users/list.html")]
 struct ListPage {
@@ -61,19 +52,15 @@ struct ListPage {
 async fn list_page(
     req: &HttpRequest,
     user: &SessionUser,
-    q: &ListQuery,
+    q: &ListSearch,
     form: UserForm,
     errors: FormErrors,
     status: StatusCode,
 ) -> Result<HttpResponse, UiError> {
     let st = state::of(req);
     user.caller().require(&st, MANAGE).await?;
-    let page = PageParams {
-        limit: q.limit,
-        cursor: q.cursor.clone(),
-    }
-    .resolve()?;
-    let search = super::forms::bounded(&q.q).to_string();
+    let page = q.page()?;
+    let search = q.text();
     let (rows, total) = users::search(&st.db, &search, page.after.clone(), page.limit + 1).await?;
     let p = Page::from_rows(rows, &page, |u| u.id.clone(), UserView::from);
     let page = ListPage {
@@ -92,7 +79,7 @@ async fn list_page(
 pub async fn list(
     req: HttpRequest,
     user: SessionUser,
-    q: web::Query<ListQuery>,
+    q: web::Query<ListSearch>,
 ) -> Result<HttpResponse, UiError> {
     list_page(
         &req,
@@ -121,7 +108,7 @@ pub async fn create(
         enabled: true,
     };
     let result = users::create(&st.audit, &st.hasher, &user.ctx, new).await;
-    let q = ListQuery::default();
+    let q = ListSearch::default();
     let status = StatusCode::UNPROCESSABLE_ENTITY;
     respond(
         result,
