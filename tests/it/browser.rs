@@ -1788,6 +1788,20 @@ async fn chromium_shows_alerting_read_only() {
 }
 
 /// The text of element `id` once it is on the page (within 10 s).
+/// How many elements match `css`.
+pub(crate) async fn count(b: &fantoccini::Client, css: &str) -> usize {
+    b.find_all(Locator::Css(css)).await.unwrap().len()
+}
+
+/// The rendered text of every element matching `css`, in order.
+pub(crate) async fn texts(b: &fantoccini::Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in b.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
 pub(crate) async fn element_text(b: &fantoccini::Client, id: &str) -> String {
     b.wait()
         .at_most(Duration::from_secs(10))

@@ -7,13 +7,9 @@ use fantoccini::Locator;
 use serde_json::json;
 
 use crate::browser::{
-    browser, click_css, element_text, screenshot, sign_in, start_driver, text_until,
+    browser, click_css, count, element_text, screenshot, sign_in, start_driver, text_until, texts,
 };
 use crate::support::*;
-
-async fn count(b: &fantoccini::Client, css: &str) -> usize {
-    b.find_all(Locator::Css(css)).await.unwrap().len()
-}
 
 #[tokio::test]
 async fn chromium_plots_series_and_audit_activity() {
@@ -75,17 +71,7 @@ async fn chromium_plots_series_and_audit_activity() {
         1,
         "the threshold line"
     );
-    let labels: Vec<String> = {
-        let mut v = Vec::new();
-        for e in b
-            .find_all(Locator::Css("#series-chart .axis.y text"))
-            .await
-            .unwrap()
-        {
-            v.push(e.text().await.unwrap());
-        }
-        v
-    };
+    let labels = texts(&b, "#series-chart .axis.y text").await;
     assert_eq!(labels.first().map(String::as_str), Some("0"), "{labels:?}");
     assert_eq!(labels.last().map(String::as_str), Some("0.5"), "{labels:?}");
     assert_eq!(count(&b, "#series-chart polyline").await, 2);

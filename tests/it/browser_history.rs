@@ -6,12 +6,10 @@ use std::time::Duration;
 use fantoccini::Locator;
 use serde_json::json;
 
-use crate::browser::{browser, element_text, screenshot, sign_in, start_driver, text_until};
+use crate::browser::{
+    browser, count, element_text, screenshot, sign_in, start_driver, text_until, texts,
+};
 use crate::support::*;
-
-async fn count(b: &fantoccini::Client, css: &str) -> usize {
-    b.find_all(Locator::Css(css)).await.unwrap().len()
-}
 
 #[tokio::test]
 async fn chromium_shows_a_monitors_check_bar_by_range() {
@@ -199,14 +197,6 @@ async fn chromium_shows_a_monitors_check_bar_by_range() {
         .unwrap();
     assert_eq!(sorted, json!("Instance"));
     s.stop().await;
-}
-
-async fn texts(b: &fantoccini::Client, css: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in b.find_all(Locator::Css(css)).await.unwrap() {
-        out.push(e.text().await.unwrap());
-    }
-    out
 }
 
 async fn click_heading(b: &fantoccini::Client, table: &str, name: &str) {

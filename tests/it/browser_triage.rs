@@ -7,13 +7,10 @@ use fantoccini::Locator;
 use serde_json::{json, Value};
 
 use crate::browser::{
-    browser, click_css, element_text, screenshot, sign_in, start_driver, text_until, type_into,
+    browser, click_css, count, element_text, screenshot, sign_in, start_driver, text_until,
+    type_into,
 };
 use crate::support::*;
-
-async fn count(b: &fantoccini::Client, css: &str) -> usize {
-    b.find_all(Locator::Css(css)).await.unwrap().len()
-}
 
 #[tokio::test]
 async fn chromium_triages_alerts_grouped_by_rule() {
