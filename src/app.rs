@@ -47,6 +47,8 @@ pub struct App {
     pub keyring: KeyRing,
     pub checker_stats: Arc<crate::monitor::checker::CheckerStats>,
     pub metrics: crate::monitor::metrics::MetricsStore,
+    /// Spans and log records received over OTLP, and the derived series.
+    pub telemetry: crate::telemetry::store::TelemetryStore,
     pub status: Arc<crate::monitor::runtime::RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
@@ -93,6 +95,7 @@ impl App {
             keyring.clone(),
         );
         let policy = PolicyView::default();
+        let telemetry = crate::telemetry::store::TelemetryStore::start(db.clone());
         let gateway = crate::mcp::gateway::Gateway::new(
             db.clone(),
             audit.clone(),
@@ -104,6 +107,7 @@ impl App {
                 b.connect_timeout(std::time::Duration::from_secs(10))
                     .pool_idle_timeout(std::time::Duration::from_secs(60))
             }),
+            Arc::new(telemetry.clone()),
         );
         App {
             gateway,
@@ -141,6 +145,7 @@ impl App {
             csrf_key: Arc::new(csrf_key),
             checker_stats: Arc::default(),
             metrics: crate::monitor::metrics::MetricsStore::start(db.clone()),
+            telemetry,
             hasher: Hasher::new(),
             status: Arc::default(),
             issuer_url,

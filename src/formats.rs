@@ -211,6 +211,27 @@ schema_format!(
 );
 
 schema_format!(
+    /// Status filter of the trace list.
+    SpanStatusFilter => or_empty("ok, error or unset; empty: any", one_of("status", &["ok", "error", "unset"]))
+);
+
+schema_format!(
+    /// Minimum severity of the log search.
+    LogSeverityFilter => or_empty(
+        "the least severity shown; empty: any",
+        one_of(
+            "severity",
+            &crate::db::logs::SEVERITIES.map(|(name, _)| name),
+        ),
+    )
+);
+
+schema_format!(
+    /// A trace id.
+    TraceId => or_empty("32 hex digits; empty: any", pattern("32 hex digits", "^[0-9a-fA-F]{32}$", 32))
+);
+
+schema_format!(
     /// Severity of an alert rule.
     Severity => one_of("severity", SEVERITIES)
 );

@@ -18,6 +18,10 @@ const RETENTION: Duration = Duration::from_secs(3600);
 const WAL_CHECK: Duration = Duration::from_secs(5);
 /// How often the appliance samples itself and its host.
 const SELF_STATS: Duration = Duration::from_secs(15);
+/// How often the series derived from spans are written to the metric store.
+const DERIVED_SERIES: Duration = Duration::from_secs(15);
+/// Spans read back at start to fill the derived series' window.
+const DERIVED_WARM_SPANS: u32 = 200_000;
 
 pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
     let sched = JobScheduler::new().await?;
@@ -100,6 +104,25 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
         })?)
         .await?;
 
+    let warm = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = warm.telemetry.warm(&warm.db, DERIVED_WARM_SPANS).await {
+            tracing::warn!(error = %e, "could not read recent spans for the derived series");
+        }
+    });
+    let derived = app.clone();
+    sched
+        .add(Job::new_repeated_async(DERIVED_SERIES, move |_, _| {
+            let app = derived.clone();
+            Box::pin(async move {
+                let retention = app.config.monitoring.metrics_retention_days;
+                if let Err(e) = app.telemetry.publish(&app.metrics, retention).await {
+                    tracing::warn!(error = %e, "could not write the series derived from spans");
+                }
+            })
+        })?)
+        .await?;
+
     sched.start().await?;
     Ok(sched)
 }
@@ -121,18 +144,12 @@ pub async fn housekeeping(app: &App) {
         tracing::warn!(error = %e, "login failure pruning failed");
     }
     let t = &app.config.telemetry;
-    let (before, max_bytes) = (
-        db::now_ms() - i64::from(t.retention_hours) * 3_600_000,
-        t.max_bytes,
-    );
-    match app
-        .db
-        .write(move |tx| db::spans::prune(tx, before, max_bytes))
-        .await
-    {
-        Ok(n) if n > 0 => tracing::debug!(removed = n, "pruned spans"),
+    match crate::telemetry::store::prune(&app.db, t.retention_hours, t.max_bytes).await {
+        Ok(p) if p.spans + p.logs > 0 => {
+            tracing::debug!(spans = p.spans, logs = p.logs, "pruned telemetry")
+        }
         Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "span pruning failed"),
+        Err(e) => tracing::warn!(error = %e, "telemetry pruning failed"),
     }
     app.login_limiter.prune();
     app.token_limiter.prune();

@@ -27,8 +27,14 @@ pub fn password() -> String {
 /// unique, not secret), without a system call per encryption: on this hot
 /// path the call cost as much as sealing a kilobyte.
 pub fn nonce() -> [u8; 12] {
+    unpredictable()
+}
+
+/// `N` bytes from the thread's generator (see [`nonce`]): for values that
+/// must be unique and unguessable but are not secrets (trace and span ids).
+pub fn unpredictable<const N: usize>() -> [u8; N] {
     use rand::RngCore;
-    let mut n = [0u8; 12];
+    let mut n = [0u8; N];
     rand::rng().fill_bytes(&mut n);
     n
 }

@@ -259,27 +259,66 @@ mod tests {
     }
 
     #[test]
-    fn spans_go_by_age_then_oldest_first_down_to_the_budget() {
-        let mut conn = migrated_before(u32::MAX);
-        migrate(&mut conn).unwrap();
-        for (k, received) in [(1, 100), (2, 200), (3, 300), (4, 400)] {
+    fn telemetry_goes_by_age_then_oldest_minutes_first_down_to_the_budget() {
+        const M: i64 = 60_000;
+        let mut conn = migrated_before(25);
+        for k in 1..=4i64 {
             conn.execute(
-                "INSERT INTO spans VALUES (?1, 'aaaaaaaaaaaaaaaa', NULL, 's', 'n', 1, 1, 2, 0, '',
-                 '{}', '[]', '{}', '', 0, 'agent', ?2, 100)",
-                rusqlite::params![format!("{k:032x}"), received],
+                "INSERT INTO spans VALUES (?1, 'aaaaaaaaaaaaaaaa', ?2, 's', 'n', 1, 1, 2, 0, '',
+                 '{}', '[]', '{}', '', 0, 'agent', ?3, 100)",
+                rusqlite::params![
+                    format!("{k:032x}"),
+                    (k % 2 == 0).then_some("bbbbbbbbbbbbbbbb"),
+                    k * M
+                ],
             )
             .unwrap();
         }
-        // One too old, then one more for the 250-byte budget.
-        assert_eq!(crate::db::spans::prune(&conn, 150, 250).unwrap(), 2);
-        let left: Vec<i64> = conn
-            .prepare("SELECT received_at FROM spans ORDER BY received_at")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
+        migrate(&mut conn).unwrap();
+        // v25: roots mark where traces enter; the usage is backfilled.
+        let entries: i64 = conn
+            .query_row("SELECT COUNT(*) FROM spans WHERE entry = 1", [], |r| {
+                r.get(0)
+            })
             .unwrap();
-        assert_eq!(left, [300, 400]);
+        assert_eq!(entries, 2);
+        assert_eq!(crate::db::telemetry_usage::total(&conn).unwrap(), 400);
+        let log = crate::db::logs::LogRow {
+            id: 0,
+            time_ns: 1,
+            severity: 9,
+            severity_text: "INFO".into(),
+            body: "disk nearly full".into(),
+            attributes: serde_json::json!({}),
+            resource: serde_json::json!({}),
+            service: "s".into(),
+            scope: String::new(),
+            trace_id: None,
+            span_id: None,
+            dropped_attributes: 0,
+        };
+        let (_, bytes) = crate::db::logs::insert(&conn, &[log], "agent", 5 * M).unwrap();
+        crate::db::telemetry_usage::add(&conn, 5 * M, bytes).unwrap();
+        // Minute 1 is past retention; minute 2 goes for the budget.
+        let p = crate::db::telemetry_usage::prune(&conn, 2 * M, (250 + bytes) as u64).unwrap();
+        assert_eq!((p.spans, p.logs), (2, 0));
+        assert_eq!(
+            crate::db::telemetry_usage::total(&conn).unwrap(),
+            200 + bytes
+        );
+        let found = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT COUNT(*) FROM logs_text WHERE logs_text MATCH 'disk'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(found(&conn), 1);
+        let p = crate::db::telemetry_usage::prune(&conn, 0, 0).unwrap();
+        assert_eq!((p.spans, p.logs), (2, 1));
+        assert_eq!(found(&conn), 0, "the word index follows its rows");
+        assert_eq!(crate::db::telemetry_usage::total(&conn).unwrap(), 0);
     }
 
     #[test]

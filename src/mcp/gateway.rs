@@ -194,9 +194,13 @@ struct Inner {
     /// Opened upstream headers by server id, with the row's `updated_at`.
     headers: Mutex<HashMap<String, (i64, Arc<HeaderMap>)>>,
     outbound: Outbound,
+    /// Where the span of each proxied message goes.
+    spans: Arc<dyn super::trace::SpanSink>,
 }
 
 impl Gateway {
+    // The gateway's collaborators, each one the App's single instance.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         audit: Audit,
@@ -205,6 +209,7 @@ impl Gateway {
         policy: PolicyView,
         issuer: String,
         outbound: Outbound,
+        spans: Arc<dyn super::trace::SpanSink>,
     ) -> Gateway {
         Gateway {
             inner: Arc::new(Inner {
@@ -221,6 +226,7 @@ impl Gateway {
                 exchanged: Mutex::default(),
                 headers: Mutex::default(),
                 outbound,
+                spans,
             }),
         }
     }
@@ -542,6 +548,24 @@ impl Gateway {
 
     /// Records how a forwarded call ended (in the background: the answer
     /// is not held for it; a failed record is logged).
+    /// Ends the span of `call`'s message, if it has one, and hands it to
+    /// the telemetry store; `error` says why the message failed.
+    pub fn end_span(&self, call: &Call, error: Option<&str>) {
+        if let Some(span) = &call.span {
+            let row = span.end(
+                &record::span_name(&call.message),
+                record::span_attributes(call),
+                error,
+            );
+            self.emit_span(row);
+        }
+    }
+
+    /// Hands a finished span to the telemetry store.
+    pub fn emit_span(&self, span: crate::db::spans::SpanRow) {
+        self.inner.spans.emit(span);
+    }
+
     pub fn finish(
         &self,
         ctx: &Context,
@@ -559,6 +583,10 @@ impl Gateway {
                 .stats
                 .ended(&call.server, tool, outcome, elapsed.as_secs_f64());
         }
+        self.end_span(
+            call,
+            (outcome != CallOutcome::Ok).then(|| detail.unwrap_or(outcome.as_str())),
+        );
         let ev: Event = record::result(ctx, call, decision_seq, outcome, detail, latency_ms);
         let audit = self.inner.audit.clone();
         tokio::spawn(async move {

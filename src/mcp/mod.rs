@@ -12,6 +12,7 @@ pub mod servers;
 pub mod sessions;
 pub mod settings;
 pub mod stats;
+pub mod trace;
 pub mod verdict;
 
 pub use servers::{McpServerSpec, McpServerView, McpServers, ResourceMetadata};

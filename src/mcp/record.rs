@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::audit::{Context, Event, Outcome};
 
 use super::message::{arguments_digest, Message};
+use super::trace::GatewaySpan;
 use super::verdict::Verdict;
 
 crate::closed_set! {
@@ -46,6 +47,57 @@ pub struct Call {
     /// Decided from a proxy's headers without the body (forward auth): the
     /// arguments are not known, so no digest is recorded.
     pub headers_only: bool,
+    /// The gateway's span for the message (the trace it continues).
+    pub span: Option<GatewaySpan>,
+}
+
+/// The span name of a message, per the MCP semantic conventions:
+/// `{method} {target}` (`tools/call get_weather`), or the method alone.
+pub fn span_name(m: &Message) -> String {
+    match (m.method(), m.name()) {
+        (Some(method), Some(name)) => format!("{method} {name}"),
+        (Some(method), None) => method.to_string(),
+        (None, _) => "jsonrpc answer".to_string(),
+    }
+}
+
+/// The span attributes of a call (MCP and GenAI semantic conventions,
+/// and the gateway's own under `agentry.`).
+pub fn span_attributes(call: &Call) -> serde_json::Map<String, Value> {
+    let mut a = serde_json::Map::new();
+    let m = &call.message;
+    if let Some(method) = m.method() {
+        a.insert("mcp.method.name".into(), method.into());
+    }
+    if let Some(name) = m.name() {
+        let key = match m.method() {
+            Some("tools/call") => "gen_ai.tool.name",
+            Some("resources/read") => "mcp.resource.uri",
+            Some("prompts/get") => "gen_ai.prompt.name",
+            _ => "agentry.mcp.target",
+        };
+        a.insert(key.into(), name.into());
+    }
+    if m.method() == Some("tools/call") {
+        a.insert("gen_ai.operation.name".into(), "execute_tool".into());
+    }
+    if let Some(id) = m.id() {
+        a.insert(
+            "jsonrpc.request.id".into(),
+            Value::String(match id {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+        );
+    }
+    if let Some(sid) = &call.session_id {
+        a.insert("mcp.session.id".into(), sid.clone().into());
+    }
+    if let Some(c) = &call.client_id {
+        a.insert("agentry.client_id".into(), c.clone().into());
+    }
+    a.insert("agentry.mcp_server".into(), call.server.clone().into());
+    a
 }
 
 /// The record's action for a method: what it does, in the audit log's
@@ -240,6 +292,7 @@ mod tests {
             jti: Some("j1".into()),
             trace_id: None,
             headers_only: false,
+            span: None,
         };
         let ev = decision(
             &ctx(),
@@ -311,6 +364,7 @@ mod tests {
             jti: None,
             trace_id: Some("t1".into()),
             headers_only: false,
+            span: None,
         };
         let ev = result(
             &ctx(),

@@ -107,6 +107,19 @@ fn check(i: usize, s: &Sample, now: i64, oldest: i64, e: &mut FieldErrors) {
     }
 }
 
+/// What is wrong with one sample for a store keeping `retention_days`,
+/// if anything (for senders whose samples are taken one by one, as OTLP's
+/// partial success does).
+pub fn problem(s: &Sample, retention_days: u32) -> Option<String> {
+    let now = db::now_ms();
+    let oldest = now - i64::from(retention_days) * 86_400_000;
+    let mut e = FieldErrors::new();
+    check(0, s, now, oldest, &mut e);
+    e.into_iter()
+        .next()
+        .map(|(field, msg)| format!("{} {msg}", field.trim_start_matches("metrics[0].")))
+}
+
 /// The store agents report into. Reports are validated by the caller's
 /// task, then queued to one writer that commits everything queued so far
 /// in one transaction (group commit): a commit writes each touched

@@ -3,52 +3,36 @@
 //! rejected with a reason, as OTLP's partial success reports it.
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use serde_json::{json, Value};
 
 use super::attributes::{self, Bounds};
+use super::{id_hex, service_of, Refused, Window};
 
-/// How far ahead of now a span may claim to start (clock skew).
-const FUTURE_NS: i64 = 3_600 * 1_000_000_000;
 /// Events kept per span.
 const MAX_EVENTS: usize = 128;
+/// Span flags: the parent's remoteness is known, and it is remote.
+const HAS_IS_REMOTE: u32 = 0x100;
+const IS_REMOTE: u32 = 0x200;
 
 pub use crate::db::spans::SpanRow;
 
-/// What a request comes to: the spans to keep, how many were refused and
-/// why (the first reason; OTLP carries one message).
+/// What a request comes to: the spans to keep and what was refused.
 #[derive(Debug, Default)]
 pub struct Decoded {
     pub spans: Vec<SpanRow>,
-    pub rejected: i64,
-    pub message: String,
+    pub refused: Refused,
 }
 
-/// The spans in `req`, as of `now_ns`; spans starting before `oldest_ns`
-/// (beyond retention) or over an hour ahead are refused.
-pub fn decode(req: &ExportTraceServiceRequest, b: Bounds, now_ns: i64, oldest_ns: i64) -> Decoded {
+/// The spans in `req`; spans starting outside `window` are refused.
+pub fn decode(req: &ExportTraceServiceRequest, b: Bounds, window: Window) -> Decoded {
     let mut out = Decoded::default();
-    let refuse = |out: &mut Decoded, why: &str| {
-        out.rejected += 1;
-        if out.message.is_empty() {
-            out.message = why.to_string();
-        }
-    };
     for rs in &req.resource_spans {
         let res_attrs = rs
             .resource
             .as_ref()
             .map(|r| r.attributes.as_slice())
             .unwrap_or(&[]);
-        let service = res_attrs
-            .iter()
-            .find(|kv| kv.key == "service.name")
-            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
-            .map(|v| match v {
-                Any::StringValue(s) => attributes::cut(s, 256).to_string(),
-                _ => String::new(),
-            })
-            .unwrap_or_default();
+        let service = service_of(res_attrs);
         let (resource, _) = attributes::object(res_attrs, b);
         for ss in &rs.scope_spans {
             let scope = ss
@@ -57,46 +41,39 @@ pub fn decode(req: &ExportTraceServiceRequest, b: Bounds, now_ns: i64, oldest_ns
                 .map(|s| attributes::cut(&s.name, 256).to_string())
                 .unwrap_or_default();
             for s in &ss.spans {
-                if s.trace_id.len() != 16 || s.trace_id.iter().all(|b| *b == 0) {
-                    refuse(
-                        &mut out,
-                        "a span's trace_id is not 16 bytes, or is all zero",
-                    );
+                let Ok(Some(trace_id)) = id_hex(&s.trace_id, 16) else {
+                    out.refused
+                        .add("a span's trace_id is not 16 bytes, or is all zero");
                     continue;
-                }
-                if s.span_id.len() != 8 || s.span_id.iter().all(|b| *b == 0) {
-                    refuse(&mut out, "a span's span_id is not 8 bytes, or is all zero");
+                };
+                let Ok(Some(span_id)) = id_hex(&s.span_id, 8) else {
+                    out.refused
+                        .add("a span's span_id is not 8 bytes, or is all zero");
                     continue;
-                }
-                let parent = match s.parent_span_id.len() {
-                    0 => None,
-                    8 => Some(hex::encode(&s.parent_span_id)),
-                    _ => {
-                        refuse(&mut out, "a span's parent_span_id is not 8 bytes");
-                        continue;
-                    }
+                };
+                let Ok(parent) = id_hex(&s.parent_span_id, 8) else {
+                    out.refused.add("a span's parent_span_id is not 8 bytes");
+                    continue;
                 };
                 let (Ok(start), Ok(end)) = (
                     i64::try_from(s.start_time_unix_nano),
                     i64::try_from(s.end_time_unix_nano),
                 ) else {
-                    refuse(&mut out, "a span's time is out of range");
+                    out.refused.add("a span's time is out of range");
                     continue;
                 };
                 if start == 0 || end < start {
-                    refuse(
-                        &mut out,
-                        "a span has no start time, or ends before it starts",
-                    );
+                    out.refused
+                        .add("a span has no start time, or ends before it starts");
                     continue;
                 }
-                if start < oldest_ns || start > now_ns.saturating_add(FUTURE_NS) {
-                    refuse(
-                        &mut out,
-                        "a span starts before the retention window or over an hour from now",
-                    );
+                if !window.admits(start) {
+                    out.refused
+                        .add("a span starts before the retention window or over an hour from now");
                     continue;
                 }
+                let remote_parent =
+                    s.flags & (HAS_IS_REMOTE | IS_REMOTE) == HAS_IS_REMOTE | IS_REMOTE;
                 let (attrs, dropped) = attributes::object(&s.attributes, b);
                 let events: Vec<Value> = s
                     .events
@@ -114,8 +91,9 @@ pub fn decode(req: &ExportTraceServiceRequest, b: Bounds, now_ns: i64, oldest_ns
                     .collect();
                 let status = s.status.as_ref();
                 out.spans.push(SpanRow {
-                    trace_id: hex::encode(&s.trace_id),
-                    span_id: hex::encode(&s.span_id),
+                    trace_id,
+                    span_id,
+                    entry: parent.is_none() || remote_parent,
                     parent_span_id: parent,
                     service: service.clone(),
                     name: attributes::cut(&s.name, 1024).to_string(),
@@ -150,11 +128,19 @@ pub fn count(req: &ExportTraceServiceRequest) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::FUTURE_NS;
 
     const NOW: i64 = 1_764_691_805_000_000_000;
 
     fn req(json: &str) -> ExportTraceServiceRequest {
         serde_json::from_str(json).unwrap()
+    }
+
+    fn window() -> Window {
+        Window {
+            now_ns: NOW,
+            oldest_ns: NOW - 1_000_000_000_000,
+        }
     }
 
     fn b() -> Bounds {
@@ -181,8 +167,9 @@ mod tests {
     fn spans_become_rows_with_their_service_and_status() {
         let t = "5b8efff798038103d269b633813fc60c";
         let r = req(&export(&[span(t, "eee19b7ec3c1b174", NOW - 1000, NOW)]));
-        let d = decode(&r, b(), NOW, NOW - 1_000_000_000_000);
-        assert_eq!((d.rejected, d.spans.len()), (0, 1));
+        let d = decode(&r, b(), window());
+        assert_eq!((d.refused.count, d.spans.len()), (0, 1));
+        assert!(d.spans[0].entry);
         let s = &d.spans[0];
         assert_eq!(
             (s.trace_id.as_str(), s.service.as_str(), s.status),
@@ -214,9 +201,13 @@ mod tests {
             ),
             span(t, "eee19b7ec3c1b178", NOW - 1, NOW),
         ]));
-        let d = decode(&r, b(), NOW, NOW - 1_000_000_000_000);
-        assert_eq!(d.rejected, 5);
+        let d = decode(&r, b(), window());
+        assert_eq!(d.refused.count, 5);
         assert_eq!(d.spans.len(), 1);
-        assert!(d.message.contains("trace_id"), "{}", d.message);
+        assert!(
+            d.refused.message.contains("trace_id"),
+            "{}",
+            d.refused.message
+        );
     }
 }

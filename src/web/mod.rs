@@ -20,6 +20,7 @@ pub mod openapi;
 pub mod openapi_links;
 pub mod pagination;
 pub mod problem;
+pub mod query;
 pub mod state;
 pub mod tls;
 pub mod ui;

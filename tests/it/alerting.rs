@@ -51,10 +51,6 @@ pub(crate) async fn until(
     }
 }
 
-fn items(v: &Value) -> &Vec<Value> {
-    v["items"].as_array().unwrap()
-}
-
 /// An agent allowed to report metrics, and its API key.
 pub(crate) async fn reporter(
     s: &TestServer,

@@ -314,3 +314,132 @@ async fn bad_client_messages_get_json_rpc_errors_and_unknown_servers_404() {
     assert_eq!(r.status(), 404);
     s.stop().await;
 }
+
+/// The trace id and parent span id an upstream was sent.
+struct Seen {
+    trace_id: String,
+    parent_id: String,
+}
+
+/// The `traceparent` line of a request head the echo tool returned.
+fn traceparent_seen(head: &str) -> Seen {
+    let line = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("traceparent:"))
+        .unwrap_or_else(|| panic!("no traceparent upstream: {head}"));
+    let v: Vec<&str> = line[12..].trim().split('-').collect();
+    Seen {
+        trace_id: v[1].to_string(),
+        parent_id: v[2].to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_message_gets_a_gateway_span_that_continues_the_callers_trace() {
+    let s = TestServer::start().await;
+    let upstream = hostile_upstream().await;
+    let a = Setup::new(&s).await;
+    a.server(&s, "h", &upstream, json!({})).await;
+    a.role(&s, "h_caller", &["mcp:call"]).await;
+    let (id, key) = a.agent(&s, "h-agent").await;
+    a.assign(&s, &id, "h_caller", Some(("mcp_tool", "h/echo")))
+        .await;
+    let send = |body: Value, traceparent: Option<&'static str>| {
+        let mut r = client()
+            .post(s.url("/mcp/h"))
+            .bearer_auth(&key)
+            .header("accept", "application/json, text/event-stream")
+            .json(&body);
+        if let Some(tp) = traceparent {
+            r = r.header("traceparent", tp);
+        }
+        r.send()
+    };
+    let echo_head = |r: Value| {
+        r["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let span_of = |trace: String, span_id: String| {
+        let c = a.c.clone();
+        let s = &s;
+        async move {
+            let path = format!("/api/v1/traces/{trace}");
+            for _ in 0..50 {
+                let res = c.get(s.url(&path)).send().await.unwrap();
+                if res.status() == 200 {
+                    let t: Value = res.json().await.unwrap();
+                    if let Some(sp) = t["spans"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|x| x["span_id"] == span_id.as_str())
+                    {
+                        return sp.clone();
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("no span {span_id} in trace {trace}");
+        }
+    };
+
+    // The caller's header: the gateway's span is its child, the upstream's parent.
+    let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = send(call(1, "echo"), Some(caller)).await.unwrap();
+    let seen = traceparent_seen(&echo_head(r.json().await.unwrap()));
+    assert_eq!(seen.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(seen.parent_id, "00f067aa0ba902b7");
+    let span = span_of(seen.trace_id.clone(), seen.parent_id.clone()).await;
+    assert_eq!(span["name"], "tools/call echo");
+    assert_eq!(span["service"], "agentry");
+    assert_eq!(span["parent_span_id"], "00f067aa0ba902b7");
+    assert_eq!(span["attributes"]["gen_ai.tool.name"], "echo");
+    assert_eq!(span["attributes"]["mcp.method.name"], "tools/call");
+    assert_eq!(span["attributes"]["agentry.mcp_server"], "h");
+    assert_eq!(span["status"], "unset");
+    // The call's audit records name the trace.
+    let calls = crate::gateway::records(&s, "mcp.tool_call");
+    assert!(calls
+        .iter()
+        .all(|(_, d)| d["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"));
+
+    // `_meta` first; without any, a trace starts at the gateway.
+    let mut meta = call(2, "echo");
+    meta["params"]["_meta"] =
+        json!({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"});
+    let r = send(meta, Some(caller)).await.unwrap();
+    let seen = traceparent_seen(&echo_head(r.json().await.unwrap()));
+    assert_eq!(seen.trace_id, "0af7651916cd43dd8448eb211c80319c");
+    let r = send(call(3, "echo"), Some("00-zz-yy-01")).await.unwrap();
+    let seen = traceparent_seen(&echo_head(r.json().await.unwrap()));
+    let span = span_of(seen.trace_id.clone(), seen.parent_id.clone()).await;
+    assert_eq!(span["parent_span_id"], Value::Null);
+    let listed = get_json(
+        &a.c,
+        &s,
+        "/api/v1/traces?service=agentry&name=tools%2Fcall%20echo",
+    )
+    .await;
+    assert_eq!(items(&listed).len(), 3, "{listed}");
+
+    // A refused call has its span too, failed.
+    let r = send(call(4, "secret"), Some(caller)).await.unwrap();
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"].is_object(), "{body}");
+    let denied = crate::alerting::until(
+        &a.c,
+        &s,
+        "/api/v1/traces?service=agentry&status=error",
+        10,
+        |v| !items(v).is_empty(),
+    )
+    .await;
+    assert_eq!(items(&denied)[0]["name"], "tools/call secret", "{denied}");
+    assert_eq!(
+        items(&denied)[0]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    s.stop().await;
+}

@@ -226,6 +226,11 @@ pub async fn post(
     send_json(c.post(s.url(path)), "POST", csrf, path, body).await
 }
 
+/// The `items` of a list page.
+pub fn items(v: &serde_json::Value) -> &Vec<serde_json::Value> {
+    v["items"].as_array().unwrap()
+}
+
 /// `PUT path`, as [`post`].
 pub async fn put(
     c: &reqwest::Client,

@@ -87,6 +87,11 @@ pub enum CmpOp {
 
 /// Compiled size limit of one matcher regex.
 pub(crate) const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// How deeply a matcher's regex may nest (groups, repetitions of
+/// repetitions): the parser recurses per level, and a value such as `a`
+/// followed by 240 `*` overflowed a worker's stack at the library's
+/// default of 250. Label matchers never need more than a few levels.
+pub(crate) const REGEX_NEST_LIMIT: u32 = 32;
 
 impl Matcher {
     /// A matcher; compiles the regex of `=~`/`!~` (anchored). Also usable
@@ -101,6 +106,7 @@ impl Matcher {
             MatchOp::Re | MatchOp::NotRe => Some(
                 RegexBuilder::new(&format!("^(?:{value})$"))
                     .size_limit(REGEX_SIZE_LIMIT)
+                    .nest_limit(REGEX_NEST_LIMIT)
                     .build()?,
             ),
             MatchOp::Eq | MatchOp::Ne => None,
@@ -351,5 +357,24 @@ impl fmt::Display for Rule {
             write!(f, " for {}", format_duration(d))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deeply_nested_regexes_are_refused_not_recursed_into() {
+        let hostile = format!("é{}", "*".repeat(240));
+        // On a small stack, as a worker thread has: refused, no overflow.
+        let r = std::thread::Builder::new()
+            .stack_size(256 * 1024)
+            .spawn(move || Matcher::new("a", MatchOp::NotRe, hostile).is_err())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert!(r);
+        assert!(Matcher::new("a", MatchOp::Re, "(eu|us)-.*").is_ok());
     }
 }

@@ -13,6 +13,7 @@ use crate::web::auth::Caller;
 use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams};
 use crate::web::problem::{ApiError, Problem};
+use crate::web::query;
 use crate::web::state::{self, WebState};
 
 pub const READ: &str = Permission::AuditRead.as_str();
@@ -55,33 +56,10 @@ pub struct AuditQuery {
 impl AuditQuery {
     /// Validates the filters; a bad value is a 400 naming the parameter.
     pub fn filter(&self) -> Result<Filter, ApiError> {
-        let text = |name: &str, v: &Option<String>| -> Result<Option<String>, ApiError> {
-            match v {
-                Some(s) if s.is_empty() => Ok(None),
-                Some(s) if s.chars().count() > MAX_FILTER_LEN => Err(ApiError::bad_request(
-                    "bad_query",
-                    format!("{name} must be at most {MAX_FILTER_LEN} characters"),
-                )),
-                other => Ok(other.clone()),
-            }
-        };
+        let text = |name: &str, v: &Option<String>| query::text(name, v.as_deref(), MAX_FILTER_LEN);
         let now = crate::db::now_ms();
-        let time = |name: &str, v: &Option<String>, edge| -> Result<Option<i64>, ApiError> {
-            match v.as_deref().filter(|s| !s.is_empty()) {
-                None => Ok(None),
-                Some(s) => crate::timefmt::parse_filter_time(s, edge, now)
-                    .map(Some)
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "bad_query",
-                            format!(
-                                "{name} must be an RFC 3339 time such as 2026-01-31T12:00:00Z, \
-                                 a UTC date such as 2026-01-31, or a span back from now such as 24h or 7d"
-                            ),
-                        )
-                    }),
-            }
-        };
+        let time =
+            |name: &str, v: &Option<String>, edge| query::time_bound(name, v.as_deref(), edge, now);
         let outcome = match self.outcome.as_deref().filter(|s| !s.is_empty()) {
             None => None,
             Some(o) => Some(Outcome::parse(o).ok_or_else(|| {
@@ -99,14 +77,7 @@ impl AuditQuery {
             since: time("since", &self.since, crate::timefmt::Edge::Start)?,
             until: time("until", &self.until, crate::timefmt::Edge::End)?,
         };
-        if let (Some(s), Some(u)) = (filter.since, filter.until) {
-            if s >= u {
-                return Err(ApiError::bad_request(
-                    "bad_query",
-                    "since must be before until",
-                ));
-            }
-        }
+        query::ordered(filter.since, filter.until)?;
         Ok(filter)
     }
 

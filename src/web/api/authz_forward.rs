@@ -141,6 +141,7 @@ async fn decide(req: HttpRequest) -> Result<HttpResponse, ApiError> {
                 jti: sender.jti.clone(),
                 trace_id: None,
                 headers_only: true,
+                span: None,
             };
             let headers = Headers {
                 mcp_method,

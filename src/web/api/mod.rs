@@ -20,6 +20,7 @@ pub mod grants;
 pub mod health;
 pub mod instances;
 pub mod keys;
+pub mod logs;
 pub mod mcp_servers;
 pub mod me;
 pub mod metrics;
@@ -73,6 +74,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(health::routes)
                 .configure(metrics::routes)
                 .configure(traces::routes)
+                .configure(logs::routes)
                 .configure(authz::routes)
                 .configure(authz_forward::routes)
                 .configure(mcp_servers::routes)

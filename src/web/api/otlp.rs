@@ -1,6 +1,7 @@
-//! The OTLP/HTTP receiver (SPEC §15): `POST /v1/traces` as the
-//! OpenTelemetry SDK exporters and the Collector send it: protobuf or JSON,
-//! optionally gzip-compressed, from a credential holding `telemetry:write`.
+//! The OTLP/HTTP receiver (SPEC §15): `POST /v1/traces`, `/v1/logs` and
+//! `/v1/metrics` as the OpenTelemetry SDK exporters and the Collector send
+//! them: protobuf or JSON, optionally gzip-compressed, from a credential
+//! holding `telemetry:write`.
 //! The answer is OTLP's: 200 with a partial success naming what was
 //! refused, or a 4xx for a request that cannot be read at all.
 
@@ -9,14 +10,20 @@ use std::io::Read;
 use actix_web::http::{header, StatusCode};
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 
+use crate::config::TelemetryConfig;
 use crate::rbac::Permission;
-use crate::telemetry::attributes::Bounds;
-use crate::telemetry::traces as trace_export;
+use crate::telemetry::{self, attributes::Bounds, Window};
 use crate::web::auth::Caller;
 use crate::web::problem::ApiError;
 use crate::web::state::{self, WebState};
@@ -104,23 +111,73 @@ async fn body_of(
     }
 }
 
-fn answer(enc: Encoding, rejected: i64, message: String) -> HttpResponse {
-    let partial = (rejected > 0 || !message.is_empty()).then_some(ExportTracePartialSuccess {
-        rejected_spans: rejected,
-        error_message: message,
-    });
-    let resp = ExportTraceServiceResponse {
-        partial_success: partial,
-    };
+/// An OTLP answer in the request's encoding. Without a partial success
+/// the JSON answer is `{}`, not a null field.
+fn answer<M: Message + serde::Serialize>(enc: Encoding, resp: &M, partial: bool) -> HttpResponse {
     match enc {
         Encoding::Protobuf => HttpResponse::Ok()
             .content_type("application/x-protobuf")
             .body(resp.encode_to_vec()),
-        // Without a partial success the answer is `{}`, not a null field.
-        Encoding::Json => match resp.partial_success {
-            None => HttpResponse::Ok().json(serde_json::json!({})),
-            Some(_) => HttpResponse::Ok().json(&resp),
-        },
+        Encoding::Json if partial => HttpResponse::Ok().json(resp),
+        Encoding::Json => HttpResponse::Ok().json(serde_json::json!({})),
+    }
+}
+
+/// The export in a request: the caller checked for `telemetry:write`, the
+/// body read within the limits and decoded as `what` ("trace export").
+async fn export_of<T>(
+    req: &HttpRequest,
+    caller: &Caller,
+    payload: web::Payload,
+    what: &str,
+) -> Result<(Encoding, T), ApiError>
+where
+    T: Message + Default + serde::de::DeserializeOwned,
+{
+    let st = state::of(req);
+    caller
+        .require(&st, Permission::TelemetryWrite.as_str())
+        .await?;
+    let enc = encoding_of(req)?;
+    let body = body_of(req, payload, &st).await?;
+    let export = match enc {
+        Encoding::Protobuf => T::decode(body.as_slice())
+            .map_err(|e| ApiError::bad_request("bad_body", format!("not an OTLP {what}: {e}")))?,
+        Encoding::Json => {
+            // An object: serde would also read a struct from an array of
+            // its fields, which OTLP/JSON never is.
+            let v: serde_json::Value = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::bad_request("bad_body", format!("not JSON: {e}")))?;
+            if !v.is_object() {
+                return Err(ApiError::bad_request(
+                    "bad_body",
+                    format!("an OTLP/JSON {what} is an object"),
+                ));
+            }
+            serde_json::from_value(v).map_err(|e| {
+                ApiError::bad_request("bad_body", format!("not an OTLP {what}: {e}"))
+            })?
+        }
+    };
+    Ok((enc, export))
+}
+
+/// 413 when a request holds more than the configured items.
+fn within_items(n: usize, items: &str, limits: &TelemetryConfig) -> Result<(), ApiError> {
+    if n > limits.max_items {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_items",
+            format!("{n} {items} in one request; at most {}", limits.max_items),
+        ));
+    }
+    Ok(())
+}
+
+fn bounds(limits: &TelemetryConfig) -> Bounds {
+    Bounds {
+        max_attributes: limits.max_attributes,
+        max_value_bytes: limits.max_attribute_value_bytes,
     }
 }
 
@@ -142,57 +199,126 @@ pub async fn traces(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    let (enc, export): (_, ExportTraceServiceRequest) =
+        export_of(&req, &caller, payload, "trace export").await?;
     let st = state::of(&req);
-    caller
-        .require(&st, Permission::TelemetryWrite.as_str())
-        .await?;
-    let enc = encoding_of(&req)?;
-    let body = body_of(&req, payload, &st).await?;
-    let export: ExportTraceServiceRequest = match enc {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(body.as_slice()).map_err(|e| {
-            ApiError::bad_request("bad_body", format!("not an OTLP trace export: {e}"))
-        })?,
-        Encoding::Json => {
-            // An object: serde would also read a struct from an array of
-            // its fields, which OTLP/JSON never is.
-            let v: serde_json::Value = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::bad_request("bad_body", format!("not JSON: {e}")))?;
-            if !v.is_object() {
-                return Err(ApiError::bad_request(
-                    "bad_body",
-                    "an OTLP/JSON trace export is an object",
-                ));
-            }
-            serde_json::from_value(v).map_err(|e| {
-                ApiError::bad_request("bad_body", format!("not an OTLP trace export: {e}"))
-            })?
-        }
-    };
     let limits = &st.config.telemetry;
-    let n = trace_export::count(&export);
-    if n > limits.max_items {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_many_items",
-            format!("{n} spans in one request; at most {}", limits.max_items),
-        ));
-    }
-    let now = crate::db::now_ms();
-    let now_ns = now.saturating_mul(1_000_000);
-    let oldest_ns = now_ns - i64::from(limits.retention_hours) * 3_600_000_000_000;
-    let bounds = Bounds {
-        max_attributes: limits.max_attributes,
-        max_value_bytes: limits.max_attribute_value_bytes,
-    };
-    let decoded = trace_export::decode(&export, bounds, now_ns, oldest_ns);
-    let sender = caller.principal.id.clone();
-    let spans = decoded.spans;
-    st.db
-        .write(move |c| crate::db::spans::insert(c, &spans, &sender, now))
+    within_items(telemetry::traces::count(&export), "spans", limits)?;
+    let window = Window::at(crate::db::now_ms(), limits.retention_hours);
+    let decoded = telemetry::traces::decode(&export, bounds(limits), window);
+    st.telemetry
+        .spans(&caller.principal.id, decoded.spans)
         .await?;
-    Ok(answer(enc, decoded.rejected, decoded.message))
+    let r = decoded.refused;
+    let partial = r.count > 0;
+    let resp = ExportTraceServiceResponse {
+        partial_success: partial.then_some(ExportTracePartialSuccess {
+            rejected_spans: r.count,
+            error_message: r.message,
+        }),
+    };
+    Ok(answer(enc, &resp, partial))
+}
+
+/// OTLP/HTTP log export (needs `telemetry:write`).
+#[utoipa::path(operation_id = "otlp.logs", tag = "telemetry",
+    request_body(content = Object, content_type = "application/json",
+        description = "An OTLP ExportLogsServiceRequest in its JSON form; the protobuf form is taken as application/x-protobuf. Either may be sent with Content-Encoding: gzip"),
+    responses(
+        (status = 200, description = "ExportLogsServiceResponse, in the request's encoding; partial_success names what was refused"),
+        (status = 400, body = crate::web::problem::Problem, description = "Not an OTLP log export"),
+        (status = 401, description = "No or an invalid credential"),
+        (status = 403, body = crate::web::problem::Problem, description = "The credential lacks telemetry:write"),
+        (status = 413, body = crate::web::problem::Problem, description = "Body, decompressed body or item count over the limits"),
+        (status = 415, body = crate::web::problem::Problem, description = "Neither protobuf nor JSON, or an encoding other than gzip"),
+    ))]
+#[post("/v1/logs")]
+pub async fn logs(
+    req: HttpRequest,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (enc, export): (_, ExportLogsServiceRequest) =
+        export_of(&req, &caller, payload, "log export").await?;
+    let st = state::of(&req);
+    let limits = &st.config.telemetry;
+    within_items(telemetry::logs::count(&export), "log records", limits)?;
+    let window = Window::at(crate::db::now_ms(), limits.retention_hours);
+    let decoded = telemetry::logs::decode(&export, bounds(limits), window);
+    st.telemetry
+        .logs(&caller.principal.id, decoded.records)
+        .await?;
+    let r = decoded.refused;
+    let partial = r.count > 0;
+    let resp = ExportLogsServiceResponse {
+        partial_success: partial.then_some(ExportLogsPartialSuccess {
+            rejected_log_records: r.count,
+            error_message: r.message,
+        }),
+    };
+    Ok(answer(enc, &resp, partial))
+}
+
+/// OTLP/HTTP metric export (needs `telemetry:write`): the data points land
+/// in the metric store as the caller's reports.
+#[utoipa::path(operation_id = "otlp.metrics", tag = "telemetry",
+    request_body(content = Object, content_type = "application/json",
+        description = "An OTLP ExportMetricsServiceRequest in its JSON form; the protobuf form is taken as application/x-protobuf. Either may be sent with Content-Encoding: gzip"),
+    responses(
+        (status = 200, description = "ExportMetricsServiceResponse, in the request's encoding; partial_success names what was refused"),
+        (status = 400, body = crate::web::problem::Problem, description = "Not an OTLP metric export"),
+        (status = 401, description = "No or an invalid credential"),
+        (status = 403, body = crate::web::problem::Problem, description = "The credential lacks telemetry:write"),
+        (status = 413, body = crate::web::problem::Problem, description = "Body, decompressed body or item count over the limits"),
+        (status = 415, body = crate::web::problem::Problem, description = "Neither protobuf nor JSON, or an encoding other than gzip"),
+    ))]
+#[post("/v1/metrics")]
+pub async fn metrics(
+    req: HttpRequest,
+    caller: Caller,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (enc, export): (_, ExportMetricsServiceRequest) =
+        export_of(&req, &caller, payload, "metric export").await?;
+    let st = state::of(&req);
+    within_items(
+        telemetry::metrics::count(&export),
+        "data points",
+        &st.config.telemetry,
+    )?;
+    let retention = st.config.monitoring.metrics_retention_days;
+    let (samples, points) = telemetry::metrics::samples(&export);
+    let mut refused = telemetry::Refused::default();
+    let mut valid = Vec::with_capacity(samples.len());
+    for s in samples {
+        match crate::monitor::metrics::problem(&s, retention) {
+            Some(why) => refused.add(&format!("{}: {why}", s.name)),
+            None => valid.push(s),
+        }
+    }
+    for chunk in valid.chunks(crate::monitor::metrics::MAX_BATCH) {
+        st.metrics
+            .ingest(&caller.principal.id, chunk.to_vec(), retention)
+            .await?;
+    }
+    // A histogram point is two samples; never report more points refused
+    // than were sent.
+    let rejected = refused.count.min(points as i64);
+    let partial = rejected > 0;
+    let resp = ExportMetricsServiceResponse {
+        partial_success: partial.then_some(ExportMetricsPartialSuccess {
+            rejected_data_points: rejected,
+            error_message: refused.message,
+        }),
+    };
+    Ok(answer(enc, &resp, partial))
 }
 
 pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(crate::web::needs::needs(Permission::TelemetryWrite, traces));
+    cfg.service(crate::web::needs::needs(Permission::TelemetryWrite, traces))
+        .service(crate::web::needs::needs(Permission::TelemetryWrite, logs))
+        .service(crate::web::needs::needs(
+            Permission::TelemetryWrite,
+            metrics,
+        ));
 }

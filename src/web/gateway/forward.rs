@@ -53,26 +53,47 @@ impl Failure {
     }
 }
 
-/// Sends the client's request upstream with `method` and `body`, by
-/// `deadline` for the answer's headers.
+/// What goes upstream besides the client's headers.
+pub struct Outgoing<'a> {
+    pub method: reqwest::Method,
+    pub body: Option<Bytes>,
+    /// The exchanged token, if the server takes one.
+    pub bearer: Option<&'a str>,
+    /// The gateway's span as the upstream's parent, in place of the
+    /// client's `traceparent`.
+    pub traceparent: Option<&'a str>,
+}
+
+/// Sends the client's request upstream, by `deadline` for the answer's
+/// headers.
 pub async fn send(
     st: &WebState,
     route: &Route,
     req: &HttpRequest,
-    method: reqwest::Method,
-    body: Option<Bytes>,
-    bearer: Option<&str>,
+    out: Outgoing<'_>,
     deadline: Instant,
 ) -> Result<reqwest::Response, Failure> {
+    let Outgoing {
+        method,
+        body,
+        bearer,
+        traceparent,
+    } = out;
     let mut up = st
         .gateway
         .outbound()
         .request(method, &route.upstream_url)
         .map_err(|r| Failure::new(codes::UPSTREAM_FAILURE, r.to_string()))?;
     for name in UPSTREAM_HEADERS {
+        if *name == "traceparent" && traceparent.is_some() {
+            continue;
+        }
         for value in req.headers().get_all(*name) {
             up = up.header(*name, value.as_bytes());
         }
+    }
+    if let Some(tp) = traceparent {
+        up = up.header("traceparent", tp);
     }
     // The server's own headers, then the exchanged token (replacing a
     // static Authorization, not doubling it).

@@ -22,7 +22,8 @@ use tokio::time::Instant;
 use crate::mcp::gateway::{Admission, Refusal, Route};
 use crate::mcp::message::{self, codes, Kind, MAX_MESSAGE_BYTES};
 use crate::mcp::policy::Headers;
-use crate::mcp::record::Call;
+use crate::mcp::record::{self, Call};
+use crate::mcp::trace::GatewaySpan;
 use crate::web::context::audit_context;
 use crate::web::problem::ApiError;
 use crate::web::state::{self, WebState};
@@ -39,20 +40,18 @@ pub(crate) fn header_str<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-/// The trace a message belongs to: W3C `traceparent` from the message's
-/// `_meta` (MCP 2026-07-28) or the request header.
-fn trace_id(req: &HttpRequest, msg: &message::Message) -> Option<String> {
+/// The caller's span: W3C `traceparent` from the message's `_meta` (MCP
+/// 2026-07-28) or else the request header; an unreadable one is ignored
+/// (the gateway's span then starts a trace).
+fn caller_span(req: &HttpRequest, msg: &message::Message) -> Option<crate::mcp::trace::Parent> {
     let from_meta = msg
         .params
         .as_ref()
         .and_then(|p| p.get("_meta"))
         .and_then(|m| m.get("traceparent"))
-        .and_then(|t| t.as_str());
-    let parent = from_meta.or_else(|| header_str(req, "traceparent"))?;
-    let mut parts = parent.split('-');
-    let (_version, trace) = (parts.next()?, parts.next()?);
-    (trace.len() == 32 && trace.bytes().all(|b| b.is_ascii_hexdigit()) && trace != "0".repeat(32))
-        .then(|| trace.to_ascii_lowercase())
+        .and_then(|t| t.as_str())
+        .and_then(crate::mcp::trace::parse);
+    from_meta.or_else(|| header_str(req, "traceparent").and_then(crate::mcp::trace::parse))
 }
 
 /// The route and its authenticated sender, or the answer to give instead
@@ -342,14 +341,17 @@ async fn post(
     if let Some(refused) = foreign_session(&st, &route, &req, &owner, &ctx).await? {
         return Ok(refused);
     }
-    let call = Call {
+    let span = GatewaySpan::begin(caller_span(&req, &msg));
+    let traceparent = span.traceparent();
+    let mut call = Call {
         server: route.row.name.clone(),
         client_id: sender.client_id.clone(),
         session_id: header_str(&req, "mcp-session-id").map(crate::names::shown),
         jti: sender.jti.clone(),
-        trace_id: trace_id(&req, &msg),
+        trace_id: Some(span.trace_id.clone()),
         message: msg,
         headers_only: false,
+        span: Some(span),
     };
     let headers = Headers {
         mcp_method: header_str(&req, "mcp-method"),
@@ -364,9 +366,31 @@ async fn post(
         _ => None,
     };
     let decision_seq = match admission {
-        Admission::Refused(r) => return Ok(refused(id.as_ref(), &r)),
-        Admission::StepUp { scope } => return Ok(step_up(&st, &route, &scope)),
+        Admission::Refused(r) => {
+            st.gateway.end_span(&call, Some(&r.message()));
+            return Ok(refused(id.as_ref(), &r));
+        }
+        Admission::StepUp { scope } => {
+            st.gateway.end_span(
+                &call,
+                Some("insufficient_scope: the token's scope does not cover this message"),
+            );
+            return Ok(step_up(&st, &route, &scope));
+        }
         Admission::Forward { decision_seq } => decision_seq,
+    };
+    // A message whose answer nobody watches has its span ended here, when
+    // the upstream has answered.
+    let loose_span = (!Watch::wanted(&call, decision_seq)).then(|| {
+        let name = record::span_name(&call.message);
+        let attributes = record::span_attributes(&call);
+        (call.span.take(), name, attributes)
+    });
+    let end_loose = |error: Option<&str>| {
+        if let Some((Some(span), name, attributes)) = &loose_span {
+            st.gateway
+                .emit_span(span.end(name, attributes.clone(), error));
+        }
     };
     let policy = st.gateway.policy().await?;
     let sender_token = SenderToken::of(&sender, &ctx);
@@ -386,6 +410,7 @@ async fn post(
             if let Some(w) = watch.as_mut() {
                 w.failed(&f.message);
             }
+            end_loose(Some(&f.message));
             return Ok(forward::failure(id.as_ref(), &f));
         }
     };
@@ -393,21 +418,32 @@ async fn post(
         &st,
         &route,
         &req,
-        reqwest::Method::POST,
-        Some(body),
-        bearer.as_deref(),
+        forward::Outgoing {
+            method: reqwest::Method::POST,
+            body: Some(body),
+            bearer: bearer.as_deref(),
+            traceparent: Some(&traceparent),
+        },
         deadline,
     )
     .await;
     match sent {
         Ok(resp) => {
             bind_session(&st, &route, &req, &owner, &resp);
-            Ok(forward::answer(&st, resp, watch, deadline).await)
+            let status = resp.status();
+            let answer = forward::answer(&st, resp, watch, deadline).await;
+            end_loose(
+                (!status.is_success())
+                    .then(|| format!("the upstream answered HTTP {}", status.as_u16()))
+                    .as_deref(),
+            );
+            Ok(answer)
         }
         Err(f) => {
             if let Some(w) = watch.as_mut() {
                 w.failed(&f.message);
             }
+            end_loose(Some(&f.message));
             Ok(forward::failure(id.as_ref(), &f))
         }
     }
@@ -452,7 +488,13 @@ async fn transport(
         Ok(b) => b,
         Err(f) => return Ok(forward::failure(None, &f)),
     };
-    match forward::send(&st, &route, &req, method, None, bearer.as_deref(), deadline).await {
+    let out = forward::Outgoing {
+        method,
+        body: None,
+        bearer: bearer.as_deref(),
+        traceparent: None,
+    };
+    match forward::send(&st, &route, &req, out, deadline).await {
         Ok(resp) if is_get => {
             let still = still_admitted(st.clone(), &req, route.uri.clone());
             Ok(forward::stream(&st, resp, still))

@@ -43,8 +43,7 @@ impl Watch {
         decision_seq: Option<i64>,
         started: Instant,
     ) -> Option<Watch> {
-        let listing = list_method(&call).is_some();
-        (listing || decision_seq.is_some()).then(|| Watch {
+        Self::wanted(&call, decision_seq).then(|| Watch {
             gateway: gateway.clone(),
             policy,
             who,
@@ -55,6 +54,12 @@ impl Watch {
             started,
             settled: false,
         })
+    }
+
+    /// Whether the answer to `call` is watched: a list to filter or a
+    /// recorded call.
+    pub fn wanted(call: &Call, decision_seq: Option<i64>) -> bool {
+        list_method(call).is_some() || decision_seq.is_some()
     }
 
     /// The id of the request whose answer is watched.
@@ -96,9 +101,16 @@ impl Watch {
             return;
         }
         self.settled = true;
-        if let Some(seq) = self.decision_seq {
-            self.gateway
-                .finish(&self.ctx, &self.call, seq, outcome, detail, self.started);
+        match self.decision_seq {
+            Some(seq) => {
+                self.gateway
+                    .finish(&self.ctx, &self.call, seq, outcome, detail, self.started)
+            }
+            // A list: only its span.
+            None => self.gateway.end_span(
+                &self.call,
+                (outcome != CallOutcome::Ok).then(|| detail.unwrap_or(outcome.as_str())),
+            ),
         }
     }
 }
