@@ -47,6 +47,8 @@ pub struct Nav {
     pub mcp: bool,
     /// `oauth_client:manage`: the OAuth clients page.
     pub oauth_clients: bool,
+    /// `telemetry:read`: traces and logs.
+    pub telemetry: bool,
 }
 
 pub struct SessionUser {
@@ -128,6 +130,7 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         alert_manage: may(Permission::AlertManage.as_str()),
         mcp: may(Permission::McpManage.as_str()),
         oauth_clients: may(Permission::OAuthClientManage.as_str()),
+        telemetry: may(Permission::TelemetryRead.as_str()),
     };
     Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),

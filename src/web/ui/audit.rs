@@ -222,6 +222,8 @@ struct DetailPage {
     layout: Layout,
     r: Record,
     details: String,
+    /// The trace of a gateway call, linked.
+    trace: Option<String>,
 }
 
 #[get("/audit/{seq}")]
@@ -247,10 +249,18 @@ pub async fn detail(
         .await?;
     let r = audit::get(&st.db, seq).await?;
     let details = serde_json::to_string_pretty(&r.details).unwrap_or_default();
+    // A gateway call's trace (32 hex digits, as the gateway writes it).
+    let trace = r
+        .details
+        .get("trace_id")
+        .and_then(|t| t.as_str())
+        .filter(|t| t.len() == 32 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string);
     let page = DetailPage {
         layout: Layout::for_session(format!("Audit record {seq}"), &user, "audit"),
         r,
         details,
+        trace,
     };
     render(StatusCode::OK, &page)
 }

@@ -16,6 +16,7 @@ pub mod forms;
 pub mod hub;
 pub mod layout;
 pub mod login;
+pub mod logs;
 pub mod mcp_gateway;
 pub mod mcp_servers;
 pub mod monitors;
@@ -25,6 +26,7 @@ pub mod roles;
 pub mod series;
 pub mod signing_keys;
 pub mod silences;
+pub mod traces;
 pub mod users;
 
 use actix_web::http::header;
@@ -59,6 +61,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     authorize::routes(cfg);
     dashboard::routes(cfg);
     audit::routes(cfg);
+    traces::routes(cfg);
+    logs::routes(cfg);
     users::routes(cfg);
     hub::routes(cfg);
     series::routes(cfg);
