@@ -108,8 +108,9 @@ struct DetailPage {
 
 /// Spans in tree order (each after its parent, siblings by start), with
 /// their depth; spans whose parent is not stored start at depth 0.
-fn tree(spans: Vec<SpanRow>) -> Vec<(SpanRow, usize)> {
+fn tree(mut spans: Vec<SpanRow>) -> Vec<(SpanRow, usize)> {
     use std::collections::HashMap;
+    spans.sort_by(|a, b| (a.start_ns, &a.span_id).cmp(&(b.start_ns, &b.span_id)));
     let ids: std::collections::HashSet<String> = spans.iter().map(|s| s.span_id.clone()).collect();
     let mut children: HashMap<Option<String>, Vec<SpanRow>> = HashMap::new();
     for s in spans {
