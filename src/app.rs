@@ -22,6 +22,7 @@ use crate::tokens::SigningKeys;
 
 /// How the gateway introduces itself to upstreams.
 const GATEWAY_USER_AGENT: &str = concat!("agentry-gateway/", env!("CARGO_PKG_VERSION"));
+const FORWARD_USER_AGENT: &str = concat!("agentry-otlp/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Clone)]
 pub struct App {
@@ -95,7 +96,10 @@ impl App {
             keyring.clone(),
         );
         let policy = PolicyView::default();
-        let telemetry = crate::telemetry::store::TelemetryStore::start(db.clone());
+        let telemetry = crate::telemetry::store::TelemetryStore::start(
+            db.clone(),
+            forwarder(&config.telemetry, &outbound_rules),
+        );
         let gateway = crate::mcp::gateway::Gateway::new(
             db.clone(),
             audit.clone(),
@@ -154,6 +158,34 @@ impl App {
             audit,
         }
     }
+}
+
+/// The re-export to a Collector, when `telemetry.forward_otlp_url` is set
+/// (the configuration was validated: names and values are headers).
+fn forwarder(
+    t: &crate::config::TelemetryConfig,
+    rules: &Arc<crate::net::OutboundRules>,
+) -> Option<crate::telemetry::forward::Forwarder> {
+    if t.forward_otlp_url.is_empty() {
+        return None;
+    }
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &t.forward_headers {
+        if let (Ok(n), Ok(mut v)) = (
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()),
+            reqwest::header::HeaderValue::from_str(value),
+        ) {
+            v.set_sensitive(true);
+            headers.insert(n, v);
+        }
+    }
+    let http = crate::net::Outbound::new(rules.clone(), 0, FORWARD_USER_AGENT);
+    Some(crate::telemetry::forward::Forwarder::start(
+        &t.forward_otlp_url,
+        headers,
+        t.forward_queue_bytes,
+        http,
+    ))
 }
 
 impl App {

@@ -1,8 +1,10 @@
 //! `[telemetry]`: what the OTLP receiver takes, and how much it keeps.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
-use super::check::within;
+use super::check::{invalid, within};
 use super::ConfigError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,6 +29,15 @@ pub struct TelemetryConfig {
     /// Longest attribute value kept, in bytes (256-1048576); longer ones
     /// are truncated at a character boundary.
     pub max_attribute_value_bytes: usize,
+    /// An OTLP/HTTP receiver (an OpenTelemetry Collector) that everything
+    /// received is re-exported to, as protobuf at `<url>/v1/traces`,
+    /// `/v1/logs` and `/v1/metrics`; empty: none.
+    pub forward_otlp_url: String,
+    /// Headers sent with every re-export (an API key of the receiver).
+    pub forward_headers: BTreeMap<String, String>,
+    /// Re-exports waiting (or being retried) are kept under this many
+    /// bytes, the oldest dropped first (1 MiB - 1 GiB).
+    pub forward_queue_bytes: usize,
 }
 
 impl Default for TelemetryConfig {
@@ -39,6 +50,9 @@ impl Default for TelemetryConfig {
             max_items: 10_000,
             max_attributes: 128,
             max_attribute_value_bytes: 16 * 1024,
+            forward_otlp_url: String::new(),
+            forward_headers: BTreeMap::new(),
+            forward_queue_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -67,6 +81,60 @@ impl TelemetryConfig {
             "telemetry.max_attribute_value_bytes",
             self.max_attribute_value_bytes,
             256..=1_048_576,
-        )
+        )?;
+        within(
+            "telemetry.forward_queue_bytes",
+            self.forward_queue_bytes,
+            1024 * 1024..=1024 * 1024 * 1024,
+        )?;
+        if !self.forward_otlp_url.is_empty() {
+            crate::net::validate_url(&self.forward_otlp_url)
+                .map_err(|e| invalid("telemetry.forward_otlp_url", e))?;
+        }
+        if self.forward_headers.len() > 32 {
+            return Err(invalid("telemetry.forward_headers", "at most 32 headers"));
+        }
+        for (name, value) in &self.forward_headers {
+            let ok_name = reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok();
+            let ok_value = reqwest::header::HeaderValue::from_str(value).is_ok();
+            if !ok_name || !ok_value || value.len() > 8192 {
+                return Err(invalid(
+                    "telemetry.forward_headers",
+                    format!("{name:?} is not a valid header name, or its value is not a valid header value"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarding_settings_are_checked_and_named() {
+        let ok = TelemetryConfig {
+            forward_otlp_url: "http://127.0.0.1:4318".into(),
+            ..Default::default()
+        };
+        assert!(ok.validate().is_ok());
+        for (url, headers) in [
+            ("ftp://collector", vec![]),
+            ("http://user:pw@collector:4318", vec![]),
+            ("http://collector:4318", vec![("bad name", "v")]),
+            ("http://collector:4318", vec![("X-Key", "line\nbreak")]),
+        ] {
+            let c = TelemetryConfig {
+                forward_otlp_url: url.into(),
+                forward_headers: headers
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..Default::default()
+            };
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("telemetry.forward"), "{url}: {e}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod attributes;
 pub mod derived;
+pub mod forward;
 pub mod logs;
 pub mod metrics;
 pub mod store;

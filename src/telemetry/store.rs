@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::derived::Derived;
+use super::forward::{Forwarder, Signal};
 use crate::db::logs::LogRow;
 use crate::db::spans::SpanRow;
 use crate::db::telemetry_usage::{self, Pruned};
@@ -36,15 +37,29 @@ struct Job {
 pub struct TelemetryStore {
     queue: mpsc::Sender<Job>,
     pub derived: Arc<Derived>,
+    /// The re-export to a Collector, when configured.
+    pub forwarder: Option<Forwarder>,
 }
 
 impl TelemetryStore {
     /// Starts the writer (needs a tokio runtime).
-    pub fn start(db: Db) -> TelemetryStore {
+    pub fn start(db: Db, forwarder: Option<Forwarder>) -> TelemetryStore {
         let (queue, rx) = mpsc::channel(GROUP * 2);
         let derived = Arc::new(Derived::default());
         tokio::spawn(write_exports(db, derived.clone(), rx));
-        TelemetryStore { queue, derived }
+        TelemetryStore {
+            queue,
+            derived,
+            forwarder,
+        }
+    }
+
+    /// Re-exports what arrived, as received (before anything is refused
+    /// here), when a receiver is configured; `encode` gives its protobuf.
+    pub fn forward(&self, signal: Signal, encode: impl FnOnce() -> Vec<u8>) {
+        if let Some(f) = &self.forwarder {
+            f.push(signal, encode());
+        }
     }
 
     /// Stores spans from `sender` (a principal id); returns how many were

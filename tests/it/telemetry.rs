@@ -522,3 +522,76 @@ async fn hostile_log_and_metric_exports_get_4xx_or_a_partial_success() {
     assert_eq!(size["series"][0]["samples"][0]["value"], 12.0);
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_arrives_is_re_exported_to_a_collector_with_retries() {
+    use crate::support::receivers::{HttpReceiver, Reply};
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+
+    // The collector is down at first (503), then takes everything.
+    let collector = HttpReceiver::start().await;
+    collector.set_reply(Reply::status(503).header("retry-after", "0"));
+    let url = collector.url("");
+    let s = TestServer::start_with(move |c| {
+        c.telemetry.forward_otlp_url = url;
+        c.telemetry
+            .forward_headers
+            .insert("X-Collector-Key".into(), "collector secret".into());
+    })
+    .await;
+    let (c, csrf) = admin(&s).await;
+    let key = sender(&s, &c, &csrf).await;
+    let res = client()
+        .post(s.url("/v1/traces"))
+        .bearer_auth(&key)
+        .json(&workflow_runs("forwarded", 2, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let first = collector
+        .wait_for(1, std::time::Duration::from_secs(10))
+        .await;
+    assert_eq!(first[0].path, "/v1/traces");
+    collector.set_reply(Reply::status(200));
+    let now = agentry::db::now_ms() as i128 * 1_000_000;
+    let logs = json!({"resourceLogs": [{"scopeLogs": [{"logRecords": [
+        {"timeUnixNano": now.to_string(), "body": {"stringValue": "forward me"}}]}]}]});
+    let res = client()
+        .post(s.url("/v1/logs"))
+        .bearer_auth(&key)
+        .json(&logs)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // The refused attempt, the trace export again, then the logs, in order.
+    let got = collector
+        .wait_for(3, std::time::Duration::from_secs(20))
+        .await;
+    let ok: Vec<_> = got.iter().skip_while(|r| r.path != "/v1/traces").collect();
+    let traces = ok.iter().rev().find(|r| r.path == "/v1/traces").unwrap();
+    assert_eq!(
+        traces.header("content-type"),
+        Some("application/x-protobuf")
+    );
+    assert_eq!(traces.header("x-collector-key"), Some("collector secret"));
+    let export = ExportTraceServiceRequest::decode(traces.body.as_slice()).unwrap();
+    assert_eq!(export.resource_spans[0].scope_spans[0].spans.len(), 4);
+    let logs = got
+        .iter()
+        .find(|r| r.path == "/v1/logs")
+        .expect("logs re-exported");
+    let export = ExportLogsServiceRequest::decode(logs.body.as_slice()).unwrap();
+    let body = export.resource_logs[0].scope_logs[0].log_records[0]
+        .body
+        .clone()
+        .unwrap();
+    assert!(format!("{body:?}").contains("forward me"), "{body:?}");
+    // What is stored here does not depend on the collector.
+    let t = get_json(&c, &s, "/api/v1/traces?service=scheduler").await;
+    assert_eq!(items(&t).len(), 2);
+    s.stop().await;
+}

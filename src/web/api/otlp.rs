@@ -23,7 +23,7 @@ use prost::Message;
 
 use crate::config::TelemetryConfig;
 use crate::rbac::Permission;
-use crate::telemetry::{self, attributes::Bounds, Window};
+use crate::telemetry::{self, attributes::Bounds, forward::Signal, Window};
 use crate::web::auth::Caller;
 use crate::web::problem::ApiError;
 use crate::web::state::{self, WebState};
@@ -204,6 +204,8 @@ pub async fn traces(
     let st = state::of(&req);
     let limits = &st.config.telemetry;
     within_items(telemetry::traces::count(&export), "spans", limits)?;
+    st.telemetry
+        .forward(Signal::Traces, || export.encode_to_vec());
     let window = Window::at(crate::db::now_ms(), limits.retention_hours);
     let decoded = telemetry::traces::decode(&export, bounds(limits), window);
     st.telemetry
@@ -243,6 +245,8 @@ pub async fn logs(
     let st = state::of(&req);
     let limits = &st.config.telemetry;
     within_items(telemetry::logs::count(&export), "log records", limits)?;
+    st.telemetry
+        .forward(Signal::Logs, || export.encode_to_vec());
     let window = Window::at(crate::db::now_ms(), limits.retention_hours);
     let decoded = telemetry::logs::decode(&export, bounds(limits), window);
     st.telemetry
@@ -286,6 +290,8 @@ pub async fn metrics(
         "data points",
         &st.config.telemetry,
     )?;
+    st.telemetry
+        .forward(Signal::Metrics, || export.encode_to_vec());
     let retention = st.config.monitoring.metrics_retention_days;
     let (samples, points) = telemetry::metrics::samples(&export);
     let mut refused = telemetry::Refused::default();

@@ -494,6 +494,8 @@ struct DetailPage {
     errors: FormErrors,
     /// What the silence form would mute, when previewed.
     preview: Option<Vec<AlertItem>>,
+    /// Failed traces and warnings of the alert's service around it.
+    around: (String, String),
 }
 
 async fn detail_page(
@@ -529,7 +531,18 @@ async fn detail_page(
     } else {
         Vec::new()
     };
+    let service = row
+        .labels
+        .get("service")
+        .or_else(|| row.labels.get("agent"))
+        .map(String::as_str);
+    let around = super::traces::links_around(
+        service,
+        row.active_since - 5 * 60_000,
+        row.resolved_at.map(|t| t + 60_000),
+    );
     let page = DetailPage {
+        around,
         layout: Layout::for_session(format!("Alert {}", row.rule), user, "alerts"),
         a: AlertItem::new(&row, &in_force),
         fingerprint: row.fingerprint.clone(),

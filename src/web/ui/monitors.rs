@@ -306,6 +306,8 @@ struct DetailPage {
     /// The range's uptime, and over 24 h, 7 d, 30 d ("" without checks).
     uptime: String,
     uptimes: [String; 3],
+    /// The agent's failed traces and warnings over the last day.
+    around: (String, String),
 }
 
 /// An uptime as shown: "99.95 %", or "" without checks.
@@ -363,7 +365,13 @@ async fn detail_page(
         rfc3339,
     );
     let latency_chart = latency_chart(&history, row.degraded_latency_ms);
+    let around = super::traces::links_around(
+        row.agent_id.as_ref().map(|_| agent_name.as_str()),
+        crate::db::now_ms() - 86_400_000,
+        None,
+    );
     let page = DetailPage {
+        around,
         check_bar,
         latency_chart,
         range: range.as_str(),

@@ -208,6 +208,31 @@ pub async fn detail(
     render(StatusCode::OK, &page)
 }
 
+/// Where to read what happened around something (an alert, an
+/// instance): its service's failed traces and its warnings and worse over
+/// `since`..`until` (ms), as (traces, logs) links. Spans are matched by
+/// their `service.name`, which agents set to their agent's name.
+pub fn links_around(service: Option<&str>, since: i64, until: Option<i64>) -> (String, String) {
+    let since = crate::timefmt::rfc3339(since);
+    let until = until.map(crate::timefmt::rfc3339);
+    let mut common: Vec<(&str, &str)> = vec![("since", since.as_str())];
+    if let Some(u) = &until {
+        common.push(("until", u.as_str()));
+    }
+    if let Some(svc) = service.filter(|s| !s.is_empty()) {
+        common.push(("service", svc));
+    }
+    let query = |extra: (&str, &str)| {
+        let mut pairs = common.clone();
+        pairs.push(extra);
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    };
+    (
+        format!("/traces?{}", query(("status", "error"))),
+        format!("/logs?{}", query(("severity", "warn"))),
+    )
+}
+
 pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(list).service(detail);
 }
