@@ -1,5 +1,6 @@
 """The measuring half of benches/otlp_load.sh (see there)."""
 import http.client
+import json
 import os
 import queue
 import random
@@ -161,6 +162,10 @@ big.resource_spans[0].scope_spans[0].spans.extend(spans)
 post_all([big.SerializeToString()], 1)
 trace = spans[0].trace_id.hex()
 cookie = {"Cookie": session}
+c = http.client.HTTPConnection(url.hostname, url.port)
+c.request("GET", f"/api/v1/traces/{trace}", headers=cookie)
+got = json.loads(c.getresponse().read())
+assert len(got["spans"]) == 200, len(got["spans"])
 for label, path in [("API GET /api/v1/traces/{id} (200 spans)", f"/api/v1/traces/{trace}"),
                     ("page GET /traces/{id} (200-span waterfall)", f"/traces/{trace}"),
                     ("API GET /api/v1/traces?service=bench-agent", "/api/v1/traces?service=bench-agent"),

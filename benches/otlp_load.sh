@@ -33,7 +33,7 @@ AGENTRY_LISTEN="127.0.0.1:$port" AGENTRY_DATA_DIR="$work/data" AGENTRY_ADMIN_PAS
   AGENTRY_TELEMETRY__MAX_BYTES=$((64 * 1024 * 1024 * 1024)) \
   "$BIN" >/dev/null 2>"$work/log" &
 pid=$!
-trap 'kill $pid 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $pid 2>/dev/null; [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.05; done
 jar="$work/cookies"
 . benches/setup-agent.sh

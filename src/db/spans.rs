@@ -170,7 +170,9 @@ pub fn entries(conn: &Connection, f: &EntryFilter, limit: u32) -> Result<Vec<Tra
         w.add("name = ?", [v.clone().into()]);
     }
     if let Some(v) = f.status {
-        w.add("status = ?", [i64::from(v).into()]);
+        // A literal (0-2, never text from a request), so the partial index
+        // of failed entries (migration 0026) can serve `status = 2`.
+        w.add(&format!("status = {}", v.clamp(0, 2)), []);
     }
     if let Some(v) = f.min_duration_ns {
         w.add("end_ns - start_ns >= ?", [v.into()]);

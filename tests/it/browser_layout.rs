@@ -95,6 +95,24 @@ async fn populate(s: &TestServer) -> Vec<(String, String)> {
         .as_str()
         .unwrap()
         .to_string();
+    // A trace with a long-named, nested, failed span, and a long log line.
+    let t = "5b8efff798038103d269b633813fc60c";
+    let start = (now as i128 - 60_000) * 1_000_000;
+    let span = |id: &str, parent: &str, name: &str, code: i64| {
+        json!({"traceId": t, "spanId": id, "parentSpanId": parent, "name": name, "kind": 2,
+            "startTimeUnixNano": start.to_string(), "endTimeUnixNano": (start + 80_000_000).to_string(),
+            "attributes": [{"key": "gen_ai.tool.name", "value": {"stringValue": name}}],
+            "status": {"code": code}})
+    };
+    post(&c, &csrf, s, "/v1/traces", json!({"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "planner"}}]}, "scopeSpans": [{"spans": [
+        span("0000000000000001", "", "plan_a_very_long_workflow_name_that_does_not_fit", 1),
+        span("0000000000000002", "0000000000000001", "tools/call search_the_entire_knowledge_base", 0),
+        span("0000000000000003", "0000000000000002", "a_deeply_nested_call", 2)]}]}]})).await;
+    post(&c, &csrf, s, "/v1/logs", json!({"resourceLogs": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "planner"}}]}, "scopeLogs": [{"logRecords": [
+        {"timeUnixNano": start.to_string(), "severityNumber": 17, "traceId": t,
+         "body": {"stringValue": "connection refused: ".repeat(12)}}]}]}]})).await;
     let audit: Value = get_json(&c, s, "/api/v1/audit?limit=1").await;
     let seq = audit["items"][0]["seq"].as_i64().unwrap();
     [
@@ -131,6 +149,9 @@ async fn populate(s: &TestServer) -> Vec<(String, String)> {
         ),
         ("audit-record", format!("/audit/{seq}")),
         ("connected-apps", "/account/apps".into()),
+        ("traces", "/traces".into()),
+        ("trace", format!("/traces/{t}")),
+        ("logs", "/logs".into()),
     ]
     .into_iter()
     .map(|(n, p)| (n.to_string(), p))
