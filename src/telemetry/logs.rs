@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 
 use super::attributes::{self, Bounds};
-use super::{id_hex, service_of, Refused, Window};
+use super::{id_hex, resource_of, scope_name, Refused, Window};
 
 pub use crate::db::logs::{severity_name, LogRow, SEVERITIES};
 
@@ -23,19 +23,9 @@ pub struct Decoded {
 pub fn decode(req: &ExportLogsServiceRequest, b: Bounds, window: Window) -> Decoded {
     let mut out = Decoded::default();
     for rl in &req.resource_logs {
-        let res_attrs = rl
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = service_of(res_attrs);
-        let (resource, _) = attributes::object(res_attrs, b);
+        let (service, resource) = resource_of(rl.resource.as_ref(), b);
         for sl in &rl.scope_logs {
-            let scope = sl
-                .scope
-                .as_ref()
-                .map(|s| attributes::cut(&s.name, 256).to_string())
-                .unwrap_or_default();
+            let scope = scope_name(sl.scope.as_ref());
             for r in &sl.log_records {
                 let t = match (r.time_unix_nano, r.observed_time_unix_nano) {
                     (0, 0) => Ok(window.now_ns),

@@ -123,21 +123,25 @@ pub fn samples(req: &ExportMetricsServiceRequest) -> (Vec<Sample>, usize) {
                     Some(Data::Histogram(h)) => {
                         for p in &h.data_points {
                             points += 1;
-                            let l = labels(&service, &p.attributes);
-                            push("_count", p.count as f64, l.clone(), p.time_unix_nano);
-                            if let Some(sum) = p.sum {
-                                push("_sum", sum, l, p.time_unix_nano);
-                            }
+                            count_and_sum(
+                                &mut push,
+                                labels(&service, &p.attributes),
+                                p.count,
+                                p.sum,
+                                p.time_unix_nano,
+                            );
                         }
                     }
                     Some(Data::ExponentialHistogram(h)) => {
                         for p in &h.data_points {
                             points += 1;
-                            let l = labels(&service, &p.attributes);
-                            push("_count", p.count as f64, l.clone(), p.time_unix_nano);
-                            if let Some(sum) = p.sum {
-                                push("_sum", sum, l, p.time_unix_nano);
-                            }
+                            count_and_sum(
+                                &mut push,
+                                labels(&service, &p.attributes),
+                                p.count,
+                                p.sum,
+                                p.time_unix_nano,
+                            );
                         }
                     }
                     Some(Data::Summary(s)) => {
@@ -160,6 +164,20 @@ pub fn samples(req: &ExportMetricsServiceRequest) -> (Vec<Sample>, usize) {
         }
     }
     (out, points)
+}
+
+/// A histogram point as `_count` and (when known) `_sum`.
+fn count_and_sum(
+    push: &mut impl FnMut(&str, f64, BTreeMap<String, String>, u64),
+    l: BTreeMap<String, String>,
+    count: u64,
+    sum: Option<f64>,
+    t: u64,
+) {
+    push("_count", count as f64, l.clone(), t);
+    if let Some(sum) = sum {
+        push("_sum", sum, l, t);
+    }
 }
 
 fn num(v: Option<Num>) -> f64 {

@@ -10,7 +10,10 @@ pub mod metrics;
 pub mod store;
 pub mod traces;
 
-use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, KeyValue};
+use opentelemetry_proto::tonic::common::v1::{
+    any_value::Value as Any, InstrumentationScope, KeyValue,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 /// How far ahead of now an item's time may be (clock skew).
 pub const FUTURE_NS: i64 = 3_600 * 1_000_000_000;
@@ -65,6 +68,18 @@ pub fn service_of(resource_attrs: &[KeyValue]) -> String {
             Any::StringValue(s) => attributes::cut(s, 256).to_string(),
             _ => String::new(),
         })
+        .unwrap_or_default()
+}
+
+/// A resource's service name (or '') and its attributes as JSON.
+pub fn resource_of(r: Option<&Resource>, b: attributes::Bounds) -> (String, serde_json::Value) {
+    let attrs = r.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+    (service_of(attrs), attributes::object(attrs, b).0)
+}
+
+/// An instrumentation scope's name (or '').
+pub fn scope_name(s: Option<&InstrumentationScope>) -> String {
+    s.map(|s| attributes::cut(&s.name, 256).to_string())
         .unwrap_or_default()
 }
 

@@ -6,7 +6,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use serde_json::{json, Value};
 
 use super::attributes::{self, Bounds};
-use super::{id_hex, service_of, Refused, Window};
+use super::{id_hex, resource_of, scope_name, Refused, Window};
 
 /// Events kept per span.
 const MAX_EVENTS: usize = 128;
@@ -27,19 +27,9 @@ pub struct Decoded {
 pub fn decode(req: &ExportTraceServiceRequest, b: Bounds, window: Window) -> Decoded {
     let mut out = Decoded::default();
     for rs in &req.resource_spans {
-        let res_attrs = rs
-            .resource
-            .as_ref()
-            .map(|r| r.attributes.as_slice())
-            .unwrap_or(&[]);
-        let service = service_of(res_attrs);
-        let (resource, _) = attributes::object(res_attrs, b);
+        let (service, resource) = resource_of(rs.resource.as_ref(), b);
         for ss in &rs.scope_spans {
-            let scope = ss
-                .scope
-                .as_ref()
-                .map(|s| attributes::cut(&s.name, 256).to_string())
-                .unwrap_or_default();
+            let scope = scope_name(ss.scope.as_ref());
             for s in &ss.spans {
                 let Ok(Some(trace_id)) = id_hex(&s.trace_id, 16) else {
                     out.refused

@@ -493,6 +493,37 @@ async fn hostile_log_and_metric_exports_get_4xx_or_a_partial_success() {
     );
     assert_eq!(kept["severity_number"], 24, "clamped");
 
+    // Nesting: cut at 8 levels when readable; a request nested past what
+    // the decoder reads is refused whole (400), nothing of it stored.
+    let nested = |levels: usize| {
+        let mut v = json!({"stringValue": "core"});
+        for _ in 0..levels {
+            v = json!({"arrayValue": {"values": [v]}});
+        }
+        logs(vec![record(
+            json!({"body": {"stringValue": format!("nested {levels}")},
+            "attributes": [{"key": "deep", "value": v}]}),
+        )])
+    };
+    let res = send("/v1/logs", nested(30), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let found = get_json(&c, &s, "/api/v1/logs?q=nested").await;
+    assert!(items(&found)[0]["attributes"]["deep"]
+        .to_string()
+        .contains("nested too deep"));
+    let res = send("/v1/logs", nested(60), "application/json")
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let found = get_json(&c, &s, "/api/v1/logs?q=nested").await;
+    assert_eq!(
+        items(&found).len(),
+        1,
+        "nothing of the refused request stored"
+    );
+
     // A metric whose value cannot be stored is refused, the rest kept.
     let gauge =
         |name: &str, v: f64| json!({"name": name, "gauge": {"dataPoints": [{"asDouble": v}]}});
