@@ -325,6 +325,30 @@ async fn chromium_shows_a_proxied_servers_health_calls_and_tool_settings() {
     let publish_row = usage.lines().find(|l| l.starts_with("publish")).unwrap();
     assert!(publish_row.starts_with("publish 0 1 0"), "{usage}");
     assert!(element_text(&b, "gateway-health").await.len() > 1);
+    // Each tool's calls as traces: the gateway's spans, the refused call's
+    // failed.
+    let links = b
+        .execute(
+            "return [...document.querySelectorAll('#tool-usage a.tool-traces')].map(a => a.getAttribute('href'))",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let search = "/traces?service=agentry&name=tools/call%20search";
+    assert!(
+        links.as_array().unwrap().iter().any(|l| l == search),
+        "{links}"
+    );
+    b.goto(&s.url(search)).await.unwrap();
+    text_until(&b, "traces-table", |t| {
+        t.matches("tools/call search").count() == 2
+    })
+    .await;
+    b.goto(&s.url("/traces?service=agentry&status=error"))
+        .await
+        .unwrap();
+    text_until(&b, "traces-table", |t| t.contains("tools/call publish")).await;
+    b.goto(&s.url(&format!("/mcp-servers/{id}"))).await.unwrap();
 
     // A bad limit is refused with the reason, what was typed stays, and
     // nothing is stored.
