@@ -96,9 +96,11 @@ impl App {
             keyring.clone(),
         );
         let policy = PolicyView::default();
+        let telemetry_stats = Arc::new(crate::monitor::telemetry_stats::TelemetryStats::default());
         let telemetry = crate::telemetry::store::TelemetryStore::start(
             db.clone(),
-            forwarder(&config.telemetry, &outbound_rules),
+            forwarder(&config.telemetry, &outbound_rules, &telemetry_stats),
+            telemetry_stats,
         );
         let gateway = crate::mcp::gateway::Gateway::new(
             db.clone(),
@@ -165,6 +167,7 @@ impl App {
 fn forwarder(
     t: &crate::config::TelemetryConfig,
     rules: &Arc<crate::net::OutboundRules>,
+    stats: &Arc<crate::monitor::telemetry_stats::TelemetryStats>,
 ) -> Option<crate::telemetry::forward::Forwarder> {
     if t.forward_otlp_url.is_empty() {
         return None;
@@ -185,6 +188,7 @@ fn forwarder(
         headers,
         t.forward_queue_bytes,
         http,
+        stats.clone(),
     ))
 }
 
@@ -264,6 +268,7 @@ impl App {
             metrics: &self.metrics,
             outbox_stats: &self.alerts.outbox().stats,
             gateway_stats: self.gateway.stats(),
+            telemetry_stats: &self.telemetry.stats,
         }
     }
 

@@ -186,6 +186,22 @@ pub async fn render(app: &Watched<'_>) -> Result<String> {
         .map_err(Error::internal)?;
     r.register(Box::new(gw.latency.clone()))
         .map_err(Error::internal)?;
+    let t = app.telemetry_stats;
+    r.register(Box::new(t.items.clone()))
+        .map_err(Error::internal)?;
+    r.register(Box::new(t.forwarded.clone()))
+        .map_err(Error::internal)?;
+    r.register(Box::new(t.forward_retries.clone()))
+        .map_err(Error::internal)?;
+    r.register(Box::new(t.gateway_spans_dropped.clone()))
+        .map_err(Error::internal)?;
+    let stored = app.db.read(crate::db::telemetry_usage::total).await?;
+    gauge(
+        &r,
+        "agentry_telemetry_stored_bytes",
+        "What the stored spans and log records weigh (the unit of telemetry.max_bytes).",
+        stored as f64,
+    )?;
 
     let mut out = Vec::new();
     TextEncoder::new()

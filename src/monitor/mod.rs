@@ -12,3 +12,4 @@ pub mod runtime;
 pub mod self_stats;
 pub mod state;
 pub mod status_spec;
+pub mod telemetry_stats;

@@ -41,4 +41,5 @@ pub struct Watched<'a> {
     pub metrics: &'a super::metrics::MetricsStore,
     pub outbox_stats: &'a crate::notify::outbox::Stats,
     pub gateway_stats: &'a crate::mcp::stats::CallStats,
+    pub telemetry_stats: &'a super::telemetry_stats::TelemetryStats,
 }

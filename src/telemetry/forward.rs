@@ -7,12 +7,12 @@
 //! host keeps its pipeline, not a second store to race.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::monitor::telemetry_stats::TelemetryStats;
 use crate::net::Outbound;
 
 /// Longest a re-export may take.
@@ -43,15 +43,6 @@ struct Export {
     body: Vec<u8>,
 }
 
-/// What the forwarder has done since start.
-#[derive(Debug, Default)]
-pub struct ForwardStats {
-    pub sent: AtomicU64,
-    /// Dropped for room in the queue, or refused by the receiver.
-    pub dropped: AtomicU64,
-    pub failed_attempts: AtomicU64,
-}
-
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Export>,
@@ -63,7 +54,7 @@ pub struct Forwarder {
     queue: Arc<Mutex<Queue>>,
     wake: Arc<Notify>,
     max_bytes: usize,
-    pub stats: Arc<ForwardStats>,
+    stats: Arc<TelemetryStats>,
 }
 
 impl Forwarder {
@@ -74,12 +65,13 @@ impl Forwarder {
         headers: reqwest::header::HeaderMap,
         max_bytes: usize,
         http: Outbound,
+        stats: Arc<TelemetryStats>,
     ) -> Forwarder {
         let f = Forwarder {
             queue: Arc::default(),
             wake: Arc::default(),
             max_bytes,
-            stats: Arc::default(),
+            stats,
         };
         let base = base.trim_end_matches('/').to_string();
         tokio::spawn(send_all(f.clone(), base, headers, http));
@@ -89,7 +81,7 @@ impl Forwarder {
     /// Queues an export (protobuf); makes room by dropping the oldest.
     pub fn push(&self, signal: Signal, body: Vec<u8>) {
         if body.len() > self.max_bytes {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.forward_dropped();
             return;
         }
         let Ok(mut q) = self.queue.lock() else {
@@ -100,7 +92,7 @@ impl Forwarder {
                 break;
             };
             q.bytes -= old.body.len();
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.forward_dropped();
         }
         q.bytes += body.len();
         q.items.push_back(Export { signal, body });
@@ -122,7 +114,7 @@ impl Forwarder {
             return;
         };
         if q.bytes + e.body.len() > self.max_bytes {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.forward_dropped();
             return;
         }
         q.bytes += e.body.len();
@@ -187,15 +179,15 @@ async fn send_all(f: Forwarder, base: String, headers: reqwest::header::HeaderMa
         };
         match send_one(&http, &base, &headers, &e).await {
             Sent::Done => {
-                f.stats.sent.fetch_add(1, Ordering::Relaxed);
+                f.stats.forwarded.with_label_values(&["sent"]).inc();
                 backoff = BACKOFF_FIRST;
             }
             Sent::Refused(why) => {
-                f.stats.dropped.fetch_add(1, Ordering::Relaxed);
+                f.stats.forward_dropped();
                 tracing::warn!(reason = %why, "the OTLP receiver refused a re-export; dropped");
             }
             Sent::Retry(after) => {
-                f.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                f.stats.forward_retries.inc();
                 f.retry_later(e);
                 let wait = after.unwrap_or(backoff);
                 backoff = (backoff * 2).min(BACKOFF_MAX);
@@ -219,25 +211,25 @@ mod tests {
         }
     }
 
+    fn dropped(f: &Forwarder) -> u64 {
+        f.stats.forwarded.with_label_values(&["dropped"]).get()
+    }
+
     #[test]
     fn the_queue_keeps_the_newest_within_its_bytes() {
         let f = idle(10);
         for n in [4, 4, 4] {
             f.push(Signal::Traces, vec![n; n as usize]);
         }
-        assert_eq!(f.stats.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(dropped(&f), 1);
         f.push(Signal::Logs, vec![0; 11]);
-        assert_eq!(
-            f.stats.dropped.load(Ordering::Relaxed),
-            2,
-            "larger than the queue"
-        );
+        assert_eq!(dropped(&f), 2, "larger than the queue");
         let first = f.pop().unwrap();
         assert_eq!(first.body.len(), 4);
         f.push(Signal::Metrics, vec![1; 6]);
         // No room to put the failed one back.
         f.retry_later(first);
-        assert_eq!(f.stats.dropped.load(Ordering::Relaxed), 3);
+        assert_eq!(dropped(&f), 3);
         assert_eq!(f.pop().unwrap().signal, Signal::Traces);
         assert_eq!(f.pop().unwrap().signal, Signal::Metrics);
         assert!(f.pop().is_none());

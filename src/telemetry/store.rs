@@ -18,6 +18,7 @@ use crate::db::{self, Db};
 use crate::error::{Error, Result};
 use crate::monitor::metrics::{MetricsStore, MAX_BATCH};
 use crate::monitor::self_stats::REPORTER;
+use crate::monitor::telemetry_stats::TelemetryStats;
 
 /// Exports per transaction at most.
 const GROUP: usize = 32;
@@ -39,11 +40,16 @@ pub struct TelemetryStore {
     pub derived: Arc<Derived>,
     /// The re-export to a Collector, when configured.
     pub forwarder: Option<Forwarder>,
+    pub stats: Arc<TelemetryStats>,
 }
 
 impl TelemetryStore {
     /// Starts the writer (needs a tokio runtime).
-    pub fn start(db: Db, forwarder: Option<Forwarder>) -> TelemetryStore {
+    pub fn start(
+        db: Db,
+        forwarder: Option<Forwarder>,
+        stats: Arc<TelemetryStats>,
+    ) -> TelemetryStore {
         let (queue, rx) = mpsc::channel(GROUP * 2);
         let derived = Arc::new(Derived::default());
         tokio::spawn(write_exports(db, derived.clone(), rx));
@@ -51,6 +57,7 @@ impl TelemetryStore {
             queue,
             derived,
             forwarder,
+            stats,
         }
     }
 
@@ -122,6 +129,7 @@ impl crate::mcp::trace::SpanSink for TelemetryStore {
             reply,
         };
         if self.queue.try_send(job).is_err() {
+            self.stats.gateway_spans_dropped.inc();
             tracing::debug!("the telemetry queue is full: a gateway span was dropped");
         }
     }

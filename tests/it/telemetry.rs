@@ -624,5 +624,21 @@ async fn what_arrives_is_re_exported_to_a_collector_with_retries() {
     // What is stored here does not depend on the collector.
     let t = get_json(&c, &s, "/api/v1/traces?service=scheduler").await;
     assert_eq!(items(&t).len(), 2);
+    // The figures an operator watches.
+    let metrics = get_text(&c, &s, "/metrics").await;
+    for line in [
+        "agentry_otlp_items_total{result=\"stored\",signal=\"traces\"} 4",
+        "agentry_otlp_items_total{result=\"stored\",signal=\"logs\"} 1",
+        "agentry_otlp_forward_exports_total{result=\"sent\"} 2",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    let retried = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("agentry_otlp_forward_retries_total "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap();
+    assert!(retried >= 1);
+    assert!(metrics.contains("agentry_telemetry_stored_bytes "));
     s.stop().await;
 }

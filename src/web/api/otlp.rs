@@ -208,6 +208,12 @@ pub async fn traces(
         .forward(Signal::Traces, || export.encode_to_vec());
     let window = Window::at(crate::db::now_ms(), limits.retention_hours);
     let decoded = telemetry::traces::decode(&export, bounds(limits), window);
+    let stats = &st.telemetry.stats;
+    stats.received(
+        "traces",
+        decoded.spans.len() as u64,
+        decoded.refused.count as u64,
+    );
     st.telemetry
         .spans(&caller.principal.id, decoded.spans)
         .await?;
@@ -249,6 +255,12 @@ pub async fn logs(
         .forward(Signal::Logs, || export.encode_to_vec());
     let window = Window::at(crate::db::now_ms(), limits.retention_hours);
     let decoded = telemetry::logs::decode(&export, bounds(limits), window);
+    let stats = &st.telemetry.stats;
+    stats.received(
+        "logs",
+        decoded.records.len() as u64,
+        decoded.refused.count as u64,
+    );
     st.telemetry
         .logs(&caller.principal.id, decoded.records)
         .await?;
@@ -310,6 +322,11 @@ pub async fn metrics(
     // A histogram point is two samples; never report more points refused
     // than were sent.
     let rejected = refused.count.min(points as i64);
+    st.telemetry.stats.received(
+        "metrics",
+        (points as i64 - rejected) as u64,
+        rejected as u64,
+    );
     let partial = rejected > 0;
     let resp = ExportMetricsServiceResponse {
         partial_success: partial.then_some(ExportMetricsPartialSuccess {
