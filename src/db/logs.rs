@@ -4,6 +4,7 @@ use rusqlite::{params, Connection};
 use serde_json::Value;
 
 use super::clauses::Clauses;
+use super::telemetry_resources::Resources;
 use crate::error::Result;
 
 /// OTLP severity numbers by name (the first of each range of four).
@@ -54,28 +55,28 @@ pub fn insert(
     now: i64,
 ) -> Result<(usize, i64)> {
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO logs (time_ns, severity, severity_text, body, attributes, resource, service,
-            scope, trace_id, span_id, dropped_attributes, sender, received_at, bytes)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        "INSERT INTO logs (time_ns, severity, severity_text, body, attributes, resource,
+            resource_id, service, scope, trace_id, span_id, dropped_attributes, sender,
+            received_at, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, '', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     let mut weighed = 0;
+    let mut resources = Resources::default();
     for l in records {
         let attributes = l.attributes.to_string();
-        let resource = l.resource.to_string();
-        // The body twice: the row and its words in the index.
-        let bytes = (100
-            + 2 * l.body.len()
-            + l.severity_text.len()
-            + l.service.len()
-            + attributes.len()
-            + resource.len()) as i64;
+        let resource_id = resources.of(conn, &l.resource, now)?;
+        // The body twice: the row and its words in the index; the resource
+        // is stored once for all the records that share it.
+        let bytes =
+            (100 + 2 * l.body.len() + l.severity_text.len() + l.service.len() + attributes.len())
+                as i64;
         stmt.execute(params![
             l.time_ns,
             l.severity,
             l.severity_text,
             l.body,
             attributes,
-            resource,
+            resource_id,
             l.service,
             l.scope,
             l.trace_id,
@@ -135,8 +136,10 @@ pub fn search(conn: &Connection, f: &LogFilter, limit: u32) -> Result<Vec<LogRow
     }
     let limit = w.bind(i64::from(limit).into());
     let sql = format!(
-        "SELECT id, time_ns, severity, severity_text, body, attributes, resource, service, scope,
-            trace_id, span_id, dropped_attributes FROM logs {} ORDER BY time_ns DESC, id DESC
+        "SELECT id, time_ns, severity, severity_text, body, attributes,
+            COALESCE((SELECT attributes FROM telemetry_resources r WHERE r.id = resource_id), resource),
+            service, scope, trace_id, span_id, dropped_attributes
+         FROM logs {} ORDER BY time_ns DESC, id DESC
          LIMIT {limit}",
         w.where_sql()
     );

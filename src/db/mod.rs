@@ -28,6 +28,7 @@ pub mod roles;
 pub mod sessions;
 pub mod silences;
 pub mod spans;
+pub mod telemetry_resources;
 pub mod telemetry_usage;
 pub mod tokens;
 pub mod users;

@@ -3,6 +3,7 @@
 use rusqlite::{params, Connection};
 
 use super::clauses::Clauses;
+use super::telemetry_resources::Resources;
 use crate::error::Result;
 use serde_json::Value;
 
@@ -28,14 +29,14 @@ pub struct SpanRow {
     pub entry: bool,
 }
 
-/// What a span row costs, roughly (the byte budget's unit).
-fn weight(s: &SpanRow, attributes: &str, events: &str, resource: &str) -> i64 {
+/// What a span row costs, roughly (the byte budget's unit); its resource
+/// is stored once for all the spans that share it.
+fn weight(s: &SpanRow, attributes: &str, events: &str) -> i64 {
     (120 + s.name.len()
         + s.service.len()
         + s.status_message.len()
         + attributes.len()
-        + events.len()
-        + resource.len()) as i64
+        + events.len()) as i64
 }
 
 /// What an insert stored.
@@ -53,24 +54,31 @@ impl Stored {
     }
 }
 
+/// The columns [`row`] reads, the resource from its shared row.
+const COLUMNS: &str = "trace_id, span_id, parent_span_id, service, name, kind, start_ns, end_ns, \
+    status, status_message, attributes, events, \
+    COALESCE((SELECT attributes FROM telemetry_resources r WHERE r.id = resource_id), resource), \
+    scope, dropped_attributes, entry";
+
 /// Stores `spans` sent by `sender`.
 pub fn insert(conn: &Connection, spans: &[SpanRow], sender: &str, now: i64) -> Result<Stored> {
     let mut stmt = conn.prepare_cached(
         "INSERT OR IGNORE INTO spans (trace_id, span_id, parent_span_id, service, name, kind,
-            start_ns, end_ns, status, status_message, attributes, events, resource, scope,
-            dropped_attributes, sender, received_at, bytes, entry)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+            start_ns, end_ns, status, status_message, attributes, events, resource, resource_id,
+            scope, dropped_attributes, sender, received_at, bytes, entry)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, '', ?13, ?14, ?15, ?16, ?17,
             ?18, ?19)",
     )?;
     let mut out = Stored {
         fresh: Vec::with_capacity(spans.len()),
         bytes: 0,
     };
+    let mut resources = Resources::default();
     for s in spans {
         let attributes = s.attributes.to_string();
         let events = s.events.to_string();
-        let resource = s.resource.to_string();
-        let bytes = weight(s, &attributes, &events, &resource);
+        let resource_id = resources.of(conn, &s.resource, now)?;
+        let bytes = weight(s, &attributes, &events);
         let n = stmt.execute(params![
             s.trace_id,
             s.span_id,
@@ -84,7 +92,7 @@ pub fn insert(conn: &Connection, spans: &[SpanRow], sender: &str, now: i64) -> R
             s.status_message,
             attributes,
             events,
-            resource,
+            resource_id,
             s.scope,
             s.dropped_attributes,
             sender,
@@ -102,11 +110,9 @@ pub fn insert(conn: &Connection, spans: &[SpanRow], sender: &str, now: i64) -> R
 
 /// Every span of a trace, by start time.
 pub fn trace(conn: &Connection, trace_id: &str) -> Result<Vec<SpanRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT trace_id, span_id, parent_span_id, service, name, kind, start_ns, end_ns, status,
-            status_message, attributes, events, resource, scope, dropped_attributes, entry
-         FROM spans WHERE trace_id = ?1 ORDER BY start_ns, span_id LIMIT 10000",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM spans WHERE trace_id = ?1 ORDER BY start_ns, span_id LIMIT 10000"
+    ))?;
     let rows = stmt.query_map(params![trace_id], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
@@ -193,8 +199,7 @@ pub fn entries(conn: &Connection, f: &EntryFilter, limit: u32) -> Result<Vec<Tra
     }
     let limit = w.bind(i64::from(limit).into());
     let sql = format!(
-        "SELECT trace_id, span_id, parent_span_id, service, name, kind, start_ns, end_ns, status,
-            status_message, attributes, events, resource, scope, dropped_attributes, entry,
+        "SELECT {COLUMNS},
             (SELECT COUNT(*) FROM spans t WHERE t.trace_id = s.trace_id),
             (SELECT COUNT(*) FROM spans t WHERE t.trace_id = s.trace_id AND t.status = 2)
          FROM spans s {} ORDER BY start_ns DESC, trace_id DESC, span_id DESC LIMIT {limit}",
@@ -214,11 +219,9 @@ pub fn entries(conn: &Connection, f: &EntryFilter, limit: u32) -> Result<Vec<Tra
 /// Spans received at or after `since` (ms), for rebuilding the derived
 /// series' window at start; at most `limit`.
 pub fn received_since(conn: &Connection, since: i64, limit: u32) -> Result<Vec<SpanRow>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT trace_id, span_id, parent_span_id, service, name, kind, start_ns, end_ns, status,
-            status_message, attributes, events, resource, scope, dropped_attributes, entry
-         FROM spans WHERE received_at >= ?1 ORDER BY received_at LIMIT ?2",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM spans WHERE received_at >= ?1 ORDER BY received_at LIMIT ?2"
+    ))?;
     let rows = stmt.query_map(params![since, limit], row)?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -60,5 +60,7 @@ pub fn prune(conn: &Connection, before: i64, max_bytes: u64) -> Result<Pruned> {
         "DELETE FROM telemetry_usage WHERE minute < ?1",
         params![cutoff.div_euclid(60_000)],
     )?;
+    // A resource last seen before the cutoff has no row left.
+    super::telemetry_resources::prune(conn, cutoff)?;
     Ok(Pruned { spans, logs })
 }
