@@ -154,33 +154,44 @@ async fn write_exports(db: Db, derived: Arc<Derived>, mut rx: mpsc::Receiver<Job
         let result = db
             .write(move |tx| {
                 let mut counts = Vec::with_capacity(exports.len());
-                let mut fresh = Vec::new();
+                // Per export, which spans were new (empty for logs).
+                let mut fresh = Vec::with_capacity(exports.len());
                 let mut bytes = 0;
                 for (sender, batch) in &exports {
                     let (n, b) = match batch {
                         Batch::Spans(spans) => {
                             let stored = db::spans::insert(tx, spans, sender, now)?;
-                            fresh.extend(
-                                spans
-                                    .iter()
-                                    .zip(&stored.fresh)
-                                    .filter(|(_, new)| **new)
-                                    .map(|(s, _)| s.clone()),
-                            );
-                            (stored.added(), stored.bytes)
+                            let n = stored.added();
+                            fresh.push(stored.fresh);
+                            (n, stored.bytes)
                         }
-                        Batch::Logs(records) => db::logs::insert(tx, records, sender, now)?,
+                        Batch::Logs(records) => {
+                            fresh.push(Vec::new());
+                            db::logs::insert(tx, records, sender, now)?
+                        }
                     };
                     counts.push(n);
                     bytes += b;
                 }
                 telemetry_usage::add(tx, now, bytes)?;
-                Ok((counts, fresh))
+                // The exports come back out: the derived series read them
+                // after the commit, not inside the write transaction.
+                Ok((counts, exports, fresh))
             })
             .await;
         match result {
-            Ok((counts, fresh)) => {
-                derived.observe(&fresh, now);
+            Ok((counts, exports, fresh)) => {
+                let committed = exports
+                    .iter()
+                    .zip(&fresh)
+                    .filter_map(|((_, batch), new)| match batch {
+                        Batch::Spans(spans) => Some(spans.iter().zip(new)),
+                        Batch::Logs(_) => None,
+                    })
+                    .flatten()
+                    .filter(|(_, new)| **new)
+                    .map(|(s, _)| s);
+                derived.observe(committed, now);
                 for (reply, n) in replies.into_iter().zip(counts) {
                     let _ = reply.send(Ok(n));
                 }

@@ -4,6 +4,9 @@
 use super::problem::ApiError;
 use crate::timefmt::Edge;
 
+/// Nanoseconds (OTLP's times) in a millisecond (the filters' unit).
+pub const NS_PER_MS: i64 = 1_000_000;
+
 /// `since`/`until`: RFC 3339, a UTC date or a span back from `now` (ms).
 pub fn time_bound(
     name: &str,

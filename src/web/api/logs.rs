@@ -14,12 +14,11 @@ use crate::web::auth::Caller;
 use crate::web::needs::needs;
 use crate::web::pagination::{Page, PageParams, PageRequest};
 use crate::web::problem::{ApiError, Problem};
-use crate::web::query;
+use crate::web::query::{self, NS_PER_MS};
 use crate::web::state::{self, WebState};
 
 /// Words a search takes at most.
 const MAX_WORDS: usize = 16;
-const MS_NS: i64 = 1_000_000;
 
 #[derive(Serialize, ToSchema)]
 pub struct LogView {
@@ -120,13 +119,14 @@ fn text_query(q: &str) -> Result<Option<String>, ApiError> {
 }
 
 impl LogQuery {
-    pub fn filter(&self) -> Result<(LogFilter, u32), ApiError> {
+    /// The validated filter and page.
+    pub fn filter(&self) -> Result<(LogFilter, PageRequest), ApiError> {
         let page = PageParams {
             limit: self.limit,
             cursor: self.cursor.clone(),
         }
         .resolve()?;
-        let after = match page.after {
+        let after = match &page.after {
             None => None,
             Some(k) => Some(
                 k.split_once('|')
@@ -167,25 +167,26 @@ impl LogQuery {
                 service: query::text("service", self.service.as_deref(), 256)?,
                 min_severity,
                 trace_id,
-                since_ns: since.map(|t| t.saturating_mul(MS_NS)),
-                until_ns: until.map(|t| t.saturating_mul(MS_NS)),
+                since_ns: since.map(|t| t.saturating_mul(NS_PER_MS)),
+                until_ns: until.map(|t| t.saturating_mul(NS_PER_MS)),
                 after,
             },
-            page.limit,
+            page,
         ))
     }
 }
 
 /// Records newest first (shared by the API and the logs page).
 pub async fn search_logs(st: &WebState, q: &LogQuery) -> Result<Page<LogView>, ApiError> {
-    let (filter, limit) = q.filter()?;
+    let (filter, page) = q.filter()?;
+    let limit = page.limit;
     let rows = st
         .db
         .read(move |c| crate::db::logs::search(c, &filter, limit + 1))
         .await?;
     Ok(Page::from_rows(
         rows,
-        &PageRequest { after: None, limit },
+        &page,
         |l| format!("{}|{}", l.time_ns, l.id),
         LogView::from,
     ))

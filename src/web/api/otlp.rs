@@ -123,17 +123,30 @@ fn answer<M: Message + serde::Serialize>(enc: Encoding, resp: &M, partial: bool)
     }
 }
 
-/// The export in a request: the caller checked for `telemetry:write`, the
-/// body read within the limits and decoded as `what` ("trace export").
+/// What a signal's export and its items are called in messages.
+fn names(signal: Signal) -> (&'static str, &'static str) {
+    match signal {
+        Signal::Traces => ("trace export", "spans"),
+        Signal::Logs => ("log export", "log records"),
+        Signal::Metrics => ("metric export", "data points"),
+    }
+}
+
+/// The export of `signal` in a request: the caller checked for
+/// `telemetry:write`, the body read within the limits and decoded, its
+/// items (`count`) within the limit, and handed to the forwarder as it
+/// came (a protobuf body as is, without encoding it again).
 async fn export_of<T>(
     req: &HttpRequest,
     caller: &Caller,
     payload: web::Payload,
-    what: &str,
+    signal: Signal,
+    count: fn(&T) -> usize,
 ) -> Result<(Encoding, T), ApiError>
 where
     T: Message + Default + serde::de::DeserializeOwned,
 {
+    let (what, items) = names(signal);
     let st = state::of(req);
     caller
         .require(&st, Permission::TelemetryWrite.as_str())
@@ -159,6 +172,11 @@ where
             })?
         }
     };
+    within_items(count(&export), items, &st.config.telemetry)?;
+    st.telemetry.forward(signal, || match enc {
+        Encoding::Protobuf => body,
+        Encoding::Json => export.encode_to_vec(),
+    });
     Ok((enc, export))
 }
 
@@ -199,13 +217,16 @@ pub async fn traces(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (enc, export): (_, ExportTraceServiceRequest) =
-        export_of(&req, &caller, payload, "trace export").await?;
+    let (enc, export): (_, ExportTraceServiceRequest) = export_of(
+        &req,
+        &caller,
+        payload,
+        Signal::Traces,
+        telemetry::traces::count,
+    )
+    .await?;
     let st = state::of(&req);
     let limits = &st.config.telemetry;
-    within_items(telemetry::traces::count(&export), "spans", limits)?;
-    st.telemetry
-        .forward(Signal::Traces, || export.encode_to_vec());
     let window = Window::at(crate::db::now_ms(), limits.retention_hours);
     let decoded = telemetry::traces::decode(&export, bounds(limits), window);
     let stats = &st.telemetry.stats;
@@ -247,12 +268,9 @@ pub async fn logs(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (enc, export): (_, ExportLogsServiceRequest) =
-        export_of(&req, &caller, payload, "log export").await?;
+        export_of(&req, &caller, payload, Signal::Logs, telemetry::logs::count).await?;
     let st = state::of(&req);
     let limits = &st.config.telemetry;
-    within_items(telemetry::logs::count(&export), "log records", limits)?;
-    st.telemetry
-        .forward(Signal::Logs, || export.encode_to_vec());
     let window = Window::at(crate::db::now_ms(), limits.retention_hours);
     let decoded = telemetry::logs::decode(&export, bounds(limits), window);
     let stats = &st.telemetry.stats;
@@ -294,16 +312,15 @@ pub async fn metrics(
     caller: Caller,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (enc, export): (_, ExportMetricsServiceRequest) =
-        export_of(&req, &caller, payload, "metric export").await?;
+    let (enc, export): (_, ExportMetricsServiceRequest) = export_of(
+        &req,
+        &caller,
+        payload,
+        Signal::Metrics,
+        telemetry::metrics::count,
+    )
+    .await?;
     let st = state::of(&req);
-    within_items(
-        telemetry::metrics::count(&export),
-        "data points",
-        &st.config.telemetry,
-    )?;
-    st.telemetry
-        .forward(Signal::Metrics, || export.encode_to_vec());
     let retention = st.config.monitoring.metrics_retention_days;
     let (samples, points) = telemetry::metrics::samples(&export);
     let mut refused = telemetry::Refused::default();

@@ -9,8 +9,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::db::spans::{EntryFilter, SpanRow, TraceEntry};
 use crate::timefmt::Edge;
-use crate::web::pagination::{Page, PageParams};
-use crate::web::query;
+use crate::web::pagination::{Page, PageParams, PageRequest};
+use crate::web::query::{self, NS_PER_MS};
 
 use crate::rbac::Permission;
 use crate::web::auth::Caller;
@@ -94,6 +94,21 @@ pub fn trace_id(raw: &str) -> Result<String, ApiError> {
     Ok(id)
 }
 
+/// The trace `raw_id` names (lowercased) and its spans by start time
+/// (shared by the API and the waterfall page); 404 when none are stored.
+pub async fn read_trace(
+    st: &crate::web::state::WebState,
+    raw_id: &str,
+) -> Result<(String, Vec<SpanRow>), ApiError> {
+    let id = trace_id(raw_id)?;
+    let q = id.clone();
+    let rows = st.db.read(move |c| crate::db::spans::trace(c, &q)).await?;
+    if rows.is_empty() {
+        return Err(ApiError::not_found(format!("no spans of trace {id}")));
+    }
+    Ok((id, rows))
+}
+
 /// A trace's spans, by start time.
 #[utoipa::path(operation_id = "traces.get", tag = "telemetry",
     params(("trace_id" = String, Path, pattern = "^[0-9a-fA-F]{32}$", description = "32 hex digits")),
@@ -108,12 +123,7 @@ pub async fn get_trace(
     caller
         .require(&st, Permission::TelemetryRead.as_str())
         .await?;
-    let id = trace_id(&path)?;
-    let q = id.clone();
-    let rows = st.db.read(move |c| crate::db::spans::trace(c, &q)).await?;
-    if rows.is_empty() {
-        return Err(ApiError::not_found(format!("no spans of trace {id}")));
-    }
+    let (id, rows) = read_trace(&st, &path).await?;
     Ok(web::Json(TraceView {
         trace_id: id,
         spans: rows.into_iter().map(SpanView::from).collect(),
@@ -179,20 +189,18 @@ pub struct TraceQuery {
     pub cursor: Option<String>,
 }
 
-const MS_NS: i64 = 1_000_000;
-
 impl TraceQuery {
-    /// The validated filter and page size.
-    pub fn filter(&self) -> Result<(EntryFilter, u32), ApiError> {
+    /// The validated filter and page.
+    pub fn filter(&self) -> Result<(EntryFilter, PageRequest), ApiError> {
         let page = PageParams {
             limit: self.limit,
             cursor: self.cursor.clone(),
         }
         .resolve()?;
-        let after = match page.after {
+        let after = match &page.after {
             None => None,
             Some(k) => Some(
-                parse_key(&k)
+                parse_key(k)
                     .ok_or_else(|| ApiError::bad_request("bad_query", "cursor is not valid"))?,
             ),
         };
@@ -210,7 +218,7 @@ impl TraceQuery {
         };
         let min_duration_ns = match self.min_duration_ms {
             None => None,
-            Some(ms) if ms <= 86_400_000 => Some(ms as i64 * MS_NS),
+            Some(ms) if ms <= 86_400_000 => Some(ms as i64 * NS_PER_MS),
             Some(_) => {
                 return Err(ApiError::bad_request(
                     "bad_query",
@@ -228,11 +236,11 @@ impl TraceQuery {
                 name: query::text("name", self.name.as_deref(), 1024)?,
                 status,
                 min_duration_ns,
-                since_ns: since.map(|t| t.saturating_mul(MS_NS)),
-                until_ns: until.map(|t| t.saturating_mul(MS_NS)),
+                since_ns: since.map(|t| t.saturating_mul(NS_PER_MS)),
+                until_ns: until.map(|t| t.saturating_mul(NS_PER_MS)),
                 after,
             },
-            page.limit,
+            page,
         ))
     }
 }
@@ -250,15 +258,15 @@ pub async fn list_traces(
     st: &crate::web::state::WebState,
     q: &TraceQuery,
 ) -> Result<Page<TraceSummary>, ApiError> {
-    let (filter, limit) = q.filter()?;
+    let (filter, page) = q.filter()?;
+    let limit = page.limit;
     let rows = st
         .db
         .read(move |c| crate::db::spans::entries(c, &filter, limit + 1))
         .await?;
-    let req = crate::web::pagination::PageRequest { after: None, limit };
     Ok(Page::from_rows(
         rows,
-        &req,
+        &page,
         |e| format!("{}|{}|{}", e.span.start_ns, e.span.trace_id, e.span.span_id),
         TraceSummary::from,
     ))

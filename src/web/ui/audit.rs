@@ -123,18 +123,14 @@ impl std::ops::Deref for Row {
 
 /// The filters (without paging) as a query string.
 fn filter_query(q: &AuditQuery) -> String {
-    let pairs: Vec<(&str, &str)> = [
-        ("actor", &q.actor),
-        ("action", &q.action),
-        ("outcome", &q.outcome),
-        ("target", &q.target),
-        ("since", &q.since),
-        ("until", &q.until),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.as_deref().filter(|v| !v.is_empty()).map(|v| (k, v)))
-    .collect();
-    serde_urlencoded::to_string(pairs).unwrap_or_default()
+    super::forms::filter_query(&[
+        ("actor", q.actor.as_deref()),
+        ("action", q.action.as_deref()),
+        ("outcome", q.outcome.as_deref()),
+        ("target", q.target.as_deref()),
+        ("since", q.since.as_deref()),
+        ("until", q.until.as_deref()),
+    ])
 }
 
 async fn list_page(
@@ -166,14 +162,9 @@ async fn list_page(
     let result = list_records(&st, &caller, &page.q).await;
     match result {
         Ok(p) => {
-            page.next = p.next_cursor.map(|c| {
-                let mut next = page.filters.clone();
-                if !next.is_empty() {
-                    next.push('&');
-                }
-                next.push_str(&serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default());
-                next
-            });
+            page.next = p
+                .next_cursor
+                .map(|c| super::forms::next_page(&page.filters, &c));
             let names = Names::load(&st.db).await?;
             page.records = p.items.into_iter().map(|r| Row::of(r, &names)).collect();
             page.activity = activity_chart(&st).await?;

@@ -74,6 +74,26 @@ pub fn query_escape(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
+/// A list's filters as a query string: the given ones in order, empty
+/// ones left out (a GET form submits unused fields empty).
+pub fn filter_query(pairs: &[(&str, Option<&str>)]) -> String {
+    let given: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (*k, v)))
+        .collect();
+    serde_urlencoded::to_string(given).unwrap_or_default()
+}
+
+/// The query string of a list's next page: its filters and `cursor`.
+pub fn next_page(filters: &str, cursor: &str) -> String {
+    let cursor = serde_urlencoded::to_string([("cursor", cursor)]).unwrap_or_default();
+    if filters.is_empty() {
+        cursor
+    } else {
+        format!("{filters}&{cursor}")
+    }
+}
+
 /// `?q=` (a search) and the page of a list that searches on the server
 /// (agents, users).
 #[derive(Default, serde::Deserialize)]

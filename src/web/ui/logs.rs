@@ -55,18 +55,14 @@ pub async fn list(
         .require(&st, Permission::TelemetryRead.as_str())
         .await?;
     let p = q.into_inner();
-    let pairs: Vec<(&str, &str)> = [
+    let filters = super::forms::filter_query(&[
         ("q", p.q.as_deref()),
         ("service", p.service.as_deref()),
         ("severity", p.severity.as_deref()),
         ("trace_id", p.trace_id.as_deref()),
         ("since", p.since.as_deref()),
         ("until", p.until.as_deref()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
-    .collect();
-    let filters = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    ]);
     let follow = p.follow.is_some() && p.cursor.is_none();
     let mut page = ListPage {
         layout: Layout::for_session("Logs", &user, "logs"),
@@ -93,14 +89,9 @@ pub async fn list(
     };
     match search_logs(&st, &page.q).await {
         Ok(r) => {
-            page.next = r.next_cursor.map(|c| {
-                let cursor = serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default();
-                if page.filters.is_empty() {
-                    cursor
-                } else {
-                    format!("{}&{cursor}", page.filters)
-                }
-            });
+            page.next = r
+                .next_cursor
+                .map(|c| super::forms::next_page(&page.filters, &c));
             page.records = r.items;
             render(StatusCode::OK, &page)
         }

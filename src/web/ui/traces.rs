@@ -12,7 +12,7 @@ use super::layout::Layout;
 use super::render;
 use crate::db::spans::SpanRow;
 use crate::rbac::Permission;
-use crate::web::api::traces::{list_traces, status_name, trace_id, TraceQuery, TraceSummary};
+use crate::web::api::traces::{list_traces, read_trace, status_name, TraceQuery, TraceSummary};
 use crate::web::auth::SessionUser;
 use crate::web::state;
 
@@ -29,18 +29,14 @@ struct ListPage {
 /// The filters (without paging) as a query string.
 fn filter_query(q: &TraceQuery) -> String {
     let min = q.min_duration_ms.map(|m| m.to_string());
-    let pairs: Vec<(&str, &str)> = [
+    super::forms::filter_query(&[
         ("service", q.service.as_deref()),
         ("name", q.name.as_deref()),
         ("status", q.status.as_deref()),
         ("min_duration_ms", min.as_deref()),
         ("since", q.since.as_deref()),
         ("until", q.until.as_deref()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| (k, v)))
-    .collect();
-    serde_urlencoded::to_string(pairs).unwrap_or_default()
+    ])
 }
 
 #[get("/traces")]
@@ -63,14 +59,7 @@ pub async fn list(
     match list_traces(&st, &page.q).await {
         Ok(p) => {
             let filters = filter_query(&page.q);
-            page.next = p.next_cursor.map(|c| {
-                let cursor = serde_urlencoded::to_string([("cursor", c)]).unwrap_or_default();
-                if filters.is_empty() {
-                    cursor
-                } else {
-                    format!("{filters}&{cursor}")
-                }
-            });
+            page.next = p.next_cursor.map(|c| super::forms::next_page(&filters, &c));
             page.traces = p.items;
             render(StatusCode::OK, &page)
         }
@@ -149,14 +138,7 @@ pub async fn detail(
     user.caller()
         .require(&st, Permission::TelemetryRead.as_str())
         .await?;
-    let id = trace_id(&path)?;
-    let q = id.clone();
-    let spans = st.db.read(move |c| crate::db::spans::trace(c, &q)).await?;
-    if spans.is_empty() {
-        return Err(
-            crate::web::problem::ApiError::not_found(format!("no spans of trace {id}")).into(),
-        );
-    }
+    let (id, spans) = read_trace(&st, &path).await?;
     let start = spans.iter().map(|s| s.start_ns).min().unwrap_or(0);
     let end = spans.iter().map(|s| s.end_ns).max().unwrap_or(start);
     let total = (end - start).max(1);
@@ -215,17 +197,13 @@ pub async fn detail(
 pub fn links_around(service: Option<&str>, since: i64, until: Option<i64>) -> (String, String) {
     let since = crate::timefmt::rfc3339(since);
     let until = until.map(crate::timefmt::rfc3339);
-    let mut common: Vec<(&str, &str)> = vec![("since", since.as_str())];
-    if let Some(u) = &until {
-        common.push(("until", u.as_str()));
-    }
-    if let Some(svc) = service.filter(|s| !s.is_empty()) {
-        common.push(("service", svc));
-    }
     let query = |extra: (&str, &str)| {
-        let mut pairs = common.clone();
-        pairs.push(extra);
-        serde_urlencoded::to_string(pairs).unwrap_or_default()
+        super::forms::filter_query(&[
+            ("since", Some(since.as_str())),
+            ("until", until.as_deref()),
+            ("service", service),
+            (extra.0, Some(extra.1)),
+        ])
     };
     (
         format!("/traces?{}", query(("status", "error"))),
