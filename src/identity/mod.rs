@@ -9,6 +9,7 @@ pub mod passwords;
 pub mod principals;
 pub mod ratelimit;
 pub mod sessions;
+pub mod totp;
 pub mod users;
 
 use serde::Serialize;

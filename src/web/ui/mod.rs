@@ -22,6 +22,7 @@ pub mod mcp_servers;
 pub mod monitors;
 pub mod notifications;
 pub mod oauth_clients;
+pub mod qr;
 pub mod roles;
 pub mod series;
 pub mod signing_keys;
