@@ -12,6 +12,7 @@ pub mod check_rollups;
 pub mod check_tallies;
 pub mod clauses;
 pub mod client_keys;
+pub mod factors;
 pub mod instances;
 pub mod key_material;
 pub mod keyrings;

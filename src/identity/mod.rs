@@ -4,6 +4,7 @@
 pub mod agents;
 pub mod api_keys;
 pub mod auth_stats;
+pub mod factors;
 pub mod login;
 pub mod passwords;
 pub mod principals;
