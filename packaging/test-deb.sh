@@ -83,13 +83,41 @@ start() {
     fail "the service did not become ready"
 }
 stop() { kill -TERM "$pid"; wait "$pid" || fail "the service did not stop cleanly"; pid=""; }
+# Signs the admin in as a person would with the packaged configuration,
+# which requires a second factor of system_admin: the first sign-in on a
+# database enrols an authenticator app (its codes computed by pyotp) and
+# keeps the recovery codes; later ones give a recovery code.
+codes="$work/recovery-codes"
+field() { sed -n "s/.*$1\([^\"<]*\).*/\1/p" | head -1; }
 signin() {
     jar="$work/cookies"; rm -f "$jar"
-    token=$(curl -s -c "$jar" "$base/login" | sed -n 's/.*name="csrf_token" value="\([^"]*\)".*/\1/p')
-    code=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" -c "$jar" --data-urlencode "username=admin" \
+    token=$(curl -s -c "$jar" "$base/login" | field 'name="csrf_token" value="')
+    to=$(curl -s -o /dev/null -w '%{http_code} %{redirect_url}' -b "$jar" -c "$jar" --data-urlencode "username=admin" \
         --data-urlencode "password=$1" --data-urlencode "csrf_token=$token" "$base/login")
-    [ "$code" = 303 ] || fail "sign-in answered $code"
+    case "$to" in
+    "303 $base/account/second-factor")
+        [ "$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" "$base/")" = 303 ] || fail "the dashboard answered before enrolment"
+        token=$(curl -s -b "$jar" "$base/account/second-factor" | field 'name="csrf_token" value="')
+        page=$(curl -s -b "$jar" -c "$jar" --data-urlencode label=phone --data-urlencode "csrf_token=$token" "$base/account/second-factor/totp")
+        secret=$(echo "$page" | field 'id="totp-secret" class="secret">' | tr -d ' ')
+        action=$(echo "$page" | sed -n 's/.*action="\(\/account\/second-factor\/totp\/[^"]*\)".*/\1/p' | head -1)
+        [ -n "$secret" ] && [ -n "$action" ] || fail "no enrolment page after the password"
+        code=$(python3 -c 'import pyotp, sys; print(pyotp.TOTP(sys.argv[1]).now())' "$secret")
+        curl -s -b "$jar" -c "$jar" --data-urlencode "code=$code" --data-urlencode "csrf_token=$token" "$base$action" \
+            | sed -n 's/.*<li><code>\([^<]*\)<\/code>.*/\1/p' > "$codes"
+        [ "$(wc -l < "$codes")" = 10 ] || fail "enrolment gave $(wc -l < "$codes") recovery codes"
+        ;;
+    "303 $base/login/second-factor")
+        token=$(curl -s -b "$jar" "$base/login/second-factor" | field 'name="csrf_token" value="')
+        code=$(head -1 "$codes"); sed -i 1d "$codes"
+        to=$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" -c "$jar" --data-urlencode "code=$code" \
+            --data-urlencode "csrf_token=$token" "$base/login/second-factor")
+        [ "$to" = 303 ] || fail "the recovery code answered $to"
+        ;;
+    *) fail "sign-in answered $to" ;;
+    esac
     csrf=$(curl -s -b "$jar" "$base/" | sed -n 's/.*<meta name="csrf-token" content="\([^"]*\)".*/\1/p')
+    [ -n "$csrf" ] || fail "no dashboard after signing in"
 }
 
 step "starting the service as the unit does"

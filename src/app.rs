@@ -217,6 +217,15 @@ impl App {
         }
     }
 
+    /// Users' second factors.
+    pub fn factors(&self) -> crate::identity::factors::Factors<'_> {
+        crate::identity::factors::Factors {
+            db: &self.db,
+            audit: &self.audit,
+            keyring: &self.keyring,
+        }
+    }
+
     /// The token issuer: `iss` and the appliance's own audience.
     pub fn issuer(&self) -> Issuer<'_> {
         Issuer {

@@ -31,7 +31,7 @@ fi
 # tests (the SDK at its pinned version).
 mcp_version="$(sed -n 's/^mcp==//p' tests/requirements.txt)"
 fastmcp_version="$(sed -n 's/^fastmcp==//p' tests/requirements.txt)"
-if ! python3 -c "import jwt, authlib, requests, cryptography, httpx2
+if ! python3 -c "import pyotp, jwt, authlib, requests, cryptography, httpx2
 from importlib.metadata import version
 assert version('mcp') == '$mcp_version'
 assert version('fastmcp') == '$fastmcp_version'" 2>/dev/null; then

@@ -1,5 +1,6 @@
-//! `agentry admin create` and `agentry admin reset-password`: the break-glass
-//! path to an administrator, the password from a prompt or standard input.
+//! `agentry admin create`, `reset-password` and `reset-second-factor`: the
+//! break-glass path to an administrator, the password from a prompt or
+//! standard input.
 
 use super::*;
 
@@ -86,7 +87,35 @@ pub(super) fn admin_reset_password(config: &Config, a: AdminArgs) -> Result<(), 
         sessions::delete_for_user(tx, &user.id)
     })?;
     println!(
-        "password of {} reset; account unlocked; {ended} session(s) ended",
+        "password of {} reset; account unlocked; {ended} session(s) ended; \
+         second factors kept (clear them with `agentry admin reset-second-factor`)",
+        user.username
+    );
+    Ok(())
+}
+
+pub(super) fn admin_reset_second_factor(config: &Config, username: &str) -> Result<(), String> {
+    let Opened {
+        mut conn,
+        chain: key,
+        ..
+    } = open_for_cli(config)?;
+    let user = users::by_username(&conn, username)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no user named {username}"))?;
+    let event = cli_context()
+        .event("auth.factor_reset", Outcome::Success)
+        .target(crate::identity::PrincipalKind::User.as_str(), &user.id)
+        .detail("via", "cli");
+    let (factors, ended) = audited(&mut conn, &key, event, |tx| {
+        crate::db::recovery_codes::delete_all(tx, &user.id)?;
+        let factors = crate::db::factors::delete_all(tx, &user.id)?;
+        Ok((factors, sessions::delete_for_user(tx, &user.id)?))
+    })?;
+    println!(
+        "second factors of {} cleared ({factors} factor(s) and the recovery codes); \
+         {ended} session(s) ended; a role that requires a second factor asks for a new one \
+         at the next sign-in",
         user.username
     );
     Ok(())

@@ -128,8 +128,21 @@ enum AuditCommand {
 enum AdminCommand {
     /// Create a user holding the system_admin role.
     Create(AdminArgs),
-    /// Set a new password for a user, unlock it and end its sessions.
+    /// Set a new password for a user, unlock it and end its sessions (its
+    /// second factors stay).
     ResetPassword(AdminArgs),
+    /// Clear a user's second factors and recovery codes and end its
+    /// sessions: the way back in when a device and its recovery codes are
+    /// lost. A user whose role requires a factor enrols a new one at the
+    /// next sign-in.
+    ResetSecondFactor(UserArg),
+}
+
+#[derive(Args)]
+struct UserArg {
+    /// The user name.
+    #[arg(long)]
+    username: String,
 }
 
 #[derive(Args)]
@@ -162,6 +175,9 @@ pub fn run() -> ExitCode {
         Command::Admin {
             command: AdminCommand::ResetPassword(a),
         } => admin::admin_reset_password(&config, a),
+        Command::Admin {
+            command: AdminCommand::ResetSecondFactor(a),
+        } => admin::admin_reset_second_factor(&config, &a.username),
         Command::Migrate => database::run_migrate(&config),
         Command::Backup { path, force } => database::run_backup(&config, path, force),
         Command::Restore { path } => restore::run(&config, path),

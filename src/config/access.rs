@@ -56,6 +56,10 @@ pub struct LoginConfig {
     /// Login attempts one client IP may make per minute (then 429;
     /// 1-100000).
     pub rate_limit_per_minute: u32,
+    /// Users holding any of these roles (directly or through inheritance,
+    /// at any scope) must give a second factor; one who has none is sent
+    /// to enrol one right after the password (SPEC §16). `[]` asks no one.
+    pub require_second_factor: Vec<String>,
 }
 
 impl Default for LoginConfig {
@@ -65,6 +69,7 @@ impl Default for LoginConfig {
             failure_window_minutes: 15,
             lockout_minutes: 15,
             rate_limit_per_minute: 30,
+            require_second_factor: vec!["system_admin".into()],
         }
     }
 }
@@ -86,7 +91,24 @@ impl LoginConfig {
             "login.rate_limit_per_minute",
             self.rate_limit_per_minute,
             1..=100_000,
-        )
+        )?;
+        if let Some(bad) = self
+            .require_second_factor
+            .iter()
+            .find(|r| !crate::names::is_lower_snake(r))
+        {
+            return Err(ConfigError::Invalid {
+                key: "login.require_second_factor",
+                message: format!("{bad:?} is not a role name (lower_snake_case)"),
+            });
+        }
+        if self.require_second_factor.len() > 100 {
+            return Err(ConfigError::Invalid {
+                key: "login.require_second_factor",
+                message: "at most 100 roles".into(),
+            });
+        }
+        Ok(())
     }
 }
 

@@ -4,22 +4,42 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::Result;
 
+crate::closed_set! {
+    /// What kind of second factor a row is.
+    pub enum FactorKind {
+        Totp = "totp",
+        Passkey = "passkey",
+    }
+}
+
+impl FactorKind {
+    /// How the account page names it.
+    pub fn title(self) -> &'static str {
+        match self {
+            FactorKind::Totp => "Authenticator app",
+            FactorKind::Passkey => "Passkey",
+        }
+    }
+}
+
 /// A factor as stored (the secret still sealed).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactorRow {
     pub id: String,
     pub user_id: String,
-    pub kind: String,
+    pub kind: FactorKind,
     pub label: String,
     pub secret: String,
+    /// Passkeys: the credential id (base64url), public.
+    pub credential_id: Option<String>,
     pub confirmed_at: Option<i64>,
     pub last_step: Option<i64>,
     pub created_at: i64,
     pub last_used_at: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, user_id, kind, label, secret, confirmed_at, last_step, created_at, last_used_at";
+const COLUMNS: &str = "id, user_id, kind, label, secret, credential_id, confirmed_at, last_step,
+    created_at, last_used_at";
 
 fn row(r: &rusqlite::Row) -> rusqlite::Result<FactorRow> {
     Ok(FactorRow {
@@ -28,23 +48,25 @@ fn row(r: &rusqlite::Row) -> rusqlite::Result<FactorRow> {
         kind: r.get(2)?,
         label: r.get(3)?,
         secret: r.get(4)?,
-        confirmed_at: r.get(5)?,
-        last_step: r.get(6)?,
-        created_at: r.get(7)?,
-        last_used_at: r.get(8)?,
+        credential_id: r.get(5)?,
+        confirmed_at: r.get(6)?,
+        last_step: r.get(7)?,
+        created_at: r.get(8)?,
+        last_used_at: r.get(9)?,
     })
 }
 
 pub fn insert(conn: &Connection, f: &FactorRow) -> Result<()> {
     conn.execute(
-        "INSERT INTO user_factors (id, user_id, kind, label, secret, confirmed_at, last_step,
-            created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO user_factors (id, user_id, kind, label, secret, credential_id, confirmed_at,
+            last_step, created_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             f.id,
             f.user_id,
             f.kind,
             f.label,
             f.secret,
+            f.credential_id,
             f.confirmed_at,
             f.last_step,
             f.created_at,
@@ -105,6 +127,35 @@ pub fn delete_all(conn: &Connection, user_id: &str) -> Result<usize> {
     Ok(conn.execute("DELETE FROM user_factors WHERE user_id = ?1", [user_id])?)
 }
 
+/// The confirmed passkey with this credential id, whoever holds it.
+pub fn by_credential(conn: &Connection, credential_id: &str) -> Result<Option<FactorRow>> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM user_factors
+             WHERE credential_id = ?1 AND kind = 'passkey' AND confirmed_at IS NOT NULL"
+        ))?
+        .query_row([credential_id], row)
+        .optional()?)
+}
+
+/// Replaces a factor's sealed secret (a passkey's counter moved) and
+/// records its use.
+pub fn reseal(conn: &Connection, id: &str, secret: &str, now: i64) -> Result<bool> {
+    Ok(conn.execute(
+        "UPDATE user_factors SET secret = ?2, last_used_at = ?3 WHERE id = ?1",
+        params![id, secret, now],
+    )? == 1)
+}
+
+/// Records a factor's use.
+pub fn used(conn: &Connection, id: &str, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE user_factors SET last_used_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )?;
+    Ok(())
+}
+
 /// Pending enrolments older than `before` (never confirmed) go.
 pub fn prune_pending(conn: &Connection, before: i64) -> Result<usize> {
     Ok(conn.execute(
@@ -121,9 +172,10 @@ mod tests {
         FactorRow {
             id: id.into(),
             user_id: user.into(),
-            kind: "totp".into(),
+            kind: FactorKind::Totp,
             label: "phone".into(),
             secret: "{sealed}".into(),
+            credential_id: None,
             confirmed_at: None,
             last_step: None,
             created_at: at,

@@ -25,6 +25,7 @@ pub mod notifications;
 pub mod oauth_clients;
 pub mod oauth_grants;
 pub mod pool;
+pub mod recovery_codes;
 pub mod roles;
 pub mod sessions;
 pub mod silences;

@@ -102,6 +102,29 @@ fn effective_patterns(conn: &Connection, column: &str, id: &str) -> Result<Vec<S
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Whether a user holds any of `roles`: assigned at any scope, or
+/// inherited by a role so assigned.
+pub fn user_holds_any(conn: &Connection, user_id: &str, roles: &[String]) -> Result<bool> {
+    if roles.is_empty() {
+        return Ok(false);
+    }
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE held(role) AS (
+             SELECT role FROM role_assignments WHERE user_id = ?1
+             UNION
+             SELECT ri.parent FROM role_inherits ri JOIN held h ON ri.role = h.role
+         )
+         SELECT role FROM held",
+    )?;
+    let held = stmt.query_map([user_id], |r| r.get::<_, String>(0))?;
+    for role in held {
+        if roles.contains(&role?) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// True when `user_id` is the only enabled user holding system_admin.
 pub fn is_last_enabled_admin(conn: &Connection, user_id: &str) -> Result<bool> {
     let (holds, others): (bool, i64) = conn.query_row(

@@ -4,6 +4,17 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::Result;
 
+crate::closed_set! {
+    /// How far a session's sign-in got: signed in (`full`), or the password
+    /// was right and a second factor is still to be given
+    /// (`second_factor`) or enrolled first (`enrol`).
+    pub enum Stage {
+        Full = "full",
+        SecondFactor = "second_factor",
+        Enrol = "enrol",
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionRow {
     pub token_hash: String,
@@ -13,13 +24,24 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub source_ip: Option<String>,
     pub user_agent: Option<String>,
+    pub stage: Stage,
 }
 
 pub fn insert(conn: &Connection, s: &SessionRow) -> Result<()> {
     conn.execute(
-        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, source_ip, user_agent)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![s.token_hash, s.user_id, s.created_at, s.last_seen_at, s.expires_at, s.source_ip, s.user_agent],
+        "INSERT INTO sessions (token_hash, user_id, created_at, last_seen_at, expires_at, source_ip,
+            user_agent, stage)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            s.token_hash,
+            s.user_id,
+            s.created_at,
+            s.last_seen_at,
+            s.expires_at,
+            s.source_ip,
+            s.user_agent,
+            s.stage
+        ],
     )?;
     Ok(())
 }
@@ -27,7 +49,8 @@ pub fn insert(conn: &Connection, s: &SessionRow) -> Result<()> {
 pub fn get(conn: &Connection, token_hash: &str) -> Result<Option<SessionRow>> {
     Ok(conn
         .query_row(
-            "SELECT token_hash, user_id, created_at, last_seen_at, expires_at, source_ip, user_agent
+            "SELECT token_hash, user_id, created_at, last_seen_at, expires_at, source_ip,
+                user_agent, stage
              FROM sessions WHERE token_hash = ?1",
             [token_hash],
             |r| {
@@ -39,6 +62,7 @@ pub fn get(conn: &Connection, token_hash: &str) -> Result<Option<SessionRow>> {
                     expires_at: r.get(4)?,
                     source_ip: r.get(5)?,
                     user_agent: r.get(6)?,
+                    stage: r.get(7)?,
                 })
             },
         )

@@ -4,7 +4,7 @@
 //! the factor's id. Every step is audited.
 
 use crate::audit::{Audit, Context, Outcome};
-use crate::db::factors::{self, FactorRow};
+use crate::db::factors::{self, FactorKind, FactorRow};
 use crate::db::{self, Db};
 use crate::encryption::keyring::KeyRing;
 use crate::error::{Error, Result};
@@ -81,7 +81,8 @@ impl Factors<'_> {
         let row = FactorRow {
             id: id.clone(),
             user_id: user_id.to_string(),
-            kind: "totp".into(),
+            kind: FactorKind::Totp,
+            credential_id: None,
             label: label.to_string(),
             secret: sealed,
             confirmed_at: None,
@@ -96,7 +97,7 @@ impl Factors<'_> {
             .detail("kind", "totp")
             .detail("label", label);
         self.audit
-            .apply(event, move |c| {
+            .apply_uncached(event, move |c| {
                 factors::prune_pending(c, now - PENDING_MS)?;
                 factors::insert(c, &row)
             })
@@ -108,6 +109,36 @@ impl Factors<'_> {
         })
     }
 
+    /// A pending TOTP enrolment again (its page, after a wrong first code).
+    pub async fn pending_totp(
+        &self,
+        user_id: &str,
+        username: &str,
+        factor_id: &str,
+    ) -> Result<Enrolment> {
+        let row = self.pending(user_id, factor_id).await?;
+        let totp = self.totp_of(&row, username).await?;
+        Ok(Enrolment {
+            factor_id: row.id,
+            uri: totp.uri()?,
+            secret_base32: totp.secret_base32(),
+        })
+    }
+
+    async fn pending(&self, user_id: &str, factor_id: &str) -> Result<FactorRow> {
+        let (uid, fid) = (user_id.to_string(), factor_id.to_string());
+        let cutoff = db::now_ms() - PENDING_MS;
+        self.db
+            .read(move |c| factors::get(c, &uid, &fid))
+            .await?
+            .filter(|f| {
+                f.confirmed_at.is_none() && f.kind == FactorKind::Totp && f.created_at >= cutoff
+            })
+            .ok_or_else(|| {
+                Error::NotFound("no enrolment under way with this id (they last 15 minutes)".into())
+            })
+    }
+
     /// Confirms a pending TOTP enrolment with a first code.
     pub async fn confirm_totp(
         &self,
@@ -117,13 +148,7 @@ impl Factors<'_> {
         factor_id: &str,
         code: &str,
     ) -> Result<()> {
-        let (uid, fid) = (user_id.to_string(), factor_id.to_string());
-        let row = self
-            .db
-            .read(move |c| factors::get(c, &uid, &fid))
-            .await?
-            .filter(|f| f.confirmed_at.is_none() && f.kind == "totp")
-            .ok_or_else(|| Error::NotFound("no enrolment under way with this id".into()))?;
+        let row = self.pending(user_id, factor_id).await?;
         let totp = self.totp_of(&row, username).await?;
         let event = |outcome| {
             ctx.event("auth.factor_confirm", outcome)
@@ -142,7 +167,7 @@ impl Factors<'_> {
         let id = row.id.clone();
         let confirmed = self
             .audit
-            .apply(event(Outcome::Success), move |c| {
+            .apply_uncached(event(Outcome::Success), move |c| {
                 factors::confirm(c, &id, step as i64, db::now_ms())
             })
             .await?;
@@ -179,7 +204,7 @@ impl Factors<'_> {
         let now = unix_secs();
         for row in rows
             .iter()
-            .filter(|f| f.kind == "totp" && f.confirmed_at.is_some())
+            .filter(|f| f.kind == FactorKind::Totp && f.confirmed_at.is_some())
         {
             let totp = self.totp_of(row, username).await?;
             let used = row.last_step.map(|s| s as u64);
@@ -192,7 +217,7 @@ impl Factors<'_> {
                 // Two sign-ins racing with one code: the update decides.
                 let won = self
                     .audit
-                    .apply(event, move |c| {
+                    .apply_uncached(event, move |c| {
                         factors::use_step(c, &id, step as i64, db::now_ms())
                     })
                     .await?;
@@ -211,6 +236,35 @@ impl Factors<'_> {
         Ok(false)
     }
 
+    /// A user's confirmed factors, oldest first (pending enrolments are
+    /// left out).
+    pub async fn of_user(&self, user_id: &str) -> Result<Vec<FactorRow>> {
+        let uid = user_id.to_string();
+        let mut rows = self.db.read(move |c| factors::of_user(c, &uid)).await?;
+        rows.retain(|f| f.confirmed_at.is_some());
+        Ok(rows)
+    }
+
+    /// Clears every factor and recovery code of a user and ends their
+    /// sessions (an administrator's reset after a lost device); returns
+    /// how many factors went.
+    pub async fn reset(&self, ctx: &Context, user_id: &str) -> Result<usize> {
+        let uid = user_id.to_string();
+        let event = ctx
+            .event("auth.factor_reset", Outcome::Success)
+            .target(crate::identity::PrincipalKind::User.as_str(), user_id);
+        self.audit
+            .apply_uncached(event, move |c| {
+                if crate::db::users::by_id(c, &uid)?.is_none() {
+                    return Err(Error::NotFound(format!("user {uid}")));
+                }
+                crate::db::recovery_codes::delete_all(c, &uid)?;
+                crate::db::sessions::delete_for_user(c, &uid)?;
+                factors::delete_all(c, &uid)
+            })
+            .await
+    }
+
     /// Removes one of the user's factors.
     pub async fn remove(&self, ctx: &Context, user_id: &str, factor_id: &str) -> Result<()> {
         let (uid, fid) = (user_id.to_string(), factor_id.to_string());
@@ -220,7 +274,7 @@ impl Factors<'_> {
             .detail("factor_id", factor_id);
         let gone = self
             .audit
-            .apply(event, move |c| factors::delete(c, &uid, &fid))
+            .apply_uncached(event, move |c| factors::delete(c, &uid, &fid))
             .await?;
         if !gone {
             return Err(Error::NotFound(format!("no factor {factor_id}")));

@@ -90,39 +90,21 @@ pub async fn login(
     let verified = hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
         .await?;
-    let now = db::now_ms();
-
     let outcome = match user {
         None => failure(FailureReason::UnknownUser, None),
-        Some(u) if u.locked_until.is_some_and(|t| t > now) => {
-            failure(FailureReason::Locked, Some(u.id))
-        }
+        Some(u) if is_locked(&u) => failure(FailureReason::Locked, Some(u.id)),
         Some(u) if !u.enabled => failure(FailureReason::Disabled, Some(u.id)),
         Some(u) if !verified => {
-            let id = u.id.clone();
-            let locked = db
-                .write(move |tx| {
-                    let n = users::record_failure(tx, &id, now, now - policy.window_ms)?;
-                    if n >= policy.max_failures {
-                        users::lock_until(tx, &id, now + policy.lockout_ms)?;
-                        return Ok(true);
-                    }
-                    Ok(false)
-                })
-                .await?;
-            let reason = if locked {
+            let reason = if count_failure(db, policy, &u.id).await? {
                 FailureReason::BadPasswordNowLocked
             } else {
                 FailureReason::BadPassword
             };
             failure(reason, Some(u.id))
         }
-        Some(u) => {
-            // Failures before a success no longer count toward a lock.
-            let id = u.id.clone();
-            db.write(move |tx| users::clear_lockout(tx, &id)).await?;
-            return Ok(LoginOutcome::Success(u));
-        }
+        // Failures are cleared when the session is made full (after a
+        // second factor, where one is due), not here.
+        Some(u) => return Ok(LoginOutcome::Success(u)),
     };
     if let LoginOutcome::Failure { reason, user_id } = &outcome {
         record_failure(audit, ctx, username, *reason, user_id.as_deref()).await?;
@@ -131,6 +113,50 @@ pub async fn login(
         tokio::time::sleep(rest).await;
     }
     Ok(outcome)
+}
+
+/// Counts a failed password or second factor toward the lockout; true
+/// when this failure locked the account.
+async fn count_failure(db: &Db, policy: LockoutPolicy, user_id: &str) -> Result<bool> {
+    let id = user_id.to_string();
+    let now = db::now_ms();
+    db.write(move |tx| {
+        let n = users::record_failure(tx, &id, now, now - policy.window_ms)?;
+        if n >= policy.max_failures {
+            users::lock_until(tx, &id, now + policy.lockout_ms)?;
+            return Ok(true);
+        }
+        Ok(false)
+    })
+    .await
+}
+
+/// A wrong second factor: counted toward the lockout like a wrong
+/// password (its own failure is audited by the factor check). Returns
+/// true when it locked the account, which is then audited here.
+pub async fn second_factor_failed(
+    db: &Db,
+    audit: &Audit,
+    policy: LockoutPolicy,
+    ctx: &Context,
+    user_id: &str,
+) -> Result<bool> {
+    let locked = count_failure(db, policy, user_id).await?;
+    if locked {
+        audit
+            .record(
+                ctx.event("auth.lockout", Outcome::Success)
+                    .target(crate::identity::PrincipalKind::User.as_str(), user_id)
+                    .reason("too many failed second factors"),
+            )
+            .await?;
+    }
+    Ok(locked)
+}
+
+/// Whether a user is locked out now.
+pub fn is_locked(user: &users::UserRow) -> bool {
+    user.locked_until.is_some_and(|t| t > db::now_ms())
 }
 
 fn failure(reason: FailureReason, user_id: Option<String>) -> LoginOutcome {

@@ -9,7 +9,9 @@ pub mod login;
 pub mod passwords;
 pub mod principals;
 pub mod ratelimit;
+pub mod recovery;
 pub mod sessions;
+pub mod signin;
 pub mod totp;
 pub mod users;
 

@@ -8,6 +8,12 @@ use crate::crypto::{random, sha256_hex};
 use crate::db::{self, sessions as repo, users, Db};
 use crate::error::Result;
 
+pub use crate::db::sessions::Stage;
+
+/// A half-done sign-in (password given, second factor not yet) lasts this
+/// long.
+pub const PENDING_MS: i64 = 10 * 60_000;
+
 /// Last-seen updates are written at most this often, so that a busy page
 /// does not turn every read into a write.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -34,6 +40,7 @@ pub struct ActiveSession {
     pub id_hash: String,
     pub user: users::UserRow,
     pub expires_at: i64,
+    pub stage: Stage,
 }
 
 pub struct NewSession {
@@ -42,33 +49,91 @@ pub struct NewSession {
     pub id_hash: String,
 }
 
-/// Starts a session for a user who just proved who they are, recording the
-/// successful login in the same transaction. `ctx` is the user's context.
+/// Starts a session for a user who just proved who they are (`method`:
+/// `password`, `password+totp`, `passkey`, `oidc`, ...), recording the
+/// successful login in the same transaction. A full session clears the
+/// failures counted toward lockout. A half-done one (`stage` other than
+/// full) lasts [`PENDING_MS`] and is recorded as `auth.password`. `ctx` is
+/// the user's context.
 pub async fn create(
     audit: &Audit,
     ctx: &Context,
     user_id: &str,
     policy: SessionPolicy,
+    stage: Stage,
+    method: &str,
+) -> Result<NewSession> {
+    start(audit, ctx, user_id, policy, stage, method, None).await
+}
+
+/// Finishes a half-done sign-in: the pending session is replaced by a new
+/// full one (a new cookie value), in one transaction.
+pub async fn upgrade(
+    audit: &Audit,
+    ctx: &Context,
+    pending: &ActiveSession,
+    policy: SessionPolicy,
+    method: &str,
+) -> Result<NewSession> {
+    let user_id = pending.user.id.clone();
+    let old = pending.id_hash.clone();
+    start(audit, ctx, &user_id, policy, Stage::Full, method, Some(old)).await
+}
+
+async fn start(
+    audit: &Audit,
+    ctx: &Context,
+    user_id: &str,
+    policy: SessionPolicy,
+    stage: Stage,
+    method: &str,
+    replaces: Option<String>,
 ) -> Result<NewSession> {
     let (source_ip, user_agent) = (ctx.source_ip.clone(), ctx.user_agent.clone());
     let token = Zeroizing::new(random::token());
     let id_hash = sha256_hex(token.as_bytes());
     let now = db::now_ms();
+    let lifetime = match stage {
+        Stage::Full => policy.absolute_ms,
+        Stage::SecondFactor | Stage::Enrol => PENDING_MS,
+    };
     let row = repo::SessionRow {
         token_hash: id_hash.clone(),
         user_id: user_id.to_string(),
         created_at: now,
         last_seen_at: now,
-        expires_at: now + policy.absolute_ms,
+        expires_at: now + lifetime,
         source_ip,
         user_agent: user_agent.map(|ua| ua.chars().take(256).collect()),
+        stage,
     };
-    let event = ctx
-        .event("auth.login", Outcome::Success)
+    let event = match stage {
+        Stage::Full => ctx.event("auth.login", Outcome::Success),
+        _ => ctx
+            .event("auth.password", Outcome::Success)
+            .detail("next", stage.as_str()),
+    };
+    let event = event
         .target(crate::identity::PrincipalKind::User.as_str(), user_id)
-        .detail("method", "password")
+        .detail("method", method)
         .detail("session", &id_hash[..12]);
-    audit.apply(event, move |c| repo::insert(c, &row)).await?;
+    let uid = user_id.to_string();
+    audit
+        .apply(event, move |c| {
+            if let Some(old) = &replaces {
+                if !repo::delete(c, old)? {
+                    // The half-done sign-in expired or was finished by a
+                    // racing request.
+                    return Err(crate::error::Error::Unauthenticated);
+                }
+            }
+            if stage == Stage::Full {
+                // Failures before a full sign-in no longer count toward a lock.
+                users::clear_lockout(c, &uid)?;
+            }
+            repo::insert(c, &row)
+        })
+        .await?;
     Ok(NewSession { token, id_hash })
 }
 
@@ -109,6 +174,7 @@ pub async fn resolve(db: &Db, token: &str, policy: SessionPolicy) -> Result<Opti
         id_hash,
         user,
         expires_at: session.expires_at,
+        stage: session.stage,
     }))
 }
 

@@ -19,7 +19,7 @@ use super::state::{self, WebState};
 use super::ui::error::UiError;
 use crate::audit::{Context, Outcome};
 use crate::identity::api_keys;
-use crate::identity::sessions::{self, ActiveSession};
+use crate::identity::sessions::{self, ActiveSession, Stage};
 use crate::identity::{Principal, PrincipalKind};
 use crate::rbac;
 use crate::rbac::decide::{Purpose, Question};
@@ -100,15 +100,40 @@ impl SessionUser {
     }
 }
 
-async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate::error::Error> {
+/// The session the cookie names, whatever its stage.
+async fn any_session(req: &HttpRequest) -> Result<Option<ActiveSession>, crate::error::Error> {
     let st = state::of(req);
     let Some(token) = st.cookies.read(req, cookies::SESSION) else {
         return Ok(None);
     };
-    let session = sessions::resolve(&st.db, &token, st.session_policy).await?;
-    let Some(session) = session else {
-        return Ok(None);
+    sessions::resolve(&st.db, &token, st.session_policy).await
+}
+
+/// Where a half-done sign-in continues.
+pub fn unfinished_path(stage: Stage) -> Option<&'static str> {
+    match stage {
+        Stage::Full => None,
+        Stage::SecondFactor => Some(SECOND_FACTOR_PATH),
+        Stage::Enrol => Some(ENROL_PATH),
+    }
+}
+
+/// The sign-in's second step.
+pub const SECOND_FACTOR_PATH: &str = "/login/second-factor";
+/// Forced enrolment of a second factor.
+pub const ENROL_PATH: &str = "/account/second-factor";
+
+/// A signed-in (full) session; `Err` names where a half-done one goes.
+async fn current_session(
+    req: &HttpRequest,
+) -> Result<Result<Option<SessionUser>, &'static str>, crate::error::Error> {
+    let Some(session) = any_session(req).await? else {
+        return Ok(Ok(None));
     };
+    if let Some(path) = unfinished_path(session.stage) {
+        return Ok(Err(path));
+    }
+    let st = state::of(req);
     let principal = Principal {
         kind: PrincipalKind::User,
         id: session.user.id.clone(),
@@ -132,12 +157,59 @@ async fn current_session(req: &HttpRequest) -> Result<Option<SessionUser>, crate
         oauth_clients: may(Permission::OAuthClientManage.as_str()),
         telemetry: may(Permission::TelemetryRead.as_str()),
     };
-    Ok(Some(SessionUser {
+    Ok(Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
         ctx: audit_context(req, Some(&principal)),
         nav,
         session,
-    }))
+    })))
+}
+
+/// A session at any stage: the second-factor step and the enrolment
+/// pages serve a half-done sign-in as well as a full one. Without a
+/// session, to the login page.
+pub struct AnySession {
+    pub session: ActiveSession,
+    /// This session's CSRF token.
+    pub csrf: String,
+    /// Audit context with this user as the actor.
+    pub ctx: Context,
+}
+
+impl AnySession {
+    pub fn check_csrf(&self, req: &HttpRequest, submitted: &str) -> Result<(), UiError> {
+        if csrf::is_cross_site(req) || !csrf::matches(&self.csrf, submitted) {
+            return Err(UiError::Csrf);
+        }
+        Ok(())
+    }
+}
+
+impl FromRequest for AnySession {
+    type Error = UiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let Some(session) = any_session(&req).await? else {
+                return Err(UiError::LoginRequired {
+                    next: return_path(&req),
+                });
+            };
+            let st = state::of(&req);
+            let principal = Principal {
+                kind: PrincipalKind::User,
+                id: session.user.id.clone(),
+                name: session.user.username.clone(),
+            };
+            Ok(AnySession {
+                csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
+                ctx: audit_context(&req, Some(&principal)),
+                session,
+            })
+        })
+    }
 }
 
 impl FromRequest for SessionUser {
@@ -147,11 +219,13 @@ impl FromRequest for SessionUser {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            current_session(&req)
-                .await?
-                .ok_or_else(|| UiError::LoginRequired {
+            match current_session(&req).await? {
+                Ok(Some(user)) => Ok(user),
+                Ok(None) => Err(UiError::LoginRequired {
                     next: return_path(&req),
-                })
+                }),
+                Err(unfinished) => Err(UiError::SignInUnfinished(unfinished)),
+            }
         })
     }
 }
@@ -182,7 +256,12 @@ impl FromRequest for MaybeSession {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { Ok(MaybeSession(current_session(&req).await?)) })
+        Box::pin(async move {
+            match current_session(&req).await? {
+                Ok(user) => Ok(MaybeSession(user)),
+                Err(unfinished) => Err(UiError::SignInUnfinished(unfinished)),
+            }
+        })
     }
 }
 
@@ -345,7 +424,7 @@ impl FromRequest for Caller {
             if let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) {
                 return bearer(&req, value.as_bytes()).await;
             }
-            let Some(user) = current_session(&req).await.map_err(ApiError::from)? else {
+            let Ok(Some(user)) = current_session(&req).await.map_err(ApiError::from)? else {
                 return Err(ApiError::unauthenticated(
                     "authentication required: send a session cookie or a Bearer token",
                 ));

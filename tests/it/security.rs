@@ -104,6 +104,8 @@ const GET_ROUTES: &[&str] = &[
     "/escalation-policies/new",
     "/escalation-policies/{}",
     "/notifications",
+    "/account",
+    "/account/second-factor",
 ];
 
 /// Every form target of the UI (`POST` routes of `src/web/ui/mod.rs` but
@@ -151,6 +153,8 @@ const POST_ROUTES: &[&str] = &[
     "/escalation-policies",
     "/escalation-policies/{}",
     "/escalation-policies/{}/delete",
+    "/account/password",
+    "/account/second-factor/totp",
 ];
 
 /// Path segments that are routes of their own, not ids.

@@ -27,6 +27,9 @@ pub fn test_config(dir: &std::path::Path) -> Config {
         ..Config::default()
     };
     c.systemd.notify = false;
+    // Most tests sign the admin in with a password alone; the second-factor
+    // tests turn the requirement back on (its default is system_admin).
+    c.login.require_second_factor = vec![];
     c
 }
 
@@ -290,7 +293,9 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_agentry")
 }
 
-/// A `Command` for the binary with a clean AGENTRY_* environment.
+/// A `Command` for the binary with a clean AGENTRY_* environment, but
+/// for the admin's second factor, which these tests do not give (the
+/// second-factor tests run the default).
 pub fn command() -> std::process::Command {
     let mut cmd = std::process::Command::new(bin());
     for (k, _) in std::env::vars() {
@@ -298,6 +303,7 @@ pub fn command() -> std::process::Command {
             cmd.env_remove(k);
         }
     }
+    cmd.env("AGENTRY_LOGIN__REQUIRE_SECOND_FACTOR", "[]");
     cmd
 }
 

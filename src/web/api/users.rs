@@ -318,6 +318,31 @@ pub async fn revoke_sessions(
     Ok(web::Json(SessionsEnded { ended }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct FactorsReset {
+    /// Second factors removed (the user's recovery codes go too).
+    pub removed: usize,
+}
+
+/// Clear a user's second factors and recovery codes and end their
+/// sessions (a lost device). A user whose role requires a second factor
+/// enrols a new one at their next sign-in.
+#[utoipa::path(
+    operation_id = "users.reset_factors",
+    tag = "identity",
+    responses((status = 200, body = FactorsReset), (status = 404, body = Problem))
+)]
+#[delete("/users/{id}/factors")]
+pub async fn reset_factors(
+    req: HttpRequest,
+    caller: Guarded<UserManage>,
+    id: web::Path<String>,
+) -> Result<web::Json<FactorsReset>, ApiError> {
+    let st = state::of(&req);
+    let removed = st.factors().reset(&caller.ctx, &id).await?;
+    Ok(web::Json(FactorsReset { removed }))
+}
+
 /// List a user's personal API keys (the user themself, or user:manage).
 #[utoipa::path(
     operation_id = "users.list_keys",
@@ -398,6 +423,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(needs(Permission::UserManage, set_password))
         .service(needs(Permission::UserManage, unlock))
         .service(needs(Permission::UserManage, revoke_sessions))
+        .service(needs(Permission::UserManage, reset_factors))
         .service(needs(Permission::UserManage, list_keys))
         .service(needs(Permission::UserManage, create_key))
         .service(needs(Permission::UserManage, revoke_key));

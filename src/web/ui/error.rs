@@ -19,6 +19,9 @@ pub enum UiError {
     LoginRequired {
         next: Option<String>,
     },
+    /// A sign-in half done (second factor or enrolment due): to its page,
+    /// whatever was asked for.
+    SignInUnfinished(&'static str),
     Csrf,
     RateLimited {
         retry_after_secs: u64,
@@ -121,7 +124,7 @@ pub async fn with_navigation(
 impl ResponseError for UiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            UiError::LoginRequired { .. } => StatusCode::SEE_OTHER,
+            UiError::LoginRequired { .. } | UiError::SignInUnfinished(_) => StatusCode::SEE_OTHER,
             UiError::Csrf => StatusCode::FORBIDDEN,
             UiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             UiError::Internal(e) => crate::web::problem::status_of(e).0,
@@ -138,6 +141,7 @@ impl ResponseError for UiError {
                 )),
                 None => super::see_other("/login"),
             },
+            UiError::SignInUnfinished(path) => super::see_other(path),
             UiError::Csrf => error_page(
                 StatusCode::FORBIDDEN,
                 "The form was missing its security token or it had expired. Go back, reload the page and try again.",

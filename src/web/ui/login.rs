@@ -13,8 +13,9 @@ use super::{render, see_other};
 use crate::crypto::random;
 use crate::identity::login::{self, LoginOutcome};
 use crate::identity::sessions;
+use crate::identity::signin;
 use crate::identity::{Principal, PrincipalKind};
-use crate::web::auth::{MaybeSession, SessionUser};
+use crate::web::auth::{unfinished_path, AnySession, MaybeSession};
 use crate::web::context::audit_context;
 use crate::web::cookies;
 use crate::web::csrf;
@@ -36,7 +37,7 @@ struct LoginPage {
 
 /// `path` when it is a path of this site to return to after signing in:
 /// absolute, not protocol-relative (`//host`, `/\host`), no control
-/// characters, at most 2048 bytes, and not the login or logout page.
+/// characters, at most 2048 bytes, and not a sign-in page or logout.
 /// Anything else would make the login page an open redirect.
 pub fn local_path(path: &str) -> Option<&str> {
     let ok = path.starts_with('/')
@@ -44,7 +45,10 @@ pub fn local_path(path: &str) -> Option<&str> {
         && !path.starts_with("/\\")
         && path.len() <= 2048
         && !path.chars().any(|c| c.is_control() || c == '\\')
-        && !matches!(path.split('?').next(), Some("/login" | "/logout"));
+        && !path
+            .split('?')
+            .next()
+            .is_some_and(|p| p == "/login" || p.starts_with("/login/") || p == "/logout");
     ok.then_some(path)
 }
 
@@ -82,7 +86,7 @@ fn login_page(
 
 #[derive(Deserialize)]
 pub struct LoginQuery {
-    next: Option<String>,
+    pub next: Option<String>,
 }
 
 #[get("/login")]
@@ -157,18 +161,27 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
                 name: user.username.clone(),
             };
             let ctx = audit_context(&req, Some(&principal));
-            let session = sessions::create(&st.audit, &ctx, &user.id, st.session_policy).await?;
-            tracing::info!(user = %user.username, user_id = %user.id, %ip, "login succeeded");
-            let mut res = see_other(next.as_deref().unwrap_or("/"));
-            let max_age = Duration::milliseconds(st.session_policy.absolute_ms);
-            let cookie =
-                st.cookies
-                    .build(cookies::SESSION, session.token.to_string(), Some(max_age));
-            let internal = |e| UiError::Internal(crate::error::Error::internal(e));
-            res.add_cookie(&cookie).map_err(internal)?;
-            res.add_cookie(&st.cookies.removal(cookies::LOGIN_NONCE))
-                .map_err(internal)?;
-            Ok(res)
+            let stage = signin::stage_after_password(
+                &st.factors(),
+                &st.config.login.require_second_factor,
+                &user,
+            )
+            .await?;
+            let session = sessions::create(
+                &st.audit,
+                &ctx,
+                &user.id,
+                st.session_policy,
+                stage,
+                "password",
+            )
+            .await?;
+            tracing::info!(user = %user.username, user_id = %user.id, %ip, stage = stage.as_str(), "password accepted");
+            let to = match unfinished_path(stage) {
+                None => next.unwrap_or_else(|| "/".into()),
+                Some(step) => with_next(step, next.as_deref()),
+            };
+            signed_in(&st, &to, &session, stage)
         }
         LoginOutcome::Failure { reason, user_id } => {
             tracing::warn!(user = %username, user_id = user_id.as_deref().unwrap_or("-"), reason = reason.as_str(), %ip, "login failed");
@@ -184,16 +197,54 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
     }
 }
 
+/// `path`, carrying where to go once the sign-in is done.
+pub fn with_next(path: &str, next: Option<&str>) -> String {
+    match next {
+        Some(n) => format!(
+            "{path}?next={}",
+            percent_encoding::utf8_percent_encode(n, percent_encoding::NON_ALPHANUMERIC)
+        ),
+        None => path.to_string(),
+    }
+}
+
+/// The answer that hands the browser its (new) session cookie and sends
+/// it on to `to`; the pre-login nonce goes. A half-done sign-in's cookie
+/// lives as long as the half-done session.
+pub fn signed_in(
+    st: &WebState,
+    to: &str,
+    session: &sessions::NewSession,
+    stage: sessions::Stage,
+) -> Result<HttpResponse, UiError> {
+    let lifetime = match stage {
+        sessions::Stage::Full => st.session_policy.absolute_ms,
+        _ => sessions::PENDING_MS,
+    };
+    let mut res = see_other(to);
+    let cookie = st.cookies.build(
+        cookies::SESSION,
+        session.token.to_string(),
+        Some(Duration::milliseconds(lifetime)),
+    );
+    let internal = |e| UiError::Internal(crate::error::Error::internal(e));
+    res.add_cookie(&cookie).map_err(internal)?;
+    res.add_cookie(&st.cookies.removal(cookies::LOGIN_NONCE))
+        .map_err(internal)?;
+    Ok(res)
+}
+
 #[derive(Deserialize)]
 pub struct LogoutForm {
     #[serde(default)]
     csrf_token: String,
 }
 
+/// Ends a session, also a half-done sign-in (its "Cancel").
 #[post("/logout")]
 pub async fn logout(
     req: HttpRequest,
-    user: SessionUser,
+    user: AnySession,
     form: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, UiError> {
     user.check_csrf(&req, &form.csrf_token)?;
@@ -235,6 +286,7 @@ mod tests {
             "/a\\b",
             "/login",
             "/login?next=/",
+            "/login/second-factor",
             "/logout",
         ] {
             assert_eq!(local_path(bad), None, "{bad:?}");

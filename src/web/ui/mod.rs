@@ -1,5 +1,6 @@
 //! Server-rendered admin pages (askama). One module per page.
 
+pub mod account;
 pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
@@ -24,6 +25,7 @@ pub mod notifications;
 pub mod oauth_clients;
 pub mod qr;
 pub mod roles;
+pub mod second_factor;
 pub mod series;
 pub mod signing_keys;
 pub mod silences;
@@ -59,6 +61,8 @@ pub fn see_other(to: &str) -> HttpResponse {
 /// Registers every page, each module its own routes.
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     login::routes(cfg);
+    second_factor::routes(cfg);
+    account::routes(cfg);
     authorize::routes(cfg);
     dashboard::routes(cfg);
     audit::routes(cfg);

@@ -126,6 +126,8 @@ struct DetailPage {
     form: UserForm,
     errors: FormErrors,
     is_self: bool,
+    /// The user's second factors, by kind ("Authenticator app", ...).
+    factors: Vec<&'static str>,
     hub: super::hub::Hub,
 }
 
@@ -153,7 +155,15 @@ async fn detail_page(
         &u.username,
     )
     .await?;
+    let factors = st
+        .factors()
+        .of_user(id)
+        .await?
+        .iter()
+        .map(|f| f.kind.title())
+        .collect();
     let page = DetailPage {
+        factors,
         hub,
         layout: Layout::for_session(format!("User {}", u.username), user, "users"),
         is_self: u.id == user.session.user.id,
@@ -279,6 +289,28 @@ pub async fn revoke_sessions(
     .await
 }
 
+/// Clears the user's second factors and recovery codes (a lost device)
+/// and ends their sessions.
+#[post("/users/{id}/factors/reset")]
+pub async fn reset_factors(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<CsrfOnly>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let result = st.factors().reset(&user.ctx, &id).await.map(|_| ());
+    change(
+        &req,
+        &user,
+        &id,
+        UserForm::default(),
+        result,
+        &format!("/users/{id}"),
+    )
+    .await
+}
+
 #[post("/users/{id}/delete")]
 pub async fn delete(
     req: HttpRequest,
@@ -300,5 +332,6 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
         .service(reset_password)
         .service(unlock)
         .service(revoke_sessions)
+        .service(reset_factors)
         .service(delete);
 }
