@@ -53,6 +53,9 @@ pub struct App {
     pub status: Arc<crate::monitor::runtime::RuntimeStatus>,
     /// `iss` of issued tokens (the configured public URL).
     pub issuer_url: Arc<String>,
+    /// The WebAuthn relying party (the host of `public_url`) and its
+    /// ceremonies under way.
+    pub passkeys: Arc<crate::identity::passkeys::Passkeys>,
     /// Rule evaluation, alert lifecycle, acknowledgement; owns the outbox handle.
     pub alerts: crate::alerts::engine::Engine,
     /// Notification channels (settings with secrets encrypted).
@@ -87,6 +90,7 @@ impl App {
             },
         );
         let issuer_url = Arc::new(config.base_url());
+        let passkeys = Arc::new(crate::identity::passkeys::Passkeys::new(&issuer_url));
         let outbound_rules = Arc::new(config.network.rules());
         let mcp_servers = crate::mcp::McpServers::new(
             db.clone(),
@@ -116,6 +120,7 @@ impl App {
             Arc::new(telemetry.clone()),
         );
         App {
+            passkeys,
             gateway,
             mcp_servers,
             alerts: crate::alerts::engine::Engine::new(

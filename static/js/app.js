@@ -163,8 +163,48 @@
       if (!input) { return; }
       sel.addEventListener("change", function () { input.setAttribute("list", sel.value + "-names"); });
     });
+    document.querySelectorAll("form[data-passkey]").forEach(passkeyForm);
     var page = document.querySelector("[data-refresh]");
     if (page) { live(Math.max(5, parseInt(page.getAttribute("data-refresh"), 10) || 30)); }
+  }
+  // A passkey form: fetch the WebAuthn options, let the browser make or
+  // use the passkey, then post the form with the credential as JSON (the
+  // server answers with a page, like any sign-in step).
+  function passkeyForm(form) {
+    var status = form.querySelector(".passkey-status");
+    var say = function (text) { if (status) { status.textContent = text; } };
+    var PKC = window.PublicKeyCredential;
+    if (!PKC || !PKC.parseCreationOptionsFromJSON || !PKC.parseRequestOptionsFromJSON) {
+      say("This browser cannot use passkeys here.");
+      form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
+      return;
+    }
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      say("Waiting for the passkey…");
+      var body = new URLSearchParams();
+      body.set("csrf_token", form.elements.csrf_token.value);
+      if (form.elements.label) { body.set("label", form.elements.label.value); }
+      fetch(form.getAttribute("data-options"), { method: "POST", body: body, credentials: "same-origin" })
+        .then(function (res) {
+          return res.json().then(function (json) {
+            if (!res.ok) { throw new Error(json.detail || ("the server answered " + res.status)); }
+            return json;
+          });
+        })
+        .then(function (opts) {
+          form.elements.ceremony.value = opts.ceremony;
+          if (form.getAttribute("data-passkey") === "create") {
+            return navigator.credentials.create({ publicKey: PKC.parseCreationOptionsFromJSON(opts.publicKey) });
+          }
+          return navigator.credentials.get({ publicKey: PKC.parseRequestOptionsFromJSON(opts.publicKey) });
+        })
+        .then(function (cred) {
+          form.elements.credential.value = JSON.stringify(cred.toJSON());
+          form.submit();
+        })
+        .catch(function (e) { say("No passkey was used: " + e.message); });
+    });
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", init); } else { init(); }
 })();

@@ -13,6 +13,7 @@ mod browser_history;
 mod browser_hubs;
 mod browser_layout;
 mod browser_mcp;
+mod browser_passkeys;
 mod browser_second_factor;
 mod browser_telemetry;
 mod browser_triage;

@@ -48,6 +48,16 @@ impl TestServer {
     /// Starts on an existing directory (for restart tests).
     pub async fn start_in(dir: tempfile::TempDir, config: Config) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        Self::start_on(listener, dir, config).await
+    }
+
+    /// Starts on a listener bound beforehand (for a config that names the
+    /// port, such as `public_url`).
+    pub async fn start_on(
+        listener: TcpListener,
+        dir: tempfile::TempDir,
+        config: Config,
+    ) -> TestServer {
         let running = agentry::start(config, listener)
             .await
             .expect("server starts");

@@ -215,6 +215,8 @@ struct EnrolPage {
     errors: FormErrors,
     /// Step two: the QR code and the secret, with the confirm form.
     totp: Option<TotpStep>,
+    /// Why passkeys cannot be added here, if they cannot.
+    passkeys_unavailable: Option<String>,
 }
 
 struct TotpStep {
@@ -239,7 +241,7 @@ fn enrol_layout(user: &AnySession, title: &str) -> Layout {
 
 /// Refuses a session that is at the second-factor step (it must give
 /// its factor, not add one).
-fn enrolling(user: &AnySession) -> Result<(), UiError> {
+pub fn enrolling(user: &AnySession) -> Result<(), UiError> {
     match user.session.stage {
         Stage::SecondFactor => Err(UiError::SignInUnfinished(
             unfinished_path(Stage::SecondFactor).unwrap_or("/login"),
@@ -249,6 +251,7 @@ fn enrolling(user: &AnySession) -> Result<(), UiError> {
 }
 
 fn enrol_page(
+    st: &WebState,
     user: &AnySession,
     status: StatusCode,
     next: Option<String>,
@@ -257,6 +260,7 @@ fn enrol_page(
     totp: Option<TotpStep>,
 ) -> Result<HttpResponse, UiError> {
     let page = EnrolPage {
+        passkeys_unavailable: st.passkeys.unavailable().map(str::to_string),
         layout: enrol_layout(user, "Add a second factor"),
         forced: user.session.stage == Stage::Enrol,
         next,
@@ -268,10 +272,16 @@ fn enrol_page(
 }
 
 #[get("/account/second-factor")]
-pub async fn enrol(user: AnySession, q: web::Query<LoginQuery>) -> Result<HttpResponse, UiError> {
+pub async fn enrol(
+    req: HttpRequest,
+    user: AnySession,
+    q: web::Query<LoginQuery>,
+) -> Result<HttpResponse, UiError> {
     enrolling(&user)?;
     let next = q.into_inner().next.filter(|n| local_path(n).is_some());
+    let st = state::of(&req);
     enrol_page(
+        &st,
         &user,
         StatusCode::OK,
         next,
@@ -331,6 +341,7 @@ pub async fn start_totp(
         Ok(e) => {
             let step = totp_step(e, &u.username)?;
             enrol_page(
+                &st,
                 &user,
                 StatusCode::OK,
                 next,
@@ -342,7 +353,7 @@ pub async fn start_totp(
         Err(e) => {
             let errors = FormErrors::from_error(e)?;
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            enrol_page(&user, status, next, label, errors, None)
+            enrol_page(&st, &user, status, next, label, errors, None)
         }
     }
 }
@@ -384,7 +395,7 @@ pub async fn confirm_totp(
             &u.username,
         )?;
         let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return enrol_page(&user, status, next, String::new(), errors, Some(step));
+        return enrol_page(&st, &user, status, next, String::new(), errors, Some(step));
     }
     enrolled(&st, &user, "password+totp", next).await
 }

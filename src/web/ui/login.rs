@@ -33,6 +33,8 @@ struct LoginPage {
     error: Option<&'static str>,
     /// Where to go after signing in (a local path), if not the dashboard.
     next: Option<String>,
+    /// Passkeys work here (the page offers a password-less sign-in).
+    passkeys: bool,
 }
 
 /// `path` when it is a path of this site to return to after signing in:
@@ -74,6 +76,7 @@ fn login_page(
         username,
         error,
         next,
+        passkeys: st.passkeys.unavailable().is_none(),
     };
     let mut res = render(status, &page)?;
     res.add_cookie(

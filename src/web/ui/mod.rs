@@ -23,6 +23,7 @@ pub mod mcp_servers;
 pub mod monitors;
 pub mod notifications;
 pub mod oauth_clients;
+pub mod passkeys;
 pub mod qr;
 pub mod roles;
 pub mod second_factor;
@@ -63,6 +64,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     login::routes(cfg);
     second_factor::routes(cfg);
     account::routes(cfg);
+    passkeys::routes(cfg);
     authorize::routes(cfg);
     dashboard::routes(cfg);
     audit::routes(cfg);

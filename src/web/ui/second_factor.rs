@@ -24,15 +24,26 @@ struct StepPage {
     username: String,
     error: Option<&'static str>,
     next: Option<String>,
+    /// The user has a passkey (and passkeys work here).
+    passkey: bool,
 }
 
-fn step_page(
+pub async fn step_page(
+    st: &WebState,
     user: &AnySession,
     status: StatusCode,
     error: Option<&'static str>,
     next: Option<String>,
 ) -> Result<HttpResponse, UiError> {
+    let passkey = st.passkeys.unavailable().is_none()
+        && st
+            .factors()
+            .of_user(&user.session.user.id)
+            .await?
+            .iter()
+            .any(|f| f.kind == crate::db::factors::FactorKind::Passkey);
     let page = StepPage {
+        passkey,
         layout: Layout::new("Second factor", None, user.csrf.clone(), "login"),
         username: user.session.user.username.clone(),
         error,
@@ -51,12 +62,16 @@ fn elsewhere(stage: Stage, next: Option<&str>) -> Option<HttpResponse> {
 }
 
 #[get("/login/second-factor")]
-pub async fn show(user: AnySession, q: web::Query<LoginQuery>) -> Result<HttpResponse, UiError> {
+pub async fn show(
+    req: HttpRequest,
+    user: AnySession,
+    q: web::Query<LoginQuery>,
+) -> Result<HttpResponse, UiError> {
     let next = q.into_inner().next.filter(|n| local_path(n).is_some());
     if let Some(res) = elsewhere(user.session.stage, next.as_deref()) {
         return Ok(res);
     }
-    step_page(&user, StatusCode::OK, None, next)
+    step_page(&state::of(&req), &user, StatusCode::OK, None, next).await
 }
 
 #[derive(Deserialize)]
@@ -95,12 +110,16 @@ pub async fn submit(
     .await?;
     match check {
         CodeCheck::Accepted(method) => finish(&st, &user, method, next.as_deref()).await,
-        CodeCheck::Refused => step_page(
-            &user,
-            StatusCode::UNAUTHORIZED,
-            Some("That code is wrong or was already used. Codes from the app change every 30 seconds; each works once."),
-            next,
-        ),
+        CodeCheck::Refused => {
+            step_page(
+                &st,
+                &user,
+                StatusCode::UNAUTHORIZED,
+                Some("That code is wrong or was already used. Codes from the app change every 30 seconds; each works once."),
+                next,
+            )
+            .await
+        }
         CodeCheck::Locked => {
             sessions::destroy(&st.db, &user.session.id_hash).await?;
             let mut res = super::error::error_page(
