@@ -22,6 +22,7 @@ use crate::tokens::SigningKeys;
 
 /// How the gateway introduces itself to upstreams.
 const GATEWAY_USER_AGENT: &str = concat!("agentry-gateway/", env!("CARGO_PKG_VERSION"));
+const SSO_USER_AGENT: &str = concat!("agentry-sso/", env!("CARGO_PKG_VERSION"));
 const FORWARD_USER_AGENT: &str = concat!("agentry-otlp/", env!("CARGO_PKG_VERSION"));
 
 #[derive(Clone)]
@@ -56,6 +57,8 @@ pub struct App {
     /// The WebAuthn relying party (the host of `public_url`) and its
     /// ceremonies under way.
     pub passkeys: Arc<crate::identity::passkeys::Passkeys>,
+    /// Single sign-on through `[oidc]`, when configured.
+    pub sso: Option<Arc<crate::identity::oidc::Sso>>,
     /// Rule evaluation, alert lifecycle, acknowledgement; owns the outbox handle.
     pub alerts: crate::alerts::engine::Engine,
     /// Notification channels (settings with secrets encrypted).
@@ -92,6 +95,12 @@ impl App {
         let issuer_url = Arc::new(config.base_url());
         let passkeys = Arc::new(crate::identity::passkeys::Passkeys::new(&issuer_url));
         let outbound_rules = Arc::new(config.network.rules());
+        let sso = crate::identity::oidc::Sso::new(
+            &config.oidc,
+            &issuer_url,
+            crate::net::Outbound::new(outbound_rules.clone(), 0, SSO_USER_AGENT),
+        )
+        .map(Arc::new);
         let mcp_servers = crate::mcp::McpServers::new(
             db.clone(),
             audit.clone(),
@@ -121,6 +130,7 @@ impl App {
         );
         App {
             passkeys,
+            sso,
             gateway,
             mcp_servers,
             alerts: crate::alerts::engine::Engine::new(

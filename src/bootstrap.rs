@@ -121,6 +121,7 @@ pub fn insert_admin(
             password_changed_at: now,
             created_at: now,
             updated_at: now,
+            oidc_subject: None,
         },
     )
     .map_err(|e| {

@@ -8,7 +8,8 @@
 # when it is missing: chromium, chromium-driver, systemd (for
 # systemd-analyze), prometheus (for promtool) and nginx from Debian packages, and the third-party OAuth/JWT
 # clients of tests/requirements.txt and the OpenAPI fuzzer of
-# tests/fuzz/requirements.txt from PyPI.
+# tests/fuzz/requirements.txt from PyPI, and the OpenID Connect provider of
+# tests/oidc from npm (node comes with the machine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +39,13 @@ assert version('fastmcp') == '$fastmcp_version'" 2>/dev/null; then
     echo "installing Python test dependencies (tests/requirements.txt)"
     python3 -m pip install --quiet -r tests/requirements.txt \
         || python3 -m pip install --quiet --break-system-packages -r tests/requirements.txt
+fi
+
+# A real OpenID Connect provider for the single sign-on tests: node's
+# oidc-provider, at the version tests/oidc/package-lock.json pins.
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+    echo "installing the test OpenID Connect provider (tests/oidc, npm)"
+    (cd tests/oidc && npm ci --no-audit --no-fund --silent)
 fi
 
 cargo fmt --all -- --check

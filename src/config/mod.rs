@@ -48,6 +48,7 @@ mod access;
 mod check;
 mod gateway;
 mod oauth;
+mod oidc;
 mod operations;
 mod server;
 mod telemetry;
@@ -60,6 +61,7 @@ pub use access::{
 };
 pub use gateway::GatewayConfig;
 pub use oauth::{DynamicRegistration, OAuthConfig, Switch};
+pub use oidc::{ConfigSecret, OidcConfig};
 pub use operations::{AlertingConfig, BackupConfig, EncryptionConfig, MonitoringConfig};
 pub use server::{DatabaseConfig, LogConfig, LogFormat, NetworkConfig, SystemdConfig, TlsConfig};
 pub use telemetry::TelemetryConfig;
@@ -96,6 +98,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub tokens: TokensConfig,
     pub oauth: OAuthConfig,
+    pub oidc: OidcConfig,
     pub gateway: GatewayConfig,
     pub telemetry: TelemetryConfig,
     pub authz: AuthzConfig,
@@ -139,6 +142,7 @@ impl Default for Config {
             api: ApiConfig::default(),
             tokens: TokensConfig::default(),
             oauth: OAuthConfig::default(),
+            oidc: OidcConfig::default(),
             gateway: GatewayConfig::default(),
             telemetry: TelemetryConfig::default(),
             authz: AuthzConfig::default(),
@@ -232,6 +236,7 @@ impl Config {
         self.api.validate()?;
         self.tokens.validate()?;
         self.oauth.validate()?;
+        self.oidc.validate()?;
         self.gateway.validate()?;
         self.telemetry.validate()?;
         self.encryption.validate()?;

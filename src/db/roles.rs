@@ -67,6 +67,15 @@ pub fn assign_to_user(
     Ok(true)
 }
 
+/// Removes a user's unscoped assignment of `role`; false when there was
+/// none.
+pub fn unassign_from_user(conn: &Connection, role: &str, user_id: &str) -> Result<bool> {
+    Ok(conn.execute(
+        "DELETE FROM role_assignments WHERE role = ?1 AND user_id = ?2 AND scope_type IS NULL",
+        params![role, user_id],
+    )? > 0)
+}
+
 /// Names of the roles bound to a user without a scope, sorted.
 pub fn unscoped_roles_of_user(conn: &Connection, user_id: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(

@@ -16,10 +16,12 @@ pub struct UserRow {
     pub password_changed_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The OpenID Connect subject the user signs on as (`{issuer} {sub}`).
+    pub oidc_subject: Option<String>,
 }
 
 const COLUMNS: &str = "id, username, display_name, email, password_hash, enabled, locked_until, \
-                       password_changed_at, created_at, updated_at";
+                       password_changed_at, created_at, updated_at, oidc_subject";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
     Ok(UserRow {
@@ -33,12 +35,15 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<UserRow> {
         password_changed_at: r.get(7)?,
         created_at: r.get(8)?,
         updated_at: r.get(9)?,
+        oidc_subject: r.get(10)?,
     })
 }
 
 pub fn insert(conn: &Connection, u: &UserRow) -> rusqlite::Result<()> {
     conn.execute(
-        &format!("INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        &format!(
+            "INSERT INTO users ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ),
         params![
             u.id,
             u.username,
@@ -49,7 +54,8 @@ pub fn insert(conn: &Connection, u: &UserRow) -> rusqlite::Result<()> {
             u.locked_until,
             u.password_changed_at,
             u.created_at,
-            u.updated_at
+            u.updated_at,
+            u.oidc_subject
         ],
     )?;
     Ok(())
@@ -70,6 +76,17 @@ pub fn by_username(conn: &Connection, username: &str) -> Result<Option<UserRow>>
         .query_row(
             &format!("SELECT {COLUMNS} FROM users WHERE username = ?1"),
             [username],
+            from_row,
+        )
+        .optional()?)
+}
+
+/// The user linked to an OpenID Connect subject (`{issuer} {sub}`).
+pub fn by_oidc_subject(conn: &Connection, subject: &str) -> Result<Option<UserRow>> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM users WHERE oidc_subject = ?1"),
+            [subject],
             from_row,
         )
         .optional()?)
@@ -180,8 +197,16 @@ pub fn list(conn: &Connection, after: Option<&str>, limit: u32) -> Result<Vec<Us
 /// Updates the editable profile fields.
 pub fn update_profile(conn: &Connection, u: &UserRow, now: i64) -> Result<()> {
     conn.execute(
-        "UPDATE users SET display_name = ?2, email = ?3, enabled = ?4, updated_at = ?5 WHERE id = ?1",
-        params![u.id, u.display_name, u.email, u.enabled, now],
+        "UPDATE users SET display_name = ?2, email = ?3, enabled = ?4, updated_at = ?5,
+            oidc_subject = ?6 WHERE id = ?1",
+        params![
+            u.id,
+            u.display_name,
+            u.email,
+            u.enabled,
+            now,
+            u.oidc_subject
+        ],
     )?;
     Ok(())
 }

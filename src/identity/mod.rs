@@ -6,6 +6,7 @@ pub mod api_keys;
 pub mod auth_stats;
 pub mod factors;
 pub mod login;
+pub mod oidc;
 pub mod passkeys;
 pub mod passwords;
 pub mod principals;

@@ -139,6 +139,15 @@ impl Passkeys {
         Ok(id)
     }
 
+    /// Keeps `ceremony` and hands the browser its id and `options`.
+    fn started(&self, ceremony: Ceremony, options: &impl serde::Serialize) -> Result<Started> {
+        let options = serde_json::to_value(options).map_err(Error::internal)?;
+        Ok(Started {
+            ceremony: self.begin(ceremony)?,
+            options,
+        })
+    }
+
     /// Takes a ceremony once; expired or unknown ones are not found.
     fn take(&self, id: &str) -> Result<Ceremony> {
         let mut all = self.ceremonies.lock().expect("ceremonies lock");
@@ -312,14 +321,11 @@ impl Passkeys {
         let (rcr, state) = rp
             .start_passkey_authentication(&keys)
             .map_err(|e| Error::internal(format!("passkey authentication: {e}")))?;
-        let ceremony = self.begin(Ceremony::SecondFactor {
+        let ceremony = Ceremony::SecondFactor {
             user_id: user.id.clone(),
             state,
-        })?;
-        Ok(Started {
-            ceremony,
-            options: serde_json::to_value(&rcr.public_key).map_err(Error::internal)?,
-        })
+        };
+        self.started(ceremony, &rcr.public_key)
     }
 
     /// Checks the second step; a refusal is audited and `false` (the
@@ -370,11 +376,7 @@ impl Passkeys {
         let (rcr, state) = rp
             .start_discoverable_authentication()
             .map_err(|e| Error::internal(format!("passkey sign-in: {e}")))?;
-        let ceremony = self.begin(Ceremony::SignIn { state })?;
-        Ok(Started {
-            ceremony,
-            options: serde_json::to_value(&rcr.public_key).map_err(Error::internal)?,
-        })
+        self.started(Ceremony::SignIn { state }, &rcr.public_key)
     }
 
     /// Finishes a password-less sign-in: the user whose passkey signed,

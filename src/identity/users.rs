@@ -30,6 +30,9 @@ pub struct UserChanges {
     /// `Some(None)` clears the address.
     pub email: Option<Option<String>>,
     pub enabled: Option<bool>,
+    /// The OpenID Connect subject to sign on as (`{issuer} {sub}`);
+    /// `Some(None)` unlinks.
+    pub oidc_subject: Option<Option<String>>,
 }
 
 fn check_display_name(name: &str, errors: &mut FieldErrors) {
@@ -106,6 +109,7 @@ pub async fn create(
         password_changed_at: now,
         created_at: now,
         updated_at: now,
+        oidc_subject: None,
     };
     audit
         .apply(event, move |c| {
@@ -167,6 +171,9 @@ pub async fn update(
     if let Some(en) = changes.enabled {
         event = event.detail("enabled", en);
     }
+    if let Some(sub) = &changes.oidc_subject {
+        event = event.detail("oidc_subject", sub);
+    }
     let mut errors = FieldErrors::new();
     if let Some(n) = &changes.display_name {
         check_display_name(n, &mut errors);
@@ -184,6 +191,16 @@ pub async fn update(
             }
             if let Some(e) = changes.email {
                 u.email = e;
+            }
+            if let Some(subject) = changes.oidc_subject {
+                if let Some(s) = &subject {
+                    if users::by_oidc_subject(c, s)?.is_some_and(|other| other.id != u.id) {
+                        return Err(Error::Conflict(
+                            "another user is linked to this sign-on subject".into(),
+                        ));
+                    }
+                }
+                u.oidc_subject = subject;
             }
             if let Some(enabled) = changes.enabled {
                 if !enabled && roles::is_last_enabled_admin(c, &u.id)? {

@@ -7,6 +7,8 @@ use actix_web::HttpRequest;
 
 pub const SESSION: &str = "agentry_session";
 pub const LOGIN_NONCE: &str = "agentry_login";
+/// Binds a single sign-on under way to the browser that started it.
+pub const OIDC_STATE: &str = "agentry_oidc";
 
 #[derive(Debug, Clone, Copy)]
 pub struct CookiePolicy {
@@ -33,6 +35,15 @@ impl CookiePolicy {
         if let Some(age) = max_age {
             c.set_max_age(age);
         }
+        c
+    }
+
+    /// As [`Self::build`] but `SameSite=Lax`: sent on the top-level
+    /// navigation back from a sign-on provider (a cross-site redirect),
+    /// which a Strict cookie is not. Only for the sign-on state.
+    pub fn build_lax(&self, base: &str, value: String, max_age: Duration) -> Cookie<'static> {
+        let mut c = self.build(base, value, Some(max_age));
+        c.set_same_site(SameSite::Lax);
         c
     }
 

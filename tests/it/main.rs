@@ -44,6 +44,7 @@ mod packaging;
 mod rbac;
 mod second_factor;
 mod security;
+mod sso;
 mod storage;
 mod telemetry;
 mod tls;

@@ -32,6 +32,8 @@ pub struct UserView {
     pub password_changed_at: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The subject (`sub`) the user signs on as at the `[oidc]` provider.
+    pub sso_subject: Option<String>,
 }
 
 impl From<UserRow> for UserView {
@@ -48,6 +50,11 @@ impl From<UserRow> for UserView {
             password_changed_at: rfc3339(u.password_changed_at),
             created_at: rfc3339(u.created_at),
             updated_at: rfc3339(u.updated_at),
+            // Stored as `{issuer} {sub}`: the sub is what people know.
+            sso_subject: u.oidc_subject.map(|s| {
+                s.split_once(' ')
+                    .map_or(s.clone(), |(_, sub)| sub.to_string())
+            }),
         }
     }
 }
@@ -164,6 +171,11 @@ pub struct UpdateUser {
     pub email: Option<Option<String>>,
     /// Disabling a user ends its sessions.
     pub enabled: Option<bool>,
+    /// Link the user to the subject (`sub`) of the `[oidc]` provider, so
+    /// that signing on as it signs in as this user; `null` unlinks.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 255)]
+    pub sso_subject: Option<Option<String>>,
 }
 
 /// Update a user's profile or enabled flag.
@@ -182,10 +194,33 @@ pub async fn update(
 ) -> Result<web::Json<UserView>, ApiError> {
     let st = state::of(&req);
     let b = body?.into_inner();
+    let oidc_subject = match b.sso_subject {
+        Some(Some(sub)) => {
+            if !st.config.oidc.enabled() {
+                return Err(crate::error::Error::field(
+                    "sso_subject",
+                    "single sign-on is not configured ([oidc] issuer)",
+                )
+                .into());
+            }
+            let n = sub.chars().count();
+            if !(1..=255).contains(&n) || sub.chars().any(char::is_control) {
+                return Err(crate::error::Error::field(
+                    "sso_subject",
+                    "1 to 255 characters, no control characters",
+                )
+                .into());
+            }
+            Some(Some(format!("{} {sub}", st.config.oidc.issuer)))
+        }
+        Some(None) => Some(None),
+        None => None,
+    };
     let changes = UserChanges {
         display_name: b.display_name,
         email: b.email,
         enabled: b.enabled,
+        oidc_subject,
     };
     Ok(web::Json(
         users::update(&st.audit, &caller.ctx, &id, changes)

@@ -35,6 +35,8 @@ struct LoginPage {
     next: Option<String>,
     /// Passkeys work here (the page offers a password-less sign-in).
     passkeys: bool,
+    /// "Sign in with …" (single sign-on), when configured.
+    sso: Option<String>,
 }
 
 /// `path` when it is a path of this site to return to after signing in:
@@ -77,6 +79,7 @@ fn login_page(
         error,
         next,
         passkeys: st.passkeys.unavailable().is_none(),
+        sso: st.sso.as_ref().map(|s| s.display_name().to_string()),
     };
     let mut res = render(status, &page)?;
     res.add_cookie(
@@ -125,11 +128,8 @@ pub struct LoginForm {
 
 #[post("/login")]
 pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<HttpResponse, UiError> {
-    let st = state::of(&req);
+    let st = sign_in_budget(&req)?;
     let ip = state::client_ip(&req);
-    st.login_limiter
-        .check(ip)
-        .map_err(|retry_after_secs| UiError::RateLimited { retry_after_secs })?;
 
     let form = form.into_inner();
     let next = local_path(&form.next).map(str::to_string);
@@ -158,33 +158,17 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
     .await?
     {
         LoginOutcome::Success(user) => {
-            let principal = Principal {
-                kind: PrincipalKind::User,
-                id: user.id.clone(),
-                name: user.username.clone(),
-            };
-            let ctx = audit_context(&req, Some(&principal));
             let stage = signin::stage_after_password(
                 &st.factors(),
                 &st.config.login.require_second_factor,
                 &user,
             )
             .await?;
-            let session = sessions::create(
-                &st.audit,
-                &ctx,
-                &user.id,
-                st.session_policy,
-                stage,
-                "password",
-            )
-            .await?;
-            tracing::info!(user = %user.username, user_id = %user.id, %ip, stage = stage.as_str(), "password accepted");
             let to = match unfinished_path(stage) {
                 None => next.unwrap_or_else(|| "/".into()),
                 Some(step) => with_next(step, next.as_deref()),
             };
-            signed_in(&st, &to, &session, stage)
+            open_session(&st, &req, &user, stage, "password", &to).await
         }
         LoginOutcome::Failure { reason, user_id } => {
             tracing::warn!(user = %username, user_id = user_id.as_deref().unwrap_or("-"), reason = reason.as_str(), %ip, "login failed");
@@ -198,6 +182,40 @@ pub async fn submit(req: HttpRequest, form: web::Form<LoginForm>) -> Result<Http
             )
         }
     }
+}
+
+/// The state, once the client's sign-in attempts are within
+/// `login.rate_limit_per_minute` (every sign-in step counts).
+pub fn sign_in_budget(
+    req: &HttpRequest,
+) -> Result<actix_web::web::Data<WebState>, crate::error::Error> {
+    let st = state::of(req);
+    st.login_limiter
+        .check(state::client_ip(req))
+        .map_err(|retry_after_secs| crate::error::Error::RateLimited { retry_after_secs })?;
+    Ok(st)
+}
+
+/// Opens a session for `user`, who just proved who they are by `method`,
+/// at `stage`, and sends the browser on to `to`.
+pub async fn open_session(
+    st: &WebState,
+    req: &HttpRequest,
+    user: &crate::db::users::UserRow,
+    stage: sessions::Stage,
+    method: &str,
+    to: &str,
+) -> Result<HttpResponse, UiError> {
+    let principal = Principal {
+        kind: PrincipalKind::User,
+        id: user.id.clone(),
+        name: user.username.clone(),
+    };
+    let ctx = audit_context(req, Some(&principal));
+    let session =
+        sessions::create(&st.audit, &ctx, &user.id, st.session_policy, stage, method).await?;
+    tracing::info!(user = %user.username, user_id = %user.id, method, stage = stage.as_str(), "sign-in step passed");
+    signed_in(st, to, &session, stage)
 }
 
 /// `path`, carrying where to go once the sign-in is done.

@@ -30,6 +30,7 @@ pub mod second_factor;
 pub mod series;
 pub mod signing_keys;
 pub mod silences;
+pub mod sso;
 pub mod traces;
 pub mod users;
 
@@ -65,6 +66,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     second_factor::routes(cfg);
     account::routes(cfg);
     passkeys::routes(cfg);
+    sso::routes(cfg);
     authorize::routes(cfg);
     dashboard::routes(cfg);
     audit::routes(cfg);

@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use super::account::{enrolled, enrolling};
 use super::error::UiError;
-use super::login::{local_path, signed_in};
+use super::login::{local_path, open_session, sign_in_budget};
 use super::second_factor::{finish, step_page};
 use crate::identity::login;
 use crate::identity::passkeys::Started;
 use crate::identity::sessions::{self, Stage};
-use crate::identity::{Principal, PrincipalKind};
+use crate::identity::PrincipalKind;
 use crate::web::auth::AnySession;
 use crate::web::context::audit_context;
 use crate::web::cookies;
@@ -149,10 +149,7 @@ pub async fn step(
     user: AnySession,
     form: web::Form<FinishForm>,
 ) -> Result<HttpResponse, UiError> {
-    let st = state::of(&req);
-    st.login_limiter
-        .check(state::client_ip(&req))
-        .map_err(|retry_after_secs| UiError::RateLimited { retry_after_secs })?;
+    let st = sign_in_budget(&req)?;
     user.check_csrf(&req, &form.csrf_token)?;
     let next = local_path(&form.next).map(str::to_string);
     if user.session.stage != Stage::SecondFactor {
@@ -204,10 +201,7 @@ pub async fn sign_in_options(
     req: HttpRequest,
     form: web::Form<OptionsForm>,
 ) -> Result<HttpResponse, ApiError> {
-    let st = state::of(&req);
-    st.login_limiter
-        .check(state::client_ip(&req))
-        .map_err(|retry_after_secs| crate::error::Error::RateLimited { retry_after_secs })?;
+    let st = sign_in_budget(&req)?;
     if !check_login_csrf(&req, &form.csrf_token) {
         return Err(ApiError::forbidden(
             "the login form's token is missing or stale; reload the page",
@@ -222,10 +216,7 @@ pub async fn sign_in(
     req: HttpRequest,
     form: web::Form<FinishForm>,
 ) -> Result<HttpResponse, UiError> {
-    let st = state::of(&req);
-    st.login_limiter
-        .check(state::client_ip(&req))
-        .map_err(|retry_after_secs| UiError::RateLimited { retry_after_secs })?;
+    let st = sign_in_budget(&req)?;
     if !check_login_csrf(&req, &form.csrf_token) {
         return Err(UiError::Csrf);
     }
@@ -249,24 +240,9 @@ pub async fn sign_in(
         }
         Err((reason, user_id)) => return Err(refused(&st, &anonymous, reason, user_id).await),
     };
-    let principal = Principal {
-        kind: PrincipalKind::User,
-        id: user.id.clone(),
-        name: user.username.clone(),
-    };
-    let ctx = audit_context(&req, Some(&principal));
     // A passkey with user verification is both factors at once.
-    let session = sessions::create(
-        &st.audit,
-        &ctx,
-        &user.id,
-        st.session_policy,
-        Stage::Full,
-        "passkey",
-    )
-    .await?;
-    tracing::info!(user = %user.username, "login succeeded with a passkey");
-    signed_in(&st, next.as_deref().unwrap_or("/"), &session, Stage::Full)
+    let to = next.as_deref().unwrap_or("/");
+    open_session(&st, &req, &user, Stage::Full, "passkey", to).await
 }
 
 /// A refused password-less sign-in: audited, counted toward the lockout

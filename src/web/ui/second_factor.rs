@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::error::UiError;
 use super::layout::Layout;
-use super::login::{local_path, signed_in, LoginQuery};
+use super::login::{local_path, sign_in_budget, signed_in, LoginQuery};
 use super::{render, see_other};
 use crate::identity::sessions::{self, Stage};
 use crate::identity::signin::{self, CodeCheck};
@@ -90,10 +90,7 @@ pub async fn submit(
     user: AnySession,
     form: web::Form<CodeForm>,
 ) -> Result<HttpResponse, UiError> {
-    let st = state::of(&req);
-    st.login_limiter
-        .check(state::client_ip(&req))
-        .map_err(|retry_after_secs| UiError::RateLimited { retry_after_secs })?;
+    let st = sign_in_budget(&req)?;
     user.check_csrf(&req, &form.csrf_token)?;
     let next = local_path(&form.next).map(str::to_string);
     if let Some(res) = elsewhere(user.session.stage, next.as_deref()) {

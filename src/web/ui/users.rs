@@ -217,6 +217,7 @@ pub async fn update(
         display_name: Some(form.display_name.trim().to_string()),
         email: Some(Some(form.email.trim().to_string()).filter(|e| !e.is_empty())),
         enabled: Some(checked(&form.enabled)),
+        oidc_subject: None,
     };
     let result = users::update(&st.audit, &user.ctx, &id, changes)
         .await
