@@ -99,7 +99,7 @@ signin() {
         [ "$(curl -s -o /dev/null -w '%{http_code}' -b "$jar" "$base/")" = 303 ] || fail "the dashboard answered before enrolment"
         token=$(curl -s -b "$jar" "$base/account/second-factor" | field 'name="csrf_token" value="')
         page=$(curl -s -b "$jar" -c "$jar" --data-urlencode label=phone --data-urlencode "csrf_token=$token" "$base/account/second-factor/totp")
-        secret=$(echo "$page" | field 'id="totp-secret" class="secret">' | tr -d ' ')
+        secret=$(echo "$page" | field 'id="totp-secret" class="secret grouped">' | tr -d ' ')
         action=$(echo "$page" | sed -n 's/.*action="\(\/account\/second-factor\/totp\/[^"]*\)".*/\1/p' | head -1)
         [ -n "$secret" ] && [ -n "$action" ] || fail "no enrolment page after the password"
         code=$(python3 -c 'import pyotp, sys; print(pyotp.TOTP(sys.argv[1]).now())' "$secret")

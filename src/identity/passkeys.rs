@@ -98,7 +98,7 @@ impl Passkeys {
                     Some(url::Host::Domain(d)) => d.to_string(),
                     _ => {
                         return Err(format!(
-                            "passkeys need public_url to name the host by a domain name \
+                            "Passkeys need public_url to name the host by a domain name \
                              (browsers refuse WebAuthn on an IP address); it is {public_url}"
                         ))
                     }

@@ -152,6 +152,8 @@ async fn populate(s: &TestServer) -> Vec<(String, String)> {
         ("traces", "/traces".into()),
         ("trace", format!("/traces/{t}")),
         ("logs", "/logs".into()),
+        ("account", "/account".into()),
+        ("add-factor", "/account/second-factor".into()),
     ]
     .into_iter()
     .map(|(n, p)| (n.to_string(), p))

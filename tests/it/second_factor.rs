@@ -84,7 +84,8 @@ pub(crate) async fn enrol_totp(c: &reqwest::Client, s: &TestServer) -> (String, 
     assert_eq!(res.status(), 200);
     let page = res.text().await.unwrap();
     assert!(page.contains("<svg role=\"img\""), "a QR code: {page}");
-    let secret = between(&page, "id=\"totp-secret\" class=\"secret\">", "<").replace(' ', "");
+    let secret =
+        between(&page, "id=\"totp-secret\" class=\"secret grouped\">", "<").replace(' ', "");
     let confirm = between(&page, "action=\"/account/second-factor/totp/", "\"").to_string();
     let code = pyotp(&secret, now()).await;
     let res = form(
@@ -172,7 +173,8 @@ async fn the_first_admin_enrols_on_first_sign_in_and_codes_work_once() {
     )
     .await;
     let page = res.text().await.unwrap();
-    let secret = between(&page, "id=\"totp-secret\" class=\"secret\">", "<").replace(' ', "");
+    let secret =
+        between(&page, "id=\"totp-secret\" class=\"secret grouped\">", "<").replace(' ', "");
     let confirm = between(&page, "action=\"/account/second-factor/totp/", "\"").to_string();
     let good = pyotp(&secret, now()).await;
     let wrong = if good == "000000" { "111111" } else { "000000" };
