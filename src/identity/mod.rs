@@ -36,6 +36,17 @@ pub struct Principal {
     pub name: String,
 }
 
+impl Principal {
+    /// A user as the principal.
+    pub fn of_user(user: &crate::db::users::UserRow) -> Principal {
+        Principal {
+            kind: PrincipalKind::User,
+            id: user.id.clone(),
+            name: user.username.clone(),
+        }
+    }
+}
+
 /// User names: 1-64 characters of letters, digits and `._-@`, starting with
 /// a letter or digit. Kept narrow so names are safe in logs, URLs and
 /// audit records without escaping surprises.

@@ -64,11 +64,7 @@ impl SessionUser {
     /// This session as an API caller (for pages that reuse API logic).
     pub fn caller(&self) -> Caller {
         Caller {
-            principal: Principal {
-                kind: PrincipalKind::User,
-                id: self.session.user.id.clone(),
-                name: self.session.user.username.clone(),
-            },
+            principal: Principal::of_user(&self.session.user),
             method: AuthMethod::Session {
                 id_hash: self.session.id_hash.clone(),
             },
@@ -93,11 +89,16 @@ impl SessionUser {
 
     /// Checks a submitted form token (and Fetch-Metadata) for this session.
     pub fn check_csrf(&self, req: &HttpRequest, submitted: &str) -> Result<(), UiError> {
-        if csrf::is_cross_site(req) || !csrf::matches(&self.csrf, submitted) {
-            return Err(UiError::Csrf);
-        }
-        Ok(())
+        form_token_ok(req, &self.csrf, submitted)
     }
+}
+
+/// A form's token against its session's (and Fetch-Metadata).
+fn form_token_ok(req: &HttpRequest, expected: &str, submitted: &str) -> Result<(), UiError> {
+    if csrf::is_cross_site(req) || !csrf::matches(expected, submitted) {
+        return Err(UiError::Csrf);
+    }
+    Ok(())
 }
 
 /// The session the cookie names, whatever its stage.
@@ -134,11 +135,7 @@ async fn current_session(
         return Ok(Err(path));
     }
     let st = state::of(req);
-    let principal = Principal {
-        kind: PrincipalKind::User,
-        id: session.user.id.clone(),
-        name: session.user.username.clone(),
-    };
+    let principal = Principal::of_user(&session.user);
     let policy = st.policy.get(&st.db, &st.audit).await?;
     let subject = rbac::subject_of(&principal);
     let may = |p: &str| policy.check(&subject, p, None).allowed;
@@ -178,10 +175,7 @@ pub struct AnySession {
 
 impl AnySession {
     pub fn check_csrf(&self, req: &HttpRequest, submitted: &str) -> Result<(), UiError> {
-        if csrf::is_cross_site(req) || !csrf::matches(&self.csrf, submitted) {
-            return Err(UiError::Csrf);
-        }
-        Ok(())
+        form_token_ok(req, &self.csrf, submitted)
     }
 }
 
@@ -198,11 +192,7 @@ impl FromRequest for AnySession {
                 });
             };
             let st = state::of(&req);
-            let principal = Principal {
-                kind: PrincipalKind::User,
-                id: session.user.id.clone(),
-                name: session.user.username.clone(),
-            };
+            let principal = Principal::of_user(&session.user);
             Ok(AnySession {
                 csrf: csrf::session_token(&st.csrf_key, &session.id_hash),
                 ctx: audit_context(&req, Some(&principal)),

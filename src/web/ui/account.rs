@@ -12,11 +12,11 @@ use zeroize::Zeroizing;
 use super::error::UiError;
 use super::forms::FormErrors;
 use super::layout::Layout;
-use super::login::{local_path, signed_in, LoginQuery};
+use super::login::{local_path, LoginQuery};
 use super::{filters, render, see_other};
 use crate::db::factors::FactorRow;
 use crate::identity::factors::Enrolment;
-use crate::identity::sessions::{self, Stage};
+use crate::identity::sessions::Stage;
 use crate::identity::{recovery, signin, users};
 use crate::web::auth::{unfinished_path, AnySession, SessionUser};
 use crate::web::state::{self, WebState};
@@ -432,15 +432,7 @@ pub async fn enrolled(
         render(StatusCode::OK, &page)?
     };
     if forced {
-        let session = sessions::upgrade(
-            &st.audit,
-            &user.ctx,
-            &user.session,
-            st.session_policy,
-            method,
-        )
-        .await?;
-        let signed = signed_in(st, &to, &session, Stage::Full)?;
+        let signed = super::second_factor::finish(st, user, method, Some(&to)).await?;
         for c in signed.cookies() {
             res.add_cookie(&c)
                 .map_err(|e| UiError::Internal(crate::error::Error::internal(e)))?;

@@ -16,7 +16,7 @@ use super::error::UiError;
 use super::layout::Layout;
 use super::{render, see_other};
 use crate::db::oauth_clients::{ClientRow, Registration};
-use crate::identity::{Principal, PrincipalKind};
+use crate::identity::Principal;
 use crate::oauth::authorize::{self as flow, AuthorizeParams, PageError, RedirectError};
 use crate::oauth::redirect;
 use crate::tokens::oauth::OAuthError;
@@ -119,11 +119,7 @@ async fn grantable(
     user: &SessionUser,
     v: &Valid,
 ) -> Result<Result<String, HttpResponse>, UiError> {
-    let principal = Principal {
-        kind: PrincipalKind::User,
-        id: user.session.user.id.clone(),
-        name: user.session.user.username.clone(),
-    };
+    let principal = Principal::of_user(&user.session.user);
     let held = crate::rbac::token_patterns_of(&st.policy, &st.db, &st.audit, &principal).await?;
     let scopes = flow::grantable(&held, &v.requested, v.allows.as_deref());
     if scopes.is_empty() {

@@ -14,7 +14,7 @@ use crate::crypto::random;
 use crate::identity::login::{self, LoginOutcome};
 use crate::identity::sessions;
 use crate::identity::signin;
-use crate::identity::{Principal, PrincipalKind};
+use crate::identity::Principal;
 use crate::web::auth::{unfinished_path, AnySession, MaybeSession};
 use crate::web::context::audit_context;
 use crate::web::cookies;
@@ -206,11 +206,7 @@ pub async fn open_session(
     method: &str,
     to: &str,
 ) -> Result<HttpResponse, UiError> {
-    let principal = Principal {
-        kind: PrincipalKind::User,
-        id: user.id.clone(),
-        name: user.username.clone(),
-    };
+    let principal = Principal::of_user(user);
     let ctx = audit_context(req, Some(&principal));
     let session =
         sessions::create(&st.audit, &ctx, &user.id, st.session_policy, stage, method).await?;

@@ -75,6 +75,13 @@ fn credential(form: &FinishForm) -> Result<&str, UiError> {
     Ok(&form.credential)
 }
 
+/// A ceremony asked for without the page's valid form token (or from a
+/// page of another step).
+fn stale_form() -> ApiError {
+    ApiError::forbidden("this page's form token is missing or stale; reload the page")
+        .with_code("csrf_failed")
+}
+
 // ---- registration ------------------------------------------------------
 
 #[post("/account/second-factor/passkey/options")]
@@ -84,10 +91,7 @@ pub async fn register_options(
     form: web::Form<OptionsForm>,
 ) -> Result<HttpResponse, ApiError> {
     if user.check_csrf(&req, &form.csrf_token).is_err() || enrolling(&user).is_err() {
-        return Err(
-            ApiError::forbidden("this page's form token is missing or stale")
-                .with_code("csrf_failed"),
-        );
+        return Err(stale_form());
     }
     let st = state::of(&req);
     let started = st
@@ -130,10 +134,7 @@ pub async fn step_options(
 ) -> Result<HttpResponse, ApiError> {
     if user.check_csrf(&req, &form.csrf_token).is_err() || user.session.stage != Stage::SecondFactor
     {
-        return Err(
-            ApiError::forbidden("this page's form token is missing or stale")
-                .with_code("csrf_failed"),
-        );
+        return Err(stale_form());
     }
     let st = state::of(&req);
     let started = st
@@ -203,10 +204,7 @@ pub async fn sign_in_options(
 ) -> Result<HttpResponse, ApiError> {
     let st = sign_in_budget(&req)?;
     if !check_login_csrf(&req, &form.csrf_token) {
-        return Err(ApiError::forbidden(
-            "the login form's token is missing or stale; reload the page",
-        )
-        .with_code("csrf_failed"));
+        return Err(stale_form());
     }
     Ok(options(st.passkeys.start_sign_in()?))
 }
