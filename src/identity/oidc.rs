@@ -42,6 +42,9 @@ const PENDING_TTL: Duration = Duration::from_secs(600);
 const MAX_PENDING: usize = 10_000;
 /// The provider's metadata and keys are fetched again after this long.
 const METADATA_TTL: Duration = Duration::from_secs(600);
+/// A token that fails verification against keys older than this fetches
+/// them again (a key rotation at the provider).
+const KEYS_REFETCH_AFTER: Duration = Duration::from_secs(60);
 /// Largest answer read from the provider.
 const MAX_BODY: usize = 1024 * 1024;
 
@@ -73,6 +76,17 @@ pub struct Identity {
 /// the person is told less).
 #[derive(Debug)]
 pub struct Refusal(pub String);
+
+/// The client `CoreClient::from_provider_metadata` makes (endpoints from
+/// discovery), with the redirect URI set.
+type CoreClientFromMetadata = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
 
 pub struct Sso {
     config: Arc<OidcConfig>,
@@ -154,11 +168,13 @@ impl Sso {
         move |req| send(outbound.clone(), req)
     }
 
-    async fn provider(&self) -> Result<CoreProviderMetadata> {
+    /// The provider's metadata and keys, fetched again when older than
+    /// `max_age`; with when they were fetched.
+    async fn provider(&self, max_age: Duration) -> Result<(Instant, CoreProviderMetadata)> {
         let mut cached = self.metadata.lock().await;
         if let Some((at, m)) = cached.as_ref() {
-            if at.elapsed() < METADATA_TTL {
-                return Ok(m.clone());
+            if at.elapsed() < max_age {
+                return Ok((*at, m.clone()));
             }
         }
         let issuer = IssuerUrl::new(self.config.issuer.clone())
@@ -172,8 +188,14 @@ impl Sso {
                     crate::net::root_cause(&e)
                 ))
             })?;
-        *cached = Some((Instant::now(), m.clone()));
-        Ok(m)
+        let at = Instant::now();
+        *cached = Some((at, m.clone()));
+        Ok((at, m))
+    }
+
+    fn client(&self, metadata: CoreProviderMetadata) -> CoreClientFromMetadata {
+        CoreClient::from_provider_metadata(metadata, self.client_id(), self.client_secret())
+            .set_redirect_uri(self.redirect.clone())
     }
 
     fn client_id(&self) -> ClientId {
@@ -189,10 +211,8 @@ impl Sso {
 
     /// The provider's authorization URL for a new sign-in and its `state`.
     pub async fn start(&self, next: Option<String>) -> Result<(String, String)> {
-        let metadata = self.provider().await?;
-        let client =
-            CoreClient::from_provider_metadata(metadata, self.client_id(), self.client_secret())
-                .set_redirect_uri(self.redirect.clone());
+        let (_, metadata) = self.provider(METADATA_TTL).await?;
+        let client = self.client(metadata);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
             .authorize_url(
@@ -242,10 +262,8 @@ impl Sso {
                 "unknown, used or expired state (a replayed or forged callback)".into(),
             )));
         };
-        let metadata = self.provider().await?;
-        let client =
-            CoreClient::from_provider_metadata(metadata, self.client_id(), self.client_secret())
-                .set_redirect_uri(self.redirect.clone());
+        let (fetched, metadata) = self.provider(METADATA_TTL).await?;
+        let client = self.client(metadata);
         let http = self.http();
         let exchange = match client.exchange_code(AuthorizationCode::new(code.to_string())) {
             Ok(x) => x,
@@ -268,13 +286,18 @@ impl Sso {
         let Some(id_token) = tokens.id_token() else {
             return Ok(Err(Refusal("the provider sent no ID token".into())));
         };
-        let verifier = client.id_token_verifier();
-        Ok(self
-            .verified(id_token, &verifier, &pending.nonce)
-            .map(|mut identity| {
-                identity.next = pending.next;
-                identity
-            }))
+        let mut verified = self.verified(id_token, &client.id_token_verifier(), &pending.nonce);
+        if verified.is_err() && fetched.elapsed() >= KEYS_REFETCH_AFTER {
+            // The provider may have rotated its keys since they were
+            // fetched: once, with fresh ones (at most once a minute).
+            let (_, fresh) = self.provider(KEYS_REFETCH_AFTER).await?;
+            let client = self.client(fresh);
+            verified = self.verified(id_token, &client.id_token_verifier(), &pending.nonce);
+        }
+        Ok(verified.map(|mut identity| {
+            identity.next = pending.next;
+            identity
+        }))
     }
 
     /// Verifies an ID token (signature from the JWKS, `iss`, `aud`, `exp`,

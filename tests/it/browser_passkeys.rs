@@ -142,6 +142,11 @@ async fn chromium_enrols_and_signs_in_with_a_passkey() {
         .for_element(Locator::Id("use-passkey"))
         .await
         .unwrap();
+    let hint = element_text(&b, "step-hint").await;
+    assert!(
+        hint.contains("Use your passkey") && !hint.contains("authenticator app"),
+        "{hint}"
+    );
     screenshot(&b, "passkey_step.png").await;
     click_css(&b, "#use-passkey").await;
     element_text(&b, "dashboard-user").await;

@@ -224,6 +224,10 @@ async fn the_first_admin_enrols_on_first_sign_in_and_codes_work_once() {
     assert_eq!(res.status(), 401, "the enrolment's code again");
     let page = res.text().await.unwrap();
     assert!(page.contains("already used"), "{page}");
+    assert!(
+        page.contains("the code your authenticator app shows"),
+        "{page}"
+    );
     let csrf = form_csrf(&page);
     let next = pyotp(&secret, now() + 30).await;
     let res = form(

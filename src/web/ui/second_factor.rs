@@ -26,6 +26,8 @@ struct StepPage {
     next: Option<String>,
     /// The user has a passkey (and passkeys work here).
     passkey: bool,
+    /// The user has an authenticator app.
+    totp: bool,
 }
 
 pub async fn step_page(
@@ -35,15 +37,12 @@ pub async fn step_page(
     error: Option<&'static str>,
     next: Option<String>,
 ) -> Result<HttpResponse, UiError> {
-    let passkey = st.passkeys.unavailable().is_none()
-        && st
-            .factors()
-            .of_user(&user.session.user.id)
-            .await?
-            .iter()
-            .any(|f| f.kind == crate::db::factors::FactorKind::Passkey);
+    use crate::db::factors::FactorKind;
+    let factors = st.factors().of_user(&user.session.user.id).await?;
+    let has = |kind| factors.iter().any(|f| f.kind == kind);
     let page = StepPage {
-        passkey,
+        passkey: st.passkeys.unavailable().is_none() && has(FactorKind::Passkey),
+        totp: has(FactorKind::Totp),
         layout: Layout::new("Second factor", None, user.csrf.clone(), "login"),
         username: user.session.user.username.clone(),
         error,
