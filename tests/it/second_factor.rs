@@ -316,7 +316,7 @@ async fn wrong_codes_count_toward_the_lockout() {
     let s = server(3).await;
     let c = client();
     post_login(&s, &c, "admin", ADMIN_PASSWORD).await;
-    let (secret, _) = enrol_totp(&c, &s).await;
+    enrol_totp(&c, &s).await;
     let b = client();
     // One wrong password, then two wrong codes: the third failure locks.
     assert_eq!(
@@ -347,7 +347,6 @@ async fn wrong_codes_count_toward_the_lockout() {
         post_login(&s, &b, "admin", ADMIN_PASSWORD).await.status(),
         401
     );
-    let _ = secret;
     let locks = audit_actions(&c, &s, "auth.lockout").await;
     assert_eq!(
         locks[0]["reason"], "too many failed second factors",
@@ -482,5 +481,90 @@ async fn the_cli_clears_a_users_factors() {
     enrol_totp(&c, &s).await;
     let resets = audit_actions(&c, &s, "auth.factor_reset").await;
     assert_eq!(resets[0]["details"]["via"], "cli", "{resets:?}");
+    s.stop().await;
+}
+
+/// Hostile and broken input on the sign-in steps: refused with a clear
+/// status, nothing signed in, nothing half-written.
+#[tokio::test]
+async fn the_sign_in_steps_refuse_hostile_input() {
+    let s = server(50).await;
+    let c = client();
+    // Passkey sign-in without the login form's token, with garbage, with
+    // an unknown ceremony, with an oversized credential.
+    let page = get_text(&c, &s, "/login").await;
+    let csrf = form_csrf(&page);
+    let res = form(&c, &s, "/login/passkey/options", &[("csrf_token", "nope")]).await;
+    assert_eq!(res.status(), 403);
+    assert_eq!(res.json::<Value>().await.unwrap()["code"], "csrf_failed");
+    // Passkeys are unavailable on an IP address: a clear refusal.
+    let res = form(&c, &s, "/login/passkey/options", &[("csrf_token", &csrf)]).await;
+    assert_eq!(res.status(), 422, "passkeys need a host name");
+    let big = "x".repeat(70 * 1024);
+    for (ceremony, credential) in [
+        ("", ""),
+        ("unknown", "{\"id\": 1}"),
+        ("unknown", "not json"),
+        ("unknown", big.as_str()),
+    ] {
+        let res = form(
+            &c,
+            &s,
+            "/login/passkey",
+            &[
+                ("csrf_token", &csrf),
+                ("ceremony", ceremony),
+                ("credential", credential),
+            ],
+        )
+        .await;
+        assert!(
+            res.status().is_client_error(),
+            "{ceremony} {}",
+            res.status()
+        );
+    }
+    let res = form(
+        &c,
+        &s,
+        "/login/passkey",
+        &[("csrf_token", "nope"), ("credential", "{}")],
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+
+    // The second step without a sign-in under way goes to the login page;
+    // an oversized code is refused like a wrong one.
+    let res = c.get(s.url("/login/second-factor")).send().await.unwrap();
+    assert_eq!(location(&res), "/login");
+    post_login(&s, &c, "admin", ADMIN_PASSWORD).await;
+    enrol_totp(&c, &s).await;
+    let b = client();
+    let res = sign_in_with(&b, &s, "admin", ADMIN_PASSWORD, &"9".repeat(5000)).await;
+    assert_eq!(res.status(), 401);
+    let res = sign_in_with(&client(), &s, "admin", ADMIN_PASSWORD, "12345\u{0}6").await;
+    assert_eq!(res.status(), 401);
+    // A forged form token at the step.
+    let res = form(
+        &b,
+        &s,
+        "/login/second-factor",
+        &[("code", "123456"), ("csrf_token", "forged")],
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    // Sign-on is not configured here: a 404, not an error.
+    assert_eq!(
+        c.get(s.url("/login/oidc")).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(
+        c.get(s.url("/login/oidc/callback?state=x&code=y"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
     s.stop().await;
 }
