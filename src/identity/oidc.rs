@@ -374,6 +374,26 @@ pub fn verify(
     })
 }
 
+/// The stored subject for a provider's `sub` an administrator links a
+/// user to: `{issuer} {sub}`; refused when sign-on is off or `sub` is not
+/// 1-255 characters without control characters.
+pub fn linked_subject(config: &OidcConfig, sub: &str) -> Result<String> {
+    if !config.enabled() {
+        return Err(Error::field(
+            "sso_subject",
+            "single sign-on is not configured ([oidc] issuer)",
+        ));
+    }
+    let n = sub.chars().count();
+    if !(1..=255).contains(&n) || sub.chars().any(char::is_control) {
+        return Err(Error::field(
+            "sso_subject",
+            "1 to 255 characters, no control characters",
+        ));
+    }
+    Ok(format!("{} {sub}", config.issuer))
+}
+
 /// `(mapped, managed)`: the roles `groups` map to, and every role named by
 /// the mapping (the ones sign-on sets).
 pub fn mapped_roles(

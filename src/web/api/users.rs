@@ -195,24 +195,10 @@ pub async fn update(
     let st = state::of(&req);
     let b = body?.into_inner();
     let oidc_subject = match b.sso_subject {
-        Some(Some(sub)) => {
-            if !st.config.oidc.enabled() {
-                return Err(crate::error::Error::field(
-                    "sso_subject",
-                    "single sign-on is not configured ([oidc] issuer)",
-                )
-                .into());
-            }
-            let n = sub.chars().count();
-            if !(1..=255).contains(&n) || sub.chars().any(char::is_control) {
-                return Err(crate::error::Error::field(
-                    "sso_subject",
-                    "1 to 255 characters, no control characters",
-                )
-                .into());
-            }
-            Some(Some(format!("{} {sub}", st.config.oidc.issuer)))
-        }
+        Some(Some(sub)) => Some(Some(crate::identity::oidc::linked_subject(
+            &st.config.oidc,
+            &sub,
+        )?)),
         Some(None) => Some(None),
         None => None,
     };

@@ -128,6 +128,8 @@ struct DetailPage {
     is_self: bool,
     /// The user's second factors, by kind ("Authenticator app", ...).
     factors: Vec<&'static str>,
+    /// Single sign-on is configured (the page offers to link the user).
+    sso: bool,
     hub: super::hub::Hub,
 }
 
@@ -163,6 +165,7 @@ async fn detail_page(
         .map(|f| f.kind.title())
         .collect();
     let page = DetailPage {
+        sso: st.config.oidc.enabled(),
         factors,
         hub,
         layout: Layout::for_session(format!("User {}", u.username), user, "users"),
@@ -290,6 +293,51 @@ pub async fn revoke_sessions(
     .await
 }
 
+#[derive(Deserialize)]
+pub struct SsoForm {
+    #[serde(default)]
+    sso_subject: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// Links the user to a subject of the sign-on provider (empty: unlinks).
+#[post("/users/{id}/sso")]
+pub async fn link_sso(
+    req: HttpRequest,
+    user: SessionUser,
+    id: web::Path<String>,
+    form: web::Form<SsoForm>,
+) -> Result<HttpResponse, UiError> {
+    let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
+    let sub = form.sso_subject.trim();
+    let result = async {
+        let subject = match sub {
+            "" => None,
+            sub => Some(crate::identity::oidc::linked_subject(&st.config.oidc, sub)?),
+        };
+        let changes = UserChanges {
+            display_name: None,
+            email: None,
+            enabled: None,
+            oidc_subject: Some(subject),
+        };
+        users::update(&st.audit, &user.ctx, &id, changes)
+            .await
+            .map(|_| ())
+    }
+    .await;
+    change(
+        &req,
+        &user,
+        &id,
+        UserForm::default(),
+        result,
+        &format!("/users/{id}"),
+    )
+    .await
+}
+
 /// Clears the user's second factors and recovery codes (a lost device)
 /// and ends their sessions.
 #[post("/users/{id}/factors/reset")]
@@ -334,5 +382,6 @@ pub fn routes(cfg: &mut actix_web::web::ServiceConfig) {
         .service(unlock)
         .service(revoke_sessions)
         .service(reset_factors)
+        .service(link_sso)
         .service(delete);
 }
