@@ -218,6 +218,16 @@ async fn people_sign_on_through_a_real_provider() {
         .unwrap();
     assert_eq!(res.status(), 401);
 
+    // The provider's own refusal (or a forged one): kept printable.
+    let res = client()
+        .get(s.url(
+            "/login/oidc/callback?error=access_denied&error_description=no%0Aforged%3A%20line",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
     // Every refusal is on the audit trail with its reason.
     let audit = get_json(
         &admin,
@@ -234,6 +244,7 @@ async fn people_sign_on_through_a_real_provider() {
         "already exists",
         "state does not match",
         "unknown, used or expired state",
+        "the provider answered access_denied: noforged: line",
     ] {
         assert!(
             reasons.iter().any(|r| r.contains(expected)),

@@ -64,16 +64,15 @@ pub async fn callback(req: HttpRequest, q: web::Query<Callback>) -> Result<HttpR
         .read(&req, cookies::OIDC_STATE)
         .unwrap_or_default();
     let state = q.state.clone().unwrap_or_default();
+    // What the provider (or whoever sent the browser here) says is kept
+    // short and printable in the records.
+    let printable =
+        |s: &str, n: usize| -> String { s.chars().filter(|c| !c.is_control()).take(n).collect() };
     let refusal = if let Some(e) = &q.error {
         Some(format!(
             "the provider answered {}: {}",
-            e.chars().take(64).collect::<String>(),
-            q.error_description
-                .as_deref()
-                .unwrap_or("")
-                .chars()
-                .take(200)
-                .collect::<String>()
+            printable(e, 64),
+            printable(q.error_description.as_deref().unwrap_or(""), 200)
         ))
     } else if state.is_empty() || bound.is_empty() || !csrf::matches(&bound, &state) {
         Some("the state does not match this browser's sign-in (a forged or stray callback)".into())
