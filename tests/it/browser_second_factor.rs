@@ -11,15 +11,8 @@ use fantoccini::Locator;
 use crate::browser::{
     browser, click_css, element_text, screenshot, start_driver, submit_sign_in, type_into,
 };
-use crate::second_factor::pyotp;
+use crate::second_factor::{now, pyotp};
 use crate::support::*;
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 #[tokio::test]
 async fn chromium_first_admin_enrols_an_authenticator_on_first_sign_in() {

@@ -40,7 +40,8 @@ pub(crate) async fn pyotp(secret: &str, unix: i64) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-fn now() -> i64 {
+/// Unix seconds now.
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

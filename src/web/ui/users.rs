@@ -207,6 +207,25 @@ async fn change(
     .await
 }
 
+/// The end of a button on the user's page (no fields of its own): back to
+/// the page, or the page with the refusal.
+async fn done(
+    req: &HttpRequest,
+    user: &SessionUser,
+    id: &str,
+    result: crate::error::Result<()>,
+) -> Result<HttpResponse, UiError> {
+    change(
+        req,
+        user,
+        id,
+        UserForm::default(),
+        result,
+        &format!("/users/{id}"),
+    )
+    .await
+}
+
 #[post("/users/{id}")]
 pub async fn update(
     req: HttpRequest,
@@ -260,15 +279,7 @@ pub async fn unlock(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = users::unlock(&st.audit, &user.ctx, &id).await;
-    change(
-        &req,
-        &user,
-        &id,
-        UserForm::default(),
-        result,
-        &format!("/users/{id}"),
-    )
-    .await
+    done(&req, &user, &id, result).await
 }
 
 #[post("/users/{id}/sessions/revoke")]
@@ -282,15 +293,7 @@ pub async fn revoke_sessions(
     let result = users::revoke_sessions(&st.audit, &user.ctx, &id)
         .await
         .map(|_| ());
-    change(
-        &req,
-        &user,
-        &id,
-        UserForm::default(),
-        result,
-        &format!("/users/{id}"),
-    )
-    .await
+    done(&req, &user, &id, result).await
 }
 
 #[derive(Deserialize)]
@@ -327,15 +330,7 @@ pub async fn link_sso(
             .map(|_| ())
     }
     .await;
-    change(
-        &req,
-        &user,
-        &id,
-        UserForm::default(),
-        result,
-        &format!("/users/{id}"),
-    )
-    .await
+    done(&req, &user, &id, result).await
 }
 
 /// Clears the user's second factors and recovery codes (a lost device)
@@ -349,15 +344,7 @@ pub async fn reset_factors(
 ) -> Result<HttpResponse, UiError> {
     let st = user.authorize_form(&req, &form.csrf_token, MANAGE).await?;
     let result = st.factors().reset(&user.ctx, &id).await.map(|_| ());
-    change(
-        &req,
-        &user,
-        &id,
-        UserForm::default(),
-        result,
-        &format!("/users/{id}"),
-    )
-    .await
+    done(&req, &user, &id, result).await
 }
 
 #[post("/users/{id}/delete")]
