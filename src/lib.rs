@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod approvals;
 pub mod audit;
 pub mod bootstrap;
 pub mod cache;

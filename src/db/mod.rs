@@ -6,6 +6,7 @@ pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
 pub mod api_keys;
+pub mod approvals;
 pub mod backup;
 pub mod channels;
 pub mod check_rollups;

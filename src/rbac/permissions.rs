@@ -45,6 +45,8 @@ crate::closed_set! {
         TelemetryWrite = "telemetry:write",
         /// Read traces and logs (`/api/v1/traces`, `/api/v1/logs`).
         TelemetryRead = "telemetry:read",
+        /// Write approval rules and see and decide every approval request.
+        ApprovalManage = "approval:manage",
     }
 }
 

@@ -1,0 +1,8 @@
+//! Human approval of risky calls (SPEC §18): approval rules, the binding of
+//! an approval to the exact call, and the decisions over held calls, as
+//! pure functions over data (`binding`, `rules`), apart from their I/O.
+
+pub mod binding;
+pub mod rules;
+
+pub use crate::db::approvals::ApprovalState;

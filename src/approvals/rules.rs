@@ -1,0 +1,224 @@
+//! Approval rules: what they say and the checks on them (no I/O).
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::FieldErrors;
+use crate::names::{valid_alerting_name, ALERTING_NAME_RULE};
+
+/// Default time a held call waits for a decision.
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 300;
+/// Bounds of `timeout_seconds`: from 10 seconds to a day.
+pub const TIMEOUT_RANGE: std::ops::RangeInclusive<u32> = 10..=86_400;
+/// Longest tool glob.
+pub const MAX_TOOLS_GLOB: usize = 200;
+/// Most channels a rule notifies.
+pub const MAX_CHANNELS: usize = 16;
+
+/// A rule as an administrator writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub name: String,
+    /// An MCP server's name, or `*` for every server.
+    pub server: String,
+    /// A glob of tool names (`delete_*`, `*`).
+    pub tools: String,
+    /// Decision-API checks of this permission need approval too.
+    #[serde(default)]
+    pub permission: Option<String>,
+    /// Who may approve: holders of this role (never the requester).
+    pub approver_role: String,
+    #[serde(default = "default_timeout")]
+    pub timeout_seconds: u32,
+    /// Notification channels told of each request.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// An escalation policy for requests left undecided.
+    #[serde(default)]
+    pub escalation_policy: Option<String>,
+}
+
+fn default_timeout() -> u32 {
+    DEFAULT_TIMEOUT_SECONDS
+}
+
+impl RuleSpec {
+    /// Field errors of the spec that need no database (the role, channels
+    /// and policy named are checked against the store).
+    pub fn check(&self) -> FieldErrors {
+        let mut e = FieldErrors::new();
+        if !valid_alerting_name(&self.name) {
+            e.insert("name".into(), ALERTING_NAME_RULE.into());
+        }
+        if self.server != "*" && !valid_alerting_name(&self.server) {
+            e.insert(
+                "server".into(),
+                "an MCP server's name, or \"*\" for every server".into(),
+            );
+        }
+        let tools_ok = !self.tools.is_empty()
+            && self.tools.len() <= MAX_TOOLS_GLOB
+            && !self
+                .tools
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace());
+        if !tools_ok {
+            e.insert(
+                "tools".into(),
+                format!("a glob of tool names, 1 to {MAX_TOOLS_GLOB} characters, no spaces"),
+            );
+        }
+        if let Some(p) = &self.permission {
+            if !crate::rbac::patterns::valid_permission(p) {
+                e.insert(
+                    "permission".into(),
+                    "not a permission (`resource:action`)".into(),
+                );
+            }
+        }
+        if !crate::names::is_lower_snake(&self.approver_role) {
+            e.insert(
+                "approver_role".into(),
+                "a role name (lower_snake_case)".into(),
+            );
+        }
+        if !TIMEOUT_RANGE.contains(&self.timeout_seconds) {
+            e.insert(
+                "timeout_seconds".into(),
+                format!(
+                    "{} to {} seconds",
+                    TIMEOUT_RANGE.start(),
+                    TIMEOUT_RANGE.end()
+                ),
+            );
+        }
+        if self.channels.len() > MAX_CHANNELS {
+            e.insert("channels".into(), format!("at most {MAX_CHANNELS}"));
+        } else if let Some(bad) = self.channels.iter().find(|c| !valid_alerting_name(c)) {
+            e.insert("channels".into(), format!("{bad:?}: {ALERTING_NAME_RULE}"));
+        }
+        if let Some(p) = &self.escalation_policy {
+            if !valid_alerting_name(p) {
+                e.insert("escalation_policy".into(), ALERTING_NAME_RULE.into());
+            }
+        }
+        e
+    }
+
+    /// Whether a call to `tool` on `server` falls under this rule.
+    pub fn covers(&self, server: &str, tool: &str) -> bool {
+        (self.server == "*" || self.server == server)
+            && crate::rbac::glob::glob_match(&self.tools, tool)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RuleSpec {
+        RuleSpec {
+            name: "workflow-deletes".into(),
+            server: "workflows".into(),
+            tools: "delete_*".into(),
+            permission: None,
+            approver_role: "workflow_manager".into(),
+            timeout_seconds: DEFAULT_TIMEOUT_SECONDS,
+            channels: vec!["ops-slack".into()],
+            escalation_policy: None,
+        }
+    }
+
+    #[test]
+    fn a_sound_rule_passes_and_each_bad_field_is_named() {
+        assert!(spec().check().is_empty());
+        let bad = [
+            (
+                "name",
+                RuleSpec {
+                    name: "Bad Name".into(),
+                    ..spec()
+                },
+            ),
+            (
+                "server",
+                RuleSpec {
+                    server: "".into(),
+                    ..spec()
+                },
+            ),
+            (
+                "tools",
+                RuleSpec {
+                    tools: "".into(),
+                    ..spec()
+                },
+            ),
+            (
+                "tools",
+                RuleSpec {
+                    tools: "a b".into(),
+                    ..spec()
+                },
+            ),
+            (
+                "permission",
+                RuleSpec {
+                    permission: Some("nope".into()),
+                    ..spec()
+                },
+            ),
+            (
+                "approver_role",
+                RuleSpec {
+                    approver_role: "Ops".into(),
+                    ..spec()
+                },
+            ),
+            (
+                "timeout_seconds",
+                RuleSpec {
+                    timeout_seconds: 5,
+                    ..spec()
+                },
+            ),
+            (
+                "timeout_seconds",
+                RuleSpec {
+                    timeout_seconds: 100_000,
+                    ..spec()
+                },
+            ),
+            (
+                "channels",
+                RuleSpec {
+                    channels: vec!["bad name".into()],
+                    ..spec()
+                },
+            ),
+            (
+                "escalation_policy",
+                RuleSpec {
+                    escalation_policy: Some("x y".into()),
+                    ..spec()
+                },
+            ),
+        ];
+        for (field, s) in bad {
+            assert!(s.check().contains_key(field), "{field}: {:?}", s.check());
+        }
+    }
+
+    #[test]
+    fn a_rule_covers_its_server_and_tools() {
+        let r = spec();
+        assert!(r.covers("workflows", "delete_workflow"));
+        assert!(!r.covers("workflows", "list_workflows"));
+        assert!(!r.covers("other", "delete_workflow"));
+        let any = RuleSpec {
+            server: "*".into(),
+            ..spec()
+        };
+        assert!(any.covers("other", "delete_workflow"));
+    }
+}
