@@ -4,5 +4,6 @@
 
 pub mod binding;
 pub mod rules;
+pub mod store;
 
 pub use crate::db::approvals::ApprovalState;

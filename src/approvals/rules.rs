@@ -17,24 +17,37 @@ pub const MAX_CHANNELS: usize = 16;
 /// A rule as an administrator writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RuleSpec {
+#[schema(example = json!({"name": "workflow-deletes", "server": "workflows", "tools": "delete_*", "approver_role": "workflow_manager", "timeout_seconds": 300, "channels": ["ops-slack"]}))]
+pub struct ApprovalRuleSpec {
+    #[schema(value_type = crate::formats::AlertingName)]
     pub name: String,
     /// An MCP server's name, or `*` for every server.
+    #[schema(min_length = 1, max_length = 64)]
     pub server: String,
-    /// A glob of tool names (`delete_*`, `*`).
+    /// A glob of tool names (`delete_*`, `*`), no spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub tools: String,
     /// Decision-API checks of this permission need approval too.
     #[serde(default)]
+    #[schema(value_type = Option<crate::formats::Permission>)]
     pub permission: Option<String>,
     /// Who may approve: holders of this role (never the requester).
+    #[schema(value_type = crate::formats::LowerSnake)]
     pub approver_role: String,
     #[serde(default = "default_timeout")]
+    #[schema(minimum = 10, maximum = 86400, default = 300)]
     pub timeout_seconds: u32,
     /// Notification channels told of each request.
     #[serde(default)]
+    #[schema(max_items = 16, value_type = Vec<crate::formats::AlertingName>)]
     pub channels: Vec<String>,
     /// An escalation policy for requests left undecided.
     #[serde(default)]
+    #[schema(value_type = Option<crate::formats::AlertingName>)]
     pub escalation_policy: Option<String>,
 }
 
@@ -42,7 +55,7 @@ fn default_timeout() -> u32 {
     DEFAULT_TIMEOUT_SECONDS
 }
 
-impl RuleSpec {
+impl ApprovalRuleSpec {
     /// Field errors of the spec that need no database (the role, channels
     /// and policy named are checked against the store).
     pub fn check(&self) -> FieldErrors {
@@ -116,8 +129,8 @@ impl RuleSpec {
 mod tests {
     use super::*;
 
-    fn spec() -> RuleSpec {
-        RuleSpec {
+    fn spec() -> ApprovalRuleSpec {
+        ApprovalRuleSpec {
             name: "workflow-deletes".into(),
             server: "workflows".into(),
             tools: "delete_*".into(),
@@ -135,70 +148,70 @@ mod tests {
         let bad = [
             (
                 "name",
-                RuleSpec {
+                ApprovalRuleSpec {
                     name: "Bad Name".into(),
                     ..spec()
                 },
             ),
             (
                 "server",
-                RuleSpec {
+                ApprovalRuleSpec {
                     server: "".into(),
                     ..spec()
                 },
             ),
             (
                 "tools",
-                RuleSpec {
+                ApprovalRuleSpec {
                     tools: "".into(),
                     ..spec()
                 },
             ),
             (
                 "tools",
-                RuleSpec {
+                ApprovalRuleSpec {
                     tools: "a b".into(),
                     ..spec()
                 },
             ),
             (
                 "permission",
-                RuleSpec {
+                ApprovalRuleSpec {
                     permission: Some("nope".into()),
                     ..spec()
                 },
             ),
             (
                 "approver_role",
-                RuleSpec {
+                ApprovalRuleSpec {
                     approver_role: "Ops".into(),
                     ..spec()
                 },
             ),
             (
                 "timeout_seconds",
-                RuleSpec {
+                ApprovalRuleSpec {
                     timeout_seconds: 5,
                     ..spec()
                 },
             ),
             (
                 "timeout_seconds",
-                RuleSpec {
+                ApprovalRuleSpec {
                     timeout_seconds: 100_000,
                     ..spec()
                 },
             ),
             (
                 "channels",
-                RuleSpec {
+                ApprovalRuleSpec {
                     channels: vec!["bad name".into()],
                     ..spec()
                 },
             ),
             (
                 "escalation_policy",
-                RuleSpec {
+                ApprovalRuleSpec {
                     escalation_policy: Some("x y".into()),
                     ..spec()
                 },
@@ -215,7 +228,7 @@ mod tests {
         assert!(r.covers("workflows", "delete_workflow"));
         assert!(!r.covers("workflows", "list_workflows"));
         assert!(!r.covers("other", "delete_workflow"));
-        let any = RuleSpec {
+        let any = ApprovalRuleSpec {
             server: "*".into(),
             ..spec()
         };

@@ -479,6 +479,7 @@ guards!(
     AlertManage,
     McpManage,
     OAuthClientManage,
+    ApprovalManage,
 );
 
 /// The one guard of agentry's own API: an authenticated caller who holds

@@ -54,6 +54,7 @@ use super::problem;
         (name = "crypto", description = "Envelope encryption with key rings per classification"),
         (name = "oauth", description = "OAuth 2.0 client credentials, JWKS, token signing keys"),
         (name = "mcp", description = "MCP servers registered as resources, and their protected resource metadata"),
+        (name = "approvals", description = "Human approval of risky calls: rules and requests"),
     )
 )]
 pub struct ApiDoc;

@@ -5,6 +5,7 @@ mod support;
 
 mod agents;
 mod alerting;
+mod approvals;
 mod audit;
 mod backup;
 mod browser;

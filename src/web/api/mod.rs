@@ -9,6 +9,7 @@ pub mod agent_jwks;
 pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
+pub mod approval_rules;
 pub mod audit;
 pub mod authz;
 pub mod authz_forward;
@@ -67,6 +68,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(silences::routes)
                 .configure(channels::routes)
                 .configure(escalation_policies::routes)
+                .configure(approval_rules::routes)
                 .configure(notifications::routes)
                 .configure(signing_keys::routes)
                 .configure(roles::routes)
