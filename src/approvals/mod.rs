@@ -3,6 +3,7 @@
 //! pure functions over data (`binding`, `rules`), apart from their I/O.
 
 pub mod binding;
+pub mod requests;
 pub mod rules;
 pub mod store;
 
