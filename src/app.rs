@@ -232,6 +232,15 @@ impl App {
         }
     }
 
+    /// Approval requests.
+    pub fn approvals(&self) -> crate::approvals::requests::Approvals<'_> {
+        crate::approvals::requests::Approvals {
+            db: &self.db,
+            audit: &self.audit,
+            keyring: &self.keyring,
+        }
+    }
+
     /// Users' second factors.
     pub fn factors(&self) -> crate::identity::factors::Factors<'_> {
         crate::identity::factors::Factors {

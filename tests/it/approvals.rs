@@ -124,3 +124,213 @@ async fn approval_rules_are_written_versioned_and_checked() {
     }
     s.stop().await;
 }
+
+/// Asks for approval of `delete_workflow` with `arguments` as `who`,
+/// straight through the domain (the gateway's part comes later).
+async fn ask(
+    s: &TestServer,
+    who: agentry::identity::Principal,
+    arguments: Value,
+    rule_id: &str,
+) -> agentry::approvals::requests::Asked {
+    let app = &s.running().app;
+    let rule = {
+        let id = rule_id.to_string();
+        app.db
+            .read(move |c| agentry::db::approvals::get_rule(c, &id))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let digest = agentry::mcp::message::arguments_digest(&arguments);
+    app.approvals()
+        .ask(
+            &agentry::audit::Context::system("test"),
+            &who,
+            Some("test-client"),
+            "workflows",
+            "delete_workflow",
+            &arguments,
+            &digest,
+            &rule,
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn approvers_see_and_decide_requests_and_an_approval_is_used_once() {
+    use agentry::approvals::requests::Asked;
+    use agentry::identity::{Principal, PrincipalKind};
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let rule = post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/approval-rules",
+        rule("workflow-deletes"),
+    )
+    .await;
+    let rule_id = rule["id"].as_str().unwrap().to_string();
+    let ann = create_user(&s, &c, &csrf, "ann", "ann's long password").await;
+    let ann_id = ann["id"].as_str().unwrap().to_string();
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/role-assignments",
+        json!({"subject": {"type": "user", "id": ann_id}, "role": "workflow_manager"}),
+    )
+    .await;
+    create_user(&s, &c, &csrf, "bob", "bob's long password").await;
+    let agent = create_agent(&s, &c, &csrf, "cleaner", "worker").await;
+    let requester = Principal {
+        kind: PrincipalKind::Agent,
+        id: agent.clone(),
+        name: "cleaner".into(),
+    };
+
+    let args = json!({"workflow": "nightly", "force": true});
+    let Asked::Wait {
+        approval_id,
+        new: true,
+        ..
+    } = ask(&s, requester.clone(), args.clone(), &rule_id).await
+    else {
+        panic!("a new request");
+    };
+    // A retry of the identical call joins it; other arguments do not.
+    assert!(
+        matches!(ask(&s, requester.clone(), args.clone(), &rule_id).await,
+        Asked::Wait { approval_id: ref j, new: false, .. } if *j == approval_id)
+    );
+    let other = ask(
+        &s,
+        requester.clone(),
+        json!({"workflow": "other"}),
+        &rule_id,
+    )
+    .await;
+    assert!(matches!(other, Asked::Wait { new: true, .. }));
+
+    // ann (the approver role) sees the exact call; bob sees nothing.
+    let a = client();
+    let acsrf = login(&s, &a, "ann", "ann's long password").await;
+    let pending = get_json(&a, &s, "/api/v1/approvals").await;
+    let mine = items(&pending)
+        .iter()
+        .find(|r| r["id"] == approval_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(mine["arguments"], args);
+    assert_eq!(mine["rule_name"], "workflow-deletes");
+    let b = client();
+    let bcsrf = login(&s, &b, "bob", "bob's long password").await;
+    assert!(items(&get_json(&b, &s, "/api/v1/approvals").await).is_empty());
+    expect_problem(
+        b.get(s.url(&format!("/api/v1/approvals/{approval_id}")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    expect_problem(
+        b.post(s.url(&format!("/api/v1/approvals/{approval_id}/approve")))
+            .header("x-csrf-token", &bcsrf)
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+
+    // ann approves (once); the call then goes ahead once.
+    let res = a
+        .post(s.url(&format!("/api/v1/approvals/{approval_id}/approve")))
+        .header("x-csrf-token", &acsrf)
+        .json(&json!({"reason": "planned cleanup"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["state"], "approved");
+    assert_eq!(v["reason"], "planned cleanup");
+    expect_problem(
+        a.post(s.url(&format!("/api/v1/approvals/{approval_id}/deny")))
+            .header("x-csrf-token", &acsrf)
+            .send()
+            .await
+            .unwrap(),
+        409,
+    )
+    .await;
+    assert_eq!(
+        ask(&s, requester.clone(), args.clone(), &rule_id).await,
+        Asked::Proceed {
+            approval_id: approval_id.clone()
+        }
+    );
+    assert!(
+        matches!(
+            ask(&s, requester.clone(), args.clone(), &rule_id).await,
+            Asked::Wait { new: true, .. }
+        ),
+        "used once: the next identical call asks again"
+    );
+
+    // Four eyes: ann's own request is not hers to approve.
+    let ann_principal = Principal {
+        kind: PrincipalKind::User,
+        id: ann_id.clone(),
+        name: "ann".into(),
+    };
+    let Asked::Wait {
+        approval_id: own, ..
+    } = ask(&s, ann_principal, json!({"workflow": "ann's"}), &rule_id).await
+    else {
+        panic!()
+    };
+    let seen = get_json(&a, &s, &format!("/api/v1/approvals/{own}")).await;
+    assert_eq!(seen["principal_id"], ann_id.as_str());
+    expect_problem(
+        a.post(s.url(&format!("/api/v1/approvals/{own}/approve")))
+            .header("x-csrf-token", &acsrf)
+            .send()
+            .await
+            .unwrap(),
+        403,
+    )
+    .await;
+    // The admin (approval:manage) may deny it.
+    let res = c
+        .post(s.url(&format!("/api/v1/approvals/{own}/deny")))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Every step is on the audit trail, arguments never.
+    for action in ["approval.request", "approval.approve", "approval.deny"] {
+        assert!(
+            !items(&get_json(&c, &s, &format!("/api/v1/audit?action={action}")).await).is_empty(),
+            "{action}"
+        );
+    }
+    let export = c
+        .get(s.url("/api/v1/audit/export"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !export.contains("nightly"),
+        "arguments stay out of the audit trail"
+    );
+    s.stop().await;
+}

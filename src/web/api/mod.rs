@@ -10,6 +10,7 @@ pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
 pub mod approval_rules;
+pub mod approvals;
 pub mod audit;
 pub mod authz;
 pub mod authz_forward;
@@ -69,6 +70,7 @@ pub fn configure(cfg: &mut ServiceConfig, max_body_bytes: usize) {
                 .configure(channels::routes)
                 .configure(escalation_policies::routes)
                 .configure(approval_rules::routes)
+                .configure(approvals::routes)
                 .configure(notifications::routes)
                 .configure(signing_keys::routes)
                 .configure(roles::routes)
