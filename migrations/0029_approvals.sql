@@ -45,3 +45,33 @@ CREATE TABLE approvals (
 );
 CREATE INDEX approvals_open ON approvals(state, expires_at);
 CREATE INDEX approvals_binding ON approvals(principal_id, server, tool, arguments_digest);
+
+-- An approval request notifies its rule's channels through the outbox:
+-- notifications gain the kind 'approval' and the request they tell of.
+-- (SQLite cannot change a CHECK in place: the table is rebuilt.)
+CREATE TABLE notifications_v29 (
+    id              TEXT PRIMARY KEY,
+    alert_id        TEXT REFERENCES alerts (id) ON DELETE SET NULL,
+    approval_id     TEXT REFERENCES approvals (id) ON DELETE SET NULL,
+    channel_id      TEXT,
+    channel         TEXT NOT NULL,
+    kind            TEXT NOT NULL CHECK (kind IN ('firing', 'resolved', 'acknowledged', 'test', 'approval')),
+    message         TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    delivered_at    INTEGER
+);
+INSERT INTO notifications_v29 (id, alert_id, channel_id, channel, kind, message, status, attempts,
+                               next_attempt_at, last_error, created_at, delivered_at)
+    SELECT id, alert_id, channel_id, channel, kind, message, status, attempts,
+           next_attempt_at, last_error, created_at, delivered_at
+    FROM notifications;
+DROP TABLE notifications;
+ALTER TABLE notifications_v29 RENAME TO notifications;
+CREATE INDEX notifications_due ON notifications (next_attempt_at) WHERE status = 'pending';
+CREATE INDEX notifications_by_alert ON notifications (alert_id);
+CREATE INDEX notifications_by_time ON notifications (created_at);
+CREATE INDEX notifications_by_approval ON notifications (approval_id);

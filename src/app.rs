@@ -73,6 +73,8 @@ pub struct App {
     pub oauth_clients: crate::oauth::clients::Clients,
     /// Dynamic registrations per client IP (`oauth.registrations_per_minute`).
     pub registration_limiter: ClientLimiter,
+    /// Held calls' wake-ups and the approval rules as last read.
+    pub approvals_live: Arc<crate::approvals::live::Live>,
 }
 
 impl App {
@@ -129,6 +131,7 @@ impl App {
             Arc::new(telemetry.clone()),
         );
         App {
+            approvals_live: Arc::default(),
             passkeys,
             sso,
             gateway,
@@ -238,6 +241,10 @@ impl App {
             db: &self.db,
             audit: &self.audit,
             keyring: &self.keyring,
+            live: &self.approvals_live,
+            link_key: &self.csrf_key,
+            external_url: &self.issuer_url,
+            outbox: self.alerts.outbox(),
         }
     }
 

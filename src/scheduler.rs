@@ -20,6 +20,8 @@ const WAL_CHECK: Duration = Duration::from_secs(5);
 const SELF_STATS: Duration = Duration::from_secs(15);
 /// How often the series derived from spans are written to the metric store.
 const DERIVED_SERIES: Duration = Duration::from_secs(15);
+/// How often approval requests past their time are marked expired.
+const APPROVAL_EXPIRY: Duration = Duration::from_secs(10);
 /// Spans read back at start to fill the derived series' window.
 const DERIVED_WARM_SPANS: u32 = 200_000;
 
@@ -123,8 +125,27 @@ pub async fn start(app: &App) -> Result<JobScheduler, JobSchedulerError> {
         })?)
         .await?;
 
+    let approvals = app.clone();
+    sched
+        .add(Job::new_repeated_async(APPROVAL_EXPIRY, move |_, _| {
+            let app = approvals.clone();
+            Box::pin(async move { expire_approvals(&app).await })
+        })?)
+        .await?;
+
     sched.start().await?;
     Ok(sched)
+}
+
+/// Marks approval requests nobody decided (or used) in time as expired,
+/// with their records. A held call ends at its own expiry; this catches
+/// requests whose caller has gone, so the pages and the API say
+/// `expired` soon after the fact.
+pub async fn expire_approvals(app: &App) {
+    let ctx = Context::system("scheduler");
+    if let Err(e) = app.approvals().expire(&ctx).await {
+        tracing::warn!(error = %e, "could not expire approval requests");
+    }
 }
 
 /// Drops expired sessions, stale login failures and idle rate-limit

@@ -3,8 +3,12 @@
 //! pure functions over data (`binding`, `rules`), apart from their I/O.
 
 pub mod binding;
+pub mod links;
+pub mod live;
+pub mod notice;
 pub mod requests;
 pub mod rules;
 pub mod store;
+pub mod waiting;
 
 pub use crate::db::approvals::ApprovalState;

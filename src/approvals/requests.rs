@@ -3,16 +3,22 @@
 //! requester), expired when nobody decides in time. Arguments are sealed
 //! at rest and shown to approvers only. Every step is audited.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use super::binding::{self, Call, DecisionRefused, Verdict};
-use super::ApprovalState;
+use super::live::Live;
+use super::{links, notice, ApprovalState};
 use crate::audit::{Audit, Context, Outcome};
+use crate::crypto::DerivedKey;
 use crate::db::approvals::{self as repo, ApprovalRow, Request, RuleRow};
 use crate::db::{self, Db};
 use crate::encryption::keyring::KeyRing;
 use crate::error::{Error, Result};
 use crate::identity::Principal;
+use crate::notify::outbox::{self, About, Outbox};
+use crate::notify::Message;
 
 /// What the keyring seals a request's arguments under.
 pub const CLASSIFICATION: &str = "restricted";
@@ -45,35 +51,132 @@ pub struct Approvals<'a> {
     pub db: &'a Db,
     pub audit: &'a Audit,
     pub keyring: &'a KeyRing,
+    pub live: &'a Live,
+    /// Signs the links notifications carry.
+    pub link_key: &'a DerivedKey,
+    /// `public_url`: where links lead.
+    pub external_url: &'a str,
+    pub outbox: &'a Outbox,
+}
+
+/// Who asks for a call, through which client.
+pub struct Asker<'p> {
+    pub principal: &'p Principal,
+    pub client_id: Option<&'p str>,
+}
+
+/// The call a rule holds: where, which tool (or, for a decision-API
+/// check, the permission's resource), its arguments (if known) and their
+/// digest.
+pub struct Held<'c> {
+    pub server: &'c str,
+    pub tool: &'c str,
+    pub arguments: &'c Value,
+    pub digest: &'c str,
 }
 
 impl Approvals<'_> {
-    /// A call `rule` covers, by `principal` (through `client_id`), with
-    /// these arguments and their digest.
-    #[allow(clippy::too_many_arguments)]
+    /// The rules, as of the last audited change.
+    pub async fn rules(&self) -> Result<Arc<Vec<RuleRow>>> {
+        let generation = self.audit.generation();
+        if let Some(rules) = self.live.rules_at(generation) {
+            return Ok(rules);
+        }
+        let rows = self.db.read(repo::rules).await?;
+        Ok(self.live.keep_rules(generation, rows))
+    }
+
+    /// The first rule (by name) that holds a call of `tool` on `server`.
+    pub async fn rule_for_call(&self, server: &str, tool: &str) -> Result<Option<RuleRow>> {
+        Ok(self
+            .rules()
+            .await?
+            .iter()
+            .find(|r| super::rules::covers(&r.server, &r.tools, server, tool))
+            .cloned())
+    }
+
+    /// The first rule (by name) that holds decision-API checks of
+    /// `permission`.
+    pub async fn rule_for_permission(&self, permission: &str) -> Result<Option<RuleRow>> {
+        Ok(self
+            .rules()
+            .await?
+            .iter()
+            .find(|r| r.permission.as_deref() == Some(permission))
+            .cloned())
+    }
+
+    /// A call `rule` holds: it goes ahead on an approved request bound to
+    /// it (using it up), waits on a pending one (a retry joins), or waits
+    /// on a new request, whose rule's channels are told in the same
+    /// transaction.
     pub async fn ask(
         &self,
         ctx: &Context,
-        principal: &Principal,
-        client_id: Option<&str>,
-        server: &str,
-        tool: &str,
-        arguments: &Value,
-        digest: &str,
+        asker: &Asker<'_>,
+        held: &Held<'_>,
         rule: &RuleRow,
     ) -> Result<Asked> {
-        let call_of = |p: &Principal| {
-            (
-                p.kind.as_str().to_string(),
-                p.id.clone(),
-                server.to_string(),
-                tool.to_string(),
-                digest.to_string(),
-                rule.id.clone(),
-                rule.version,
-            )
+        // One ask at a time: what is stored is read, decided and written
+        // without another identical call slipping in between.
+        let _one = self.live.asking.lock().await;
+        let principal = asker.principal;
+        let (pid, srv, tl, dg) = (
+            principal.id.clone(),
+            held.server.to_string(),
+            held.tool.to_string(),
+            held.digest.to_string(),
+        );
+        let bound: Vec<Request> = self
+            .db
+            .read(move |c| repo::bound(c, &pid, &srv, &tl, &dg))
+            .await?
+            .into_iter()
+            .map(|r| r.binding)
+            .collect();
+        let now = db::now_ms();
+        let call = Call {
+            principal_type: principal.kind.as_str(),
+            principal_id: &principal.id,
+            server: held.server,
+            tool: held.tool,
+            arguments_digest: held.digest,
+            rule_id: &rule.id,
+            rule_version: rule.version,
         };
-        let (ptype, pid, srv, tl, dg, rid, rver) = call_of(principal);
+        match binding::decide(&call, &bound, now) {
+            Verdict::Proceed { approval_id } => {
+                if self.use_up(ctx, &approval_id).await? {
+                    return Ok(Asked::Proceed { approval_id });
+                }
+                // Expired this very moment: ask anew.
+            }
+            Verdict::Join { approval_id } => {
+                let expires_at = bound
+                    .iter()
+                    .find(|r| r.id == approval_id)
+                    .map_or(now, |r| r.expires_at);
+                return Ok(Asked::Wait {
+                    approval_id,
+                    expires_at,
+                    new: false,
+                });
+            }
+            Verdict::Ask => {}
+        }
+        self.insert(ctx, asker, held, rule, now).await
+    }
+
+    /// Writes a new pending request and its notifications.
+    async fn insert(
+        &self,
+        ctx: &Context,
+        asker: &Asker<'_>,
+        held: &Held<'_>,
+        rule: &RuleRow,
+        now: i64,
+    ) -> Result<Asked> {
         let id = db::new_id();
         let sealed = self
             .keyring
@@ -81,26 +184,26 @@ impl Approvals<'_> {
                 self.db,
                 self.audit,
                 CLASSIFICATION,
-                arguments,
+                held.arguments,
                 &context(&id),
             )
             .await?;
-        let now = db::now_ms();
         let expires_at = now + rule.timeout_seconds * 1000;
+        let principal = asker.principal;
         let row = ApprovalRow {
             binding: Request {
                 id: id.clone(),
-                principal_type: ptype.clone(),
-                principal_id: pid.clone(),
-                server: srv.clone(),
-                tool: tl.clone(),
-                arguments_digest: dg.clone(),
-                rule_id: rid.clone(),
-                rule_version: rver,
+                principal_type: principal.kind.as_str().to_string(),
+                principal_id: principal.id.clone(),
+                server: held.server.to_string(),
+                tool: held.tool.to_string(),
+                arguments_digest: held.digest.to_string(),
+                rule_id: rule.id.clone(),
+                rule_version: rule.version,
                 state: ApprovalState::Pending,
                 expires_at,
             },
-            client_id: client_id.map(str::to_string),
+            client_id: asker.client_id.map(str::to_string),
             arguments: sealed,
             created_at: now,
             decided_at: None,
@@ -109,60 +212,83 @@ impl Approvals<'_> {
             reason: None,
             used_at: None,
         };
+        let review_url = links::review_url(self.link_key, self.external_url, &id);
+        let notices: Vec<(String, Message)> = super::rules::channels_of(rule)
+            .into_iter()
+            .map(|channel| {
+                let nid = db::new_id();
+                let msg = notice::message(
+                    &nid,
+                    &row,
+                    rule,
+                    &principal.name,
+                    &review_url,
+                    self.external_url,
+                );
+                (channel, msg)
+            })
+            .collect();
         let event = ctx
             .event("approval.request", Outcome::Success)
             .target("approval", &id)
-            .detail("server", server)
-            .detail("tool", tool)
-            .detail("arguments_digest", digest)
-            .detail("rule", &rule.name);
-        // Decided again inside the transaction: two identical calls racing
-        // make one request.
+            .detail("server", held.server)
+            .detail("tool", held.tool)
+            .detail("arguments_digest", held.digest)
+            .detail("rule", &rule.name)
+            .detail("rule_version", rule.version)
+            .detail("expires_at", expires_at);
+        let told = !notices.is_empty();
         self.audit
             .apply_uncached(event, move |c| {
-                let bound: Vec<Request> = repo::bound(c, &pid, &srv, &tl, &dg)?
-                    .into_iter()
-                    .map(|r| r.binding)
-                    .collect();
-                let call = Call {
-                    principal_type: &ptype,
-                    principal_id: &pid,
-                    server: &srv,
-                    tool: &tl,
-                    arguments_digest: &dg,
-                    rule_id: &rid,
-                    rule_version: rver,
-                };
-                match binding::decide(&call, &bound, now) {
-                    Verdict::Proceed { approval_id } => {
-                        if repo::use_approval(c, &approval_id, now)? {
-                            Ok(Asked::Proceed { approval_id })
-                        } else {
-                            Err(Error::Conflict("the approval was used meanwhile".into()))
-                        }
-                    }
-                    Verdict::Join { approval_id } => {
-                        let expires_at = bound
-                            .iter()
-                            .find(|r| r.id == approval_id)
-                            .map_or(expires_at, |r| r.expires_at);
-                        Ok(Asked::Wait {
-                            approval_id,
-                            expires_at,
-                            new: false,
-                        })
-                    }
-                    Verdict::Ask => {
-                        repo::insert(c, &row)?;
-                        Ok(Asked::Wait {
-                            approval_id: row.binding.id.clone(),
-                            expires_at,
-                            new: true,
-                        })
-                    }
+                repo::insert(c, &row)?;
+                for (channel, msg) in &notices {
+                    let channel_id = db::channels::by_name(c, channel)?.map(|ch| ch.id);
+                    outbox::enqueue_message(
+                        c,
+                        msg,
+                        About::Approval(&row.binding.id),
+                        channel,
+                        channel_id.as_deref(),
+                        now,
+                    )?;
+                }
+                Ok(())
+            })
+            .await?;
+        if told {
+            self.outbox.wake();
+        }
+        Ok(Asked::Wait {
+            approval_id: id,
+            expires_at,
+            new: true,
+        })
+    }
+
+    /// Uses an approved request for its call (audited); false when it is
+    /// no longer approved (used by an identical call, or expired).
+    pub async fn use_up(&self, ctx: &Context, id: &str) -> Result<bool> {
+        let event = ctx
+            .event("approval.use", Outcome::Success)
+            .target("approval", id);
+        let aid = id.to_string();
+        let used = self
+            .audit
+            .apply_uncached(event, move |c| {
+                if repo::use_approval(c, &aid, db::now_ms())? {
+                    Ok(())
+                } else {
+                    Err(Error::Conflict(
+                        "the approval is no longer there to use (used or expired)".into(),
+                    ))
                 }
             })
-            .await
+            .await;
+        match used {
+            Ok(()) => Ok(true),
+            Err(Error::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Approves or denies a pending request. `approver_holds_role`: the
@@ -220,20 +346,28 @@ impl Approvals<'_> {
             approver.id.clone(),
         );
         let reason = reason.map(str::to_string);
-        self.audit
+        let decided = self
+            .audit
             .apply_uncached(event, move |c| {
                 if !repo::decide(c, &aid, to, &kind, &who, reason.as_deref(), now)? {
                     return Err(Error::Conflict("the request was decided meanwhile".into()));
                 }
                 repo::get(c, &aid)?.ok_or_else(|| Error::NotFound(format!("approval {aid}")))
             })
-            .await
+            .await;
+        if decided.is_ok() {
+            self.live.wake();
+        }
+        decided
     }
 
     /// Expires what nobody decided (or used) in time; returns their ids.
     pub async fn expire(&self, ctx: &Context) -> Result<Vec<String>> {
         let now = db::now_ms();
         let ids = self.db.write(move |c| repo::expire(c, now)).await?;
+        if !ids.is_empty() {
+            self.live.wake();
+        }
         for id in &ids {
             self.audit
                 .record(

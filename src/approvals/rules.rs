@@ -120,9 +120,19 @@ impl ApprovalRuleSpec {
 
     /// Whether a call to `tool` on `server` falls under this rule.
     pub fn covers(&self, server: &str, tool: &str) -> bool {
-        (self.server == "*" || self.server == server)
-            && crate::rbac::glob::glob_match(&self.tools, tool)
+        covers(&self.server, &self.tools, server, tool)
     }
+}
+
+/// Whether a rule for `rule_server` (a name or `*`) and the glob
+/// `rule_tools` holds a call of `tool` on `server`.
+pub fn covers(rule_server: &str, rule_tools: &str, server: &str, tool: &str) -> bool {
+    (rule_server == "*" || rule_server == server) && crate::rbac::glob::glob_match(rule_tools, tool)
+}
+
+/// The channels a stored rule notifies.
+pub fn channels_of(rule: &crate::db::approvals::RuleRow) -> Vec<String> {
+    serde_json::from_str(&rule.channels).unwrap_or_default()
 }
 
 #[cfg(test)]

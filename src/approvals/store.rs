@@ -67,7 +67,7 @@ pub fn spec_of(r: &RuleRow) -> ApprovalRuleSpec {
         permission: r.permission.clone(),
         approver_role: r.approver_role.clone(),
         timeout_seconds: u32::try_from(r.timeout_seconds).unwrap_or(u32::MAX),
-        channels: serde_json::from_str(&r.channels).unwrap_or_default(),
+        channels: super::rules::channels_of(r),
         escalation_policy: r.escalation_policy.clone(),
     }
 }

@@ -19,6 +19,8 @@ crate::closed_set! {
 pub struct NotificationRow {
     pub id: String,
     pub alert_id: Option<String>,
+    /// The approval request it tells of (kind `approval`).
+    pub approval_id: Option<String>,
     pub channel_id: Option<String>,
     pub channel: String,
     pub kind: String,
@@ -33,7 +35,7 @@ pub struct NotificationRow {
 }
 
 const COLUMNS: &str = "id, alert_id, channel_id, channel, kind, message, status, attempts, \
-    next_attempt_at, last_error, created_at, delivered_at";
+    next_attempt_at, last_error, created_at, delivered_at, approval_id";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
     Ok(NotificationRow {
@@ -49,12 +51,13 @@ fn row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
         last_error: r.get(9)?,
         created_at: r.get(10)?,
         delivered_at: r.get(11)?,
+        approval_id: r.get(12)?,
     })
 }
 
 pub fn insert(conn: &Connection, n: &NotificationRow) -> Result<()> {
     conn.prepare_cached(&format!(
-        "INSERT INTO notifications ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO notifications ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         n.id,
@@ -69,6 +72,7 @@ pub fn insert(conn: &Connection, n: &NotificationRow) -> Result<()> {
         n.last_error,
         n.created_at,
         n.delivered_at,
+        n.approval_id,
     ])?;
     Ok(())
 }

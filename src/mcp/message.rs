@@ -32,6 +32,10 @@ pub mod codes {
     pub const UPSTREAM_FAILURE: i64 = -32050;
     /// The upstream did not answer within `gateway.call_timeout_seconds`.
     pub const UPSTREAM_TIMEOUT: i64 = -32051;
+    /// A call held for approval (SPEC §18) was denied, expired or its
+    /// approval used by an identical call: it was never forwarded
+    /// (`data.approval_id`, `data.state`).
+    pub const NOT_APPROVED: i64 = -32040;
 }
 
 /// What a message is.

@@ -28,6 +28,8 @@ crate::closed_set! {
         UpstreamFailure = "upstream_failure",
         /// The client went away before the answer came.
         Cancelled = "cancelled",
+        /// Held for approval and denied or expired: never forwarded.
+        NotApproved = "not_approved",
     }
 }
 
@@ -197,6 +199,7 @@ pub fn result(
         CallOutcome::ToolError | CallOutcome::RpcError => Outcome::Failure,
         CallOutcome::UpstreamFailure => Outcome::Error,
         CallOutcome::Cancelled => Outcome::Failure,
+        CallOutcome::NotApproved => Outcome::Denied,
     };
     let mut ev = common(ctx, call, audit_outcome)
         .detail("decision_seq", decision_seq)

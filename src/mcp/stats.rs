@@ -94,7 +94,8 @@ impl CallStats {
         ) {
             self.errors.with_label_values(&labels).inc();
         }
-        if outcome != CallOutcome::Cancelled {
+        // A call that never reached the upstream has no latency to show.
+        if !matches!(outcome, CallOutcome::Cancelled | CallOutcome::NotApproved) {
             self.latency.with_label_values(&labels).observe(seconds);
         }
     }

@@ -26,6 +26,7 @@ pub fn subject(msg: &Message) -> String {
             "[TEST] {}",
             a.summary().unwrap_or("agentry test notification")
         ),
+        Kind::Approval => msg.title(),
         kind => {
             let tag = if kind == Kind::Firing {
                 format!("[FIRING:{}]", a.severity)

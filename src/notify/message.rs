@@ -18,6 +18,8 @@ pub enum Kind {
     Acknowledged,
     /// The "send test" action on a channel.
     Test,
+    /// A held call waits for a person's approval (SPEC §18).
+    Approval,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Kind::Resolved => "resolved",
             Kind::Acknowledged => "acknowledged",
             Kind::Test => "test",
+            Kind::Approval => "approval",
         }
     }
 
@@ -38,6 +41,7 @@ impl Kind {
             Kind::Resolved => "RESOLVED",
             Kind::Acknowledged => "ACKNOWLEDGED",
             Kind::Test => "TEST",
+            Kind::Approval => "APPROVAL",
         }
     }
 }
@@ -152,12 +156,17 @@ impl Message {
         }
     }
 
-    /// `[FIRING] agent_down (critical)`; a test reads `[TEST] <summary>`.
+    /// `[FIRING] agent_down (critical)`; a test reads `[TEST] <summary>`,
+    /// an approval `[APPROVAL] <summary>`.
     pub fn title(&self) -> String {
         match self.kind {
             Kind::Test => format!(
                 "[TEST] {}",
                 self.alert.summary().unwrap_or("test notification")
+            ),
+            Kind::Approval => format!(
+                "[APPROVAL] {}",
+                self.alert.summary().unwrap_or("a call waits for approval")
             ),
             kind => format!(
                 "[{}] {} ({})",

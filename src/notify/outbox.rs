@@ -67,9 +67,7 @@ pub fn message_for(a: &AlertRow, kind: Kind, id: &str, external_url: &str) -> Me
     }
 }
 
-/// Queues one notification inside the caller's transaction. A channel name
-/// with no configured channel is logged as failed at once, so the gap is
-/// visible in the notification log.
+/// Queues one notification of `alert` inside the caller's transaction.
 pub fn enqueue(
     c: &Connection,
     alert: &AlertRow,
@@ -81,6 +79,29 @@ pub fn enqueue(
 ) -> Result<String> {
     let id = db::new_id();
     let msg = message_for(alert, kind, &id, external_url);
+    let about = About::Alert(&alert.id);
+    enqueue_message(c, &msg, about, channel, channel_id, now)?;
+    Ok(id)
+}
+
+/// What a notification tells of.
+#[derive(Debug, Clone, Copy)]
+pub enum About<'a> {
+    Alert(&'a str),
+    Approval(&'a str),
+}
+
+/// Queues `msg` (its `id` is the row's) inside the caller's transaction. A
+/// channel name with no configured channel is logged as failed at once, so
+/// the gap is visible in the notification log.
+pub fn enqueue_message(
+    c: &Connection,
+    msg: &Message,
+    about: About<'_>,
+    channel: &str,
+    channel_id: Option<&str>,
+    now: i64,
+) -> Result<()> {
     let (status, error) = match channel_id {
         Some(_) => (DeliveryStatus::Pending, None),
         None => (
@@ -88,15 +109,20 @@ pub fn enqueue(
             Some(format!("no channel named {channel:?} is configured")),
         ),
     };
+    let (alert_id, approval_id) = match about {
+        About::Alert(a) => (Some(a.to_string()), None),
+        About::Approval(a) => (None, Some(a.to_string())),
+    };
     repo::insert(
         c,
         &NotificationRow {
-            id: id.clone(),
-            alert_id: Some(alert.id.clone()),
+            id: msg.id.clone(),
+            alert_id,
+            approval_id,
             channel_id: channel_id.map(String::from),
             channel: channel.to_string(),
-            kind: kind.as_str().into(),
-            message: serde_json::to_string(&msg).expect("messages serialise"),
+            kind: msg.kind.as_str().into(),
+            message: serde_json::to_string(msg).expect("messages serialise"),
             status,
             attempts: 0,
             next_attempt_at: now,
@@ -105,7 +131,7 @@ pub fn enqueue(
             delivered_at: None,
         },
     )?;
-    Ok(id)
+    Ok(())
 }
 
 /// The notification log, newest first; `status` pending, delivered or

@@ -26,7 +26,7 @@ pub fn severity(ours: &str) -> &'static str {
 /// The `event_action` for a message kind.
 pub fn event_action(kind: Kind) -> &'static str {
     match kind {
-        Kind::Firing | Kind::Test => "trigger",
+        Kind::Firing | Kind::Test | Kind::Approval => "trigger",
         Kind::Acknowledged => "acknowledge",
         Kind::Resolved => "resolve",
     }
@@ -50,7 +50,7 @@ pub fn body(msg: &Message, routing_key: &str) -> Option<Value> {
     }
 
     let summary = match (msg.kind, a.summary()) {
-        (Kind::Test, _) => msg.title(),
+        (Kind::Test | Kind::Approval, _) => msg.title(),
         (_, Some(s)) => format!("{}: {s}", a.rule),
         (_, None) => match a.target() {
             Some(t) => format!("{} on {t}", a.rule),
@@ -97,10 +97,10 @@ pub fn body(msg: &Message, routing_key: &str) -> Option<Value> {
     }
     event.insert("payload".into(), Value::Object(payload));
     if !a.url.is_empty() {
-        let text = if msg.kind == Kind::Test {
-            "agentry"
-        } else {
-            "View the alert in agentry"
+        let text = match msg.kind {
+            Kind::Test => "agentry",
+            Kind::Approval => "Review the request in agentry",
+            _ => "View the alert in agentry",
         };
         event.insert("links".into(), json!([{ "href": a.url, "text": text }]));
     }

@@ -61,10 +61,10 @@ pub fn body(msg: &Message) -> Value {
     }
 
     if !a.url.is_empty() {
-        let label = if msg.kind == Kind::Test {
-            "Open agentry"
-        } else {
-            "View the alert in agentry"
+        let label = match msg.kind {
+            Kind::Test => "Open agentry",
+            Kind::Approval => "Review the request in agentry",
+            _ => "View the alert in agentry",
         };
         blocks.push(section(&format!("<{}|{label}>", link_target(&a.url))));
     }

@@ -317,6 +317,7 @@ impl ChannelStore {
         let mut n = NotificationRow {
             id: nid,
             alert_id: None,
+            approval_id: None,
             channel_id: Some(row.id.clone()),
             channel: row.name.clone(),
             kind: Kind::Test.as_str().into(),

@@ -31,7 +31,10 @@
 //! `idempotencyKey` is the only field Alertmanager does not send (receivers
 //! ignore unknown fields); the same value is in the `Idempotency-Key`
 //! header. An acknowledged alert is sent as `firing` with the annotation
-//! `acknowledged: "true"`; a test as `firing` with the label `test: "true"`.
+//! `acknowledged: "true"`; a test as `firing` with the label `test: "true"`;
+//! an approval request (SPEC §18) as `firing` with the call in labels
+//! (`approval_id`, `server`, `tool`, `principal`, `arguments_digest`) and
+//! the link to decide it in the annotation `review_url`.
 //! The alert's value, when known, is the annotation `value` (unless the
 //! rule's annotations already define one).
 //!

@@ -143,15 +143,21 @@ async fn ask(
             .unwrap()
     };
     let digest = agentry::mcp::message::arguments_digest(&arguments);
+    let asker = agentry::approvals::requests::Asker {
+        principal: &who,
+        client_id: Some("test-client"),
+    };
+    let held = agentry::approvals::requests::Held {
+        server: "workflows",
+        tool: "delete_workflow",
+        arguments: &arguments,
+        digest: &digest,
+    };
     app.approvals()
         .ask(
             &agentry::audit::Context::system("test"),
-            &who,
-            Some("test-client"),
-            "workflows",
-            "delete_workflow",
-            &arguments,
-            &digest,
+            &asker,
+            &held,
             &rule,
         )
         .await

@@ -6,6 +6,7 @@ mod support;
 mod agents;
 mod alerting;
 mod approvals;
+mod approvals_gateway;
 mod audit;
 mod backup;
 mod browser;

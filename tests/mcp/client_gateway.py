@@ -8,13 +8,15 @@ the environment, with `initialize` (no such headers).
 Steps: tools | call:<tool>:<json args> | slow:<steps> | resources |
 read:<uri> | prompts | prompt:<name>:<json args> | wait:<file> (wait
 until the file exists, for a test to act mid-session)
-Prints one JSON object: {"session": id, "steps": [result per step]}; a
-refused step's result is {"error": message, "code": code}.
+Prints one JSON object: {"steps": [result per step], "ended_at": [unix
+time each step ended]}; a refused step's result is {"error": message,
+"code": code}.
 """
 import asyncio
 import json
 import os
 import sys
+import time
 
 import httpx2
 from mcp.client.session import ClientSession
@@ -63,7 +65,7 @@ async def step(session, s):
 
 
 async def main():
-    results = []
+    results, ended_at = [], []
     headers = {"Authorization": f"Bearer {credential}"}
     async with httpx2.AsyncClient(headers=headers, timeout=30) as http:
         async with streamable_http_client(url, http_client=http) as (read, write, *rest):
@@ -77,7 +79,8 @@ async def main():
                         results.append(await asyncio.wait_for(step(session, s), 30))
                     except Exception as e:  # a refusal is a result here
                         results.append(err(e))
-    print(json.dumps({"steps": results}))
+                    ended_at.append(time.time())
+    print(json.dumps({"steps": results, "ended_at": ended_at}))
 
 
 asyncio.run(main())

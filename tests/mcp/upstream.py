@@ -9,7 +9,9 @@ JSON bodies instead of event streams (the SDK's json_response mode); with
 benchmark's mode).
 
 Tools: search, publish, fail (a tool error), slow (reports progress over
-the event stream, then answers). Resources: kb://readme, kb://secret.
+the event stream, then answers), delete_workflow (remembers what it
+deleted) and list_deleted (says what delete_workflow was called with: what
+reached this upstream). Resources: kb://readme, kb://secret.
 Prompts: summarize, leak.
 """
 import asyncio
@@ -50,6 +52,22 @@ async def slow(steps: int, ctx: Context) -> str:
         await asyncio.sleep(0.2)
         await ctx.report_progress(i + 1, steps, f"step {i + 1}")
     return f"done after {steps} steps"
+
+
+deleted = []
+
+
+@server.tool()
+def delete_workflow(workflow: str) -> str:
+    """Delete a workflow (a risky call: held for approval in the tests)."""
+    deleted.append(workflow)
+    return f"deleted {workflow}"
+
+
+@server.tool()
+def list_deleted() -> str:
+    """The workflows delete_workflow was called for, in order."""
+    return ",".join(deleted)
 
 
 @server.resource("kb://readme")

@@ -21,7 +21,7 @@ pub struct NotificationView {
     pub id: String,
     pub alert_id: Option<String>,
     pub channel: String,
-    /// firing, resolved, acknowledged or test.
+    /// firing, resolved, acknowledged, test or approval.
     pub kind: String,
     /// pending, delivered or failed.
     pub status: DeliveryStatus,

@@ -6,6 +6,7 @@
 
 pub mod authn;
 pub mod forward;
+pub mod hold;
 pub mod jsonrpc;
 pub mod relay;
 pub mod watch;
@@ -314,7 +315,6 @@ async fn post(
         Err(resp) => return Ok(resp),
     };
     let started = std::time::Instant::now();
-    let deadline = deadline(&st);
     let Ok(body) = read_body(payload).await else {
         return Ok(jsonrpc::reply(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -386,65 +386,127 @@ async fn post(
         let attributes = record::span_attributes(&call);
         (call.span.take(), name, attributes)
     });
-    let end_loose = |error: Option<&str>| {
-        if let Some((Some(span), name, attributes)) = &loose_span {
-            st.gateway
-                .emit_span(span.end(name, attributes.clone(), error));
-        }
-    };
+    let rule = hold::rule_for(&st, &route, &call).await?;
+    let arguments = rule.as_ref().map(|_| hold::arguments_of(&call));
     let policy = st.gateway.policy().await?;
     let sender_token = SenderToken::of(&sender, &ctx);
-    let mut watch = Watch::over(
+    let watch = Watch::over(
         &st.gateway,
         policy,
         Arc::new(sender.who),
         route.clone(),
-        ctx,
+        ctx.clone(),
         call,
         decision_seq,
         started,
     );
-    let bearer = match upstream_token(&st, &route, &sender_token).await? {
-        Ok(b) => b,
-        Err(f) => {
-            if let Some(w) = watch.as_mut() {
-                w.failed(&f.message);
-            }
-            end_loose(Some(&f.message));
-            return Ok(forward::failure(id.as_ref(), &f));
-        }
+    let fwd = Forwarding {
+        st: st.clone(),
+        route,
+        req,
+        body,
+        id,
+        owner,
+        sender_token,
+        loose_span,
+        traceparent,
     };
-    let sent = forward::send(
-        &st,
-        &route,
-        &req,
-        forward::Outgoing {
-            method: reqwest::Method::POST,
-            body: Some(body),
-            bearer: bearer.as_deref(),
-            traceparent: Some(&traceparent),
-        },
-        deadline,
-    )
-    .await;
-    match sent {
-        Ok(resp) => {
-            bind_session(&st, &route, &req, &owner, &resp);
-            let status = resp.status();
-            let answer = forward::answer(&st, resp, watch, deadline).await;
-            end_loose(
-                (!status.is_success())
-                    .then(|| format!("the upstream answered HTTP {}", status.as_u16()))
-                    .as_deref(),
-            );
-            Ok(answer)
+    match (rule, arguments) {
+        (Some(rule), Some(arguments)) => {
+            let asker = hold::Asking {
+                principal: sender.principal,
+                client_id: sender.client_id,
+                arguments,
+                rule,
+                ctx,
+            };
+            hold::held(fwd, watch, asker).await
         }
-        Err(f) => {
-            if let Some(w) = watch.as_mut() {
-                w.failed(&f.message);
+        _ => fwd.run(watch).await,
+    }
+}
+
+/// A message admitted, on its way upstream: what sending it needs.
+pub(crate) struct Forwarding {
+    st: web::Data<WebState>,
+    route: Arc<Route>,
+    req: HttpRequest,
+    body: Bytes,
+    /// The JSON-RPC request's id, if it is one.
+    id: Option<serde_json::Value>,
+    /// Whose sessions the upstream opens.
+    owner: String,
+    sender_token: SenderToken,
+    /// The span of a message whose answer nobody watches: ended when the
+    /// upstream has answered.
+    loose_span: Option<LooseSpan>,
+    /// The gateway's span as the upstream's parent.
+    traceparent: String,
+}
+
+type LooseSpan = (
+    Option<GatewaySpan>,
+    String,
+    serde_json::Map<String, serde_json::Value>,
+);
+
+impl Forwarding {
+    fn end_loose(&self, error: Option<&str>) {
+        if let Some((Some(span), name, attributes)) = &self.loose_span {
+            self.st
+                .gateway
+                .emit_span(span.end(name, attributes.clone(), error));
+        }
+    }
+
+    /// Sends the message upstream now (within `gateway.call_timeout_seconds`)
+    /// and answers with the upstream's answer, watched by `watch`.
+    pub(crate) async fn run(self, mut watch: Option<Watch>) -> Result<HttpResponse, ApiError> {
+        let st = &self.st;
+        let deadline = deadline(st);
+        let id = self.id.as_ref();
+        let bearer = match upstream_token(st, &self.route, &self.sender_token).await? {
+            Ok(b) => b,
+            Err(f) => {
+                if let Some(w) = watch.as_mut() {
+                    w.failed(&f.message);
+                }
+                self.end_loose(Some(&f.message));
+                return Ok(forward::failure(id, &f));
             }
-            end_loose(Some(&f.message));
-            Ok(forward::failure(id.as_ref(), &f))
+        };
+        let sent = forward::send(
+            st,
+            &self.route,
+            &self.req,
+            forward::Outgoing {
+                method: reqwest::Method::POST,
+                body: Some(self.body.clone()),
+                bearer: bearer.as_deref(),
+                traceparent: Some(&self.traceparent),
+            },
+            deadline,
+        )
+        .await;
+        match sent {
+            Ok(resp) => {
+                bind_session(st, &self.route, &self.req, &self.owner, &resp);
+                let status = resp.status();
+                let answer = forward::answer(st, resp, watch, deadline).await;
+                self.end_loose(
+                    (!status.is_success())
+                        .then(|| format!("the upstream answered HTTP {}", status.as_u16()))
+                        .as_deref(),
+                );
+                Ok(answer)
+            }
+            Err(f) => {
+                if let Some(w) = watch.as_mut() {
+                    w.failed(&f.message);
+                }
+                self.end_loose(Some(&f.message));
+                Ok(forward::failure(id, &f))
+            }
         }
     }
 }

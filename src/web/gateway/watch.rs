@@ -96,6 +96,17 @@ impl Watch {
         self.settle(CallOutcome::UpstreamFailure, Some(detail));
     }
 
+    /// The call was held for approval and is not forwarded.
+    pub fn not_approved(&mut self, detail: &str) {
+        self.settle(CallOutcome::NotApproved, Some(detail));
+    }
+
+    /// The call goes upstream now (after waiting for an approval): its
+    /// latency counts from here.
+    pub fn forwarding_now(&mut self) {
+        self.started = Instant::now();
+    }
+
     fn settle(&mut self, outcome: CallOutcome, detail: Option<&str>) {
         if self.settled {
             return;

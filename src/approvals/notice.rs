@@ -1,0 +1,155 @@
+//! What a notification of an approval request says (SPEC §18): the call
+//! (who asks, through which client, which tool on which server, the
+//! arguments' digest), the rule, until when, and the signed link to the
+//! request's page. Every channel renders it as it renders an alert: the
+//! Slack message, the email and the PagerDuty event show the summary and
+//! the link; the Alertmanager-format webhook carries the call as labels
+//! and the link as the annotation `review_url`. The arguments themselves
+//! stay out (they are sealed at rest and shown to signed-in approvers).
+
+use std::collections::BTreeMap;
+
+use crate::db::approvals::{ApprovalRow, RuleRow};
+use crate::notify::{AlertView, Kind, Message};
+use crate::timefmt;
+
+/// The notification `id` of request `row` under `rule`, asked by
+/// `requester` (a name), with its link `review_url`.
+pub fn message(
+    id: &str,
+    row: &ApprovalRow,
+    rule: &RuleRow,
+    requester: &str,
+    review_url: &str,
+    external_url: &str,
+) -> Message {
+    let b = &row.binding;
+    let principal = format!("{}:{requester}", b.principal_type);
+    let mut labels = BTreeMap::new();
+    labels.insert("approval_id".to_string(), b.id.clone());
+    labels.insert("server".to_string(), b.server.clone());
+    labels.insert("tool".to_string(), b.tool.clone());
+    labels.insert("principal".to_string(), principal.clone());
+    labels.insert("arguments_digest".to_string(), b.arguments_digest.clone());
+    if let Some(c) = &row.client_id {
+        labels.insert("client".to_string(), c.clone());
+    }
+    let expires = timefmt::rfc3339(b.expires_at);
+    let mut annotations = BTreeMap::new();
+    annotations.insert(
+        "summary".to_string(),
+        format!("{principal} asks to call {} on {}", b.tool, b.server),
+    );
+    annotations.insert(
+        "description".to_string(),
+        format!(
+            "The approval rule {} holds this call until a holder of the role {} approves \
+             or denies it, or until {expires}, when it expires. Review the exact call and \
+             decide: {review_url}",
+            rule.name, rule.approver_role
+        ),
+    );
+    annotations.insert("review_url".to_string(), review_url.to_string());
+    annotations.insert("expires_at".to_string(), expires);
+    let base = external_url.trim_end_matches('/');
+    Message {
+        id: id.to_string(),
+        kind: Kind::Approval,
+        alert: AlertView {
+            id: b.id.clone(),
+            rule: rule.name.clone(),
+            fingerprint: format!("approval-{}", b.id),
+            severity: "warning".to_string(),
+            labels,
+            annotations,
+            starts_at: timefmt::rfc3339(row.created_at),
+            ends_at: None,
+            value: None,
+            url: review_url.to_string(),
+        },
+        external_url: base.to_string(),
+        sent_by: "agentry".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::approvals::{ApprovalState, Request};
+    use crate::notify::{email, pagerduty, slack, webhook};
+
+    fn sample() -> Message {
+        let row = ApprovalRow {
+            binding: Request {
+                id: "ap1".into(),
+                principal_type: "agent".into(),
+                principal_id: "a1".into(),
+                server: "workflows".into(),
+                tool: "delete_workflow".into(),
+                arguments_digest: "d1".into(),
+                rule_id: "r1".into(),
+                rule_version: 1,
+                state: ApprovalState::Pending,
+                expires_at: 1_764_000_300_000,
+            },
+            client_id: Some("c1".into()),
+            arguments: "{sealed}".into(),
+            created_at: 1_764_000_000_000,
+            decided_at: None,
+            decided_by_type: None,
+            decided_by_id: None,
+            reason: None,
+            used_at: None,
+        };
+        let rule = RuleRow {
+            id: "r1".into(),
+            name: "workflow-deletes".into(),
+            server: "workflows".into(),
+            tools: "delete_*".into(),
+            permission: None,
+            approver_role: "workflow_manager".into(),
+            timeout_seconds: 300,
+            channels: "[]".into(),
+            escalation_policy: None,
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let url = "https://agentry.example/approvals/ap1?link=sig";
+        message(
+            "n1",
+            &row,
+            &rule,
+            "planner",
+            url,
+            "https://agentry.example/",
+        )
+    }
+
+    #[test]
+    fn every_channel_carries_the_call_and_the_link() {
+        let m = sample();
+        let url = "https://agentry.example/approvals/ap1?link=sig";
+        assert_eq!(
+            m.title(),
+            "[APPROVAL] agent:planner asks to call delete_workflow on workflows"
+        );
+        assert_eq!(email::subject(&m), m.title());
+        assert!(email::text(&m).contains(url));
+        let s = slack::body(&m).to_string();
+        assert!(s.contains("delete_workflow") && s.contains(url), "{s}");
+        let p = pagerduty::body(&m, "key").expect("a trigger");
+        assert_eq!(p["event_action"], "trigger");
+        assert_eq!(p["dedup_key"], "approval-ap1");
+        assert_eq!(p["links"][0]["href"], url);
+        let w = webhook::body(&m, "ops");
+        let alert = &w["alerts"][0];
+        assert_eq!(alert["status"], "firing");
+        assert_eq!(alert["labels"]["tool"], "delete_workflow");
+        assert_eq!(alert["labels"]["approval_id"], "ap1");
+        assert_eq!(alert["labels"]["principal"], "agent:planner");
+        assert_eq!(alert["labels"]["arguments_digest"], "d1");
+        assert_eq!(alert["annotations"]["review_url"], url);
+        assert!(!w.to_string().contains("sealed"), "no arguments");
+    }
+}

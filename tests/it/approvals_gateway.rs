@@ -1,0 +1,275 @@
+//! Human approval of risky calls through the gateway (SPEC §18), with the
+//! official MCP Python SDK client and a stock SDK server upstream: a held
+//! call goes ahead the moment a person approves it, a denied or expired
+//! one gets the client a JSON-RPC error and never reaches the upstream,
+//! an approval covers one exact call once, and nobody approves their own.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::gateway::{records, Setup, Upstream};
+use crate::support::*;
+
+/// The JSON-RPC error code of a call not approved.
+const NOT_APPROVED: i64 = -32040;
+
+/// The upstream as `kb`, an agent (`cleaner`) allowed every tool of it,
+/// the rule holding `delete_*` for the role `workflow_approver`, and
+/// carol, who holds that role, signed in.
+pub(crate) struct Scene {
+    pub s: TestServer,
+    /// Kept running for the scene's life.
+    pub _upstream: Upstream,
+    pub admin: Setup,
+    pub key: String,
+    pub carol: reqwest::Client,
+    pub carol_csrf: String,
+    pub carol_id: String,
+}
+
+impl Scene {
+    pub(crate) async fn start(timeout_seconds: u32, channels: &[&str]) -> Scene {
+        Self::on(TestServer::start().await, timeout_seconds, channels).await
+    }
+
+    pub(crate) async fn on(s: TestServer, timeout_seconds: u32, channels: &[&str]) -> Scene {
+        let upstream = Upstream::start(false).await;
+        let a = Setup::new(&s).await;
+        a.server(&s, "kb", &upstream.url, json!({})).await;
+        a.role(&s, "kb_user", &["mcp:call"]).await;
+        a.role(&s, "workflow_approver", &["approval:read"]).await;
+        let (id, key) = a.agent(&s, "cleaner").await;
+        a.assign(&s, &id, "kb_user", Some(("mcp_tool", "kb/*")))
+            .await;
+        post(
+            &a.c,
+            &a.csrf,
+            &s,
+            "/api/v1/approval-rules",
+            json!({"name": "workflow-deletes", "server": "kb", "tools": "delete_*",
+                   "approver_role": "workflow_approver", "timeout_seconds": timeout_seconds,
+                   "channels": channels}),
+        )
+        .await;
+        let carol = create_user(&s, &a.c, &a.csrf, "carol", "carol's long password").await;
+        let carol_id = carol["id"].as_str().unwrap().to_string();
+        for role in ["workflow_approver", "kb_user"] {
+            post(
+                &a.c,
+                &a.csrf,
+                &s,
+                "/api/v1/role-assignments",
+                json!({"subject": {"type": "user", "id": carol_id}, "role": role}),
+            )
+            .await;
+        }
+        let c = client();
+        let carol_csrf = login(&s, &c, "carol", "carol's long password").await;
+        Scene {
+            s,
+            _upstream: upstream,
+            admin: a,
+            key,
+            carol: c,
+            carol_csrf,
+            carol_id,
+        }
+    }
+
+    /// The SDK client's steps with `credential`, in the background; the
+    /// script's whole output (`steps`, `ended_at`).
+    pub(crate) fn client(
+        &self,
+        credential: &str,
+        steps: &[&str],
+    ) -> tokio::task::JoinHandle<Value> {
+        let mut args = vec![self.s.url("/mcp/kb"), credential.to_string()];
+        args.extend(steps.iter().map(|s| s.to_string()));
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::mcp_sdk::run_script_with("client_gateway.py", &args, &[])
+        })
+    }
+
+    /// Waits until carol sees `n` pending requests; returns them.
+    pub(crate) async fn pending(&self, n: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            let list = get_json(&self.carol, &self.s, "/api/v1/approvals?state=pending").await;
+            if items(&list).len() >= n {
+                return items(&list).clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{n} pending approval requests did not appear");
+    }
+
+    /// Carol's `decision` (approve or deny) on request `id`: the status.
+    pub(crate) async fn decide(&self, id: &str, decision: &str) -> u16 {
+        self.carol
+            .post(self.s.url(&format!("/api/v1/approvals/{id}/{decision}")))
+            .header("x-csrf-token", &self.carol_csrf)
+            .json(&json!({"reason": "checked with the owner"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    /// What reached the upstream's delete_workflow, asked as the agent.
+    pub(crate) async fn deleted(&self) -> String {
+        let out = self
+            .client(&self.key.clone(), &["call:list_deleted:{}"])
+            .await
+            .unwrap();
+        out["steps"][0]["text"][0]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+fn delete(workflow: &str) -> String {
+    format!("call:delete_workflow:{}", json!({"workflow": workflow}))
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_call_goes_ahead_once_approved_and_only_for_its_exact_arguments() {
+    let sc = Scene::start(300, &[]).await;
+    let held = sc.client(&sc.key, &[&delete("nightly")]);
+    let pending = sc.pending(1).await;
+    let request = &pending[0];
+    assert_eq!(request["tool"], "delete_workflow");
+    assert_eq!(request["server"], "kb");
+    assert_eq!(request["principal_type"], "agent");
+    assert_eq!(request["arguments"], json!({"workflow": "nightly"}));
+    assert_eq!(request["rule_name"], "workflow-deletes");
+    let id = request["id"].as_str().unwrap().to_string();
+    // Held: nothing has reached the upstream.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!held.is_finished());
+
+    let approved_at = unix_now();
+    assert_eq!(sc.decide(&id, "approve").await, 200);
+    let out = held.await.unwrap();
+    assert_eq!(
+        out["steps"][0],
+        json!({"is_error": false, "text": ["deleted nightly"]})
+    );
+    // The wake-up is a signal, not a poll (the fallback look is every 5 s):
+    // the answer follows the approval within a second.
+    let waited = out["ended_at"][0].as_f64().unwrap() - approved_at;
+    assert!(
+        waited < 1.0,
+        "the call ended {waited:.3} s after the approval"
+    );
+
+    // Other arguments are not covered, and the approval was used once: both
+    // calls wait on new requests.
+    let other = sc.client(&sc.key, &[&delete("other")]);
+    let again = sc.client(&sc.key, &[&delete("nightly")]);
+    let pending = sc.pending(2).await;
+    assert!(pending.iter().all(|r| r["id"] != id.as_str()));
+    let mut args: Vec<String> = pending
+        .iter()
+        .map(|r| r["arguments"]["workflow"].as_str().unwrap().to_string())
+        .collect();
+    args.sort();
+    assert_eq!(args, ["nightly", "other"]);
+    for r in &pending {
+        assert_eq!(sc.decide(r["id"].as_str().unwrap(), "deny").await, 200);
+    }
+    for h in [other, again] {
+        let step = &h.await.unwrap()["steps"][0];
+        assert_eq!(step["code"], NOT_APPROVED, "{step}");
+        assert!(step["error"].as_str().unwrap().contains("denied"), "{step}");
+    }
+    // The upstream saw the approved call, once, and neither denied one.
+    assert_eq!(sc.deleted().await, "nightly");
+    assert_eq!(
+        get_json(&sc.carol, &sc.s, &format!("/api/v1/approvals/{id}")).await["state"],
+        "used"
+    );
+
+    // Each step is on the audit trail: asked, decided, used, and the
+    // denied calls' results say so.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(records(&sc.s, "approval.request").len(), 3);
+    assert_eq!(records(&sc.s, "approval.approve").len(), 1);
+    assert_eq!(records(&sc.s, "approval.deny").len(), 2);
+    assert_eq!(records(&sc.s, "approval.use").len(), 1);
+    let results = records(&sc.s, "mcp.tool_call.result");
+    let not_approved = results
+        .iter()
+        .filter(|(outcome, d)| outcome == "denied" && d["result"] == "not_approved")
+        .count();
+    assert_eq!(not_approved, 2, "{results:?}");
+    sc.s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_approves_their_own_call_and_an_undecided_one_expires() {
+    let sc = Scene::start(10, &[]).await;
+    // carol calls through the gateway with an access token of her own.
+    let uri = get_json(&sc.admin.c, &sc.s, "/api/v1/mcp-servers").await["items"][0]["uri"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (token, _) =
+        sc.s.running()
+            .app
+            .issuer()
+            .mint(
+                &sc.carol_id,
+                agentry::identity::PrincipalKind::User,
+                "test-client",
+                &uri,
+                "mcp:call",
+            )
+            .unwrap();
+    let hers = sc.client(&token, &[&delete("carols")]);
+    let theirs = sc.client(&sc.key, &[&delete("agents")]);
+    let pending = sc.pending(2).await;
+    let own = pending
+        .iter()
+        .find(|r| r["principal_id"] == sc.carol_id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(sc.decide(&own, "approve").await, 403, "four eyes");
+    // The administrator (approval:manage) may approve it.
+    let res = sc
+        .admin
+        .send(
+            &sc.s,
+            reqwest::Method::POST,
+            &format!("/api/v1/approvals/{own}/approve"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let step = &hers.await.unwrap()["steps"][0];
+    assert_eq!(step["text"][0], "deleted carols", "{step}");
+
+    // Nobody decides the agent's: it expires after the rule's 10 seconds.
+    let step = &theirs.await.unwrap()["steps"][0];
+    assert_eq!(step["code"], NOT_APPROVED, "{step}");
+    assert!(
+        step["error"].as_str().unwrap().contains("expired"),
+        "{step}"
+    );
+    assert_eq!(sc.deleted().await, "carols");
+    let expired = get_json(&sc.carol, &sc.s, "/api/v1/approvals?state=expired").await;
+    assert_eq!(items(&expired).len(), 1);
+    assert_eq!(records(&sc.s, "approval.expire").len(), 1);
+    sc.s.stop().await;
+}
