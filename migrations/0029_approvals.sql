@@ -45,6 +45,7 @@ CREATE TABLE approvals (
 );
 CREATE INDEX approvals_open ON approvals(state, expires_at);
 CREATE INDEX approvals_binding ON approvals(principal_id, server, tool, arguments_digest);
+CREATE INDEX approvals_by_time ON approvals(created_at);
 
 -- An approval request notifies its rule's channels through the outbox:
 -- notifications gain the kind 'approval' and the request they tell of.

@@ -241,6 +241,7 @@ impl App {
             db: &self.db,
             audit: &self.audit,
             keyring: &self.keyring,
+            policy: &self.policy,
             live: &self.approvals_live,
             link_key: &self.csrf_key,
             external_url: &self.issuer_url,

@@ -2,6 +2,7 @@
 //! an approval to the exact call, and the decisions over held calls, as
 //! pure functions over data (`binding`, `rules`), apart from their I/O.
 
+pub mod access;
 pub mod binding;
 pub mod links;
 pub mod live;

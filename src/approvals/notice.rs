@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::db::alert_rules::Step;
 use crate::db::approvals::{ApprovalRow, RuleRow};
 use crate::notify::{AlertView, Kind, Message};
 use crate::timefmt;
@@ -72,6 +73,37 @@ pub fn message(
     }
 }
 
+/// When each channel is told of a new request, in milliseconds after it
+/// was asked: the rule's channels at once, then each step of its
+/// escalation policy at the step's time (`@rule` standing for the rule's
+/// channels), each channel once per time; steps at or past the request's
+/// `timeout_ms` are left out (it has expired by then). A decision or an
+/// expiry cancels what is still to come.
+pub fn schedule(channels: &[String], steps: &[Step], timeout_ms: i64) -> Vec<(i64, String)> {
+    let mut out: Vec<(i64, String)> = channels.iter().map(|c| (0, c.clone())).collect();
+    for step in steps {
+        let at = i64::try_from(step.after_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        if at >= timeout_ms {
+            continue;
+        }
+        for c in &step.channels {
+            let named: Vec<String> = if c == crate::alerts::policies::RULE_CHANNELS {
+                channels.to_vec()
+            } else {
+                vec![c.clone()]
+            };
+            for n in named {
+                if !out.iter().any(|(t, o)| *t == at && *o == n) {
+                    out.push((at, n));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +156,29 @@ mod tests {
             url,
             "https://agentry.example/",
         )
+    }
+
+    #[test]
+    fn the_rule_s_channels_go_at_once_and_the_policy_s_steps_in_their_time() {
+        let step = |after: u64, channels: &[&str]| Step {
+            after_seconds: after,
+            channels: channels.iter().map(|c| c.to_string()).collect(),
+            quarantine_agent: false,
+        };
+        let steps = [
+            step(0, &["@rule"]),
+            step(60, &["pagerduty", "@rule"]),
+            step(600, &["cto"]),
+        ];
+        assert_eq!(
+            schedule(&["slack".into()], &steps, 300_000),
+            vec![
+                (0, "slack".to_string()),
+                (60_000, "pagerduty".to_string()),
+                (60_000, "slack".to_string()),
+            ]
+        );
+        assert!(schedule(&[], &[], 300_000).is_empty());
     }
 
     #[test]

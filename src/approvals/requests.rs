@@ -18,7 +18,6 @@ use crate::encryption::keyring::KeyRing;
 use crate::error::{Error, Result};
 use crate::identity::Principal;
 use crate::notify::outbox::{self, About, Outbox};
-use crate::notify::Message;
 
 /// What the keyring seals a request's arguments under.
 pub const CLASSIFICATION: &str = "restricted";
@@ -40,6 +39,34 @@ pub enum Asked {
     },
 }
 
+/// Where a decision was made (kept on its audit record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Api,
+    Page,
+    /// The page a notification's signed link led to.
+    NotificationLink,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Api => "api",
+            Via::Page => "page",
+            Via::NotificationLink => "notification_link",
+        }
+    }
+}
+
+/// An approver's decision on a request: which, why, and where it was
+/// made.
+#[derive(Debug, Clone, Copy)]
+pub struct Ruling<'r> {
+    pub decision: Decision,
+    pub reason: Option<&'r str>,
+    pub via: Via,
+}
+
 /// A decision an approver asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -51,6 +78,7 @@ pub struct Approvals<'a> {
     pub db: &'a Db,
     pub audit: &'a Audit,
     pub keyring: &'a KeyRing,
+    pub policy: &'a crate::rbac::view::PolicyView,
     pub live: &'a Live,
     /// Signs the links notifications carry.
     pub link_key: &'a DerivedKey,
@@ -213,21 +241,11 @@ impl Approvals<'_> {
             used_at: None,
         };
         let review_url = links::review_url(self.link_key, self.external_url, &id);
-        let notices: Vec<(String, Message)> = super::rules::channels_of(rule)
-            .into_iter()
-            .map(|channel| {
-                let nid = db::new_id();
-                let msg = notice::message(
-                    &nid,
-                    &row,
-                    rule,
-                    &principal.name,
-                    &review_url,
-                    self.external_url,
-                );
-                (channel, msg)
-            })
-            .collect();
+        let (rule_row, requester, external_url) = (
+            rule.clone(),
+            principal.name.clone(),
+            self.external_url.to_string(),
+        );
         let event = ctx
             .event("approval.request", Outcome::Success)
             .target("approval", &id)
@@ -237,22 +255,39 @@ impl Approvals<'_> {
             .detail("rule", &rule.name)
             .detail("rule_version", rule.version)
             .detail("expires_at", expires_at);
-        let told = !notices.is_empty();
-        self.audit
+        let told = self
+            .audit
             .apply_uncached(event, move |c| {
                 repo::insert(c, &row)?;
-                for (channel, msg) in &notices {
+                let rule = &rule_row;
+                let steps = match &rule.escalation_policy {
+                    Some(p) => db::alert_rules::policy_by_name(c, p)?
+                        .map(|p| p.steps)
+                        .unwrap_or_default(),
+                    None => Vec::new(),
+                };
+                let timeout_ms = rule.timeout_seconds * 1000;
+                let plan = notice::schedule(&super::rules::channels_of(rule), &steps, timeout_ms);
+                for (after, channel) in &plan {
+                    let msg = notice::message(
+                        &db::new_id(),
+                        &row,
+                        rule,
+                        &requester,
+                        &review_url,
+                        &external_url,
+                    );
                     let channel_id = db::channels::by_name(c, channel)?.map(|ch| ch.id);
                     outbox::enqueue_message(
                         c,
-                        msg,
+                        &msg,
                         About::Approval(&row.binding.id),
                         channel,
                         channel_id.as_deref(),
-                        now,
+                        now + after,
                     )?;
                 }
-                Ok(())
+                Ok(!plan.is_empty())
             })
             .await?;
         if told {
@@ -293,20 +328,27 @@ impl Approvals<'_> {
 
     /// Approves or denies a pending request. `approver_holds_role`: the
     /// approver holds the rule's approver role (or approval:manage).
-    pub async fn decide(
+    pub(super) async fn decide(
         &self,
         ctx: &Context,
         approver: &Principal,
         approver_holds_role: bool,
         id: &str,
-        decision: Decision,
-        reason: Option<&str>,
+        ruling: &Ruling<'_>,
     ) -> Result<ApprovalRow> {
+        let Ruling {
+            decision,
+            reason,
+            via,
+        } = *ruling;
         let (action, to) = match decision {
             Decision::Approve => ("approval.approve", ApprovalState::Approved),
             Decision::Deny => ("approval.deny", ApprovalState::Denied),
         };
-        let event = ctx.event(action, Outcome::Success).target("approval", id);
+        let event = ctx
+            .event(action, Outcome::Success)
+            .target("approval", id)
+            .detail("via", via.as_str());
         let event = match reason {
             Some(r) => event.reason(r.to_string()),
             None => event,
@@ -352,6 +394,7 @@ impl Approvals<'_> {
                 if !repo::decide(c, &aid, to, &kind, &who, reason.as_deref(), now)? {
                     return Err(Error::Conflict("the request was decided meanwhile".into()));
                 }
+                db::notifications::cancel_for_approval(c, &aid, now)?;
                 repo::get(c, &aid)?.ok_or_else(|| Error::NotFound(format!("approval {aid}")))
             })
             .await;
@@ -364,7 +407,16 @@ impl Approvals<'_> {
     /// Expires what nobody decided (or used) in time; returns their ids.
     pub async fn expire(&self, ctx: &Context) -> Result<Vec<String>> {
         let now = db::now_ms();
-        let ids = self.db.write(move |c| repo::expire(c, now)).await?;
+        let ids = self
+            .db
+            .write(move |c| {
+                let ids = repo::expire(c, now)?;
+                for id in &ids {
+                    db::notifications::cancel_for_approval(c, id, now)?;
+                }
+                Ok(ids)
+            })
+            .await?;
         if !ids.is_empty() {
             self.live.wake();
         }

@@ -243,6 +243,15 @@ pub fn in_state(conn: &Connection, state: ApprovalState, limit: u32) -> Result<V
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// Requests in every state, newest first, at most `limit`.
+pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<ApprovalRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM approvals ORDER BY created_at DESC, id LIMIT ?1"
+    ))?;
+    let rows = stmt.query_map([limit], row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Approves or denies a pending, unexpired request; false when it was not
 /// (two approvers racing: the update decides).
 pub fn decide(

@@ -55,6 +55,17 @@ fn row(r: &Row<'_>) -> rusqlite::Result<NotificationRow> {
     })
 }
 
+/// Drops the notifications of approval request `approval_id` still to
+/// come (escalation steps not yet due): it is decided or expired, and
+/// nobody needs telling any more.
+pub fn cancel_for_approval(conn: &Connection, approval_id: &str, now: i64) -> Result<usize> {
+    Ok(conn.execute(
+        "DELETE FROM notifications
+         WHERE approval_id = ?1 AND status = 'pending' AND attempts = 0 AND next_attempt_at > ?2",
+        params![approval_id, now],
+    )?)
+}
+
 pub fn insert(conn: &Connection, n: &NotificationRow) -> Result<()> {
     conn.prepare_cached(&format!(
         "INSERT INTO notifications ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"

@@ -49,6 +49,8 @@ pub struct Nav {
     pub oauth_clients: bool,
     /// `telemetry:read`: traces and logs.
     pub telemetry: bool,
+    /// `approval:manage`: the approval rules page.
+    pub approval_rules: bool,
 }
 
 pub struct SessionUser {
@@ -153,6 +155,7 @@ async fn current_session(
         mcp: may(Permission::McpManage.as_str()),
         oauth_clients: may(Permission::OAuthClientManage.as_str()),
         telemetry: may(Permission::TelemetryRead.as_str()),
+        approval_rules: may(Permission::ApprovalManage.as_str()),
     };
     Ok(Ok(Some(SessionUser {
         csrf: csrf::session_token(&st.csrf_key, &session.id_hash),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::gateway::{records, Setup, Upstream};
+use crate::support::receivers::{HttpReceiver, SmtpServer};
 use crate::support::*;
 
 /// The JSON-RPC error code of a call not approved.
@@ -271,5 +272,146 @@ async fn nobody_approves_their_own_call_and_an_undecided_one_expires() {
     let expired = get_json(&sc.carol, &sc.s, "/api/v1/approvals?state=expired").await;
     assert_eq!(items(&expired).len(), 1);
     assert_eq!(records(&sc.s, "approval.expire").len(), 1);
+    sc.s.stop().await;
+}
+
+/// The path and query of the first `/approvals/…?link=…` URL in `text`.
+fn review_path(text: &str) -> String {
+    let start = text.find("/approvals/").expect("a link to the request");
+    let rest = &text[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '>' || c == '|')
+        .unwrap_or(rest.len());
+    rest[..end].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_reaches_email_and_a_webhook_and_their_link_decides_it() {
+    let s = TestServer::start().await;
+    let smtp = SmtpServer::start();
+    let hook = HttpReceiver::start().await;
+    let (c, csrf) = admin(&s).await;
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/channels",
+        json!({"name": "approvers-mail", "type": "email", "settings": {
+            "smtp_host": smtp.host(), "smtp_port": smtp.port(), "tls": "none",
+            "from": "agentry@example.com", "to": ["approvers@example.com"]}}),
+    )
+    .await;
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/channels",
+        json!({"name": "approvers-hook", "type": "webhook",
+            "settings": {"url": hook.url("/alertmanager")}}),
+    )
+    .await;
+    let sc = Scene::on(s, 300, &["approvers-mail", "approvers-hook"]).await;
+    let held = sc.client(&sc.key, &[&delete("nightly")]);
+    let id = sc.pending(1).await[0]["id"].as_str().unwrap().to_string();
+
+    // The email: what is asked, by whom, and the link.
+    let mail = &smtp.wait_for(1, Duration::from_secs(20)).await[0];
+    let subject = mail.header("Subject").unwrap();
+    assert!(subject.starts_with("[APPROVAL]"), "{subject}");
+    assert!(
+        subject.contains("delete_workflow") && subject.contains("cleaner"),
+        "{subject}"
+    );
+    let text = mail.body_text();
+    let link = review_path(&text);
+    assert!(
+        link.starts_with(&format!("/approvals/{id}?link=")),
+        "{link}"
+    );
+    assert!(
+        !text.contains("nightly"),
+        "arguments stay out of the notification"
+    );
+
+    // The webhook (Alertmanager format): the call as labels, the link as
+    // an annotation.
+    let hooked = &hook.wait_for(1, Duration::from_secs(20)).await[0];
+    let alert = &hooked.json()["alerts"][0];
+    assert_eq!(alert["status"], "firing");
+    assert_eq!(alert["labels"]["approval_id"], id.as_str());
+    assert_eq!(alert["labels"]["tool"], "delete_workflow");
+    assert_eq!(alert["labels"]["server"], "kb");
+    assert_eq!(alert["labels"]["principal"], "agent:cleaner");
+    assert_eq!(
+        review_path(alert["annotations"]["review_url"].as_str().unwrap()),
+        link
+    );
+
+    // A forged or altered link shows nothing.
+    let forged = sc
+        .carol
+        .get(sc.s.url(&format!("/approvals/{id}?link=AAAA")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 404);
+
+    // Signed out, the link leads through the sign-in and back.
+    let fresh = client();
+    let res = fresh.get(sc.s.url(&link)).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    let to = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(to.starts_with("/login"), "{to}");
+
+    // Carol opens it: the exact call, and the decision as a form (opening
+    // it decided nothing).
+    let page = get_text(&sc.carol, &sc.s, &link).await;
+    assert!(
+        page.contains("delete_workflow") && page.contains("&#34;nightly&#34;"),
+        "{page}"
+    );
+    assert!(!held.is_finished());
+    let form_link = link.split("link=").nth(1).unwrap().to_string();
+    let token = form_csrf(&page);
+    // Without the page's token: refused, still pending.
+    let res = sc
+        .carol
+        .post(sc.s.url(&format!("/approvals/{id}/approve")))
+        .form(&[("csrf_token", "forged"), ("link", form_link.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    let res = sc
+        .carol
+        .post(sc.s.url(&format!("/approvals/{id}/approve")))
+        .form(&[
+            ("csrf_token", token.as_str()),
+            ("link", form_link.as_str()),
+            ("reason", "nightly is retired"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let out = held.await.unwrap();
+    assert_eq!(out["steps"][0]["text"][0], "deleted nightly");
+
+    // Single use: the link now shows the outcome and offers no decision; a
+    // second post is refused.
+    let page = get_text(&sc.carol, &sc.s, &link).await;
+    assert!(page.contains("approved by carol"), "{page}");
+    assert!(!page.contains(&format!("id=\"approve-{id}\"")));
+    let res = sc
+        .carol
+        .post(sc.s.url(&format!("/approvals/{id}/deny")))
+        .form(&[("csrf_token", token.as_str()), ("link", form_link.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let approvals = records(&sc.s, "approval.approve");
+    assert_eq!(approvals.len(), 1);
+    assert_eq!(approvals[0].1["via"], "notification_link");
     sc.s.stop().await;
 }

@@ -6,10 +6,9 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::approvals::requests::Decision;
+use crate::approvals::access::Seen;
+use crate::approvals::requests::{Decision, Ruling, Via};
 use crate::approvals::ApprovalState;
-use crate::db::approvals::{self as repo, ApprovalRow, RuleRow};
-use crate::rbac::Permission;
 use crate::timefmt::rfc3339;
 use crate::web::auth::Caller;
 use crate::web::problem::{ApiError, Body, Problem};
@@ -54,56 +53,14 @@ pub struct ListQuery {
     pub state: Option<ApprovalState>,
 }
 
-/// What the caller may do with a request.
-struct Standing {
-    see_arguments: bool,
-    may_decide: bool,
-    may_see: bool,
-}
-
-async fn is_manager(st: &WebState, caller: &Caller) -> Result<bool, ApiError> {
-    let policy = st.policy.get(&st.db, &st.audit).await?;
-    let subject = crate::rbac::subject_of(&caller.principal);
-    Ok(policy
-        .check(&subject, Permission::ApprovalManage.as_str(), None)
-        .allowed)
-}
-
-async fn standing(
-    st: &WebState,
-    caller: &Caller,
-    manager: bool,
-    row: &ApprovalRow,
-    rule: Option<&RuleRow>,
-) -> Result<Standing, ApiError> {
-    let approver = match (rule, caller.principal.kind) {
-        (Some(rule), crate::identity::PrincipalKind::User) => {
-            let (uid, role) = (
-                caller.principal.id.clone(),
-                vec![rule.approver_role.clone()],
-            );
-            st.db
-                .read(move |c| crate::db::roles::user_holds_any(c, &uid, &role))
-                .await?
-        }
-        _ => false,
-    };
-    let own = row.binding.principal_type == caller.principal.kind.as_str()
-        && row.binding.principal_id == caller.principal.id;
-    Ok(Standing {
-        see_arguments: manager || approver,
-        may_decide: manager || approver,
-        may_see: manager || approver || own,
-    })
-}
-
-async fn view(
-    st: &WebState,
-    row: ApprovalRow,
-    rule: Option<&RuleRow>,
-    see_arguments: bool,
-) -> Result<ApprovalView, ApiError> {
-    let arguments = if see_arguments {
+async fn view(st: &WebState, seen: Seen) -> Result<ApprovalView, ApiError> {
+    let Seen {
+        row,
+        rule,
+        standing,
+    } = seen;
+    let rule = rule.as_ref();
+    let arguments = if standing.see_arguments {
         Some(st.approvals().arguments(&row).await?)
     } else {
         None
@@ -135,21 +92,6 @@ async fn view(
     })
 }
 
-async fn load(st: &WebState, id: &str) -> Result<(ApprovalRow, Option<RuleRow>), ApiError> {
-    let id = id.to_string();
-    let found = st
-        .db
-        .read(move |c| {
-            let Some(row) = repo::get(c, &id)? else {
-                return Ok(None);
-            };
-            let rule = repo::get_rule(c, &row.binding.rule_id)?;
-            Ok(Some((row, rule)))
-        })
-        .await?;
-    found.ok_or_else(|| ApiError::from(crate::error::Error::NotFound("approval".into())))
-}
-
 /// Approval requests the caller may see, newest first (at most 200).
 #[utoipa::path(operation_id = "approvals.list", tag = "approvals", params(ListQuery),
     responses((status = 200, body = ApprovalList)))]
@@ -160,19 +102,14 @@ pub async fn list(
     q: web::Query<ListQuery>,
 ) -> Result<web::Json<ApprovalList>, ApiError> {
     let st = state::of(&req);
-    let manager = is_manager(&st, &caller).await?;
     let wanted = q.state.unwrap_or(ApprovalState::Pending);
-    let (rows, rules) = st
-        .db
-        .read(move |c| Ok((repo::in_state(c, wanted, LIST_LIMIT)?, repo::rules(c)?)))
+    let seen = st
+        .approvals()
+        .visible(&caller.principal, Some(wanted), LIST_LIMIT)
         .await?;
     let mut items = Vec::new();
-    for row in rows {
-        let rule = rules.iter().find(|r| r.id == row.binding.rule_id);
-        let s = standing(&st, &caller, manager, &row, rule).await?;
-        if s.may_see {
-            items.push(view(&st, row, rule, s.see_arguments).await?);
-        }
+    for s in seen {
+        items.push(view(&st, s).await?);
     }
     Ok(web::Json(ApprovalList { items }))
 }
@@ -187,17 +124,8 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<web::Json<ApprovalView>, ApiError> {
     let st = state::of(&req);
-    let manager = is_manager(&st, &caller).await?;
-    let (row, rule) = load(&st, &id).await?;
-    let s = standing(&st, &caller, manager, &row, rule.as_ref()).await?;
-    if !s.may_see {
-        // Not found rather than forbidden: ids of others' requests say
-        // nothing.
-        return Err(crate::error::Error::NotFound("approval".into()).into());
-    }
-    Ok(web::Json(
-        view(&st, row, rule.as_ref(), s.see_arguments).await?,
-    ))
+    let seen = st.approvals().seen(&caller.principal, &id).await?;
+    Ok(web::Json(view(&st, seen).await?))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -231,29 +159,21 @@ async fn decide(
     decision: Decision,
 ) -> Result<HttpResponse, ApiError> {
     let st = state::of(&req);
-    let reason = body.and_then(|b| b.reason).map(|r| r.trim().to_string());
-    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
-        return Err(crate::error::Error::field("reason", "at most 500 characters").into());
-    }
-    let manager = is_manager(&st, &caller).await?;
-    let (row, rule) = load(&st, id).await?;
-    let s = standing(&st, &caller, manager, &row, rule.as_ref()).await?;
-    if !s.may_see {
-        return Err(crate::error::Error::NotFound("approval".into()).into());
-    }
-    let decided = st
+    let reason = body.and_then(|b| b.reason);
+    let seen = st
         .approvals()
-        .decide(
+        .decide_as(
             &caller.ctx,
             &caller.principal,
-            s.may_decide,
             id,
-            decision,
-            reason.as_deref().filter(|r| !r.is_empty()),
+            Ruling {
+                decision,
+                reason: reason.as_deref(),
+                via: Via::Api,
+            },
         )
         .await?;
-    let v = view(&st, decided, rule.as_ref(), s.see_arguments).await?;
-    Ok(HttpResponse::Ok().json(v))
+    Ok(HttpResponse::Ok().json(view(&st, seen).await?))
 }
 
 /// Approve a pending request (not one's own): the bound call may go

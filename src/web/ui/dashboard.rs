@@ -26,6 +26,8 @@ const CHARTED: usize = 50;
 const CHART_POINTS: u32 = 30;
 /// Firing alerts listed (newest first); the alerts page has the rest.
 const ALERTS_SHOWN: u32 = 10;
+/// Pending approval requests listed; the Approvals page has the rest.
+const APPROVALS_SHOWN: usize = 5;
 
 struct InstanceRow {
     id: String,
@@ -66,6 +68,12 @@ struct DashboardPage {
     more_instances: usize,
     /// When the page was drawn (ms), for "updated …".
     now: i64,
+    /// Calls waiting for this user's approval (or their own), shown first.
+    approvals: Vec<super::approvals::RequestItem>,
+    /// Pending requests beyond those shown.
+    approvals_more: usize,
+    /// No notification link on this page (the decision forms carry none).
+    link: &'static str,
 }
 
 #[get("/")]
@@ -109,6 +117,9 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
     } else {
         (None, false)
     };
+    let mut approvals = super::approvals::pending_for(&st, &user).await?;
+    let approvals_more = approvals.len().saturating_sub(APPROVALS_SHOWN);
+    approvals.truncate(APPROVALS_SHOWN);
     let u = &user.session.user;
     let page = DashboardPage {
         layout: Layout::for_session("Dashboard", &user, "dashboard"),
@@ -126,6 +137,9 @@ pub async fn show(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
         alerts_more,
         more_instances,
         now: crate::db::now_ms(),
+        approvals,
+        approvals_more,
+        link: "",
     };
     render(StatusCode::OK, &page)
 }

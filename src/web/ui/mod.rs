@@ -4,6 +4,8 @@ pub mod account;
 pub mod agents;
 pub mod alert_rules;
 pub mod alerts;
+pub mod approval_rules;
+pub mod approvals;
 pub mod audit;
 pub mod authorize;
 pub mod channels;
@@ -69,6 +71,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     sso::routes(cfg);
     authorize::routes(cfg);
     dashboard::routes(cfg);
+    approvals::routes(cfg);
+    approval_rules::routes(cfg);
     audit::routes(cfg);
     traces::routes(cfg);
     logs::routes(cfg);
