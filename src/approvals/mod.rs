@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod binding;
+pub mod cooperative;
 pub mod links;
 pub mod live;
 pub mod notice;

@@ -340,3 +340,175 @@ async fn approvers_see_and_decide_requests_and_an_approval_is_used_once() {
     );
     s.stop().await;
 }
+
+/// `POST /api/v1/authz/check` with `credential` (an agent's key).
+async fn check(s: &TestServer, credential: &str, body: Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(s.url("/api/v1/authz/check"))
+        .bearer_auth(credential)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_decision_api_answers_approval_required_until_a_person_approves_once() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/roles",
+        json!({"name": "cleaner_role", "permissions": ["workflow:delete", "workflow:read"]}),
+    )
+    .await;
+    let mut body = rule("workflow-deletes");
+    body["permission"] = json!("workflow:delete");
+    post(&c, &csrf, &s, "/api/v1/approval-rules", body).await;
+    let agent = create_agent(&s, &c, &csrf, "cleaner", "worker").await;
+    let key = create_agent_key(&s, &c, &csrf, &agent).await;
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/role-assignments",
+        json!({"subject": {"type": "agent", "id": agent}, "role": "cleaner_role"}),
+    )
+    .await;
+    let ann = create_user(&s, &c, &csrf, "ann", "ann's long password").await;
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/role-assignments",
+        json!({"subject": {"type": "user", "id": ann["id"]}, "role": "workflow_manager"}),
+    )
+    .await;
+    let a = client();
+    let acsrf = login(&s, &a, "ann", "ann's long password").await;
+
+    let args = json!({"workflow": "nightly", "force": true});
+    let digest = agentry::mcp::message::arguments_digest(&args);
+    let question = |extra: Value| {
+        let mut q = json!({"permission": "workflow:delete",
+                           "resource": {"type": "workflow", "id": "nightly"}});
+        for (k, v) in extra.as_object().unwrap() {
+            q[k] = v.clone();
+        }
+        q
+    };
+
+    // A permission no rule holds is answered as before.
+    let v: Value = check(&s, &key, json!({"permission": "workflow:read"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["allowed"], true);
+    assert!(v.get("approval_required").is_none(), "{v}");
+
+    // Held: without arguments there is nothing to bind an approval to.
+    let v: Value = check(&s, &key, question(json!({})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["allowed"].clone(), v["approval_required"].clone()),
+        (json!(false), json!(true))
+    );
+    assert!(v.get("approval_id").is_none(), "{v}");
+
+    // With the arguments: a request, which the same digest joins.
+    let v: Value = check(&s, &key, question(json!({"arguments": args})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["approval_required"], true, "{v}");
+    let id = v["approval_id"].as_str().unwrap().to_string();
+    let v: Value = check(&s, &key, question(json!({"arguments_digest": digest})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["approval_id"], id.as_str());
+    assert_eq!(v["allowed"], false);
+
+    // The requester polls its request; ann sees the arguments.
+    let mine: Value = reqwest::Client::new()
+        .get(s.url(&format!("/api/v1/approvals/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["state"], "pending");
+    assert!(
+        mine["arguments"].is_null(),
+        "the requester is not shown the sealed arguments"
+    );
+    let seen = get_json(&a, &s, &format!("/api/v1/approvals/{id}")).await;
+    assert_eq!(seen["arguments"], args);
+    assert_eq!(seen["tool"], "workflow:delete");
+    assert_eq!(seen["server"], "workflow/nightly");
+
+    // Approved: the next identical check is allowed, once.
+    let res = a
+        .post(s.url(&format!("/api/v1/approvals/{id}/approve")))
+        .header("x-csrf-token", &acsrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let other = json!({"workflow": "other"});
+    let v: Value = check(&s, &key, question(json!({"arguments": other})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["allowed"], false, "other arguments are not covered");
+    let v: Value = check(&s, &key, question(json!({"arguments_digest": digest})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (v["allowed"].clone(), v["approval_id"].clone()),
+        (json!(true), json!(id))
+    );
+    let v: Value = check(&s, &key, question(json!({"arguments_digest": digest})))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["allowed"], false, "used once");
+    assert_ne!(v["approval_id"], json!(id));
+    let used: Value = reqwest::Client::new()
+        .get(s.url(&format!("/api/v1/approvals/{id}")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(used["state"], "used");
+
+    // Malformed digests are refused with the field named.
+    for bad in [
+        json!({"arguments_digest": "ABC"}),
+        json!({"arguments_digest": "0".repeat(64), "arguments": args}),
+    ] {
+        let problem = expect_problem(check(&s, &key, question(bad)).await, 422).await;
+        assert!(
+            problem["errors"]["arguments_digest"].is_string(),
+            "{problem}"
+        );
+    }
+    s.stop().await;
+}

@@ -6,6 +6,7 @@ use actix_web::{get, post, web, HttpRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::approvals::cooperative::{Check, Gate};
 use crate::error::{Error, FieldErrors};
 use crate::identity::PrincipalKind;
 use crate::rbac::decide::Question;
@@ -54,6 +55,17 @@ pub struct CheckRequest {
     pub permission: String,
     /// The resource acted on, for scoped assignments.
     pub resource: Option<ResourceRef>,
+    /// SHA-256 (lowercase hex) of the action's arguments in RFC 8785
+    /// canonical JSON: when an approval rule holds the permission, the
+    /// approval is bound to it (SPEC §18).
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    #[serde(default)]
+    pub arguments_digest: Option<String>,
+    /// The action's arguments, shown to the approvers (stored encrypted);
+    /// their digest is computed when `arguments_digest` is absent, and
+    /// must equal it when both are sent.
+    #[serde(default)]
+    pub arguments: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -62,6 +74,14 @@ pub struct CheckResponse {
     pub reason: String,
     /// The role path that granted it: the assigned role first.
     pub granted_by: Vec<String>,
+    /// Present (true) when the policy allows it but an approval rule holds
+    /// it: a person must approve first (`allowed` is false until then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_required: Option<bool>,
+    /// The approval request this check waits on (its state:
+    /// `GET /api/v1/approvals/{id}`), or the approval it used up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval_id: Option<String>,
 }
 
 impl From<Decision> for CheckResponse {
@@ -70,7 +90,46 @@ impl From<Decision> for CheckResponse {
             allowed: d.allowed,
             reason: d.reason,
             granted_by: d.granted_by,
+            approval_required: None,
+            approval_id: None,
         }
+    }
+}
+
+impl CheckResponse {
+    /// The answer under an approval rule's gate.
+    fn gated(mut self, gate: &Gate) -> CheckResponse {
+        match gate {
+            Gate::Approved { approval_id } => {
+                self.reason = format!(
+                    "{}; approved (approval {approval_id}, now used)",
+                    self.reason
+                );
+                self.approval_id = Some(approval_id.clone());
+            }
+            Gate::Required {
+                approval_id,
+                expires_at,
+            } => {
+                self.allowed = false;
+                self.reason = format!(
+                    "approval required: waiting for a person to approve request {approval_id} \
+                     (until {})",
+                    crate::timefmt::rfc3339(*expires_at)
+                );
+                self.approval_required = Some(true);
+                self.approval_id = Some(approval_id.clone());
+            }
+            Gate::DigestMissing { rule } => {
+                self.allowed = false;
+                self.reason = format!(
+                    "approval required by the rule {rule}: send the action's arguments_digest \
+                     (or arguments) to ask for it"
+                );
+                self.approval_required = Some(true);
+            }
+        }
+        self
     }
 }
 
@@ -104,6 +163,34 @@ fn validate(c: &CheckRequest, prefix: &str, errors: &mut FieldErrors) {
             );
         }
     }
+    if let Some(d) = &c.arguments_digest {
+        let hex = d.len() == 64 && d.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !hex {
+            errors.insert(
+                format!("{prefix}arguments_digest"),
+                "64 lowercase hex digits: SHA-256 of the arguments in RFC 8785 canonical JSON"
+                    .into(),
+            );
+        } else if c
+            .arguments
+            .as_ref()
+            .is_some_and(|a| crate::mcp::message::arguments_digest(a) != *d)
+        {
+            errors.insert(
+                format!("{prefix}arguments_digest"),
+                "is not the digest of the arguments sent".into(),
+            );
+        }
+    }
+}
+
+/// The digest a check names its arguments by, if any.
+fn digest_of(c: &CheckRequest) -> Option<String> {
+    c.arguments_digest.clone().or_else(|| {
+        c.arguments
+            .as_ref()
+            .map(crate::mcp::message::arguments_digest)
+    })
 }
 
 /// Decides the checks (already validated) through the one decision path
@@ -147,12 +234,61 @@ async fn decide(
         .await?;
     let mut out = Vec::with_capacity(answers.len());
     let mut records = Vec::new();
-    for a in answers {
-        records.extend(a.record);
-        out.push(a.decision.into());
+    for ((a, c), subject) in answers.into_iter().zip(checks).zip(&subjects) {
+        let mut answer: CheckResponse = a.decision.into();
+        let mut record = a.record;
+        if answer.allowed {
+            if let Some(gate) = gate(st, caller, c, subject).await? {
+                answer = answer.gated(&gate);
+                record = record.map(|r| {
+                    r.detail(
+                        "approval_required",
+                        answer.approval_required.unwrap_or(false),
+                    )
+                    .detail("approval_id", &answer.approval_id)
+                });
+            }
+        }
+        records.extend(record);
+        out.push(answer);
     }
     st.audit.record_many(records).await?;
     Ok(out)
+}
+
+/// The gate an approval rule puts on an allowed check (SPEC §18); the
+/// request is the subject's.
+async fn gate(
+    st: &WebState,
+    caller: &Caller,
+    c: &CheckRequest,
+    subject: &Subject,
+) -> Result<Option<Gate>, ApiError> {
+    let approvals = st.approvals();
+    let principal = if *subject == rbac::subject_of(&caller.principal) {
+        caller.principal.clone()
+    } else {
+        crate::identity::Principal {
+            kind: subject.kind,
+            id: subject.id.clone(),
+            name: approvals
+                .name_of(subject.kind.as_str(), &subject.id)
+                .await?,
+        }
+    };
+    let digest = digest_of(c);
+    let asked = Check {
+        principal: &principal,
+        client_id: None,
+        permission: &c.permission,
+        resource: c
+            .resource
+            .as_ref()
+            .map(|r| (r.kind.as_str(), r.id.as_str())),
+        arguments: c.arguments.as_ref(),
+        digest: digest.as_deref(),
+    };
+    Ok(approvals.gate(&caller.ctx, &asked).await?)
 }
 
 /// May a principal (the caller by default) do something, on a resource?
