@@ -206,6 +206,9 @@ pub struct Running {
 impl Running {
     /// Stops accepting, lets in-flight requests finish, stops the jobs.
     pub async fn stop(mut self) {
+        // Held calls answer now (their requests stay for the retries)
+        // instead of holding the shutdown for the grace period.
+        self.app.approvals_live.close();
         self.handle.stop(true).await;
         let _ = (&mut self.server).await;
         let _ = self.scheduler.shutdown().await;

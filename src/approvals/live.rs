@@ -19,6 +19,10 @@ pub struct Live {
     /// Held while a covered call is matched against the stored requests
     /// and a new one written: two identical calls make one request.
     pub(super) asking: tokio::sync::Mutex<()>,
+    /// Set when the appliance stops: held calls end at once (their
+    /// requests stay, for the clients' retries after the restart) rather
+    /// than hold the shutdown.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Live {
@@ -27,6 +31,7 @@ impl Default for Live {
             changed: watch::Sender::new(0),
             rules: Mutex::new((u64::MAX, Arc::new(Vec::new()))),
             asking: tokio::sync::Mutex::new(()),
+            closing: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -35,6 +40,17 @@ impl Live {
     /// Wakes every held call (they look at their own request).
     pub fn wake(&self) {
         self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Ends every held call's wait (the appliance is stopping).
+    pub fn close(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.wake();
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// A receiver that sees the next [`Self::wake`].

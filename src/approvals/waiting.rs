@@ -30,6 +30,8 @@ pub enum Waited {
     UsedElsewhere,
     /// The request is gone (its rule was deleted).
     Gone,
+    /// The appliance is stopping; the request stays as it is.
+    Interrupted,
 }
 
 impl Waited {
@@ -49,6 +51,11 @@ impl Waited {
                     .into(),
             ),
             Waited::Gone => Some("the approval request was withdrawn with its rule".into()),
+            Waited::Interrupted => Some(
+                "agentry is restarting; the approval request stays: retry the identical call \
+                 to wait for its decision again"
+                    .into(),
+            ),
         }
     }
 }
@@ -59,6 +66,9 @@ impl Approvals<'_> {
         let mut changes = self.live.watch();
         loop {
             changes.borrow_and_update();
+            if self.live.is_closing() {
+                return Ok(Waited::Interrupted);
+            }
             let aid = id.to_string();
             let Some(row) = self.db.read(move |c| repo::get(c, &aid)).await? else {
                 return Ok(Waited::Gone);

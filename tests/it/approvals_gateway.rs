@@ -415,3 +415,64 @@ async fn the_request_reaches_email_and_a_webhook_and_their_link_decides_it() {
     assert_eq!(approvals[0].1["via"], "notification_link");
     sc.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_call_survives_a_restart_and_the_retry_joins_its_request() {
+    let sc = Scene::start(300, &[]).await;
+    let held = sc.client(&sc.key, &[&delete("nightly")]);
+    let id = sc.pending(1).await[0]["id"].as_str().unwrap().to_string();
+
+    // Stopping answers the held call at once (the request stays), rather
+    // than holding the shutdown.
+    let Scene {
+        s,
+        _upstream,
+        admin: _,
+        key,
+        carol,
+        carol_csrf,
+        carol_id,
+    } = sc;
+    let config = (*s.running().app.config).clone();
+    let port = s.running().addr.port();
+    let stopping = std::time::Instant::now();
+    let dir = s.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "the shutdown was held"
+    );
+    let step = &held.await.unwrap()["steps"][0];
+    assert_eq!(step["code"], NOT_APPROVED, "{step}");
+    assert!(step["error"].as_str().unwrap().contains("retry"), "{step}");
+
+    // Started again on the same directory and port: the request is there,
+    // and the client's retry of the identical call joins it.
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let s = TestServer::start_on(listener, dir, config).await;
+    let admin = Setup::new(&s).await;
+    let sc = Scene {
+        s,
+        _upstream,
+        admin,
+        key,
+        carol,
+        carol_csrf,
+        carol_id,
+    };
+    let retry = sc.client(&sc.key, &[&delete("nightly")]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let pending = sc.pending(1).await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        pending[0]["id"],
+        id.as_str(),
+        "the retry joined the request"
+    );
+    assert_eq!(records(&sc.s, "approval.request").len(), 1);
+    assert!(!retry.is_finished());
+    assert_eq!(sc.decide(&id, "approve").await, 200);
+    let out = retry.await.unwrap();
+    assert_eq!(out["steps"][0]["text"][0], "deleted nightly");
+    assert_eq!(sc.deleted().await, "nightly");
+    sc.s.stop().await;
+}

@@ -181,6 +181,7 @@ fn ended(waited: crate::error::Result<Waited>, watch: Option<Watch>) -> Result<W
                 Waited::Denied { .. } => "denied",
                 Waited::Expired => "expired",
                 Waited::UsedElsewhere => "used",
+                Waited::Interrupted => "pending",
                 Waited::Proceed | Waited::Gone => "withdrawn",
             };
             (state, w.refusal().unwrap_or_default())
