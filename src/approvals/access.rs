@@ -19,8 +19,11 @@ pub const MAX_REASON: usize = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
     pub see_arguments: bool,
+    /// Holds the approver role or approval:manage (four eyes aside).
     pub may_decide: bool,
     pub may_see: bool,
+    /// The principal asked for it (and so may not decide it).
+    pub own: bool,
 }
 
 /// A request as one principal sees it.
@@ -60,6 +63,7 @@ impl Approvals<'_> {
             see_arguments: manager || approver,
             may_decide: manager || approver,
             may_see: manager || approver || own,
+            own,
         })
     }
 

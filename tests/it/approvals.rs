@@ -127,7 +127,7 @@ async fn approval_rules_are_written_versioned_and_checked() {
 
 /// Asks for approval of `delete_workflow` with `arguments` as `who`,
 /// straight through the domain (the gateway's part comes later).
-async fn ask(
+pub(crate) async fn ask(
     s: &TestServer,
     who: agentry::identity::Principal,
     arguments: Value,

@@ -113,6 +113,33 @@ async fn populate(s: &TestServer) -> Vec<(String, String)> {
         {"key": "service.name", "value": {"stringValue": "planner"}}]}, "scopeLogs": [{"logRecords": [
         {"timeUnixNano": start.to_string(), "severityNumber": 17, "traceId": t,
          "body": {"stringValue": "connection refused: ".repeat(12)}}]}]}]})).await;
+    // A call waiting for approval, with long arguments.
+    let rule = post(
+        &c,
+        &csrf,
+        s,
+        "/api/v1/approval-rules",
+        json!({"name": "workflow-deletes", "server": "workflows", "tools": "delete_*",
+               "approver_role": "system_admin"}),
+    )
+    .await;
+    let rule_id = rule["id"].as_str().unwrap().to_string();
+    let asker = agentry::identity::Principal {
+        kind: agentry::identity::PrincipalKind::Agent,
+        id: agent.clone(),
+        name: "planner".into(),
+    };
+    let asked = crate::approvals::ask(
+        s,
+        asker,
+        json!({"workflow": "nightly-".repeat(20),
+        "steps": [{"name": "drop", "target": "a-very-long-table-name-".repeat(6)}]}),
+        &rule_id,
+    )
+    .await;
+    let agentry::approvals::requests::Asked::Wait { approval_id, .. } = asked else {
+        panic!("a pending request");
+    };
     let audit: Value = get_json(&c, s, "/api/v1/audit?limit=1").await;
     let seq = audit["items"][0]["seq"].as_i64().unwrap();
     [
@@ -154,6 +181,11 @@ async fn populate(s: &TestServer) -> Vec<(String, String)> {
         ("logs", "/logs".into()),
         ("account", "/account".into()),
         ("add-factor", "/account/second-factor".into()),
+        ("approvals", "/approvals".into()),
+        ("approval", format!("/approvals/{approval_id}")),
+        ("approval-rules", "/approval-rules".into()),
+        ("approval-rule", format!("/approval-rules/{rule_id}")),
+        ("approval-rule-new", "/approval-rules/new".into()),
     ]
     .into_iter()
     .map(|(n, p)| (n.to_string(), p))

@@ -101,7 +101,7 @@ async fn item(st: &WebState, seen: Seen) -> Result<RequestItem, UiError> {
         expires_at: b.expires_at,
         outcome,
         reason: row.reason.clone(),
-        may_decide: standing.may_decide && state == ApprovalState::Pending,
+        may_decide: standing.may_decide && !standing.own && state == ApprovalState::Pending,
     })
 }
 
