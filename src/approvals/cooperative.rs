@@ -30,6 +30,8 @@ pub enum Gate {
     /// A rule holds the permission, but the check named no arguments:
     /// nothing to bind an approval to.
     DigestMissing { rule: String },
+    /// The principal has too many requests waiting to ask another.
+    TooMany,
 }
 
 /// A decision-API check that the policy allows.
@@ -83,6 +85,7 @@ impl Approvals<'_> {
                 approval_id,
                 expires_at,
             },
+            Asked::TooMany => Gate::TooMany,
         }))
     }
 }

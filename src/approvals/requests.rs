@@ -37,7 +37,13 @@ pub enum Asked {
         expires_at: i64,
         new: bool,
     },
+    /// The principal already has [`MAX_PENDING`] requests waiting: no new
+    /// one is made (a flood of distinct calls cannot flood the approvers).
+    TooMany,
 }
+
+/// Requests one principal may have waiting at once.
+pub const MAX_PENDING: i64 = 20;
 
 /// Where a decision was made (kept on its audit record).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,6 +198,23 @@ impl Approvals<'_> {
                 });
             }
             Verdict::Ask => {}
+        }
+        let (ptype, pid) = (principal.kind.as_str().to_string(), principal.id.clone());
+        let waiting = self
+            .db
+            .read(move |c| repo::pending_of(c, &ptype, &pid, now))
+            .await?;
+        if waiting >= MAX_PENDING {
+            let event = ctx
+                .event("approval.request", Outcome::Denied)
+                .detail("server", held.server)
+                .detail("tool", held.tool)
+                .detail("rule", &rule.name)
+                .reason(format!(
+                    "{MAX_PENDING} requests of this principal are already waiting"
+                ));
+            self.audit.record(event).await?;
+            return Ok(Asked::TooMany);
         }
         self.insert(ctx, asker, held, rule, now).await
     }

@@ -243,6 +243,21 @@ pub fn in_state(conn: &Connection, state: ApprovalState, limit: u32) -> Result<V
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// How many requests of a principal are waiting (pending, unexpired).
+pub fn pending_of(
+    conn: &Connection,
+    principal_type: &str,
+    principal_id: &str,
+    now: i64,
+) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM approvals WHERE principal_id = ?2 AND principal_type = ?1
+            AND state = 'pending' AND expires_at > ?3",
+        params![principal_type, principal_id, now],
+        |r| r.get(0),
+    )?)
+}
+
 /// Requests in every state, newest first, at most `limit`.
 pub fn recent(conn: &Connection, limit: u32) -> Result<Vec<ApprovalRow>> {
     let mut stmt = conn.prepare_cached(&format!(

@@ -499,6 +499,28 @@ async fn the_decision_api_answers_approval_required_until_a_person_approves_once
         .unwrap();
     assert_eq!(used["state"], "used");
 
+    // One principal may have 20 requests waiting: the 21st distinct call
+    // makes none (approvers are not flooded).
+    let before = items(&get_json(&a, &s, "/api/v1/approvals?state=pending").await).len();
+    let mut last = Value::Null;
+    for n in 0..(21 - before) {
+        last = check(&s, &key, question(json!({"arguments": {"n": n}})))
+            .await
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(last["approval_required"], true, "{last}");
+    assert!(last.get("approval_id").is_none(), "{last}");
+    assert!(
+        last["reason"].as_str().unwrap().contains("already"),
+        "{last}"
+    );
+    assert_eq!(
+        items(&get_json(&a, &s, "/api/v1/approvals?state=pending").await).len(),
+        20
+    );
+
     // Malformed digests are refused with the field named.
     for bad in [
         json!({"arguments_digest": "ABC"}),

@@ -120,6 +120,15 @@ impl CheckResponse {
                 self.approval_required = Some(true);
                 self.approval_id = Some(approval_id.clone());
             }
+            Gate::TooMany => {
+                self.allowed = false;
+                self.reason = format!(
+                    "approval required, and {} of this principal's requests are already \
+                     waiting: no new one is made until they are decided or expire",
+                    crate::approvals::requests::MAX_PENDING
+                );
+                self.approval_required = Some(true);
+            }
             Gate::DigestMissing { rule } => {
                 self.allowed = false;
                 self.reason = format!(

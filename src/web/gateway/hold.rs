@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 
 use super::watch::Watch;
 use super::{jsonrpc, Forwarding};
-use crate::approvals::requests::{Asked, Asker, Held};
+use crate::approvals::requests::{Asked, Asker, Held, MAX_PENDING};
 use crate::approvals::waiting::Waited;
 use crate::audit::Context;
 use crate::db::approvals::RuleRow;
@@ -119,6 +119,22 @@ pub(crate) async fn held(
     let approval_id = match asked {
         Asked::Proceed { .. } => return fwd.run(watch).await,
         Asked::Wait { approval_id, .. } => approval_id,
+        Asked::TooMany => {
+            let message = format!(
+                "the call needs approval, and {MAX_PENDING} of your requests are already \
+                 waiting: retry when they are decided or have expired"
+            );
+            if let Some(mut w) = watch {
+                w.not_approved(&message);
+            }
+            return Ok(jsonrpc::reply(
+                actix_web::http::StatusCode::OK,
+                fwd.id.as_ref(),
+                codes::NOT_APPROVED,
+                &message,
+                Some(json!({"state": "too_many_waiting", "limit": MAX_PENDING})),
+            ));
+        }
     };
     if !takes_event_stream(&fwd.req) {
         let waited = st.approvals().wait(&asking.ctx, &approval_id).await;
