@@ -534,3 +534,95 @@ async fn the_decision_api_answers_approval_required_until_a_person_approves_once
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn approval_rules_are_kept_from_their_page_with_refusals_at_the_fields() {
+    let s = TestServer::start().await;
+    let (c, csrf) = admin(&s).await;
+    let page = get_text(&c, &s, "/approval-rules/new").await;
+    let token = form_csrf(&page);
+    let form = |name: &str, timeout: &str, role: &str| {
+        vec![
+            ("csrf_token", token.clone()),
+            ("name", name.to_string()),
+            ("server", "workflows".to_string()),
+            ("tools", "delete_*".to_string()),
+            ("approver_role", role.to_string()),
+            ("timeout_seconds", timeout.to_string()),
+            ("channels", "".to_string()),
+        ]
+    };
+    let send =
+        |body: Vec<(&'static str, String)>, path: &str| c.post(s.url(path)).form(&body).send();
+    // Refused: the fields say why, nothing is stored.
+    for (body, field) in [
+        (
+            form("deletes", "soon", "workflow_manager"),
+            "timeout_seconds",
+        ),
+        (form("deletes", "5", "workflow_manager"), "timeout_seconds"),
+        (form("deletes", "300", "nobody_holds_this"), "approver_role"),
+        (form("Not A Name", "300", "workflow_manager"), "name"),
+    ] {
+        let res = send(body, "/approval-rules").await.unwrap();
+        assert_eq!(res.status(), 422);
+        let html = res.text().await.unwrap();
+        assert!(html.contains(&format!("id=\"error-{field}\"")), "{field}");
+    }
+    assert!(items(&get_json(&c, &s, "/api/v1/approval-rules").await).is_empty());
+    // Made, changed (a new version), listed, deleted.
+    let res = send(
+        form("deletes", "300", "workflow_manager"),
+        "/approval-rules",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    let at = res.headers()["location"].to_str().unwrap().to_string();
+    let res = send(form("deletes", "600", "workflow_manager"), &at)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let rules = get_json(&c, &s, "/api/v1/approval-rules").await;
+    let rule = &items(&rules)[0];
+    assert_eq!(
+        (rule["version"].clone(), rule["timeout_seconds"].clone()),
+        (json!(2), json!(600))
+    );
+    assert!(get_text(&c, &s, "/approval-rules")
+        .await
+        .contains("delete_*"));
+    let res = send(
+        form("deletes", "300", "workflow_manager"),
+        "/approval-rules",
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 422, "the name is taken");
+    let res = send(vec![("csrf_token", token.clone())], &format!("{at}/delete"))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert!(items(&get_json(&c, &s, "/api/v1/approval-rules").await).is_empty());
+
+    // Without approval:manage the pages are refused; a forged token too.
+    create_user(&s, &c, &csrf, "bob", "bob's long password").await;
+    let b = client();
+    login(&s, &b, "bob", "bob's long password").await;
+    let res = b.get(s.url("/approval-rules")).send().await.unwrap();
+    assert_eq!(res.status(), 403);
+    let res = c
+        .post(s.url("/approval-rules"))
+        .form(&[("csrf_token", "forged"), ("name", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    // Anyone signed in has the Approvals page; an unknown request is not found.
+    assert!(get_text(&b, &s, "/approvals")
+        .await
+        .contains("No call waits for approval"));
+    let res = b.get(s.url("/approvals/nope")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    s.stop().await;
+}

@@ -476,3 +476,42 @@ async fn a_held_call_survives_a_restart_and_the_retry_joins_its_request() {
     assert_eq!(sc.deleted().await, "nightly");
     sc.s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_takes_json_only_waits_without_a_stream() {
+    let sc = Scene::start(300, &[]).await;
+    let url = sc.s.url("/mcp/kb");
+    let key = sc.key.clone();
+    let call = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .bearer_auth(key)
+            .header("accept", "application/json")
+            .json(&json!({"jsonrpc": "2.0", "id": 41, "method": "tools/call",
+                          "params": {"name": "delete_workflow", "arguments": {"workflow": "w"}}}))
+            .send()
+            .await
+            .unwrap()
+    });
+    let id = sc.pending(1).await[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(sc.decide(&id, "deny").await, 200);
+    let res = call.await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(v["id"], 41);
+    assert_eq!(v["error"]["code"], NOT_APPROVED);
+    assert_eq!(
+        v["error"]["data"],
+        json!({"approval_id": id, "state": "denied"})
+    );
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("checked with the owner"));
+    assert_eq!(sc.deleted().await, "");
+    sc.s.stop().await;
+}
