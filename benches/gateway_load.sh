@@ -32,7 +32,9 @@ password="gateway load password $$"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 
-AGENTRY_LISTEN="127.0.0.1:$port" AGENTRY_DATA_DIR="$work/data" AGENTRY_ADMIN_PASSWORD="$password" \
+# The admin signs in with the password alone (login.require_second_factor
+# is for deployments; the benchmark scripts its sign-in).
+AGENTRY_LISTEN="127.0.0.1:$port" AGENTRY_DATA_DIR="$work/data" AGENTRY_ADMIN_PASSWORD="$password" AGENTRY_LOGIN__REQUIRE_SECOND_FACTOR='[]' \
   AGENTRY_LOG__LEVEL=warn AGENTRY_SYSTEMD__NOTIFY=false AGENTRY_TOKENS__RATE_LIMIT_PER_MINUTE=1000000 \
   AGENTRY_API__ANONYMOUS_REQUESTS_PER_MINUTE=0 \
   "$BIN" >/dev/null 2>"$work/log" &
@@ -77,6 +79,9 @@ api /api/v1/role-assignments "{\"subject\":{\"type\":\"agent\",\"id\":\"$agent\"
 api /api/v1/mcp-servers "{\"name\":\"fast\",\"upstream_url\":\"http://127.0.0.1:$fast_port/mcp\"}"
 api /api/v1/mcp-servers "{\"name\":\"sdk\",\"upstream_url\":\"http://127.0.0.1:$sdk_port/mcp\"}"
 api /api/v1/mcp-servers "{\"name\":\"streams\",\"upstream_url\":\"http://127.0.0.1:$stream_port/mcp\"}"
+# An approval rule the benchmark's calls do not match: every tools/call
+# pays the rule lookup, as it does wherever approvals are in use.
+api /api/v1/approval-rules '{"name":"bench-deletes","server":"*","tools":"delete_*","approver_role":"auditor"}'
 
 call='{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"search","arguments":{"query":"pumps"}}}'
 lua() { # $1 file, $2 credential ("" for none)

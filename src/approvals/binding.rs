@@ -121,18 +121,12 @@ mod tests {
         }
     }
 
+    /// The stored fixture's binding, in `state`, under rule version 3.
     fn request(id: &str, state: ApprovalState, expires_at: i64) -> Request {
         Request {
-            id: id.into(),
-            principal_type: "agent".into(),
-            principal_id: "a1".into(),
-            server: "workflows".into(),
-            tool: "delete_workflow".into(),
-            arguments_digest: "d1".into(),
-            rule_id: "r1".into(),
-            rule_version: 3,
             state,
-            expires_at,
+            rule_version: 3,
+            ..crate::db::approvals::tests::request(id, expires_at).binding
         }
     }
 

@@ -107,45 +107,16 @@ pub fn schedule(channels: &[String], steps: &[Step], timeout_ms: i64) -> Vec<(i6
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::approvals::{ApprovalState, Request};
     use crate::notify::{email, pagerduty, slack, webhook};
 
     fn sample() -> Message {
-        let row = ApprovalRow {
-            binding: Request {
-                id: "ap1".into(),
-                principal_type: "agent".into(),
-                principal_id: "a1".into(),
-                server: "workflows".into(),
-                tool: "delete_workflow".into(),
-                arguments_digest: "d1".into(),
-                rule_id: "r1".into(),
-                rule_version: 1,
-                state: ApprovalState::Pending,
-                expires_at: 1_764_000_300_000,
-            },
-            client_id: Some("c1".into()),
-            arguments: "{sealed}".into(),
-            created_at: 1_764_000_000_000,
-            decided_at: None,
-            decided_by_type: None,
-            decided_by_id: None,
-            reason: None,
-            used_at: None,
-        };
+        use crate::db::approvals::tests::{request, rule};
+        let mut row = request("ap1", 1_764_000_300_000);
+        row.client_id = Some("c1".into());
+        row.created_at = 1_764_000_000_000;
         let rule = RuleRow {
-            id: "r1".into(),
             name: "workflow-deletes".into(),
-            server: "workflows".into(),
-            tools: "delete_*".into(),
-            permission: None,
-            approver_role: "workflow_manager".into(),
-            timeout_seconds: 300,
-            channels: "[]".into(),
-            escalation_policy: None,
-            version: 1,
-            created_at: 0,
-            updated_at: 0,
+            ..rule()
         };
         let url = "https://agentry.example/approvals/ap1?link=sig";
         message(

@@ -308,10 +308,11 @@ pub fn expire(conn: &Connection, now: i64) -> Result<Vec<String>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn rule() -> RuleRow {
+    /// A rule holding `delete_*` on `workflows` for `workflow_manager`.
+    pub(crate) fn rule() -> RuleRow {
         RuleRow {
             id: "r1".into(),
             name: "deletes".into(),
@@ -328,7 +329,9 @@ mod tests {
         }
     }
 
-    fn request(id: &str, expires_at: i64) -> ApprovalRow {
+    /// A pending request of agent `a1` to call `delete_workflow` on
+    /// `workflows` with the digest `d1`, under rule `r1` version 1.
+    pub(crate) fn request(id: &str, expires_at: i64) -> ApprovalRow {
         ApprovalRow {
             binding: Request {
                 id: id.into(),

@@ -310,9 +310,41 @@ async fn the_request_reaches_email_and_a_webhook_and_their_link_decides_it() {
             "settings": {"url": hook.url("/alertmanager")}}),
     )
     .await;
+    // A minute undecided, the webhook is told again (an escalation step).
+    post(
+        &c,
+        &csrf,
+        &s,
+        "/api/v1/escalation-policies",
+        json!({"name": "approvers-again",
+               "steps": [{"after_seconds": 0, "channels": ["@rule"]},
+                         {"after_seconds": 60, "channels": ["approvers-hook"]}]}),
+    )
+    .await;
     let sc = Scene::on(s, 300, &["approvers-mail", "approvers-hook"]).await;
+    let rules = get_json(&c, &sc.s, "/api/v1/approval-rules").await;
+    let mut rule = items(&rules)[0].clone();
+    let rule_id = rule["id"].as_str().unwrap().to_string();
+    for k in ["id", "version", "created_at", "updated_at"] {
+        rule.as_object_mut().unwrap().remove(k);
+    }
+    rule["escalation_policy"] = json!("approvers-again");
+    put(
+        &c,
+        &csrf,
+        &sc.s,
+        &format!("/api/v1/approval-rules/{rule_id}"),
+        rule,
+    )
+    .await;
     let held = sc.client(&sc.key, &[&delete("nightly")]);
     let id = sc.pending(1).await[0]["id"].as_str().unwrap().to_string();
+    let queued = get_json(&c, &sc.s, "/api/v1/notifications").await;
+    assert_eq!(
+        items(&queued).len(),
+        3,
+        "two now, one in a minute: {queued}"
+    );
 
     // The email: what is asked, by whom, and the link.
     let mail = &smtp.wait_for(1, Duration::from_secs(20)).await[0];
@@ -396,6 +428,13 @@ async fn the_request_reaches_email_and_a_webhook_and_their_link_decides_it() {
     assert_eq!(res.status(), 303);
     let out = held.await.unwrap();
     assert_eq!(out["steps"][0]["text"][0], "deleted nightly");
+    // Decided: the escalation step still to come is dropped.
+    let told = get_json(&c, &sc.s, "/api/v1/notifications").await;
+    assert_eq!(items(&told).len(), 2, "{told}");
+    assert!(
+        items(&told).iter().all(|n| n["status"] == "delivered"),
+        "{told}"
+    );
 
     // Single use: the link now shows the outcome and offers no decision; a
     // second post is refused.

@@ -142,10 +142,10 @@ pub async fn send(
     Ok(resp)
 }
 
-fn content_type(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
+/// The media type of a `Content-Type` value, lowercase, without
+/// parameters (`text/event-stream`), or empty.
+pub(crate) fn media_type(value: Option<&str>) -> String {
+    value
         .map(|v| {
             v.split(';')
                 .next()
@@ -154,6 +154,14 @@ fn content_type(resp: &reqwest::Response) -> String {
                 .to_ascii_lowercase()
         })
         .unwrap_or_default()
+}
+
+fn content_type(resp: &reqwest::Response) -> String {
+    media_type(
+        resp.headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 fn start(resp: &reqwest::Response) -> HttpResponseBuilder {

@@ -290,18 +290,12 @@ async fn stream_held(
 /// one event, anything else as a JSON-RPC error for the request.
 async fn relay_answer(answer: HttpResponse, id: Option<&Value>, tx: &mpsc::Sender<Bytes>) {
     let status = answer.status();
-    let kind = answer
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
+    let kind = super::forward::media_type(
+        answer
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
     let mut body = answer.into_body();
     if kind == "text/event-stream" {
         loop {
