@@ -139,7 +139,7 @@ pub(crate) async fn held(
     if !takes_event_stream(&fwd.req) {
         let waited = st.approvals().wait(&asking.ctx, &approval_id).await;
         return match ended(waited, watch) {
-            Ok(watch) => fwd.run(Some(watch)).await,
+            Ok(watch) => fwd.run(watch).await,
             Err(refusal) => Ok(jsonrpc::reply(
                 actix_web::http::StatusCode::OK,
                 fwd.id.as_ref(),
@@ -185,11 +185,15 @@ impl Refusal {
 
 /// The end of a wait: the watch back to forward the call with, or why it
 /// is not forwarded (recorded as the call's result).
-fn ended(waited: crate::error::Result<Waited>, watch: Option<Watch>) -> Result<Watch, Refusal> {
-    let mut watch = watch.expect("a held call is a recorded call, so it is watched");
+fn ended(
+    waited: crate::error::Result<Waited>,
+    mut watch: Option<Watch>,
+) -> Result<Option<Watch>, Refusal> {
     let (state, message) = match waited {
         Ok(Waited::Proceed) => {
-            watch.forwarding_now();
+            if let Some(w) = watch.as_mut() {
+                w.forwarding_now();
+            }
             return Ok(watch);
         }
         Ok(w) => {
@@ -210,7 +214,9 @@ fn ended(waited: crate::error::Result<Waited>, watch: Option<Watch>) -> Result<W
             )
         }
     };
-    watch.not_approved(&message);
+    if let Some(w) = watch.as_mut() {
+        w.not_approved(&message);
+    }
     Err(Refusal {
         code: codes::NOT_APPROVED,
         message,
@@ -268,7 +274,7 @@ async fn stream_held(
         }
     };
     let id = fwd.id.clone();
-    let answer = match fwd.run(Some(watch)).await {
+    let answer = match fwd.run(watch).await {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %e, "a held call could not be forwarded");
