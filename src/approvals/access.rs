@@ -165,16 +165,8 @@ impl Approvals<'_> {
     /// The name of a requester or approver (`type:id` when it is gone).
     pub async fn name_of(&self, kind: &str, id: &str) -> Result<String> {
         let (k, i) = (kind.to_string(), id.to_string());
-        let name = self
-            .db
-            .read(move |c| {
-                Ok(match k.as_str() {
-                    "user" => crate::db::users::by_id(c, &i)?.map(|u| u.username),
-                    "agent" => crate::db::agents::by_id(c, &i)?.map(|a| a.name),
-                    _ => None,
-                })
-            })
-            .await?;
-        Ok(name.unwrap_or_else(|| format!("{kind}:{id}")))
+        self.db
+            .read(move |c| super::requests::principal_name(c, &k, &i))
+            .await
     }
 }

@@ -73,6 +73,38 @@ pub fn message(
     }
 }
 
+/// The notification that a request is over, from its `opening` notice
+/// (with the new notification's id): `outcome` says how (`approved by
+/// carol`, `denied by dave`, `expired`). Sent as a resolved
+/// alert of the same fingerprint to the channels told of the request, so
+/// a PagerDuty incident closes and the Slack channel and mailbox hear the
+/// end.
+pub fn closing(opening: Message, outcome: &str, now: i64) -> Message {
+    let mut msg = opening;
+    let labels = &msg.alert.labels;
+    let what = format!(
+        "{}'s call of {} on {}",
+        labels.get("principal").map_or("", String::as_str),
+        labels.get("tool").map_or("", String::as_str),
+        labels.get("server").map_or("", String::as_str),
+    );
+    let review_url = msg.alert.url.clone();
+
+    msg.kind = Kind::Resolved;
+    msg.alert.ends_at = Some(timefmt::rfc3339(now));
+    msg.alert
+        .annotations
+        .insert("summary".to_string(), format!("{what}: {outcome}"));
+    msg.alert.annotations.insert(
+        "description".to_string(),
+        format!("The approval request is over: {outcome}. The record: {review_url}"),
+    );
+    msg.alert
+        .annotations
+        .insert("outcome".to_string(), outcome.to_string());
+    msg
+}
+
 /// When each channel is told of a new request, in milliseconds after it
 /// was asked: the rule's channels at once, then each step of its
 /// escalation policy at the step's time (`@rule` standing for the rule's
@@ -150,6 +182,36 @@ mod tests {
             ]
         );
         assert!(schedule(&[], &[], 300_000).is_empty());
+    }
+
+    #[test]
+    fn the_end_of_a_request_resolves_what_its_notice_opened() {
+        use crate::db::approvals::tests::{request, rule};
+        let row = request("ap1", 1_764_000_300_000);
+        let url = "https://agentry.example/approvals/ap1?link=sig";
+        let opening = message(
+            "n2",
+            &row,
+            &rule(),
+            "planner",
+            url,
+            "https://agentry.example",
+        );
+        let m = closing(opening, "approved by carol", 1_764_000_100_000);
+        assert_eq!(
+            m.alert.annotations["summary"],
+            "agent:planner's call of delete_workflow on workflows: approved by carol"
+        );
+        let p = pagerduty::body(&m, "key").expect("a resolve");
+        assert_eq!(p["event_action"], "resolve");
+        assert_eq!(p["dedup_key"], "approval-ap1");
+        let w = webhook::body(&m, "ops");
+        assert_eq!(w["status"], "resolved");
+        assert_eq!(
+            w["alerts"][0]["annotations"]["outcome"],
+            "approved by carol"
+        );
+        assert!(email::text(&m).contains("approved by carol"));
     }
 
     #[test]

@@ -411,16 +411,26 @@ impl Approvals<'_> {
             approver.id.clone(),
         );
         let reason = reason.map(str::to_string);
+        let outcome = format!("{to} by {}", approver.name);
+        let linker = self.linker();
         let decided = self
             .audit
             .apply_uncached(event, move |c| {
                 if !repo::decide(c, &aid, to, &kind, &who, reason.as_deref(), now)? {
                     return Err(Error::Conflict("the request was decided meanwhile".into()));
                 }
-                db::notifications::cancel_for_approval(c, &aid, now)?;
-                repo::get(c, &aid)?.ok_or_else(|| Error::NotFound(format!("approval {aid}")))
+                let told = end_notices(c, &aid, &outcome, &linker, now)?;
+                let row = repo::get(c, &aid)?
+                    .ok_or_else(|| Error::NotFound(format!("approval {aid}")))?;
+                Ok((row, told))
             })
             .await;
+        let decided = decided.map(|(row, told)| {
+            if told {
+                self.outbox.wake();
+            }
+            row
+        });
         if decided.is_ok() {
             self.live.wake();
         }
@@ -430,16 +440,21 @@ impl Approvals<'_> {
     /// Expires what nobody decided (or used) in time; returns their ids.
     pub async fn expire(&self, ctx: &Context) -> Result<Vec<String>> {
         let now = db::now_ms();
-        let ids = self
+        let linker = self.linker();
+        let (ids, told) = self
             .db
             .write(move |c| {
                 let ids = repo::expire(c, now)?;
+                let mut told = false;
                 for id in &ids {
-                    db::notifications::cancel_for_approval(c, id, now)?;
+                    told |= end_notices(c, id, "expired", &linker, now)?;
                 }
-                Ok(ids)
+                Ok((ids, told))
             })
             .await?;
+        if told {
+            self.outbox.wake();
+        }
         if !ids.is_empty() {
             self.live.wake();
         }
@@ -454,6 +469,13 @@ impl Approvals<'_> {
         Ok(ids)
     }
 
+    fn linker(&self) -> Linker {
+        Linker {
+            key: self.link_key.clone(),
+            external_url: self.external_url.to_string(),
+        }
+    }
+
     /// The call's arguments, for approvers.
     pub async fn arguments(&self, row: &ApprovalRow) -> Result<Value> {
         self.keyring
@@ -465,4 +487,67 @@ impl Approvals<'_> {
             )
             .await
     }
+}
+
+/// Makes the links of notifications written inside a transaction.
+struct Linker {
+    key: DerivedKey,
+    external_url: String,
+}
+
+/// The name of a requester or approver (`type:id` when it is gone).
+pub(super) fn principal_name(c: &rusqlite::Connection, kind: &str, id: &str) -> Result<String> {
+    let name = match kind {
+        "user" => db::users::by_id(c, id)?.map(|u| u.username),
+        "agent" => db::agents::by_id(c, id)?.map(|a| a.name),
+        _ => None,
+    };
+    Ok(name.unwrap_or_else(|| format!("{kind}:{id}")))
+}
+
+/// The end of request `id` (`outcome`: `approved by carol`, `expired`) in
+/// the notifications: what was still to come is dropped, and the channels
+/// told of the request are told how it ended (a resolved alert of the same
+/// fingerprint: a PagerDuty incident closes). True when any was queued.
+fn end_notices(
+    c: &rusqlite::Connection,
+    id: &str,
+    outcome: &str,
+    linker: &Linker,
+    now: i64,
+) -> Result<bool> {
+    db::notifications::cancel_for_approval(c, id, now)?;
+    let told = db::notifications::told_approval(c, id)?;
+    let Some(row) = repo::get(c, id)? else {
+        return Ok(false);
+    };
+    let Some(rule) = repo::get_rule(c, &row.binding.rule_id)? else {
+        return Ok(false);
+    };
+    if told.is_empty() {
+        return Ok(false);
+    }
+    let b = &row.binding;
+    let requester = principal_name(c, &b.principal_type, &b.principal_id)?;
+    let review_url = links::review_url(&linker.key, &linker.external_url, id);
+    for (channel, channel_id) in &told {
+        let opening = notice::message(
+            &db::new_id(),
+            &row,
+            &rule,
+            &requester,
+            &review_url,
+            &linker.external_url,
+        );
+        let msg = notice::closing(opening, outcome, now);
+        outbox::enqueue_message(
+            c,
+            &msg,
+            About::Approval(id),
+            channel,
+            channel_id.as_deref(),
+            now,
+        )?;
+    }
+    Ok(true)
 }

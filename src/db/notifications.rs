@@ -155,6 +155,21 @@ pub fn told_firing(conn: &Connection, alert_id: &str) -> Result<Vec<(String, Opt
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
+/// The channels told of approval request `approval_id` (sent, or still to
+/// send): those its decision or expiry is told to.
+pub fn told_approval(
+    conn: &Connection,
+    approval_id: &str,
+) -> Result<Vec<(String, Option<String>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT channel, channel_id FROM notifications
+         WHERE approval_id = ?1 AND kind = 'approval' AND status IN ('pending', 'delivered')
+         ORDER BY channel",
+    )?;
+    let rows = stmt.query_map([approval_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// (status, count) over all notifications.
 pub fn counts(conn: &Connection) -> Result<Vec<(DeliveryStatus, i64)>> {
     let mut stmt =

@@ -428,11 +428,31 @@ async fn the_request_reaches_email_and_a_webhook_and_their_link_decides_it() {
     assert_eq!(res.status(), 303);
     let out = held.await.unwrap();
     assert_eq!(out["steps"][0]["text"][0], "deleted nightly");
-    // Decided: the escalation step still to come is dropped.
+    // Decided: the escalation step still to come is dropped, and both
+    // channels hear the end (a resolved alert of the same fingerprint).
+    let ended = &hook.wait_for(2, Duration::from_secs(20)).await[1].json();
+    assert_eq!(ended["status"], "resolved");
+    assert_eq!(ended["alerts"][0]["labels"]["approval_id"], id.as_str());
+    assert_eq!(
+        ended["alerts"][0]["annotations"]["outcome"],
+        "approved by carol"
+    );
+    let mails = smtp.wait_for(2, Duration::from_secs(20)).await;
+    let subject = mails[1].header("Subject").unwrap();
+    assert!(subject.starts_with("[RESOLVED]"), "{subject}");
     let told = get_json(&c, &sc.s, "/api/v1/notifications").await;
-    assert_eq!(items(&told).len(), 2, "{told}");
-    assert!(
-        items(&told).iter().all(|n| n["status"] == "delivered"),
+    let kinds: Vec<&str> = items(&told)
+        .iter()
+        .map(|n| n["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "approval").count(),
+        2,
+        "{told}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "resolved").count(),
+        2,
         "{told}"
     );
 
