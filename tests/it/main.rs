@@ -10,6 +10,7 @@ mod approvals_gateway;
 mod audit;
 mod backup;
 mod browser;
+mod browser_approvals;
 mod browser_charts;
 mod browser_history;
 mod browser_hubs;

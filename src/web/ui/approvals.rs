@@ -44,6 +44,7 @@ pub struct RequestItem {
     pub rule: String,
     pub created_at: i64,
     pub expires_at: i64,
+    pub decided_at: Option<i64>,
     /// `approved by carol`, `denied by dave`, `used`, `expired`.
     pub outcome: Option<String>,
     pub reason: Option<String>,
@@ -99,6 +100,7 @@ async fn item(st: &WebState, seen: Seen) -> Result<RequestItem, UiError> {
         rule: rule.map_or_else(|| "(deleted rule)".to_string(), |r| r.name),
         created_at: row.created_at,
         expires_at: b.expires_at,
+        decided_at: row.decided_at,
         outcome,
         reason: row.reason.clone(),
         may_decide: standing.may_decide && !standing.own && state == ApprovalState::Pending,
