@@ -5,10 +5,7 @@
 use std::time::Duration;
 
 use crate::approvals_gateway::Scene;
-use crate::browser::{
-    browser, click_css, screenshot, sign_in, start_driver, text_until, type_into,
-};
-use crate::support::*;
+use crate::browser::{browser, screenshot, sign_in, start_driver, text_until, type_into};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_approves_a_held_call_from_the_dashboard() {
