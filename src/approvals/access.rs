@@ -4,6 +4,8 @@
 //! its arguments and decide it; a requester sees its own, without
 //! deciding; anybody else is told it does not exist.
 
+use std::collections::HashMap;
+
 use super::requests::{Approvals, Ruling};
 use super::ApprovalState;
 use crate::audit::Context;
@@ -42,29 +44,27 @@ impl Approvals<'_> {
             .allowed)
     }
 
-    async fn standing(
-        &self,
-        p: &Principal,
-        manager: bool,
-        row: &ApprovalRow,
-        rule: Option<&RuleRow>,
-    ) -> Result<Standing> {
-        let approver = match (rule, p.kind) {
-            (Some(rule), PrincipalKind::User) => {
-                let (uid, role) = (p.id.clone(), vec![rule.approver_role.clone()]);
-                self.db
-                    .read(move |c| crate::db::roles::user_holds_any(c, &uid, &role))
-                    .await?
-            }
-            _ => false,
-        };
+    /// Whether `p` is a person holding `role` (approvers are people).
+    async fn holds(&self, p: &Principal, role: &str) -> Result<bool> {
+        if p.kind != PrincipalKind::User {
+            return Ok(false);
+        }
+        let (uid, roles) = (p.id.clone(), vec![role.to_string()]);
+        self.db
+            .read(move |c| crate::db::roles::user_holds_any(c, &uid, &roles))
+            .await
+    }
+
+    /// What `p` may do with `row`, given whether it is a manager and
+    /// whether it holds the rule's approver role.
+    fn standing(p: &Principal, manager: bool, approver: bool, row: &ApprovalRow) -> Standing {
         let own = row.binding.principal_type == p.kind.as_str() && row.binding.principal_id == p.id;
-        Ok(Standing {
+        Standing {
             see_arguments: manager || approver,
             may_decide: manager || approver,
             may_see: manager || approver || own,
             own,
-        })
+        }
     }
 
     /// Request `id` as `p` sees it; not found when `p` may not see it
@@ -84,7 +84,11 @@ impl Approvals<'_> {
         let not_found = || Error::NotFound(format!("approval {id}"));
         let (row, rule) = found.ok_or_else(not_found)?;
         let manager = self.is_manager(p).await?;
-        let standing = self.standing(p, manager, &row, rule.as_ref()).await?;
+        let approver = match &rule {
+            Some(r) => self.holds(p, &r.approver_role).await?,
+            None => false,
+        };
+        let standing = Self::standing(p, manager, approver, &row);
         if !standing.may_see {
             return Err(not_found());
         }
@@ -115,6 +119,8 @@ impl Approvals<'_> {
             })
             .await?;
         let manager = self.is_manager(p).await?;
+        // Whether p holds each rule's approver role, asked once per role.
+        let mut holds: HashMap<String, bool> = HashMap::new();
         let now = crate::db::now_ms();
         let mut out = Vec::new();
         for row in rows {
@@ -122,7 +128,18 @@ impl Approvals<'_> {
                 continue;
             }
             let rule = rules.iter().find(|r| r.id == row.binding.rule_id).cloned();
-            let standing = self.standing(p, manager, &row, rule.as_ref()).await?;
+            let approver = match &rule {
+                Some(r) => match holds.get(&r.approver_role) {
+                    Some(h) => *h,
+                    None => {
+                        let h = self.holds(p, &r.approver_role).await?;
+                        holds.insert(r.approver_role.clone(), h);
+                        h
+                    }
+                },
+                None => false,
+            };
+            let standing = Self::standing(p, manager, approver, &row);
             if standing.may_see {
                 out.push(Seen {
                     row,

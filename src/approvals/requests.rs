@@ -458,14 +458,14 @@ impl Approvals<'_> {
         if !ids.is_empty() {
             self.live.wake();
         }
-        for id in &ids {
-            self.audit
-                .record(
-                    ctx.event("approval.expire", Outcome::Success)
-                        .target("approval", id),
-                )
-                .await?;
-        }
+        let records = ids
+            .iter()
+            .map(|id| {
+                ctx.event("approval.expire", Outcome::Success)
+                    .target("approval", id)
+            })
+            .collect();
+        self.audit.record_many(records).await?;
         Ok(ids)
     }
 

@@ -41,12 +41,21 @@ use crate::web::state::WebState;
 /// How often a held call's open stream carries a comment.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// The rule that holds `call`, if it is a `tools/call` request one covers.
-pub async fn rule_for(
+/// A call a rule holds: the rule, and the call's tool and arguments
+/// (`{}` when it names none: the digest of no arguments is that of an
+/// empty object, as the tool sees it).
+pub struct Holding {
+    pub rule: RuleRow,
+    pub tool: String,
+    pub arguments: Value,
+}
+
+/// What holds `call`, if it is a `tools/call` request a rule covers.
+pub async fn holding_of(
     st: &WebState,
     route: &Route,
     call: &Call,
-) -> Result<Option<RuleRow>, ApiError> {
+) -> Result<Option<Holding>, ApiError> {
     let msg = &call.message;
     if !matches!(msg.kind, Kind::Request { .. }) || msg.method() != Some("tools/call") {
         return Ok(None);
@@ -54,26 +63,19 @@ pub async fn rule_for(
     let Some(tool) = msg.name() else {
         return Ok(None);
     };
-    Ok(st.approvals().rule_for_call(&route.row.name, tool).await?)
+    let rule = st.approvals().rule_for_call(&route.row.name, tool).await?;
+    Ok(rule.map(|rule| Holding {
+        rule,
+        tool: tool.to_string(),
+        arguments: msg.arguments(),
+    }))
 }
 
-/// The call's arguments (`{}` when it names none: the digest of no
-/// arguments is that of an empty object, as the tool sees it).
-pub fn arguments_of(call: &Call) -> Value {
-    call.message
-        .params
-        .as_ref()
-        .and_then(|p| p.get("arguments"))
-        .cloned()
-        .unwrap_or_else(|| json!({}))
-}
-
-/// Who asks for the held call, and under which rule.
+/// Who asks for the held call, and what holds it.
 pub struct Asking {
     pub principal: Principal,
     pub client_id: Option<String>,
-    pub arguments: Value,
-    pub rule: RuleRow,
+    pub holding: Holding,
     pub ctx: Context,
 }
 
@@ -83,10 +85,7 @@ fn takes_event_stream(req: &actix_web::HttpRequest) -> bool {
         .get_all(header::ACCEPT)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| {
-            let t = t.split(';').next().unwrap_or("").trim();
-            t.eq_ignore_ascii_case("text/event-stream")
-        })
+        .any(|t| super::forward::media_type(Some(t)) == "text/event-stream")
 }
 
 /// Asks for approval of the call `fwd` carries, and answers: at once
@@ -97,8 +96,12 @@ pub(crate) async fn held(
     asking: Asking,
 ) -> Result<HttpResponse, ApiError> {
     let st = fwd.st.clone();
-    let digest = message::arguments_digest(&asking.arguments);
-    let tool = fwd_tool(&watch);
+    let Holding {
+        rule,
+        tool,
+        arguments,
+    } = &asking.holding;
+    let digest = message::arguments_digest(arguments);
     let asked = st
         .approvals()
         .ask(
@@ -109,11 +112,11 @@ pub(crate) async fn held(
             },
             &Held {
                 server: &fwd.route.row.name,
-                tool: &tool,
-                arguments: &asking.arguments,
+                tool,
+                arguments,
                 digest: &digest,
             },
-            &asking.rule,
+            rule,
         )
         .await?;
     let approval_id = match asked {
@@ -159,15 +162,6 @@ pub(crate) async fn held(
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header(("x-accel-buffering", "no"))
         .streaming(events))
-}
-
-/// The tool the watched call names.
-fn fwd_tool(watch: &Option<Watch>) -> String {
-    watch
-        .as_ref()
-        .and_then(|w| w.call.message.name())
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Why a held call is not forwarded.

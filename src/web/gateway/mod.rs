@@ -386,8 +386,7 @@ async fn post(
         let attributes = record::span_attributes(&call);
         (call.span.take(), name, attributes)
     });
-    let rule = hold::rule_for(&st, &route, &call).await?;
-    let arguments = rule.as_ref().map(|_| hold::arguments_of(&call));
+    let holding = hold::holding_of(&st, &route, &call).await?;
     let policy = st.gateway.policy().await?;
     let sender_token = SenderToken::of(&sender, &ctx);
     let watch = Watch::over(
@@ -411,18 +410,17 @@ async fn post(
         loose_span,
         traceparent,
     };
-    match (rule, arguments) {
-        (Some(rule), Some(arguments)) => {
-            let asker = hold::Asking {
+    match holding {
+        Some(holding) => {
+            let asking = hold::Asking {
                 principal: sender.principal,
                 client_id: sender.client_id,
-                arguments,
-                rule,
+                holding,
                 ctx,
             };
-            hold::held(fwd, watch, asker).await
+            hold::held(fwd, watch, asking).await
         }
-        _ => fwd.run(watch).await,
+        None => fwd.run(watch).await,
     }
 }
 

@@ -137,10 +137,12 @@ pub async fn list(req: HttpRequest, user: SessionUser) -> Result<HttpResponse, U
     let pending = pending_for(&st, &user).await?;
     let p = Principal::of_user(&user.session.user);
     let mut recent = Vec::new();
+    let now = crate::db::now_ms();
     for s in st.approvals().visible(&p, None, RECENT).await? {
-        let i = item(&st, s).await?;
-        if !i.is_pending() {
-            recent.push(i);
+        // Pending ones are listed above already: not drawn (nor their
+        // arguments opened) twice.
+        if s.row.binding.state_at(now) != ApprovalState::Pending {
+            recent.push(item(&st, s).await?);
         }
     }
     let page = ListPage {
